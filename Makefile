@@ -1,0 +1,32 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# TORCH pins the torch requirement; the default takes the CPU build (override: make test TORCH="torch==2.5.1").
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench lint clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev,nwb,zarr]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m neurodcn demo --out results
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests notebooks --nbmake --durations=15
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check neurodcn tests benchmarks analyses
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,12 @@
+"""neurodcn: Deep Continuous Networks, continuous convolutions, and a virtual cortex to record from."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("neurodcn")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+from neurodcn.nn.srf import SRFConv2d
+
+__all__ = ["__version__", "SRFConv2d"]
