@@ -16,7 +16,7 @@ Everything is built from tensors already on the device (no host read), and is di
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -41,7 +41,7 @@ def _check_order(order) -> int:
     return order
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hermite_table(order: int) -> tuple[tuple[float, ...], ...]:
     rows = [[1.0] + [0.0] * order]
     if order >= 1:
