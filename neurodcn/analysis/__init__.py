@@ -1,0 +1,1 @@
+"""Analyses of recordings: parametric fits and comparisons with published biology."""

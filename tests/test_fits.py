@@ -1,0 +1,135 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from neurodcn.analysis.fits import fit_lognormal, fit_naka_rushton, naka_rushton
+
+
+def test_lognormal_recovers_parameters_of_large_sample():
+    rng = np.random.default_rng(0)
+    mu, sigma = math.log(1.7), 0.45
+    x = rng.lognormal(mu, sigma, size=20000)
+    fit = fit_lognormal(x)
+    # ML estimates of mu and sigma have SE sigma/sqrt(n) ~ 0.003 and sigma/sqrt(2n) ~ 0.002
+    assert fit.mu == pytest.approx(mu, abs=0.015)
+    assert fit.sigma == pytest.approx(sigma, abs=0.01)
+    assert fit.scale == pytest.approx(math.exp(fit.mu), rel=1e-12)
+    assert fit.ks_pvalue > 0.01
+    # log-normal skewness (e^s2 + 2) sqrt(e^s2 - 1)
+    s2 = sigma**2
+    assert fit.skewness == pytest.approx((math.exp(s2) + 2) * math.sqrt(math.exp(s2) - 1), rel=0.15)
+    assert abs(fit.log_skewness) < 0.05
+    assert fit.n == 20000
+
+
+def test_lognormal_equals_scipy_fit_and_closed_form():
+    rng = np.random.default_rng(1)
+    x = rng.lognormal(0.3, 0.8, size=257)
+    fit = fit_lognormal(x)
+    shape, loc, scale = stats.lognorm.fit(x, floc=0)
+    assert loc == 0
+    assert fit.shape == pytest.approx(shape, rel=1e-9)
+    assert fit.scale == pytest.approx(scale, rel=1e-9)
+    # closed-form ML with loc 0: mean and (biased) SD of log x
+    assert fit.mu == pytest.approx(np.log(x).mean(), rel=1e-6)
+    assert fit.sigma == pytest.approx(np.log(x).std(), rel=1e-6)
+    ks = stats.kstest(x, "lognorm", args=(shape, 0, scale))
+    assert fit.ks_statistic == pytest.approx(ks.statistic, rel=1e-9)
+    assert fit.skewness == pytest.approx(stats.skew(x), rel=1e-12)
+
+
+def test_lognormal_ks_rejects_a_non_lognormal_sample():
+    x = np.random.default_rng(2).uniform(1.0, 2.0, size=5000)
+    assert fit_lognormal(x).ks_pvalue < 1e-6
+
+
+def test_lognormal_attrs_are_flat_numbers():
+    attrs = fit_lognormal([1.0, 2.0, 4.0, 3.0]).as_attrs()
+    assert set(attrs) >= {"lognorm_shape", "lognorm_scale", "lognorm_ks_pvalue", "lognorm_n"}
+    assert all(isinstance(v, int | float) for v in attrs.values())
+
+
+@pytest.mark.parametrize(
+    "samples, match",
+    [
+        ([1.0, 2.0, 0.0], "> 0"),
+        ([1.0, -2.0, 3.0], "> 0"),
+        ([1.0, 2.0], "at least 3"),
+        ([[1.0, 2.0], [3.0, 4.0]], "one-dimensional"),
+        ([1.0, np.nan, 3.0], "finite"),
+        ([2.0, 2.0, 2.0], "all be equal"),
+    ],
+)
+def test_lognormal_rejects_bad_samples(samples, match):
+    with pytest.raises(ValueError, match=match):
+        fit_lognormal(samples)
+
+
+def test_lognormal_rejects_non_numbers():
+    with pytest.raises(TypeError, match="samples"):
+        fit_lognormal(["a", "b", "c"])
+
+
+def test_naka_rushton_formula_at_c50_is_half_max():
+    assert naka_rushton(0.2, c50=0.2, n=3.0, r_max=8.0, baseline=1.0) == pytest.approx(5.0)
+    assert naka_rushton(0.0, c50=0.2, n=3.0, r_max=8.0) == 0.0
+
+
+def test_naka_rushton_recovers_noiseless_curve():
+    c = np.logspace(-3, 0.7, 30)  # the contrast grid of the DCN paper
+    r = naka_rushton(c, c50=0.12, n=2.3, r_max=0.9)
+    fit = fit_naka_rushton(c, r)
+    assert fit.success
+    assert fit.c50 == pytest.approx(0.12, rel=1e-5)
+    assert fit.n == pytest.approx(2.3, rel=1e-5)
+    assert fit.r_max == pytest.approx(0.9, rel=1e-5)
+    assert fit.r_squared == pytest.approx(1.0, abs=1e-10)
+    np.testing.assert_allclose(fit.predict(c), r, atol=1e-7)
+
+
+def test_naka_rushton_recovers_noisy_curve_with_baseline():
+    rng = np.random.default_rng(3)
+    c = np.repeat(np.logspace(-2, 0, 12), 8)
+    truth = dict(c50=0.08, n=1.6, r_max=20.0, baseline=3.0)
+    r = naka_rushton(c, **truth) + rng.normal(0, 0.5, size=c.size)
+    fit = fit_naka_rushton(c, r, baseline=True)
+    assert fit.success and fit.fit_baseline
+    for name, value in truth.items():
+        err = getattr(fit, "stderr_" + name)
+        assert np.isfinite(err) and err > 0
+        assert abs(getattr(fit, name) - value) < 4 * err, name
+    # residual variance close to the noise variance: R^2 = 1 - 0.25 n / SS_tot
+    ss_tot = np.sum((r - r.mean()) ** 2)
+    assert fit.r_squared == pytest.approx(1 - 0.25 * c.size / ss_tot, abs=0.02)
+
+
+def test_naka_rushton_flat_response_is_a_flagged_failure():
+    fit = fit_naka_rushton([0.0, 0.1, 0.5, 1.0], [2.0, 2.0, 2.0, 2.0])
+    assert not fit.success
+    assert "flat" in fit.message
+    assert math.isnan(fit.c50) and np.all(np.isnan(fit.predict([0.5])))
+
+
+def test_naka_rushton_unsaturated_curve_reports_bound():
+    c = np.linspace(0.01, 0.1, 10)
+    fit = fit_naka_rushton(c, 5.0 * c)  # a straight line: c50 and r_max run to their bounds
+    assert fit.success
+    assert "bound" in fit.message
+
+
+@pytest.mark.parametrize(
+    "c, r, kwargs, exc, match",
+    [
+        ([0.1, 0.2, 0.3], [1.0, 2.0], {}, ValueError, "same shape"),
+        ([0.1, -0.2, 0.3], [1.0, 2.0, 3.0], {}, ValueError, ">= 0"),
+        ([0.1, 0.2, 0.2], [1.0, 2.0, 3.0], {}, ValueError, "at least 3 distinct"),
+        ([0.1, 0.2, 0.3], [1.0, 2.0, 3.0], {"baseline": True}, ValueError, "at least 4 distinct"),
+        ([0.1, 0.2, 0.3], [1.0, np.inf, 3.0], {}, ValueError, "finite"),
+        ([0.1, 0.2, 0.3], [1.0, 2.0, 3.0], {"baseline": 1}, TypeError, "baseline"),
+    ],
+)
+def test_naka_rushton_rejects_bad_input(c, r, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fit_naka_rushton(c, r, **kwargs)
