@@ -1,0 +1,368 @@
+"""CIFAR-10 from a local ``cifar-10-batches-py`` folder: safe reading, class subsets, validation splits, batches.
+
+The folder holds data_batch_1 ... data_batch_5, test_batch and batches.meta: Python-2 protocol-2 pickles whose
+b"data" is uint8 [N, 3072] (a row is 1024 R, then 1024 G, then 1024 B values of a 32 x 32 image, row-major) and
+b"labels" N class indices. Any N is accepted, so exact subsets of the official files load unchanged. Nothing is
+ever downloaded. Unpickling can run code, so the files are read by an unpickler that admits only the numpy
+globals an array needs and refuses everything else before it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pickle
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import _reconstruct
+
+__all__ = [
+    "CIFAR10", "CIFAR10Error", "ENV_VAR", "TRAIN_FILES", "TEST_FILES", "META_FILE", "OFFICIAL_MD5",
+    "load_cifar10", "read_classes", "check_md5", "per_class_subset", "train_val_split",
+    "epoch_generator", "num_batches", "batches",
+]
+
+ENV_VAR = "NEURODCN_CIFAR10"
+TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_FILES = ("test_batch",)
+META_FILE = "batches.meta"
+SPLITS = {"train": TRAIN_FILES, "test": TEST_FILES}
+ROWS_PER_OFFICIAL_BATCH = 10_000
+IMAGE_SHAPE = (3, 32, 32)
+OFFICIAL_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+"""md5 sums of the full official files (cifar-10-python.tar.gz, Krizhevsky 2009)."""
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class CIFAR10Error(ValueError):
+    """A CIFAR-10 folder or file is missing, truncated, corrupt or unsafe to read."""
+
+
+class _UnsafePickle(pickle.UnpicklingError):
+    pass
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the numpy globals needed to rebuild an ndarray; anything else is refused."""
+
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise _UnsafePickle(f"refused global {module}.{name} (only numpy array globals are allowed)") from None
+
+
+def _expected(root: Path) -> str:
+    return (f"expected a cifar-10-batches-py folder {root} holding {', '.join(TRAIN_FILES + TEST_FILES)} and "
+            f"{META_FILE} (Python-2 pickles from cifar-10-python.tar.gz; neurodcn never downloads them)")
+
+
+def _read_pickle(path: Path, root: Path):
+    try:
+        with open(path, "rb") as f:
+            return _ArrayOnlyUnpickler(f, encoding="bytes").load()
+    except _UnsafePickle as err:
+        raise CIFAR10Error(f"{path} is unsafe and was not loaded: {err}; {_expected(root)}") from err
+    except OSError as err:
+        raise CIFAR10Error(f"cannot read {path}: {err}; {_expected(root)}") from err
+    except Exception as err:  # any parse failure of a truncated or corrupt pickle
+        raise CIFAR10Error(f"{path} is truncated or corrupt ({type(err).__name__}: {err}); "
+                           f"{_expected(root)}") from err
+
+
+def _str_keys(obj, path: Path, root: Path) -> dict:
+    if not isinstance(obj, dict):
+        raise CIFAR10Error(f"{path} holds a {type(obj).__name__}, not a dict; {_expected(root)}")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _resolve_root(root) -> Path:
+    if root is None:
+        root = os.environ.get(ENV_VAR)
+        if not root:
+            raise ValueError(f"root is None and the {ENV_VAR} environment variable is not set; pass the "
+                             f"cifar-10-batches-py folder (holding {', '.join(TRAIN_FILES + TEST_FILES)}, "
+                             f"{META_FILE}) or set {ENV_VAR}")
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a path (str or os.PathLike) or None, got {type(root).__name__}")
+    root = Path(root)
+    if not root.is_dir():
+        raise CIFAR10Error(f"{root} is not a directory; {_expected(root)}")
+    return root
+
+
+def _require_files(root: Path, names) -> None:
+    missing = [n for n in names if not (root / n).is_file()]
+    if missing:
+        raise CIFAR10Error(f"missing {', '.join(missing)} in {root}; {_expected(root)}")
+
+
+def read_classes(root=None) -> tuple[str, ...]:
+    """Class names from ``batches.meta`` in ``root`` (default: $NEURODCN_CIFAR10), in label order."""
+    root = _resolve_root(root)
+    _require_files(root, [META_FILE])
+    path = root / META_FILE
+    meta = _str_keys(_read_pickle(path, root), path, root)
+    names = meta.get("label_names")
+    if not isinstance(names, list) or not names or not all(isinstance(n, (bytes, str)) for n in names):
+        raise CIFAR10Error(f"{path} has no list of label_names; {_expected(root)}")
+    return tuple(n.decode("ascii") if isinstance(n, bytes) else n for n in names)
+
+
+def _read_batch(root: Path, name: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    path = root / name
+    batch = _str_keys(_read_pickle(path, root), path, root)
+    data, labels = batch.get("data"), batch.get("labels")
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+            and data.shape[1] == math.prod(IMAGE_SHAPE)):
+        found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise CIFAR10Error(f"{path}: 'data' must be a uint8 array [N, 3072], found {found}; {_expected(root)}")
+    try:
+        labels = np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError) as err:
+        raise CIFAR10Error(f"{path}: 'labels' is not a list of integers; {_expected(root)}") from err
+    if labels.shape != (data.shape[0],):
+        raise CIFAR10Error(f"{path}: {labels.shape} labels for {data.shape[0]} images; {_expected(root)}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise CIFAR10Error(f"{path}: labels outside 0..{num_classes - 1}; {_expected(root)}")
+    return data, labels
+
+
+def check_md5(root=None, names=None) -> None:
+    """Check files of ``root`` against the official md5 sums (``OFFICIAL_MD5``); raise CIFAR10Error on mismatch.
+
+    ``names`` defaults to every official file. Exact subsets of the official batches do not match by design.
+    """
+    root = _resolve_root(root)
+    names = list(OFFICIAL_MD5) if names is None else list(names)
+    unknown = [n for n in names if n not in OFFICIAL_MD5]
+    if unknown:
+        raise ValueError(f"names must be among {list(OFFICIAL_MD5)}, got {unknown!r}")
+    _require_files(root, names)
+    for name in names:
+        digest = hashlib.md5()
+        with open(root / name, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != OFFICIAL_MD5[name]:
+            raise CIFAR10Error(f"{root / name} has md5 {digest.hexdigest()}, the official file has "
+                               f"{OFFICIAL_MD5[name]} (a modified, truncated or partial copy)")
+
+
+@dataclass(frozen=True, eq=False)
+class CIFAR10:
+    """Images with labels: ``images`` float32 [N, 3, 32, 32] in [0, 1], ``labels`` int64 [N] indexing ``classes``.
+
+    ``source`` says where the images came from and how they were selected (for model cards and reports).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    source: str
+
+    def __post_init__(self):
+        if not (isinstance(self.images, torch.Tensor) and self.images.ndim == 4
+                and tuple(self.images.shape[1:]) == IMAGE_SHAPE and self.images.is_floating_point()):
+            found = getattr(self.images, "shape", type(self.images).__name__)
+            raise ValueError(f"images must be a float tensor [N, 3, 32, 32], got {found!r}")
+        if not (isinstance(self.labels, torch.Tensor) and self.labels.dtype == torch.int64
+                and tuple(self.labels.shape) == (self.images.shape[0],)):
+            raise ValueError(f"labels must be an int64 tensor [{self.images.shape[0]}], "
+                             f"got {getattr(self.labels, 'shape', self.labels)!r}")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def class_counts(self) -> torch.Tensor:
+        """Images per class, int64 [num_classes]."""
+        return torch.bincount(self.labels.cpu(), minlength=self.num_classes)
+
+    def subset(self, indices: torch.Tensor, note: str) -> CIFAR10:
+        """The images at ``indices`` (int64 [M]); ``note`` is appended to ``source``."""
+        indices = torch.as_tensor(indices, dtype=torch.int64)
+        return CIFAR10(self.images[indices.to(self.images.device)], self.labels[indices.to(self.labels.device)],
+                       self.classes, f"{self.source}; {note}")
+
+    def describe(self) -> dict:
+        """JSON-able description for a model card: source, image count, per-class counts, class names."""
+        return {"dataset": "CIFAR-10", "source": self.source, "num_images": len(self),
+                "per_class": self.class_counts().tolist(), "classes": list(self.classes)}
+
+
+def load_cifar10(root=None, split: str = "train", *, verify_md5: bool = False) -> CIFAR10:
+    """Load the ``split`` ("train": data_batch_1..5, "test": test_batch) of a local cifar-10-batches-py folder.
+
+    ``root`` defaults to the $NEURODCN_CIFAR10 environment variable. With ``verify_md5`` the files must be the
+    full official ones (see ``check_md5``). Never downloads. Returns a CIFAR10 with images in [0, 1].
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    if not isinstance(verify_md5, bool):
+        raise TypeError(f"verify_md5 must be a bool, got {verify_md5!r}")
+    root = _resolve_root(root)
+    files = SPLITS[split]
+    _require_files(root, (*files, META_FILE))
+    if verify_md5:
+        check_md5(root, (*files, META_FILE))
+    classes = read_classes(root)
+    parts = [_read_batch(root, name, len(classes)) for name in files]
+    data = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    images = torch.from_numpy(data.reshape(-1, *IMAGE_SHAPE)).to(torch.float32).div_(255.0)
+    full = ROWS_PER_OFFICIAL_BATCH * len(files)
+    note = "" if len(labels) == full else f"; a partial copy, {len(labels)} of the official {full:,} images"
+    source = f"CIFAR-10 {split} split from {root} ({', '.join(files)}: {len(labels)} images{note})"
+    return CIFAR10(images, torch.from_numpy(labels), classes, source)
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return seed
+
+
+def _check_data(data) -> CIFAR10:
+    if not isinstance(data, CIFAR10):
+        raise TypeError(f"data must be a CIFAR10 (see load_cifar10), got {type(data).__name__}")
+    return data
+
+
+def _class_permutations(data: CIFAR10, seed: int):
+    """(class index, indices of the class in a seeded random order) per class; independent of any count."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = data.labels.cpu()
+    for c in range(data.num_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        yield c, idx[torch.randperm(len(idx), generator=generator)]
+
+
+def per_class_subset(data: CIFAR10, n: int, seed: int) -> CIFAR10:
+    """``n`` images of every class, drawn without replacement with ``seed``, in their original order.
+
+    Subsets are nested: with one seed, the subset for n is contained in the subset for any larger n.
+    """
+    _check_data(data)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer (images per class), got {n!r}")
+    chosen = []
+    for c, order in _class_permutations(data, _check_seed(seed)):
+        if len(order) < n:
+            raise ValueError(f"n={n} images per class requested, but class {c} ({data.classes[c]}) has only "
+                             f"{len(order)} in {data.source}")
+        chosen.append(order[:n])
+    return data.subset(torch.cat(chosen).sort().values, f"per_class_subset(n={n}, seed={seed})")
+
+
+def train_val_split(data: CIFAR10, *, val_fraction: float | None = None, val_per_class: int | None = None,
+                    seed: int = 0) -> tuple[CIFAR10, CIFAR10]:
+    """Split ``data`` (training images) into (train, validation), stratified by class and seeded.
+
+    Give exactly one of ``val_fraction`` (in (0, 1); per class round(fraction * count)) or ``val_per_class``.
+    Every non-empty class keeps at least one image on each side. Both parts keep the original order.
+    """
+    _check_data(data)
+    if (val_fraction is None) == (val_per_class is None):
+        raise ValueError(f"give exactly one of val_fraction and val_per_class, got val_fraction={val_fraction!r}, "
+                         f"val_per_class={val_per_class!r}")
+    if val_fraction is not None and not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
+        raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
+    if val_per_class is not None and (isinstance(val_per_class, bool) or not isinstance(val_per_class, int)
+                                      or val_per_class < 1):
+        raise ValueError(f"val_per_class must be a positive integer, got {val_per_class!r}")
+    train, val = [], []
+    for c, order in _class_permutations(data, _check_seed(seed)):
+        count = len(order)
+        if count == 0:
+            continue
+        k = val_per_class if val_per_class is not None else math.floor(val_fraction * count + 0.5)
+        if not 1 <= k < count:
+            raise ValueError(f"class {c} ({data.classes[c]}) has {count} images: cannot put {k} in validation "
+                             f"and keep at least one on each side")
+        val.append(order[:k])
+        train.append(order[k:])
+    how = f"val_fraction={val_fraction}" if val_fraction is not None else f"val_per_class={val_per_class}"
+    note = f"train_val_split({how}, seed={seed})"
+    return (data.subset(torch.cat(train).sort().values, f"{note}: train part"),
+            data.subset(torch.cat(val).sort().values, f"{note}: validation part"))
+
+
+def epoch_generator(seed: int, epoch: int, stream: str = "shuffle", device="cpu") -> torch.Generator:
+    """A torch.Generator determined by (seed, epoch, stream) alone, so an interrupted run resumes bit-identically.
+
+    ``stream`` names an independent random stream ("shuffle" for batch order, "augment" for augmentation, ...).
+    """
+    _check_seed(seed)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+    if not isinstance(stream, str) or not stream:
+        raise ValueError(f"stream must be a non-empty string, got {stream!r}")
+    key = np.random.SeedSequence([seed, epoch, zlib.crc32(stream.encode())]).generate_state(1, np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(key))
+
+
+def num_batches(num_items: int, batch_size: int, drop_last: bool = False) -> int:
+    """Number of batches of ``batch_size`` from ``num_items`` items (the last partial one dropped if drop_last)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return num_items // batch_size if drop_last else -(-num_items // batch_size)
+
+
+def batches(*tensors: torch.Tensor, batch_size: int, seed: int | None = None, epoch: int = 0,
+            generator: torch.Generator | None = None, shuffle: bool = True, drop_last: bool = False,
+            start_batch: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Yield tuples of mini-batches of ``tensors`` (all sharing their first dimension N).
+
+    With ``shuffle`` the order is ``torch.randperm(N)`` from ``generator``, or, by default, from
+    ``epoch_generator(seed, epoch)`` so epoch e's order depends on (seed, epoch) alone. ``start_batch`` skips
+    the first batches of that order (to resume mid-epoch). ``drop_last`` drops a final partial batch.
+    """
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise TypeError("batches needs one or more tensors")
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"tensors must share their first dimension, got {[tuple(t.shape) for t in tensors]}")
+    total = num_batches(n, batch_size, drop_last)
+    if isinstance(start_batch, bool) or not isinstance(start_batch, int) or not 0 <= start_batch <= total:
+        raise ValueError(f"start_batch must be an integer in [0, {total}], got {start_batch!r}")
+    if shuffle:
+        if generator is None:
+            if seed is None:
+                raise ValueError("shuffle=True needs a seed (with epoch) or a generator")
+            generator = epoch_generator(seed, epoch)
+        elif seed is not None:
+            raise ValueError("give a seed or a generator, not both")
+        order = torch.randperm(n, generator=generator, device=generator.device)
+    else:
+        order = torch.arange(n)
+    for b in range(start_batch, total):
+        idx = order[b * batch_size:(b + 1) * batch_size]
+        yield tuple(t[idx.to(t.device)] for t in tensors)
