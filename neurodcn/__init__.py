@@ -7,6 +7,8 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.nn.srf import SRFConv2d
 
 __all__ = ["__version__", "SRFConv2d"]
+__all__ += ["save_dataset", "load_dataset"]
