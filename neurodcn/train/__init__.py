@@ -1,0 +1,15 @@
+"""Training: safe checkpoints with model cards and resumable training states."""
+
+from neurodcn.train.checkpoint import (
+    CheckpointError,
+    load_card,
+    load_checkpoint,
+    load_training_state,
+    save_checkpoint,
+    save_training_state,
+)
+
+__all__ = [
+    "CheckpointError", "save_checkpoint", "load_checkpoint", "load_card", "save_training_state",
+    "load_training_state",
+]

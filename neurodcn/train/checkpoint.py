@@ -1,0 +1,324 @@
+"""Safe checkpoints with model cards, and resumable training states.
+
+A checkpoint is a torch file holding only tensors and plain data: {"format", "format_version", "card" (a JSON
+string), "state_dict"}. The card names the model and its config (the model is rebuilt from them), and holds
+whatever the trainer records (solver, data, schedule, epochs, metrics) plus the neurodcn version and a sha256 of
+the weights, checked on load. A copy of the card is written beside the file as ``<path stem>.card.json`` for
+people to read. Files are loaded with ``torch.load(weights_only=True)``: nothing in them is executed. The sha256
+detects modified or damaged weights, not a deliberate forger who also rewrites the card.
+
+A training state adds optimizer, scheduler and RNG states, the epoch and the metrics so far, so a run can stop
+and continue bit-identically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import random
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "CheckpointError", "save_checkpoint", "load_checkpoint", "load_card", "card_path", "state_sha256",
+    "save_training_state", "load_training_state", "get_rng_state", "set_rng_state",
+]
+
+CHECKPOINT_FORMAT = "neurodcn-checkpoint"
+TRAINING_FORMAT = "neurodcn-training-state"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is truncated, corrupt, tampered with, or not a neurodcn checkpoint."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+
+
+def _check_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return Path(path)
+
+
+def card_path(path) -> Path:
+    """Where the human-readable card of checkpoint ``path`` goes: the same name with suffix .card.json."""
+    return _check_path(path).with_suffix(".card.json")
+
+
+def _atomic_write(path: Path, write: Callable) -> None:
+    """Call write(binary file) on a temporary file beside ``path``, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def state_sha256(state_dict: dict) -> str:
+    """sha256 (hex) over the names, dtypes, shapes and raw bytes of the tensors of ``state_dict``, sorted by name."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name]
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"state_dict[{name!r}] must be a tensor, got {type(t).__name__}")
+        t = t.detach().cpu().contiguous()
+        digest.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _to_json(name: str, value) -> str:
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be JSON-serialisable (str keys; str, finite numbers, bool, None, lists, "
+                         f"dicts): {err}") from err
+
+
+def _model_entry(model: nn.Module, card: dict) -> dict:
+    """card["model"] = {"name", "config"}: from ``model.config`` (zoo models) or as given in the card."""
+    given = card.get("model")
+    config = getattr(model, "config", None)
+    if config is not None:
+        if not isinstance(config, dict):
+            raise TypeError(f"model.config must be a dict, got {type(config).__name__}")
+        name = config.get("name", given.get("name") if isinstance(given, dict) else None)
+        entry = {"name": name, "config": dict(config)}
+        if isinstance(given, dict) and any(k in given and given[k] != entry[k] for k in entry):
+            raise ValueError(f"card['model'] = {given!r} disagrees with the model's own name and config {entry!r}")
+    else:
+        entry = given
+    if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("config"), dict)):
+        raise ValueError("the card needs card['model'] = {'name': str, 'config': dict} for a model without a "
+                         f".config attribute, got {given!r}")
+    return {**(given if isinstance(given, dict) else {}), **entry}
+
+
+def _cpu_state(model: nn.Module) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
+    """Write ``model``'s weights and model card to ``path`` (atomically) and the card to ``card_path(path)``.
+
+    ``card``: JSON-able dict (e.g. solver, data, schedule, epochs, metrics). card["model"] = {"name", "config"}
+    is taken from ``model.config`` when the model has one, else it must be in ``card``. Added: "format",
+    "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and "sha256" of the weights.
+    Returns the checkpoint path.
+    """
+    from neurodcn import __version__
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    path = _check_path(path)
+    card = {} if card is None else card
+    if not isinstance(card, dict):
+        raise TypeError(f"card must be a dict or None, got {type(card).__name__}")
+    state = _cpu_state(model)
+    full = {**card, "model": _model_entry(model, card), "format": CHECKPOINT_FORMAT,
+            "neurodcn_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "num_parameters": sum(p.numel() for p in model.parameters()), "sha256": state_sha256(state)}
+    card_json = _to_json("card", full)
+    payload = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "card": card_json,
+               "state_dict": state}
+    _atomic_write(path, lambda f: torch.save(payload, f))
+    text = json.dumps(full, indent=2) + "\n"
+    _atomic_write(card_path(path), lambda f: f.write(text.encode()))
+    return path
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _read(path, expected_format: str) -> dict:
+    path = _check_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = _first_line(err)
+        if "weights only" in str(err).lower():
+            problem = ("holds objects other than tensors and plain data and was refused without running them "
+                       f"(tampered, or not a neurodcn file): {first}")
+        else:
+            problem = f"is not a torch file (foreign, truncated or corrupt): {first}"
+        raise CheckpointError(path, problem) from err
+    except Exception as err:  # truncated zip archives, text files, wrong magic numbers, ...
+        first = _first_line(err)
+        raise CheckpointError(path, f"is not a readable torch file (foreign, truncated or corrupt): {first}") from err
+    found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+    if found != expected_format:
+        hint = {CHECKPOINT_FORMAT: "; read it with load_checkpoint", TRAINING_FORMAT: "; read it with "
+                "load_training_state"}.get(found, "")
+        raise CheckpointError(path, f"is not a {expected_format} file (found format {found!r}){hint}")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(path, f"has format_version {payload.get('format_version')!r}; this neurodcn reads "
+                                    f"version {FORMAT_VERSION}")
+    try:
+        payload["card"] = json.loads(payload["card"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(path, f"has no readable JSON card: {err}") from err
+    return payload
+
+
+def _verified_state(path, payload: dict, key: str, expected_sha: str) -> dict:
+    state = payload.get(key)
+    if not (isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                            for k, v in state.items())):
+        raise CheckpointError(path, f"its {key!r} entry is not a dict of named tensors")
+    actual = state_sha256(state)
+    if actual != expected_sha:
+        raise CheckpointError(path, f"weights were modified or damaged: sha256 {actual} does not match "
+                                    f"{expected_sha} recorded at save time")
+    return state
+
+
+def _build(path, card: dict, builder: Callable[..., nn.Module] | None) -> nn.Module:
+    entry = card.get("model")
+    if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("config"), dict)):
+        raise CheckpointError(path, f"its card has no model name and config: {entry!r}")
+    config = dict(entry["config"])
+    if builder is None:
+        from neurodcn.nn.models import build_model
+
+        config.setdefault("name", entry["name"])
+        builder = build_model
+    model = builder(**config)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"builder must return a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def _load_weights(path, model: nn.Module, state: dict) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(path, f"its weights do not fit the model built from its card: {err}") from err
+
+
+def load_card(path) -> dict:
+    """The model card stored inside checkpoint ``path`` (the weights' sha256 is verified)."""
+    payload = _read(path, CHECKPOINT_FORMAT)
+    _verified_state(path, payload, "state_dict", payload["card"].get("sha256"))
+    return payload["card"]
+
+
+def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tuple[nn.Module, dict]:
+    """Load a checkpoint written by save_checkpoint: returns (model on CPU in eval mode, card).
+
+    The model is rebuilt as ``builder(**card["model"]["config"])``; by default ``builder`` is
+    ``neurodcn.nn.models.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
+    Raises CheckpointError for truncated, corrupt, foreign or tampered files; executes nothing from the file.
+    """
+    if builder is not None and not callable(builder):
+        raise TypeError(f"builder must be callable or None, got {type(builder).__name__}")
+    payload = _read(path, CHECKPOINT_FORMAT)
+    card = payload["card"]
+    state = _verified_state(path, payload, "state_dict", card.get("sha256"))
+    model = _build(path, card, builder)
+    _load_weights(path, model, state)
+    return model.eval(), card
+
+
+def get_rng_state() -> dict:
+    """The states of torch's (CPU and, when present, CUDA), numpy's global and Python's random generators,
+    as tensors and plain data (loadable with weights_only=True)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+             "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64),
+                        "gauss_next": gauss_next}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore generator states captured by get_rng_state."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(path, *, model: nn.Module, epoch: int, optimizer: torch.optim.Optimizer | None = None,
+                        scheduler=None, metrics: dict | None = None, card: dict | None = None) -> Path:
+    """Atomically write everything needed to resume training after ``epoch`` completed epochs.
+
+    Holds the model, optimizer and scheduler state_dicts, the RNG states (get_rng_state), ``epoch``, and the
+    JSON-able ``metrics`` (e.g. per-epoch history) and ``card`` (e.g. the run's config). Returns the path.
+    """
+    from neurodcn import __version__
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if obj is not None and not callable(getattr(obj, "state_dict", None)):
+            raise TypeError(f"{name} must have a state_dict() method or be None, got {type(obj).__name__}")
+    path = _check_path(path)
+    state = _cpu_state(model)
+    payload = {"format": TRAINING_FORMAT, "format_version": FORMAT_VERSION, "neurodcn_version": __version__,
+               "epoch": epoch, "model": state, "model_sha256": state_sha256(state),
+               "optimizer": None if optimizer is None else optimizer.state_dict(),
+               "scheduler": None if scheduler is None else scheduler.state_dict(),
+               "rng": get_rng_state(), "metrics": _to_json("metrics", metrics or {}),
+               "card": _to_json("card", card or {})}
+    _atomic_write(path, lambda f: torch.save(payload, f))
+    return path
+
+
+def load_training_state(path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                        scheduler=None, restore_rng: bool = True) -> dict:
+    """Load a training state into ``model`` (and ``optimizer``, ``scheduler``); restore RNG states if asked.
+
+    Returns {"epoch": completed epochs, "metrics": dict, "card": dict}. Executes nothing from the file.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    payload = _read(path, TRAINING_FORMAT)
+    state = _verified_state(path, payload, "model", payload.get("model_sha256"))
+    _load_weights(path, model, state)
+    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if obj is None:
+            continue
+        if payload.get(name) is None:
+            raise CheckpointError(path, f"holds no {name} state, but a {name} was given")
+        try:
+            obj.load_state_dict(payload[name])
+        except (KeyError, ValueError, RuntimeError, TypeError) as err:
+            raise CheckpointError(path, f"its {name} state does not fit the given {name}: {err}") from err
+    if restore_rng:
+        set_rng_state(payload["rng"])
+    try:
+        metrics = json.loads(payload["metrics"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(path, f"has no readable metrics: {err}") from err
+    return {"epoch": payload["epoch"], "metrics": metrics, "card": payload["card"]}
