@@ -1,0 +1,355 @@
+"""Published V1 measurements and distribution comparisons between a model and the biology.
+
+The tables live in ``data/bio`` at the repository root (see its README for sources and units); set the
+environment variable ``NEURODCN_BIO_DATA`` to a folder holding the same CSVs to use another copy.
+
+Distances. :func:`ks_distance` is the Kolmogorov-Smirnov distance sup_x |F_model(x) - F_ref(x)| between the
+empirical CDF of the model's values and the reference, which is either samples (an empirical CDF; computed
+exactly as the fraction h / lcm(n1, n2), so it equals ``scipy.stats.ks_2samp(...).statistic``, which rounds
+to that fraction too when its exact mode is used) or a published histogram. A histogram's CDF is taken as
+**piecewise linear within each bin** (counts spread uniformly over the bin), in x for ``scale="linear"`` or
+in log x for ``scale="log"`` (uniform within octave-spaced bins); it is 0 below the first edge and 1 above the
+last. :func:`ks_similarity` is 1 - ks_distance, in [0, 1]. Unlike the similarity of Marques et al. (2021),
+it is not divided by the largest distance attainable against the reference ("ceiled"), the model values are
+not re-binned onto the reference bins first, and there is no bootstrap over model subsamples.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = [
+    "PROPERTIES",
+    "Histogram",
+    "bio_data_dir",
+    "load_devalois1982_peak_sf",
+    "load_schiller1976_sf_bandwidth",
+    "load_cavanaugh2002_size",
+    "load_prf_size_vs_eccentricity",
+    "prf_size",
+    "reference_histogram",
+    "histogram_cdf",
+    "ks_distance",
+    "ks_similarity",
+    "compare_property",
+]
+
+_DEVALOIS = "De Valois, Albrecht & Thorell 1982, Vision Res 22:545"
+_SCHILLER = "Schiller, Finlay & Volman 1976, J Neurophysiol 39:1334"
+_CAVANAUGH = "Cavanaugh, Bair & Movshon 2002, J Neurophysiol 88:2530"
+_BRAINSCORE = "brain-score/vision brainscore_vision/data/marques2020/data_packaging (as digitised there)"
+_PRF_SOURCES = {
+    "wandell2015": "Wandell & Winawer 2015 (TiCS)",
+    "kay2013": "Kay et al. 2013 (J Neurophysiol 110:481)",
+    "kay2013_hermes": "Kay et al. 2013 Fig 7A (read by D. Hermes 2018)",
+    "harvey2011": "Harvey & Dumoulin 2011 Fig 4 (recreated)",
+}
+_CAVANAUGH_UNITS = {
+    "surround_suppression_index": "1",
+    "grating_summation_field": "deg",
+    "surround_diameter": "deg",
+    "surround_to_gsf_ratio": "1",
+    "strongly_suppressed": "1",
+}
+
+
+class Histogram(NamedTuple):
+    """A binned distribution: ``edges`` [K + 1] increasing, ``counts`` [K] >= 0 with a positive sum."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+
+
+def bio_data_dir() -> Path:
+    """The folder holding the biology CSVs: $NEURODCN_BIO_DATA, else <repository>/data/bio."""
+    env = os.environ.get("NEURODCN_BIO_DATA")
+    folder = Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "bio"
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"biology tables not found at {folder}: they ship in data/bio of the neurodcn repository (install "
+            "it editable from a checkout) or set NEURODCN_BIO_DATA to a folder holding the CSVs"
+        )
+    return folder
+
+
+def _read(name: str) -> pd.DataFrame:
+    path = bio_data_dir() / name
+    if not path.is_file():
+        raise FileNotFoundError(f"biology table {name} is missing from {path.parent}")
+    return pd.read_csv(path)
+
+
+def _tidy(wide: pd.DataFrame, groups: list[str], prop: str, units: str, attrs: dict) -> pd.DataFrame:
+    if not (wide[groups].sum(axis=1) == wide["total"]).all():
+        raise ValueError(f"{attrs['file']}: per-group counts do not add up to the total column")
+    tidy = wide.melt(id_vars=["bin_lo", "bin_hi"], value_vars=groups, var_name="group", value_name="count")
+    tidy.insert(0, "property", prop)
+    tidy["units"] = units
+    tidy = tidy[["property", "group", "bin_lo", "bin_hi", "count", "units"]]
+    tidy.attrs = dict(attrs, n=int(tidy["count"].sum()))
+    return tidy
+
+
+def load_devalois1982_peak_sf() -> pd.DataFrame:
+    """Peak spatial frequency of macaque V1 cells (cycles/deg), tidy: one row per bin and group.
+
+    Columns property, group (simple_foveal, complex_foveal, simple_parafoveal, complex_parafoveal), bin_lo,
+    bin_hi, count, units; attrs citation, source, file, n (363).
+    """
+    wide = _read("devalois1982b_peak_sf_hist.csv").rename(columns={"bin_lo_cpd": "bin_lo", "bin_hi_cpd": "bin_hi"})
+    groups = ["simple_foveal", "complex_foveal", "simple_parafoveal", "complex_parafoveal"]
+    attrs = dict(citation=_DEVALOIS, source=_BRAINSCORE, file="devalois1982b_peak_sf_hist.csv")
+    return _tidy(wide, groups, "peak_spatial_frequency", "cycles/deg", attrs)
+
+
+def load_schiller1976_sf_bandwidth() -> pd.DataFrame:
+    """Spatial-frequency bandwidth of macaque V1 cells, percent (100 f_low / f_high at 1/sqrt 2 of the peak).
+
+    Tidy like :func:`load_devalois1982_peak_sf`, groups simple and complex; attrs n (73 measured) and
+    n_recorded (87; 14 cells were not SF selective).
+    """
+    wide = _read("schiller1976c_sf_bandwidth_hist.csv")
+    attrs = dict(citation=_SCHILLER, source=_BRAINSCORE, file="schiller1976c_sf_bandwidth_hist.csv", n_recorded=87)
+    return _tidy(wide, ["simple", "complex"], "spatial_frequency_bandwidth", "percent", attrs)
+
+
+def load_cavanaugh2002_size() -> pd.DataFrame:
+    """Size tuning of macaque V1 cells: one row per property and bin (group "all").
+
+    Properties grating_summation_field and surround_diameter (deg, diameters), surround_to_gsf_ratio,
+    surround_suppression_index and strongly_suppressed (dimensionless); a ``note`` column gives each n.
+    """
+    raw = _read("cavanaugh2002a_size_hist.csv")
+    unknown = set(raw["property"]) - set(_CAVANAUGH_UNITS)
+    if unknown:
+        raise ValueError(f"cavanaugh2002a_size_hist.csv: unexpected properties {sorted(unknown)}")
+    tidy = raw.assign(group="all", units=raw["property"].map(_CAVANAUGH_UNITS))
+    tidy = tidy[["property", "group", "bin_lo", "bin_hi", "count", "units", "note"]]
+    tidy.attrs = dict(citation=_CAVANAUGH, source=_BRAINSCORE, file="cavanaugh2002a_size_hist.csv")
+    return tidy
+
+
+def load_prf_size_vs_eccentricity() -> pd.DataFrame:
+    """Human pRF size = slope * eccentricity + intercept (deg) per visual area and source.
+
+    Columns source_key (wandell2015, kay2013, kay2013_hermes, harvey2011), source, area, slope, intercept,
+    unit, where_found.
+    """
+    table = _read("prf_size_vs_eccentricity.csv")
+    keys = {v: k for k, v in _PRF_SOURCES.items()}
+    if not set(table["source"]) <= set(keys):
+        raise ValueError(f"prf_size_vs_eccentricity.csv: unexpected sources {sorted(set(table['source']) - set(keys))}")
+    table.insert(0, "source_key", table["source"].map(keys))
+    table.attrs = dict(file="prf_size_vs_eccentricity.csv", units="deg")
+    return table
+
+
+def prf_size(eccentricity, area: str = "V1", source: str = "wandell2015") -> np.ndarray:
+    """Human pRF size (Gaussian SD, deg) at ``eccentricity`` (deg, >= 0) for one area and source key."""
+    ecc = np.asarray(eccentricity, dtype=np.float64)
+    if not np.all(np.isfinite(ecc)) or np.any(ecc < 0):
+        raise ValueError(f"eccentricity must be finite and >= 0 deg, got {eccentricity!r}")
+    if source not in _PRF_SOURCES:
+        raise ValueError(f"source must be one of {sorted(_PRF_SOURCES)}, got {source!r}")
+    table = load_prf_size_vs_eccentricity()
+    rows = table[(table["source_key"] == source) & (table["area"] == area)]
+    if rows.empty:
+        areas = sorted(table.loc[table["source_key"] == source, "area"])
+        raise ValueError(f"area must be one of {areas} for source {source!r}, got {area!r}")
+    row = rows.iloc[0]
+    return row["slope"] * ecc + row["intercept"]
+
+
+PROPERTIES = {
+    "peak_spatial_frequency": dict(
+        loader=load_devalois1982_peak_sf,
+        units="cycles/deg",
+        scale="log",
+        long_name="preferred (peak) spatial frequency",
+    ),
+    "spatial_frequency_bandwidth": dict(
+        loader=load_schiller1976_sf_bandwidth,
+        units="percent",
+        scale="linear",
+        long_name="spatial frequency bandwidth (100 f_low / f_high)",
+    ),
+    "grating_summation_field": dict(
+        loader=load_cavanaugh2002_size, units="deg", scale="log", long_name="grating summation field diameter"
+    ),
+    "surround_diameter": dict(
+        loader=load_cavanaugh2002_size, units="deg", scale="log", long_name="suppressive surround diameter"
+    ),
+    "surround_to_gsf_ratio": dict(
+        loader=load_cavanaugh2002_size,
+        units="1",
+        scale="log",
+        long_name="surround diameter / grating summation field diameter",
+    ),
+    "surround_suppression_index": dict(
+        loader=load_cavanaugh2002_size, units="1", scale="linear", long_name="surround suppression index"
+    ),
+}
+"""Properties :func:`compare_property` knows: loader, units, CDF interpolation scale, long name."""
+
+
+def _check_property(name) -> dict:
+    if name not in PROPERTIES:
+        raise ValueError(f"property_name must be one of {sorted(PROPERTIES)}, got {name!r}")
+    return PROPERTIES[name]
+
+
+def reference_histogram(property_name: str) -> tuple[Histogram, pd.DataFrame]:
+    """The published histogram of a property (all groups summed) and its tidy source table."""
+    meta = _check_property(property_name)
+    table = meta["loader"]()
+    rows = table[table["property"] == property_name]
+    per_bin = rows.groupby(["bin_lo", "bin_hi"], sort=True)["count"].sum().reset_index()
+    return _histogram(per_bin), table
+
+
+def _histogram(ref) -> Histogram:
+    if isinstance(ref, pd.DataFrame):
+        if not {"bin_lo", "bin_hi", "count"} <= set(ref.columns):
+            raise ValueError(f"a histogram DataFrame needs bin_lo, bin_hi and count columns, got {list(ref.columns)}")
+        ref = ref.sort_values("bin_lo")
+        lo, hi = ref["bin_lo"].to_numpy(float), ref["bin_hi"].to_numpy(float)
+        if not np.allclose(lo[1:], hi[:-1]):
+            raise ValueError("histogram bins must be contiguous (each bin_lo equal to the previous bin_hi)")
+        ref = (np.append(lo, hi[-1]), ref["count"].to_numpy(float))
+    edges, counts = (np.asarray(v, dtype=np.float64) for v in ref)
+    if edges.ndim != 1 or counts.ndim != 1 or edges.size != counts.size + 1 or counts.size < 1:
+        raise ValueError(f"histogram needs edges [K + 1] and counts [K], got shapes {edges.shape}, {counts.shape}")
+    if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"histogram edges must be finite and strictly increasing, got {edges.tolist()}")
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0) or counts.sum() <= 0:
+        raise ValueError(f"histogram counts must be finite, >= 0, with a positive sum, got {counts.tolist()}")
+    return Histogram(edges, counts)
+
+
+def histogram_cdf(hist, x, scale: str = "linear") -> np.ndarray:
+    """CDF of a histogram at ``x``: piecewise linear within bins in x (``"linear"``) or log x (``"log"``)."""
+    edges, counts = _histogram(hist)
+    if scale not in ("linear", "log"):
+        raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
+    if scale == "log" and edges[0] <= 0:
+        raise ValueError(f"scale='log' needs positive histogram edges, got first edge {edges[0]!r}")
+    x = np.asarray(x, dtype=np.float64)
+    cum = np.concatenate([[0.0], np.cumsum(counts)]) / counts.sum()
+    inside = (x > edges[0]) & (x < edges[-1])
+    out = np.where(x >= edges[-1], 1.0, 0.0)
+    if scale == "log":
+        t_edges, t_x = np.log(edges), np.log(np.where(inside, x, edges[0]))
+    else:
+        t_edges, t_x = edges, x
+    return np.where(inside, np.interp(t_x, t_edges, cum), out)
+
+
+def _samples(name: str, values) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (drop NaN first), got {int(np.sum(~np.isfinite(arr)))} non-finite")
+    return np.sort(arr)
+
+
+def ks_distance(model_samples, reference, scale: str = "linear") -> float:
+    """KS distance between model samples and a reference: samples (1-D array or list), a histogram given as
+    Histogram / (edges, counts) tuple, or a DataFrame with bin_lo, bin_hi and count columns.
+
+    For a histogram the reference CDF is piecewise linear within bins (``scale`` "linear" or "log"), see the
+    module docstring; the supremum is taken at the union of sample points (both one-sided limits of the
+    empirical CDF) and bin edges, which is exact because the reference CDF is continuous and monotone.
+    """
+    model = _samples("model_samples", model_samples)
+    is_pair = isinstance(reference, tuple) and len(reference) == 2 and all(np.ndim(v) == 1 for v in reference)
+    if isinstance(reference, pd.DataFrame) or is_pair:
+        hist = _histogram(reference)
+        points = np.union1d(model, hist.edges)
+        ref_cdf = histogram_cdf(hist, points, scale)
+        right = np.searchsorted(model, points, side="right") / model.size
+        left = np.searchsorted(model, points, side="left") / model.size
+        return float(max(np.max(np.abs(right - ref_cdf)), np.max(np.abs(left - ref_cdf))))
+    ref = _samples("reference", reference)
+    n1, n2 = model.size, ref.size
+    points = np.concatenate([model, ref])
+    # exact rational arithmetic: D = max |c1 / n1 - c2 / n2| = h / lcm(n1, n2), rounded once
+    c1 = np.searchsorted(model, points, side="right").astype(np.int64)
+    c2 = np.searchsorted(ref, points, side="right").astype(np.int64)
+    g = math.gcd(n1, n2)
+    h = int(np.max(np.abs(c1 * (n2 // g) - c2 * (n1 // g))))
+    return h / (n1 // g * n2)
+
+
+def ks_similarity(model_samples, reference, scale: str = "linear") -> float:
+    """1 - :func:`ks_distance` (1: same distribution; no ceiling normalisation, see module docstring)."""
+    return 1.0 - ks_distance(model_samples, reference, scale)
+
+
+def compare_property(model_values, property_name: str) -> xr.Dataset:
+    """Compare a model's values of one V1 property with the published histogram (see PROPERTIES).
+
+    ``model_values``: 1-D values in the property's units; non-finite values (cells where the property could
+    not be measured) are dropped and counted in attrs. Returns a Dataset on dim ``bin`` (coords bin_lo,
+    bin_hi, bin_center: geometric centre for log-scale properties) with reference_count/fraction and
+    model_count/fraction (model values binned on the reference edges; fractions of all finite model values,
+    so values outside the range make them sum to < 1), plus scalars ks_distance and similarity.
+    """
+    meta = _check_property(property_name)
+    values = np.asarray(model_values, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"model_values must be 1-D, got shape {values.shape}")
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise ValueError(f"model_values must contain at least one finite value, got {values.size} values")
+    hist, table = reference_histogram(property_name)
+    edges, counts = hist
+    scale = meta["scale"]
+    distance = ks_distance(finite, hist, scale)
+    model_counts = np.histogram(finite, bins=edges)[0]
+    centers = np.sqrt(edges[:-1] * edges[1:]) if scale == "log" else 0.5 * (edges[:-1] + edges[1:])
+    units = meta["units"]
+    ds = xr.Dataset(
+        {
+            "reference_count": ("bin", counts.astype(np.int64), dict(long_name="cells per bin (published)", units="1")),
+            "reference_fraction": (
+                "bin",
+                counts / counts.sum(),
+                dict(long_name="fraction of cells (published)", units="1"),
+            ),
+            "model_count": ("bin", model_counts, dict(long_name="model units per bin", units="1")),
+            "model_fraction": (
+                "bin",
+                model_counts / finite.size,
+                dict(long_name="fraction of model units (of all finite values)", units="1"),
+            ),
+            "ks_distance": ((), distance, dict(long_name="Kolmogorov-Smirnov distance, model vs published", units="1")),
+            "similarity": ((), 1.0 - distance, dict(long_name="1 - KS distance (not ceiled)", units="1")),
+        },
+        coords={
+            "bin_lo": ("bin", edges[:-1], dict(long_name="lower bin edge", units=units)),
+            "bin_hi": ("bin", edges[1:], dict(long_name="upper bin edge", units=units)),
+            "bin_center": ("bin", centers, dict(long_name=f"{scale} bin centre", units=units)),
+        },
+        attrs=dict(
+            property=property_name,
+            property_long_name=meta["long_name"],
+            units=units,
+            reference_citation=table.attrs["citation"],
+            reference_source=table.attrs["source"],
+            cdf_interpolation=f"reference CDF piecewise linear within bins in {scale} x",
+            n_model=int(finite.size),
+            n_model_nonfinite_dropped=int(values.size - finite.size),
+            n_model_below_range=int(np.sum(finite < edges[0])),
+            n_model_above_range=int(np.sum(finite > edges[-1])),
+            n_reference=int(counts.sum()),
+        ),
+    )
+    return ds
