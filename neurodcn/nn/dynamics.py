@@ -1,0 +1,325 @@
+"""Neural-ODE dynamics: the Eq. 2 vector field, the solver configuration, and the ODE block with NFE accounting.
+
+Vector field (DCN paper Eq. 2), with g(x) = act(GN(x)):
+    "concat" (the reference code): f(t, h) = GN3(K2 * [t; g2(K1 * [t; g1(h)])]), t a constant input channel;
+    "offset" (the paper's notation): f(t, h) = GN3(K2 * g2(K1 * g1(h) + d1 t) + d2 t), d_m one offset per channel.
+
+Kernel caching: a t-independent SRF kernel is built once per solve. The forward solve runs inside the layers'
+``cached_kernel()`` scope. With the adjoint, the backward solve is a second solve that autograd runs later: it
+gets its own scope, opened by a pre-hook and closed by a post-hook on the adjoint's autograd node, so a kernel
+built without gradient in the forward never reaches the backward, and the backward kernel carries its gradient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+
+import torch
+from torch import nn
+from torchdiffeq import odeint, odeint_adjoint
+
+from neurodcn.nn.blocks import CONV_KINDS, activation, apply_conv, group_norm, make_conv
+from neurodcn.nn.srf import SRFConv2d
+
+__all__ = ["ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "TIME_MODES", "SolverError", "solver_errors", "SolverConfig",
+           "NFEStats", "ODEFunc", "ODEBlock"]
+
+ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+FIXED_GRID_METHODS = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
+TIME_MODES = ("concat", "offset")
+_FAILURES = ("max_num_steps exceeded", "underflow in dt", "non-finite values in state")
+
+
+class SolverError(RuntimeError):
+    """The ODE solver gave up: too many steps, step-size underflow, or a non-finite state."""
+
+
+@contextlib.contextmanager
+def solver_errors():
+    """Turn torchdiffeq's failure assertions into SolverError (use around ``loss.backward()`` with the adjoint,
+    whose backward solve runs inside autograd; ODEBlock's own solves are already wrapped)."""
+    try:
+        yield
+    except AssertionError as err:
+        if any(msg in str(err) for msg in _FAILURES):
+            raise SolverError(f"ODE solver failed: {err}") from err
+        raise
+
+
+def _positive(name, value, integer=False):
+    ok = (isinstance(value, int) if integer else isinstance(value, (int, float))) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        kind = "a positive integer" if integer else "a finite number > 0"
+        raise ValueError(f"SolverConfig.{name} must be {kind}, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverConfig:
+    """How an ODE block is solved over model time [0, T].
+
+    method: a torchdiffeq adaptive method (ADAPTIVE_METHODS) or fixed-grid method (FIXED_GRID_METHODS);
+    rtol, atol: adaptive error tolerances; T: integration end time (model time units);
+    adjoint: backpropagate by solving the adjoint ODE (memory O(1) in steps) instead of through the solver;
+    seminorm: measure the adjoint error on the state only (Kidger et al. 2021; needs adjoint);
+    max_num_steps: cap on adaptive steps per output interval (None: torchdiffeq's default);
+    step_size: step of fixed-grid methods (required for them, not allowed for adaptive ones).
+    """
+
+    method: str = "dopri5"
+    rtol: float = 1e-3
+    atol: float = 1e-3
+    T: float = 2.0
+    adjoint: bool = True
+    seminorm: bool = False
+    max_num_steps: int | None = None
+    step_size: float | None = None
+
+    def __post_init__(self):
+        if self.method not in ADAPTIVE_METHODS + FIXED_GRID_METHODS:
+            raise ValueError(f"SolverConfig.method must be one of {list(ADAPTIVE_METHODS + FIXED_GRID_METHODS)}, "
+                             f"got {self.method!r}")
+        for name in ("rtol", "atol", "T"):
+            object.__setattr__(self, name, float(_positive(name, getattr(self, name))))
+        for name in ("adjoint", "seminorm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SolverConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        if self.seminorm and not self.adjoint:
+            raise ValueError("SolverConfig.seminorm=True needs adjoint=True (it only changes the adjoint solve)")
+        if self.max_num_steps is not None:
+            _positive("max_num_steps", self.max_num_steps, integer=True)
+        if self.method in FIXED_GRID_METHODS:
+            if self.step_size is None:
+                raise ValueError(f"SolverConfig.step_size is required for the fixed-grid method {self.method!r}")
+            object.__setattr__(self, "step_size", float(_positive("step_size", self.step_size)))
+        elif self.step_size is not None:
+            raise ValueError(f"SolverConfig.step_size={self.step_size!r} is only for fixed-grid methods "
+                             f"{list(FIXED_GRID_METHODS)}, not {self.method!r}")
+
+    @property
+    def adaptive(self) -> bool:
+        return self.method in ADAPTIVE_METHODS
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict; SolverConfig.from_dict(d) rebuilds the same config."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SolverConfig:
+        if not isinstance(d, dict):
+            raise TypeError(f"solver config must be a dict, got {type(d).__name__}")
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown SolverConfig fields {sorted(unknown)}; known: "
+                             f"{[f.name for f in dataclasses.fields(cls)]}")
+        return cls(**d)
+
+    @classmethod
+    def coerce(cls, value) -> SolverConfig:
+        """A SolverConfig from a SolverConfig, a dict of fields, or None (the defaults)."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            return cls.from_dict(value)
+        raise TypeError(f"solver must be a SolverConfig, a dict or None, got {type(value).__name__}")
+
+    def replace(self, **changes) -> SolverConfig:
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def odeint_kwargs(self) -> dict:
+        """Keyword arguments for torchdiffeq's odeint / odeint_adjoint."""
+        options = {"step_size": self.step_size} if not self.adaptive else {}
+        if self.adaptive and self.max_num_steps is not None:
+            options["max_num_steps"] = self.max_num_steps
+        kw = {"rtol": self.rtol, "atol": self.atol, "method": self.method, "options": options}
+        if self.adjoint:
+            kw["adjoint_options"] = dict(options, norm="seminorm") if self.seminorm else dict(options)
+        return kw
+
+
+@dataclasses.dataclass
+class NFEStats:
+    """Function evaluations and solver steps of one block in one pass (forward solve and, with the adjoint, the
+    backward solve). Fixed-grid steps count as accepted. For dopri5: nfe = 2 + 6 (accepted + rejected)."""
+
+    forward_nfe: int = 0
+    backward_nfe: int = 0
+    accepted_steps: int = 0
+    rejected_steps: int = 0
+    backward_accepted_steps: int = 0
+    backward_rejected_steps: int = 0
+
+    @property
+    def total_nfe(self) -> int:
+        return self.forward_nfe + self.backward_nfe
+
+    def as_dict(self) -> dict:
+        return dict(dataclasses.asdict(self), total_nfe=self.total_nfe)
+
+
+class ODEFunc(nn.Module):
+    """The Eq. 2 vector field f(t, h): [B, C, H, W] -> [B, C, H, W].
+
+    Args:
+        channels: C. conv: "srf" (DCN), "srf_pair" (DCN sigma_ji), "conv" (3 x 3 with bias: ODE-Net).
+        order: N-jet order of SRF layers. time_param: SRF meta-parametrisation in t (None, "sigma_t", ...).
+        time_mode: "concat" (t as an extra input channel) or "offset" (per-channel d_m t after K_m).
+        act: "celu" (DCN) or "relu" (ODE-Net). gn_groups: "min32" or "channels".
+        sigma_range: (min, max) sigma of SRF layers in pixels. pair_size: grid size of "srf_pair".
+    """
+
+    def __init__(self, channels: int, conv: str = "srf", *, order: int = 2, time_param: str | None = None,
+                 time_mode: str = "concat", act: str = "celu", gn_groups: str = "min32",
+                 sigma_range=(0.05, 8.0), pair_size: int = 7):
+        super().__init__()
+        if conv not in CONV_KINDS:
+            raise ValueError(f"conv must be one of {list(CONV_KINDS)}, got {conv!r}")
+        if time_mode not in TIME_MODES:
+            raise ValueError(f"time_mode must be one of {list(TIME_MODES)}, got {time_mode!r}")
+        self.channels, self.time_mode = channels, time_mode
+        cin = channels + 1 if time_mode == "concat" else channels
+        opts = dict(kernel_size=3, padding=1, bias=True, order=order, time_param=time_param,
+                    sigma_range=sigma_range, pair_size=pair_size)
+        self.norm1, self.norm2, self.norm3 = (group_norm(channels, gn_groups) for _ in range(3))
+        self.act = activation(act)
+        self.conv1 = make_conv(conv, cin, channels, **opts)
+        self.conv2 = make_conv(conv, cin, channels, **opts)
+        if time_mode == "offset":
+            self.offset1 = nn.Parameter(0.1 * torch.randn(channels))
+            self.offset2 = nn.Parameter(0.1 * torch.randn(channels))
+
+    def _layer(self, m: int, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        conv = self.conv1 if m == 1 else self.conv2
+        if self.time_mode == "concat":
+            return apply_conv(conv, torch.cat([torch.ones_like(x[:, :1]) * t, x], dim=1), t)
+        offset = self.offset1 if m == 1 else self.offset2
+        return apply_conv(conv, x, t) + offset.view(1, -1, 1, 1) * t
+
+    def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        x = self._layer(1, self.act(self.norm1(h)), t)
+        return self.norm3(self._layer(2, self.act(self.norm2(x)), t))
+
+    def srf_layers(self) -> list[SRFConv2d]:
+        return [m for m in (self.conv1, self.conv2) if isinstance(m, SRFConv2d)]
+
+
+class _CountedField:
+    """The callable handed to torchdiffeq for one pass: counts evaluations and steps into one NFEStats, and owns
+    the kernel-cache scope of this pass's adjoint backward solve."""
+
+    def __init__(self, func: ODEFunc, stats: NFEStats, adaptive: bool, cache: bool):
+        self.func, self.stats, self.cache, self.backward = func, stats, cache, False
+        self._scope: contextlib.ExitStack | None = None
+        if adaptive:
+            self.callback_accept_step = self._count("accepted_steps")
+            self.callback_reject_step = self._count("rejected_steps")
+            self.callback_accept_step_adjoint = self._count("backward_accepted_steps")
+            self.callback_reject_step_adjoint = self._count("backward_rejected_steps")
+        else:
+            self.callback_step = self._count("accepted_steps")
+            self.callback_step_adjoint = self._count("backward_accepted_steps")
+
+    def _count(self, field):
+        def callback(t0, y0, dt):
+            setattr(self.stats, field, getattr(self.stats, field) + 1)
+        return callback
+
+    def __call__(self, t, y):
+        if self.backward:
+            self.stats.backward_nfe += 1
+        else:
+            self.stats.forward_nfe += 1
+        return self.func(t, y)
+
+    def kernel_scope(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        if self.cache:
+            for layer in self.func.srf_layers():
+                stack.enter_context(layer.cached_kernel())
+        return stack
+
+    def open_backward(self, *_):
+        self.backward = True
+        self.close_backward()
+        self._scope = self.kernel_scope()
+
+    def close_backward(self, *_):
+        if self._scope is not None:
+            self._scope.close()
+            self._scope = None
+
+
+class ODEBlock(nn.Module):
+    """Solves dh/dt = func(t, h) from h(0) = h0 and returns h(T).
+
+    Args:
+        func: the vector field (an ODEFunc, or any nn.Module called as func(t, h)).
+        solver: SolverConfig, dict of its fields, or None (defaults: dopri5, rtol = atol = 1e-3, T = 2, adjoint).
+        cache_kernels: build each t-independent SRF kernel once per solve instead of at every evaluation.
+
+    ``nfe`` holds the NFEStats of the last pass (reset when a pass starts; the adjoint backward solve of that
+    pass adds to it); ``reset_nfe()`` clears it.
+    """
+
+    def __init__(self, func: nn.Module, solver=None, cache_kernels: bool = True):
+        super().__init__()
+        if not isinstance(func, nn.Module):
+            raise TypeError(f"func must be an nn.Module called as func(t, h), got {type(func).__name__}")
+        self.func = func
+        self.solver = SolverConfig.coerce(solver)
+        self.cache_kernels = bool(cache_kernels)
+        self.nfe = NFEStats()
+        self._field: _CountedField | None = None
+
+    def reset_nfe(self) -> None:
+        """Start a fresh NFEStats (a pending adjoint backward of an earlier pass keeps counting into the old one)."""
+        self.nfe = NFEStats()
+
+    def forward(self, h0: torch.Tensor, T: float | None = None) -> torch.Tensor:
+        """h(T) [B, C, H, W] from h0 [B, C, H, W]; T defaults to solver.T (model time units)."""
+        T = self.solver.T if T is None else float(_positive("T", T))
+        return self._solve(h0, torch.tensor([0.0, T], dtype=h0.dtype, device=h0.device))[-1]
+
+    def trajectory(self, h0: torch.Tensor, times) -> torch.Tensor:
+        """h at the given times [len(times), B, C, H, W], from odeint's output grid (times: strictly increasing,
+        >= 0, model time units; 0 is the initial condition and is added to the grid when missing)."""
+        times = torch.as_tensor(times, dtype=h0.dtype, device=h0.device).flatten()
+        if times.numel() == 0 or not torch.isfinite(times).all() or (times < 0).any() or \
+                (times[1:] <= times[:-1]).any():
+            raise ValueError(f"times must be finite, >= 0 and strictly increasing, got {times.tolist()}")
+        if times[0] > 0:
+            return self._solve(h0, torch.cat([times.new_zeros(1), times]))[1:]
+        if times.numel() == 1:
+            return h0.unsqueeze(0)
+        return self._solve(h0, times)
+
+    def _solve(self, h0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if not torch.is_tensor(h0) or not h0.is_floating_point():
+            raise TypeError(f"h0 must be a floating-point tensor, got {type(h0).__name__}")
+        if self._field is not None:  # a previous pass whose adjoint backward never finished
+            self._field.close_backward()
+        self.reset_nfe()
+        cfg = self.solver
+        field = _CountedField(self.func, self.nfe, cfg.adaptive, self.cache_kernels and isinstance(self.func, ODEFunc))
+        self._field = field
+        kw = cfg.odeint_kwargs()
+        adjoint_options = kw.pop("adjoint_options", None)
+        with solver_errors(), field.kernel_scope():
+            if cfg.adjoint and torch.is_grad_enabled():
+                params = tuple(p for p in self.func.parameters() if p.requires_grad)
+                out = odeint_adjoint(field, h0, t, adjoint_params=params, adjoint_options=adjoint_options, **kw)
+                if out.grad_fn is not None:  # the adjoint node: give its backward solve its own kernel scope
+                    out.grad_fn.register_prehook(field.open_backward)
+                    out.grad_fn.register_hook(field.close_backward)
+            else:
+                out = odeint(field, h0, t, **kw)
+        field.backward = True
+        return out
+
+    def extra_repr(self) -> str:
+        return f"solver={self.solver}, cache_kernels={self.cache_kernels}"
