@@ -1,0 +1,188 @@
+"""The two ways to apply a continuous kernel on a projected grid: direct (chunked) and by discrete convolutions.
+
+Both take an ``AxisPlan`` per axis (grid, neighbour windows, rational period) and a window function
+``window(dy [..., Ty], dx [..., Tx]) -> [..., Ty, Tx, C_out, C_in]`` (a ContinuousKernel's ``window``), and
+compute out[b, o, i, j] = sum_{c, a, t} x[b, c, first_y[i] + a, first_x[j] + t] K(dy[i, a], dx[j, t])[o, c]
+with dy = first_y + a - g_y (input pixels), values outside the input taken from the padding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from fractions import Fraction
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from neurodcn.nn.grid import neighbour_window, projected_grid, rational_scale
+
+__all__ = ["PADDINGS", "AxisPlan", "plan_axis", "pad_axis", "direct", "by_convs", "MERGE_RATIO"]
+
+PADDINGS = ("zeros", "reflect", "replicate", "symmetric")
+MERGE_RATIO = 2.0
+"""by_convs runs all phases as one convolution when the merged window costs at most this many times the
+taps of one phase (the phases' windows start at different pixels); otherwise one convolution per start."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AxisPlan:
+    """One axis: sizes (pixels), scale, grid [out] (float64), first neighbour [out] (int64), taps, period k / l."""
+
+    in_size: int
+    out_size: int
+    scale: float
+    grid: torch.Tensor
+    first: torch.Tensor
+    taps: int
+    period: Fraction | None
+
+    def offsets(self, rows=slice(None)) -> torch.Tensor:
+        """Offsets m - g of the window taps, float64 [n, taps] for the outputs ``rows``."""
+        return (self.first[rows, None] + torch.arange(self.taps)).double() - self.grid[rows, None]
+
+
+def plan_axis(in_size: int, out_size: int, scale, support: float, max_numerator: int = 10,
+              max_denominator: int = 10) -> AxisPlan:
+    """Grid (Eq. 2), windows and rational period (None when s is not k / l with small k, l) of one axis."""
+    period = rational_scale(scale, max_numerator, max_denominator)
+    grid = projected_grid(in_size, out_size, scale if period is None else period)
+    first, taps = neighbour_window(grid, support)
+    return AxisPlan(in_size, out_size, float(scale), grid, first, taps, period)
+
+
+def padded_index(index: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """Map integer positions (any range) into [0, size) by the padding rule; "zeros" maps outside to ``size``."""
+    if mode == "replicate":
+        return index.clamp(0, size - 1)
+    if mode == "zeros":
+        return torch.where((index < 0) | (index >= size), torch.full_like(index, size), index)
+    if mode == "reflect":  # ... 2 1 | 0 1 2 ... (edge not repeated)
+        if size == 1:
+            return torch.zeros_like(index)
+        r = index.remainder(2 * (size - 1))
+        return torch.where(r >= size, 2 * (size - 1) - r, r)
+    if mode == "symmetric":  # ... 1 0 | 0 1 2 ... (edge repeated)
+        r = index.remainder(2 * size)
+        return torch.where(r >= size, 2 * size - 1 - r, r)
+    raise ValueError(f"padding must be one of {list(PADDINGS)}, got {mode!r}")
+
+
+def _outside(x: torch.Tensor, dim: int, start: int, stop: int, mode: str) -> torch.Tensor:
+    """The padding values at positions start .. stop - 1 (outside the input) of axis ``dim``."""
+    if mode == "zeros":
+        shape = list(x.shape)
+        shape[dim] = stop - start
+        return x.new_zeros(shape)
+    return x.index_select(dim, padded_index(torch.arange(start, stop, device=x.device), x.shape[dim], mode))
+
+
+def pad_axis(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
+    """Pad (positive) or crop (negative) ``before``/``after`` entries of axis ``dim`` by the padding rule."""
+    size = x.shape[dim]
+    core = x.narrow(dim, max(0, -before), size - max(0, -before) - max(0, -after))
+    if before <= 0 and after <= 0:
+        return core
+    pieces = [_outside(x, dim, -before, 0, mode)] if before > 0 else []
+    pieces.append(core)
+    if after > 0:
+        pieces.append(_outside(x, dim, size, size + after, mode))
+    return torch.cat(pieces, dim)
+
+
+def _chunk(xt, rows, cols, dy, dx, window):
+    r, w = rows.shape[0], cols.shape[0]
+    patches = xt[rows[:, None, :, None], cols[None, :, None, :]]  # [r, W', Ty, Tx, C, B]
+    weights = window(dy[:, None, :], dx[None, :, :])  # [r, W', Ty, Tx, O, C]
+    out_ch = weights.shape[-2]
+    weights = weights.permute(0, 1, 4, 2, 3, 5).reshape(r * w, out_ch, -1)  # [P, O, (Ty, Tx, C)]
+    out = torch.bmm(weights, patches.reshape(r * w, -1, xt.shape[-1]))  # [P, O, B]
+    return out.view(r, w, out_ch, -1).permute(3, 2, 0, 1)
+
+
+def direct(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str, chunk_rows: int) -> torch.Tensor:
+    """Gather each output's neighbours, weight them by the kernel at their offsets and sum.
+
+    The input is laid out once as [H, W, C, B] so that each neighbour is one contiguous block; output rows are
+    processed ``chunk_rows`` at a time, and when that splits the work each chunk is recomputed in backward
+    (torch.utils.checkpoint), so memory holds one chunk's neighbours and weights at a time.
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
+    xt = x.permute(2, 3, 1, 0)
+    if padding == "zeros":  # padded positions point at an appended zero row / column
+        xt = F.pad(xt, (0, 0, 0, 0, 0, 1, 0, 1))
+    xt = xt.contiguous()
+    dev, dt = x.device, x.dtype
+    rows = padded_index(ay.first[:, None] + torch.arange(ay.taps), ay.in_size, padding).to(dev)
+    cols = padded_index(ax.first[:, None] + torch.arange(ax.taps), ax.in_size, padding).to(dev)
+    dy, dx = ay.offsets().to(dev, dt), ax.offsets().to(dev, dt)
+    if chunk_rows >= ay.out_size:
+        return _chunk(xt, rows, cols, dy, dx, window)
+    parts = [checkpoint(_chunk, xt, rows[i:i + chunk_rows], cols, dy[i:i + chunk_rows], dx, window,
+                        use_reentrant=False) for i in range(0, ay.out_size, chunk_rows)]
+    return torch.cat(parts, dim=2)
+
+
+def _phases(a: AxisPlan):
+    """Phase windows of one period: first [p], offsets [p, taps] (float64), outputs per phase, count p."""
+    p = min(a.period.numerator, a.out_size)
+    return a.first[:p], a.offsets(slice(0, p)), math.ceil(a.out_size / a.period.numerator), p
+
+
+def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> torch.Tensor:
+    """One-hot [p, width, taps]: entry (i, rel_i + t, t) = 1, placing phase i's taps inside a wider window."""
+    eye = torch.zeros(len(rel), width, taps, dtype=dtype)
+    for i, r in enumerate(rel.tolist()):
+        eye[i, r:r + taps] = torch.eye(taps, dtype=dtype)
+    return eye.to(device)
+
+
+def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
+             merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
+    """Rational scales s = k / l: the grid repeats every k outputs, l input pixels on, so phase i of each axis is
+    a discrete convolution with stride l. The kernel is evaluated for one period only (k_y k_x phase filters);
+    the phases run as one convolution (windows merged) or one per distinct window start, and their outputs are
+    interleaved out[..., i::k_y, j::k_x]. Each phase's padding is its own (negative = crop)."""
+    (fy, dy, qy, py), (fx, dx, qx, px) = _phases(ay), _phases(ax)
+    ly, lx = ay.period.denominator, ax.period.denominator
+    dev, dt = x.device, x.dtype
+    weights = window(dy.to(dev, dt)[:, None, :], dx.to(dev, dt)[None, :, :])  # [py, px, Ty, Tx, O, C]
+    rel_y, rel_x = fy - fy.min(), fx - fx.min()
+    span_y, span_x = ay.taps + int(rel_y.max()), ax.taps + int(rel_x.max())
+    # one padded input serves every phase: from the earliest window start to the last output's window end
+    len_y, len_x = (qy - 1) * ly + span_y, (qx - 1) * lx + span_x
+    before_y, before_x = -int(fy.min()), -int(fx.min())
+    xp = pad_axis(x, 2, before_y, len_y - ay.in_size - before_y, padding)
+    xp = pad_axis(xp, 3, before_x, len_x - ax.in_size - before_x, padding)
+    out_ch, in_ch = weights.shape[-2:]
+    if span_y * span_x <= merge_ratio * ay.taps * ax.taps:
+        sy = _shift_matrix(rel_y, ay.taps, span_y, dt, dev)
+        sx = _shift_matrix(rel_x, ax.taps, span_x, dt, dev)
+        merged = torch.einsum("iAa,jBb,ijaboc->ijocAB", sy, sx, weights).reshape(-1, in_ch, span_y, span_x)
+        res = F.conv2d(xp, merged, stride=(ly, lx)).view(x.shape[0], py, px, out_ch, qy, qx)
+    else:
+        res = _grouped(xp, weights, rel_y, rel_x, (ay.taps, ax.taps), (qy, qx), (ly, lx))
+    out = res.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], out_ch, qy * py, qx * px)
+    return out[:, :, :ay.out_size, :ax.out_size]
+
+
+def _grouped(xp, weights, rel_y, rel_x, taps, counts, strides):
+    """One convolution per distinct (window start y, window start x); results in phase order [B, py, px, O, q, q]."""
+    (ty, tx), (qy, qx), (ly, lx) = taps, counts, strides
+    out_ch, in_ch = weights.shape[-2:]
+    rows = []
+    order_y = []
+    for ry in torch.unique(rel_y).tolist():
+        iy = torch.nonzero(rel_y == ry).flatten()
+        order_y.append(iy)
+        cols, order_x = [], []
+        for rx in torch.unique(rel_x).tolist():
+            ix = torch.nonzero(rel_x == rx).flatten()
+            order_x.append(ix)
+            w = weights[iy][:, ix].permute(0, 1, 4, 5, 2, 3).reshape(-1, in_ch, ty, tx)
+            part = xp[:, :, ry:ry + (qy - 1) * ly + ty, rx:rx + (qx - 1) * lx + tx]
+            cols.append(F.conv2d(part, w, stride=(ly, lx)).view(xp.shape[0], len(iy), len(ix), out_ch, qy, qx))
+        rows.append(torch.cat(cols, 2).index_select(2, torch.argsort(torch.cat(order_x)).to(xp.device)))
+    return torch.cat(rows, 1).index_select(1, torch.argsort(torch.cat(order_y)).to(xp.device))
