@@ -39,8 +39,12 @@ class AxisPlan:
     period: Fraction | None
 
     def offsets(self, rows=slice(None)) -> torch.Tensor:
-        """Offsets m - g of the window taps, float64 [n, taps] for the outputs ``rows``."""
-        return (self.first[rows, None] + torch.arange(self.taps)).double() - self.grid[rows, None]
+        """Offsets m - g of the window taps, float64 [n, taps] for the outputs ``rows``. On a periodic grid they are
+        read from the first period, so every path sees bit-identical offsets (ties of a box kernel included)."""
+        n = torch.arange(self.out_size)[rows]
+        if self.period is not None:
+            n = n % self.period.numerator
+        return (self.first[n, None] + torch.arange(self.taps)).double() - self.grid[n, None]
 
 
 def plan_axis(in_size: int, out_size: int, scale, support: float, max_numerator: int = 10,
