@@ -209,3 +209,8 @@ def _build_classifier(name: str, **overrides) -> Classifier:
 
 for _name in MODEL_SPECS:
     register_model(_name, functools.partial(_build_classifier, _name))
+
+from neurodcn.nn.ccnet import CCNet, ConvNet  # noqa: E402  (the CC paper's Table 3 networks)
+
+register_model("ccnet", CCNet)
+register_model("convnet", ConvNet)

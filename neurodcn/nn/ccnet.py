@@ -1,0 +1,186 @@
+"""The CC paper's classification networks (Appendix A, Table 3): CC-Net with gradual scales and the ConvNet
+baseline, with the paper's scale augmentation (Eq. 4 output sizes) and scale ensembles at inference.
+
+Both: 8 conv/CC layers (32, 32, 64 x 6 channels; supports 3, 4, 3, 3, 3, 3, 3, 4), ReLU after each, then
+FC 512, 512, num_classes. The ConvNet uses strides 1, 2, 1, 1, 1, 1, 1, 2; the CC-Net's first layer has scale 1
+and the other seven multiply to target_scale (1/4), each layer's output size following Eq. 4.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import torch
+from torch import nn
+
+from neurodcn.nn.cc import ContinuousConv2d
+
+__all__ = ["CCNet", "ConvNet", "output_sizes", "sample_scales", "CHANNELS", "SUPPORTS", "STRIDES"]
+
+CHANNELS = (32, 32, 64, 64, 64, 64, 64, 64)
+SUPPORTS = (3, 4, 3, 3, 3, 3, 3, 4)
+STRIDES = (1, 2, 1, 1, 1, 1, 1, 2)
+
+
+def _fraction(value, name) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not value > 0 \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value if isinstance(value, Fraction) else Fraction(value).limit_denominator(10**6)
+
+
+def sample_scales(layers: int = 8, target=Fraction(1, 4), std: float = 0.01, max_denominator: int = 10,
+                  generator: torch.Generator | None = None) -> list[tuple[Fraction, Fraction]]:
+    """One scale sequence per Appendix A, independently per axis: layer 1 has scale 1; the others are drawn
+    from N(target^(1 / (layers - 1)), std), each rounded to the nearest fraction with denominator
+    <= max_denominator; then one of them, chosen uniformly, is set so that their product is exactly target.
+
+    Returns ``layers`` pairs (s_y, s_x) of Fractions.
+    """
+    target = _fraction(target, "target")
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 2:
+        raise ValueError(f"layers must be an integer >= 2, got {layers!r}")
+    n = layers - 1
+    mean = float(target) ** (1.0 / n)
+    axes = []
+    for _ in range(2):
+        draws = torch.normal(mean, std, (n,), generator=generator, dtype=torch.float64).tolist()
+        scales = [Fraction(max(v, 1e-3)).limit_denominator(max_denominator) for v in draws]
+        fixed = int(torch.randint(n, (1,), generator=generator))
+        rest = math.prod(s for i, s in enumerate(scales) if i != fixed)
+        scales[fixed] = target / rest
+        axes.append([Fraction(1)] + scales)
+    return list(zip(axes[0], axes[1], strict=True))
+
+
+def output_sizes(input_size, scales, target=Fraction(1, 4)) -> list[tuple[int, int]]:
+    """Eq. 4: layer j outputs ceil(input x prod_{i <= j} s_i) per axis, the last exactly input x target."""
+    hw = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    target = _fraction(target, "target")
+    sizes, cum = [], [Fraction(1), Fraction(1)]
+    for j, pair in enumerate(scales):
+        cum = [c * _fraction(s, "scale") for c, s in zip(cum, pair, strict=True)]
+        if j == len(scales) - 1:
+            sizes.append(tuple(math.ceil(n * target) for n in hw))
+        else:
+            sizes.append(tuple(math.ceil(n * c) for n, c in zip(hw, cum, strict=True)))
+    return sizes
+
+
+def _head(in_features: int, fc, num_classes: int) -> nn.Sequential:
+    layers, width = [nn.Flatten()], in_features
+    for f in fc:
+        layers += [nn.Linear(width, f), nn.ReLU()]
+        width = f
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def _check_common(num_classes, in_channels, input_size, fc):
+    for name, v in (("num_classes", num_classes), ("in_channels", in_channels), ("input_size", input_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in fc):
+        raise ValueError(f"fc must list positive integer widths, got {fc!r}")
+
+
+class CCNet(nn.Module):
+    """CC-Net (Table 3): 8 ContinuousConv2d layers with gradual scales, then FC layers.
+
+    forward(x, scales=None): scales is a list of 8 pairs (s_y, s_x); None takes, in training mode with
+    scale_augmentation, a fresh sample_scales draw from the network's seeded generator, and otherwise
+    ``default_scales`` (layer 1 at 1, then the rounded mean scale, the last layer completing target_scale).
+    x [B, in_channels, input_size, input_size] -> logits [B, num_classes].
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
+                 channels=CHANNELS, supports=SUPPORTS, fc=(512, 512), target_scale: float = 0.25,
+                 scale_std: float = 0.01, max_denominator: int = 10, kernel: str = "internal_net",
+                 padding: str = "zeros", scale_augmentation: bool = True, seed: int = 0):
+        super().__init__()
+        channels, supports, fc = tuple(channels), tuple(supports), tuple(fc)
+        _check_common(num_classes, in_channels, input_size, fc)
+        if len(channels) != len(supports) or len(channels) < 2:
+            raise ValueError(f"channels and supports must have the same length >= 2, got {channels}, {supports}")
+        target = _fraction(target_scale, "target_scale")
+        if (input_size * target).denominator != 1:
+            raise ValueError(f"input_size x target_scale must be an integer, got {input_size} x {target_scale}")
+        self.config = {"name": "ccnet", "num_classes": num_classes, "in_channels": in_channels,
+                       "input_size": input_size, "channels": list(channels), "supports": list(supports),
+                       "fc": list(fc), "target_scale": float(target_scale), "scale_std": float(scale_std),
+                       "max_denominator": max_denominator, "kernel": kernel, "padding": padding,
+                       "scale_augmentation": bool(scale_augmentation), "seed": seed}
+        self.target = target
+        widths = (in_channels, *channels)
+        self.layers = nn.ModuleList(ContinuousConv2d(widths[i], widths[i + 1], kernel=kernel, support=supports[i],
+                                                     padding=padding) for i in range(len(channels)))
+        side = int(input_size * target)
+        self.head = _head(channels[-1] * side * side, fc, num_classes)
+        self._generator = torch.Generator().manual_seed(int(seed))
+
+    def sample_scales(self, generator: torch.Generator | None = None) -> list[tuple[Fraction, Fraction]]:
+        """A random scale sequence (Appendix A) from ``generator`` (default: the network's seeded one)."""
+        c = self.config
+        return sample_scales(len(self.layers), self.target, c["scale_std"], c["max_denominator"],
+                             generator if generator is not None else self._generator)
+
+    def default_scales(self) -> list[tuple[Fraction, Fraction]]:
+        """The deterministic sequence: 1, then the mean target^(1/7) rounded, the last layer completing it."""
+        n = len(self.layers) - 1
+        mean = Fraction(float(self.target) ** (1.0 / n)).limit_denominator(self.config["max_denominator"])
+        last = self.target / mean ** (n - 1)
+        return [(Fraction(1), Fraction(1))] + [(mean, mean)] * (n - 1) + [(last, last)]
+
+    def features(self, x: torch.Tensor, scales=None) -> torch.Tensor:
+        """Output of the last CC layer (after ReLU): [B, channels[-1], input x target, input x target]."""
+        if scales is None:
+            scales = self.sample_scales() if (self.training and self.config["scale_augmentation"]) \
+                else self.default_scales()
+        if len(scales) != len(self.layers):
+            raise ValueError(f"scales must hold {len(self.layers)} pairs (s_y, s_x), got {len(scales)}")
+        sizes = output_sizes(tuple(x.shape[-2:]), scales, self.target)
+        for layer, s, size in zip(self.layers, scales, sizes, strict=True):
+            x = torch.relu(layer(x, scale=s, out_size=size))
+        return x
+
+    def forward(self, x: torch.Tensor, scales=None) -> torch.Tensor:
+        return self.head(self.features(x, scales))
+
+    @torch.no_grad()
+    def scale_ensemble(self, x: torch.Tensor, k: int = 3, seed: int = 0) -> torch.Tensor:
+        """Scale ensemble (Sec. 4): mean logits over k scale sequences drawn with a generator seeded by seed."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        gen = torch.Generator().manual_seed(int(seed))
+        return torch.stack([self(x, self.sample_scales(gen)) for _ in range(k)]).mean(0)
+
+
+class ConvNet(nn.Module):
+    """The baseline ConvNet (Table 3): conv 3x3 / 4x4 with strides 1, 2, 1, 1, 1, 1, 1, 2 ("same"-style padding
+    1, so 32 -> 16 -> 8), ReLU after each, then FC layers. x [B, in_channels, S, S] -> logits [B, num_classes]."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
+                 channels=CHANNELS, supports=SUPPORTS, strides=STRIDES, fc=(512, 512)):
+        super().__init__()
+        channels, supports, strides, fc = tuple(channels), tuple(supports), tuple(strides), tuple(fc)
+        _check_common(num_classes, in_channels, input_size, fc)
+        if not len(channels) == len(supports) == len(strides):
+            raise ValueError(f"channels, supports and strides must have one entry per layer, got {channels}, "
+                             f"{supports}, {strides}")
+        self.config = {"name": "convnet", "num_classes": num_classes, "in_channels": in_channels,
+                       "input_size": input_size, "channels": list(channels), "supports": list(supports),
+                       "strides": list(strides), "fc": list(fc)}
+        widths, layers, side = (in_channels, *channels), [], input_size
+        for i, (k, s) in enumerate(zip(supports, strides, strict=True)):
+            layers += [nn.Conv2d(widths[i], widths[i + 1], k, stride=s, padding=1), nn.ReLU()]
+            side = (side + 2 - k) // s + 1
+        self.convs = nn.Sequential(*layers)
+        self.head = _head(channels[-1] * side * side, fc, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Output of the last conv layer (after ReLU)."""
+        return self.convs(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.convs(x))
