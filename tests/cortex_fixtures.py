@@ -61,15 +61,29 @@ def make_record_dataset(
     vd = CORTEX_ATTRS["visual_degrees"]
     ids = [f"img{i}" for i in range(n_stimuli)] if string_ids else np.arange(n_stimuli) + 100
     params = {"contrast": np.geomspace(0.1, 1.0, n_stimuli)} if stimulus_params is None else stimulus_params
-    coords = {"stimulus_id": ("stimulus", np.asarray(ids))}
+    coords = {
+        "stimulus_id": ("stimulus", np.asarray(ids), {"long_name": "stimulus identifier", "units": "1"})
+    }
     for name, values in params.items():
         coords[name] = ("stimulus", np.asarray(values), {"long_name": name.replace("_", " "), "units": "1"})
     coords.update(_time_coords(n_times))
     data_vars = {}
     for k, (c, h, w) in enumerate(blocks, start=1):
-        coords[f"channel_block{k}"] = (f"channel_block{k}", np.arange(c))
-        coords[f"y_block{k}"] = (f"y_block{k}", np.arange(h))
-        coords[f"x_block{k}"] = (f"x_block{k}", np.arange(w))
+        coords[f"channel_block{k}"] = (
+            f"channel_block{k}",
+            np.arange(c),
+            {"long_name": f"channel of block {k}", "units": "1"},
+        )
+        coords[f"y_block{k}"] = (
+            f"y_block{k}",
+            np.arange(h),
+            {"long_name": f"feature-map row of block {k}", "units": "1"},
+        )
+        coords[f"x_block{k}"] = (
+            f"x_block{k}",
+            np.arange(w),
+            {"long_name": f"feature-map column of block {k}", "units": "1"},
+        )
         coords[f"y_deg_block{k}"] = (
             f"y_block{k}",
             -map_centres_deg(h, image_size, vd),
@@ -91,7 +105,7 @@ def make_record_dataset(
                 "map_stride_px": image_size / h,
             },
         )
-    return _finish(xr.Dataset(data_vars, coords), "record")
+    return _finish(xr.Dataset(data_vars, coords), "record", image_size=[image_size, image_size])
 
 
 def make_receptive_fields_dataset(

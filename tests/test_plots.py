@@ -1,0 +1,186 @@
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from cortex_fixtures import (  # noqa: E402
+    make_contrast_sweep_dataset,
+    make_pattern_completion_dataset,
+    make_receptive_fields_dataset,
+    make_record_dataset,
+)
+from matplotlib.figure import Figure  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from neurodcn.analysis.plots import (  # noqa: E402
+    plot_accuracy_vs_mask,
+    plot_completion_dynamics,
+    plot_contrast_sweep,
+    plot_sigma_distributions,
+    plot_sigma_vs_depth,
+    plot_srf_filters,
+    save_figure,
+)
+from neurodcn.nn.srf import SRFConv2d  # noqa: E402
+
+UNITS = re.compile(r"\((px|deg|ms|1|count|1/px|fraction correct, 1|SRF layer index, 1)\)$")
+
+
+def _labels_have_units(ax):
+    assert UNITS.search(ax.get_xlabel()), ax.get_xlabel()
+    assert UNITS.search(ax.get_ylabel()), ax.get_ylabel()
+
+
+def test_sigma_vs_depth_markers_per_block():
+    ds = make_receptive_fields_dataset(convs_per_block=(2, 3), stem_layers=1)
+    fig = plot_sigma_vs_depth(ds)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    _labels_have_units(ax)
+    assert len(ax.lines) == 1 and len(ax.collections) == 3  # blocks 0, 1, 2
+    block2 = ax.collections[2].get_offsets()
+    sel = ds["block"].values == 2
+    np.testing.assert_array_equal(block2[:, 0], ds["depth"].values[sel])
+    np.testing.assert_array_equal(block2[:, 1], ds["sigma_px"].values[sel])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["outside blocks", "block 1", "block 2"]
+    assert plot_sigma_vs_depth(ds, unit="deg").axes[0].get_ylabel() == "sigma (deg)"
+
+
+def test_sigma_distributions_overlay_the_scipy_lognormal_fit():
+    ds = make_receptive_fields_dataset(channels=(6, 8))
+    fig = plot_sigma_distributions(ds, bins=20)
+    assert len(fig.axes) == 2
+    for k, ax in enumerate(fig.axes, start=1):
+        _labels_have_units(ax)
+        samples = ds[f"sigma_ji_block{k}"].values
+        assert len(ax.patches) == 20
+        area = sum(p.get_height() * p.get_width() for p in ax.patches)
+        assert area == pytest.approx(1.0)  # a density histogram
+        (line,) = ax.lines
+        shape, _, scale = stats.lognorm.fit(samples, floc=0)
+        x = line.get_xdata()
+        assert x[0] == 0.0 and x[-1] == pytest.approx(samples.max())
+        np.testing.assert_allclose(
+            line.get_ydata(), stats.lognorm.pdf(x, shape, loc=0, scale=scale), rtol=1e-6
+        )
+
+
+def test_sigma_distributions_read_fits_on_a_block_dim():
+    ds = make_receptive_fields_dataset()
+    shape = [float(ds[f"lognorm_shape_block{k}"]) for k in (1, 2)]
+    scale = [float(ds[f"lognorm_scale_block{k}"]) for k in (1, 2)]
+    alt = ds.drop_vars([f"lognorm_{p}_block{k}" for p in ("shape", "scale") for k in (1, 2)])
+    alt = alt.assign(lognorm_shape=("block", shape), lognorm_scale=("block", scale))
+    a, b = plot_sigma_distributions(ds).axes[1].lines[0], plot_sigma_distributions(alt).axes[1].lines[0]
+    np.testing.assert_array_equal(a.get_ydata(), b.get_ydata())
+
+
+def test_accuracy_vs_mask_several_models():
+    dcn, base = (
+        make_pattern_completion_dataset(seed=0),
+        make_pattern_completion_dataset(mask_sizes=(0, 4, 8, 16)),
+    )
+    fig = plot_accuracy_vs_mask({"dcn-ode": dcn, "resnet": base})
+    (ax,) = fig.axes
+    _labels_have_units(ax)
+    assert [ln.get_label() for ln in ax.lines] == ["dcn-ode", "resnet"]
+    np.testing.assert_array_equal(ax.lines[1].get_xdata(), [0, 4, 8, 16])
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), dcn["accuracy"].values)
+    assert len(plot_accuracy_vs_mask(dcn).axes[0].lines) == 1
+
+
+def test_completion_dynamics_mean_and_sd_per_block():
+    ds = make_pattern_completion_dataset(n_blocks=3)
+    fig = plot_completion_dynamics(ds, mask_size=6)
+    (ax,) = fig.axes
+    _labels_have_units(ax)
+    assert len(ax.lines) == 3 and len(ax.collections) == 3
+    d = ds["D_block2"].values[1]  # mask_size index 1 == 6 px; (stimulus, time)
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), d.mean(axis=0))
+    np.testing.assert_array_equal(ax.lines[1].get_xdata(), ds["time_ms"].values)
+    band = ax.collections[1].get_paths()[0].vertices[:, 1]
+    lo, hi = d.mean(axis=0) - d.std(axis=0), d.mean(axis=0) + d.std(axis=0)
+    assert band.min() == pytest.approx(lo.min()) and band.max() == pytest.approx(hi.max())
+    (top,) = ax.child_axes
+    assert top.get_xlabel() == "model time t (1)"
+    assert "14 x 14" in plot_completion_dynamics(ds).axes[0].get_title()  # default: largest mask
+
+
+def test_contrast_sweep_regimes_blocks_and_total():
+    naive = make_contrast_sweep_dataset(n_blocks=3, regime="naive", failed=(0,))
+    scaled = make_contrast_sweep_dataset(n_blocks=3, regime="scaled", seed=1)
+    fig = plot_contrast_sweep({"naive": naive, "scaled": scaled})
+    acc_ax, nfe_ax = fig.axes
+    for ax in (acc_ax, nfe_ax):
+        _labels_have_units(ax)
+        assert ax.get_xscale() == "log"
+    assert len(acc_ax.lines) == 2 and len(nfe_ax.lines) == 2 * (3 + 1)
+    assert np.isnan(acc_ax.lines[0].get_ydata()[0])  # a failed contrast leaves a gap
+    totals = [ln for ln in nfe_ax.lines if ln.get_label() == "scaled: total"]
+    np.testing.assert_array_equal(totals[0].get_ydata(), scaled["nfe"].values.sum(axis=1))
+    assert len(plot_contrast_sweep(naive).axes[1].lines) == 4
+
+
+def test_srf_filter_grid():
+    torch.manual_seed(0)
+    layer = SRFConv2d(2, 3, order=2)
+    fig = plot_srf_filters(layer)
+    assert len(fig.axes) == 3 * 2 + 1  # kernels + colour bar
+    w = layer.kernel().detach().numpy()
+    np.testing.assert_allclose(fig.axes[2 * 1 + 0].images[0].get_array(), w[1, 0])
+    assert fig.get_supxlabel() == "x offset (px)" and fig.get_supylabel() == "y offset (px)"
+    small = plot_srf_filters(np.random.default_rng(0).normal(size=(10, 4, 5, 5)), max_out=2, max_in=3)
+    assert len(small.axes) == 2 * 3 + 1
+    with pytest.raises(ValueError, match="odd K"):
+        plot_srf_filters(np.zeros((2, 2, 4, 4)))
+
+
+def test_plot_on_given_axes():
+    fig = Figure()
+    ax = fig.add_subplot(1, 1, 1)
+    assert plot_sigma_vs_depth(make_receptive_fields_dataset(), ax=ax) is fig
+    axes = Figure().subplots(1, 2)
+    assert plot_contrast_sweep(make_contrast_sweep_dataset(), axes=axes) is axes[0].figure
+    with pytest.raises(ValueError, match="2 Axes"):
+        plot_contrast_sweep(make_contrast_sweep_dataset(), axes=ax)
+
+
+def test_bad_datasets_name_what_is_missing():
+    rf = make_receptive_fields_dataset()
+    with pytest.raises(ValueError, match=r"'receptive_fields' dataset .* got 'record'"):
+        plot_sigma_vs_depth(make_record_dataset())
+    with pytest.raises(ValueError, match=r"lacks the variables/coords \['sigma_px'\]"):
+        plot_sigma_vs_depth(rf.drop_vars("sigma_px"))
+    with pytest.raises(ValueError, match="lognorm_scale_block2"):
+        plot_sigma_distributions(rf.drop_vars("lognorm_scale_block2"))
+    with pytest.raises(ValueError, match="sigma_ji_block"):
+        plot_sigma_distributions(rf.drop_vars(["sigma_ji_block1", "sigma_ji_block2"]))
+    pc = make_pattern_completion_dataset()
+    with pytest.raises(ValueError, match=r"data\['b'\] .* \['accuracy'\]"):
+        plot_accuracy_vs_mask({"a": pc, "b": pc.drop_vars("accuracy")})
+    with pytest.raises(ValueError, match="D_block"):
+        plot_completion_dynamics(pc.drop_vars(["D_block1", "D_block2"]))
+    with pytest.raises(ValueError, match=r"mask_size must be one of \[0, 6, 14\]"):
+        plot_completion_dynamics(pc, mask_size=7)
+    with pytest.raises(ValueError, match=r"\['nfe_total'\]"):
+        plot_contrast_sweep(make_contrast_sweep_dataset().drop_vars("nfe_total"))
+    with pytest.raises(TypeError, match="dict name -> Dataset"):
+        plot_contrast_sweep([make_contrast_sweep_dataset()])
+
+
+def test_save_figure_is_atomic(tmp_path):
+    fig = plot_sigma_vs_depth(make_receptive_fields_dataset())
+    path = save_figure(fig, tmp_path / "fig.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and [p.name for p in tmp_path.iterdir()] == [
+        "fig.png"
+    ]
+    assert save_figure(fig, tmp_path / "fig.svg").read_text().lstrip().startswith("<?xml")
+    with pytest.raises(ValueError, match="must end in one of"):
+        save_figure(fig, tmp_path / "fig.jpeg")
+    with pytest.raises(TypeError, match="matplotlib Figure"):
+        save_figure(None, tmp_path / "x.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "fig.svg"]
