@@ -161,3 +161,15 @@ def test_failed_write_leaves_existing_file_untouched(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         to_nwb(ds, path, overwrite=True)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.nwb"]
+
+
+def test_lazy_dataset_exports_the_same(tmp_path):
+    from neurodcn.io.files import load_dataset, save_dataset
+
+    ds = make_record_dataset(n_stimuli=4, n_times=5)
+    lazy = load_dataset(save_dataset(ds, tmp_path / "rec.nc"), lazy=True)
+    assert lazy["h_block1"].chunks is not None
+    _assert_record_equal(
+        read_nwb(to_nwb(lazy, tmp_path / "rec.nwb", channels=[1, 3])),
+        _centre(ds).isel(channel_block1=[1, 3], channel_block2=[1, 3]),
+    )

@@ -98,10 +98,16 @@ def select_units(ds: xr.Dataset, positions: str = "all", channels=None) -> pd.Da
 
 
 def unit_responses(ds: xr.Dataset, units: pd.DataFrame, k: int) -> np.ndarray:
-    """h of the block-k rows of ``units`` (from :func:`select_units`), shape (stimulus, time, n_units_k)."""
+    """h of the block-k rows of ``units`` (from :func:`select_units`), shape (stimulus, time, n_units_k).
+
+    Only the channels, rows and columns in use are read, so a lazy (dask-backed) dataset loads no more.
+    """
     rows = units[units["block"] == k]
-    h = ds[f"h_block{k}"].values
-    return h[:, :, rows["_c"].to_numpy(), rows["_y"].to_numpy(), rows["_x"].to_numpy()]
+    idx = [rows[c].to_numpy() for c in ("_c", "_y", "_x")]
+    used = [np.unique(i) for i in idx]
+    var = ds[f"h_block{k}"]
+    cube = var.isel(dict(zip(var.dims[2:], used, strict=True))).values
+    return cube[(slice(None), slice(None), *(np.searchsorted(u, i) for u, i in zip(used, idx, strict=True)))]
 
 
 def _default_bins(time_ms: np.ndarray) -> np.ndarray:
