@@ -1,0 +1,20 @@
+"""The virtual cortex: a trained network to record from and run experiments on, returning xarray datasets."""
+
+from neurodcn.cortex.completion import center_mask, mask_slices
+from neurodcn.cortex.contrast import REGIMES
+from neurodcn.cortex.datasets import MapGeometry, model_geometry
+from neurodcn.cortex.receptive_fields import preferred_frequency
+from neurodcn.cortex.record import propagate
+from neurodcn.cortex.virtual_cortex import CHECKPOINT_DIR, VirtualCortex
+
+__all__ = [
+    "VirtualCortex",
+    "CHECKPOINT_DIR",
+    "REGIMES",
+    "MapGeometry",
+    "model_geometry",
+    "propagate",
+    "preferred_frequency",
+    "mask_slices",
+    "center_mask",
+]

@@ -1,0 +1,150 @@
+"""Pattern completion: centred zero masks, accuracy and D(t) (experiment "pattern_completion"; Figs. 3c, 4).
+
+Mask placement: an n x n square of zeros (all channels) at rows top..top+n-1 and columns left..left+n-1 with
+top = (H - n) // 2 and left = (W - n) // 2. When H - n is even the square is exactly centred; when odd it
+sits half a pixel above (left of) the centre. For n = 14 on 32 x 32 this is x[:, :, 9:23, 9:23], the DCN
+reference's placement. n = 0 is the intact image.
+
+D(t) of ODE block k, per image and time (DCN paper Eq. 4):
+    D(t) = sum |h_im(t) - h_masked(t)| / A(t),   A(t) = sum |h_im(t)|,
+both sums over the block's whole feature map (channels x rows x columns) at the same model time t, h_im the
+state for the intact image and h_masked for the masked one. D is 0 at mask size 0 and NaN/inf if h_im(t) is 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from neurodcn.cortex.datasets import (
+    batch_slices,
+    check_labels,
+    check_times,
+    ode_block_indices,
+    stamp,
+    stimulus_coords,
+    time_coords,
+)
+from neurodcn.cortex.record import propagate
+
+__all__ = ["DEFAULT_NUM_TIMES", "mask_slices", "center_mask", "pattern_completion"]
+
+DEFAULT_NUM_TIMES = 11
+"""With times=None, D(t) is reported at this many evenly spaced model times over [0, T]."""
+
+
+def mask_slices(height: int, width: int, n: int) -> tuple[slice, slice]:
+    """(rows, columns) of the centred n x n mask on a height x width image (see module docstring)."""
+    for name, v in (("height", height), ("width", width), ("n", n)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+    if n > min(height, width):
+        raise ValueError(
+            f"mask size n must be within [0, {min(height, width)}] for a {height} x {width} image, got {n}"
+        )
+    top, left = (height - n) // 2, (width - n) // 2
+    return slice(top, top + n), slice(left, left + n)
+
+
+def center_mask(images: torch.Tensor, n: int) -> torch.Tensor:
+    """A copy of images [N, C, H, W] with the centred n x n square set to 0 in every channel."""
+    rows, cols = mask_slices(images.shape[-2], images.shape[-1], n)
+    out = images.clone()
+    out[..., rows, cols] = 0
+    return out
+
+
+def _mask_sizes(mask_sizes, image_size) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(mask_sizes))
+    top = min(image_size)
+    if (
+        arr.ndim != 1
+        or arr.size == 0
+        or arr.dtype.kind not in "iu"
+        or np.any(arr < 0)
+        or np.any(arr > top)
+        or np.unique(arr).size != arr.size
+    ):
+        raise ValueError(
+            f"mask_sizes must be distinct integers in [0, {top}] (side of the centred square, px), "
+            f"got {arr.tolist()}"
+        )
+    return arr.astype(np.int64)
+
+
+def _abs_sum(h: torch.Tensor) -> torch.Tensor:
+    """sum |h| over (C, H, W) of a trajectory [time, N, C, H, W], in float64: [time, N]."""
+    return h.abs().to(torch.float64).sum(dim=(2, 3, 4))
+
+
+def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_table=None) -> xr.Dataset:
+    """Accuracy per mask size and D(t) per ODE block, image and time (schema "pattern_completion").
+
+    images: [N, C, H, W] in [0, 1]; labels: N class indices; mask_sizes: side n (px) of each centred square
+    (0 = intact); times: model times in [0, T] for D(t) (None: DEFAULT_NUM_TIMES points over [0, T]).
+    For models without ODE blocks (ResNets) only accuracy and correct are computed and times must be None.
+    """
+    model = vc.model
+    ode = ode_block_indices(model)
+    x = vc.check_images(images)
+    n = x.shape[0]
+    y = check_labels(labels, n, vc.num_classes)
+    sizes = _mask_sizes(mask_sizes, vc.image_size)
+    stim = stimulus_coords(n, stimulus_table)
+    if ode:
+        end = min(model.blocks[i].solver.T for i in ode)
+        times = np.linspace(0.0, end, DEFAULT_NUM_TIMES) if times is None else check_times(times, end)
+    elif times is not None:
+        raise ValueError(
+            f"times must be None for a model without ODE blocks ({vc.name!r}): D(t) needs "
+            f"continuous-time blocks; got {times!r}"
+        )
+    correct = np.zeros((sizes.size, n), np.int8)
+    D = {i: np.zeros((sizes.size, n, len(times))) for i in ode}
+    model.eval()
+    for _, sl in batch_slices(n, vc.batch_size, vc.progress, "pattern completion"):
+        with torch.no_grad():
+            logits0, intact = propagate(model, x[sl], times if ode else None)
+            amplitude = {i: _abs_sum(intact[i]) for i in ode}
+            for mi, size in enumerate(sizes):
+                if size == 0:
+                    logits, masked = logits0, intact
+                else:
+                    logits, masked = propagate(model, center_mask(x[sl], int(size)), times if ode else None)
+                correct[mi, sl] = (logits.argmax(1).cpu() == y[sl]).numpy()
+                for i in ode:
+                    D[i][mi, sl] = (_abs_sum(intact[i] - masked[i]) / amplitude[i]).T.cpu().numpy()
+    coords = {
+        "mask_size": (
+            "mask_size",
+            sizes,
+            {"long_name": "side of the centred zero square (0: intact)", "units": "px"},
+        ),
+        **stim,
+    }
+    data = {
+        "accuracy": (
+            "mask_size",
+            correct.mean(axis=1, dtype=np.float64),
+            {"long_name": "fraction correct", "units": "1"},
+        ),
+        "correct": (
+            ("mask_size", "stimulus"),
+            correct,
+            {"long_name": "image classified correctly", "units": "1"},
+        ),
+    }
+    if ode:
+        coords.update(time_coords(times, vc.ms_per_unit_time, vc.onset_ms))
+        for i in ode:
+            data[f"D_block{i + 1}"] = (
+                ("mask_size", "stimulus", "time"),
+                D[i],
+                {
+                    "long_name": f"normalised difference D(t) = sum|h_im - h_masked| / "
+                    f"sum|h_im| of ODE block {i + 1}",
+                    "units": "1",
+                },
+            )
+    return stamp(xr.Dataset(data, coords=coords), vc, "pattern_completion")

@@ -1,0 +1,170 @@
+"""Contrast sweeps: accuracy and solver effort against input contrast (experiment "contrast_sweep"; Fig. 5).
+
+The network input is c * image for every regime; the regimes differ in what else follows c:
+- "naive": nothing else (Fig. 5 top, solid lines).
+- "scale_T_block1": the first ODE block integrates to c * T instead of T (Fig. 5 top, dashed).
+- "scale_all": every ODE block integrates to c * T, and the map entering every later block is multiplied by c
+  (block 1 already receives the contrast through the image), so every block starts from a map of amplitude ~c
+  (Fig. 5 bottom). Why it can work: GroupNorm makes f nearly scale invariant, f(t, c h) ~ f(t, h), so
+  c h(s / c) solves the same ODE from c h0 and is reached at s = c T; the time input and GN's eps break this
+  slightly (REFERENCE 1.5).
+NFE is the forward NFE of each ODE block's solve. One step size serves a whole batch, so NFE is a property of
+the batch: every image is credited its batch's NFE, and the reported NFE is their mean (per_image=True
+runs batches of one). A batch whose solve fails (neurodcn.nn.dynamics.SolverError: too many steps, step-size
+underflow, non-finite state) or whose logits are not finite marks its contrast solver_failed = 1, and that
+contrast's accuracy and NFE are NaN; it never raises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from neurodcn.cortex.datasets import batch_slices, check_labels, ode_block_indices, stamp, stimulus_coords
+from neurodcn.cortex.record import propagate
+from neurodcn.nn.dynamics import SolverError
+
+__all__ = ["REGIMES", "regime_settings", "contrast_sweep"]
+
+REGIMES = ("naive", "scale_T_block1", "scale_all")
+
+
+def regime_settings(model, regime: str, c: float) -> tuple[list, list]:
+    """(T, input_scale) per block for neurodcn.cortex.record.propagate at contrast c (None T: solver.T)."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {list(REGIMES)}, got {regime!r}")
+    ode = ode_block_indices(model)
+    T, scale = [None] * len(model.blocks), [1.0] * len(model.blocks)
+    if regime != "naive" and not ode:
+        raise ValueError(
+            f"regime {regime!r} scales integration times and needs ODE blocks; this model has none "
+            "(only 'naive' applies)"
+        )
+    for i in ode[:1] if regime == "scale_T_block1" else ode if regime == "scale_all" else []:
+        T[i] = c * model.blocks[i].solver.T
+        if regime == "scale_all" and i > 0:
+            scale[i] = c
+    return T, scale
+
+
+def _contrasts(contrasts) -> np.ndarray:
+    cs = np.atleast_1d(np.asarray(contrasts, dtype=np.float64))
+    if (
+        cs.ndim != 1
+        or cs.size == 0
+        or not np.all(np.isfinite(cs))
+        or np.any(cs <= 0)
+        or np.unique(cs).size != cs.size
+    ):
+        raise ValueError(
+            f"contrasts must be a non-empty 1-D sequence of distinct finite numbers > 0, got {cs.tolist()}"
+        )
+    return cs
+
+
+def contrast_sweep(
+    vc, images, labels, contrasts, regime: str = "naive", per_image: bool = False, stimulus_table=None
+) -> xr.Dataset:
+    """Accuracy and forward NFE per ODE block and in total at each contrast c (schema "contrast_sweep").
+
+    images: [N, C, H, W] in [0, 1]; labels: N class indices; contrasts: factors c > 0 (input = c * image, may
+    exceed 1); regime: one of REGIMES; per_image: run batches of one and add correct and nfe_per_image on dim
+    stimulus (coords from stimulus_table, optional, as in record).
+    """
+    if not isinstance(per_image, bool):
+        raise ValueError(f"per_image must be True or False, got {per_image!r}")
+    model = vc.model
+    regime_settings(model, regime, 1.0)  # validates regime against the model
+    x = vc.check_images(images)
+    n = x.shape[0]
+    y = check_labels(labels, n, vc.num_classes)
+    cs = _contrasts(contrasts)
+    stim = stimulus_coords(n, stimulus_table) if per_image else {}
+    ode = ode_block_indices(model)
+    correct = np.zeros((n, cs.size), np.int8)
+    nfe = np.full((n, cs.size, len(ode)), np.nan)
+    failed = np.zeros(cs.size, bool)
+    model.eval()
+    for ci, sl in batch_slices(
+        n, 1 if per_image else vc.batch_size, vc.progress, f"contrast ({regime})", repeat=cs.size
+    ):
+        if failed[ci] and not per_image:  # the contrast is already flagged: skip its remaining batches
+            correct[sl, ci] = -1
+            continue
+        T, scale = regime_settings(model, regime, float(cs[ci]))
+        try:
+            with torch.no_grad():
+                logits, _ = propagate(model, x[sl] * float(cs[ci]), T=T, input_scale=scale)
+            ok = bool(torch.isfinite(logits).all())
+        except SolverError:
+            ok = False
+        if not ok:
+            failed[ci], correct[sl, ci] = True, -1
+            continue
+        correct[sl, ci] = (logits.argmax(1).cpu() == y[sl]).numpy()
+        nfe[sl, ci] = [model.blocks[i].nfe.forward_nfe for i in ode]
+    accuracy = np.where(failed, np.nan, correct.mean(axis=0, dtype=np.float64))
+    mean_nfe = np.where(failed[:, None], np.nan, nfe.mean(axis=0))
+    coords = {
+        "contrast": ("contrast", cs, {"long_name": "contrast factor c (input = c * image)", "units": "1"}),
+        "block": (
+            "block",
+            np.array([i + 1 for i in ode], dtype=np.int64),
+            {"long_name": "ODE block", "units": "1"},
+        ),
+        **stim,
+    }
+    data = {
+        "accuracy": (
+            "contrast",
+            accuracy,
+            {"long_name": "fraction correct (NaN: solver failed)", "units": "1"},
+        ),
+        "nfe": (
+            ("contrast", "block"),
+            mean_nfe,
+            {
+                "long_name": "forward function evaluations of the block, mean "
+                "over images of their batch's solve (NaN: solver failed)",
+                "units": "count",
+            },
+        ),
+        "nfe_total": (
+            "contrast",
+            mean_nfe.sum(axis=1),
+            {"long_name": "forward function evaluations summed over ODE blocks", "units": "count"},
+        ),
+        "solver_failed": (
+            "contrast",
+            failed.astype(np.int8),
+            {
+                "long_name": "an ODE solve failed at this contrast",
+                "units": "1",
+                "flag_values": [0, 1],
+                "flag_meanings": "ok solver_failed",
+            },
+        ),
+    }
+    if per_image:
+        data["correct"] = (
+            ("stimulus", "contrast"),
+            correct,
+            {
+                "long_name": "image classified correctly",
+                "units": "1",
+                "flag_values": [-1, 0, 1],
+                "flag_meanings": "solver_failed incorrect correct",
+            },
+        )
+        data["nfe_per_image"] = (
+            ("stimulus", "contrast", "block"),
+            nfe,
+            {
+                "long_name": "forward function evaluations (batch of one; NaN: solver failed)",
+                "units": "count",
+            },
+        )
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs["regime"] = regime
+    return stamp(ds, vc, "contrast_sweep", title=f"contrast_sweep {regime} ({vc.name})")

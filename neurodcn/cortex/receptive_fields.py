@@ -1,0 +1,198 @@
+"""Receptive fields of the SRF layers (experiment "receptive_fields"; DCN paper Fig. 3a, 3b).
+
+Per SRF layer, in forward order (stem, block 1, transition 1, block 2, ..., head): the learned scale sigma
+(pixels of the map the layer filters; the geometric mean over pairs for per-pair layers), sigma in degrees of
+visual angle (sigma_px x cumulative stride of the layer's input map x visual_degrees / image width), the
+kernel size K, and the median over the layer's 2-D filters W[o, c] of their preferred spatial frequency: the
+radial frequency of the peak of the amplitude spectrum of the filter zero-padded to 64 x 64 (cycles per map
+pixel, resolution 1/64), converted to cycles/deg through the same stride. Per-pair layers (DCN sigma_ji) also
+give every sigma_ji of each block and a log-normal fit of their distribution (analysis.fits.fit_lognormal).
+Layers whose sigma depends on time are reported at t = 0 and t = T on a ``time`` dim.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from neurodcn.analysis.fits import fit_lognormal
+from neurodcn.cortex.datasets import ode_block_indices, stamp, time_coords
+from neurodcn.nn.srf import SRFConv2d
+
+__all__ = ["preferred_frequency", "srf_layers", "receptive_fields"]
+
+FFT_SIZE = 64
+"""Filters are zero-padded to this size (or to K if larger) before the FFT."""
+
+
+def preferred_frequency(kernels, size: int = FFT_SIZE) -> np.ndarray:
+    """Preferred spatial frequency of 2-D filters [..., K, K], in cycles per pixel of the filtered map.
+
+    The radial frequency |(f_y, f_x)| of the argmax of the amplitude spectrum of each filter zero-padded to
+    max(size, K) square (bins of 1/max(size, K) cycles/px; DC included, so a low-pass filter prefers 0).
+    Returns an array of shape [...].
+    """
+    k = torch.as_tensor(kernels).detach().to(torch.float64).cpu()
+    if k.dim() < 2 or k.shape[-1] != k.shape[-2] or k.shape[-1] < 1:
+        raise ValueError(f"kernels must have shape [..., K, K], got {list(k.shape)}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    n = max(size, k.shape[-1])
+    amplitude = torch.fft.fft2(k, s=(n, n)).abs().reshape(*k.shape[:-2], n * n)
+    f = torch.fft.fftfreq(n, dtype=torch.float64)
+    radial = torch.hypot(f[:, None], f[None, :]).reshape(-1)
+    return radial[amplitude.argmax(-1)].numpy()
+
+
+def srf_layers(model) -> list[tuple[str, SRFConv2d, int, int]]:
+    """(module path, layer, block k (0 outside blocks), conv index in its stage, 1-based) in forward order."""
+    stages = [("stem", 0, model.stem)]
+    for i, block in enumerate(model.blocks):
+        stages.append((f"blocks.{i}", i + 1, block))
+        if i < len(model.transitions):
+            stages.append((f"transitions.{i}", 0, model.transitions[i]))
+    stages.append(("head", 0, model.head))
+    out = []
+    for prefix, k, stage in stages:
+        convs = [(name, m) for name, m in stage.named_modules() if isinstance(m, SRFConv2d)]
+        out += [(f"{prefix}.{name}" if name else prefix, m, k, j + 1) for j, (name, m) in enumerate(convs)]
+    return out
+
+
+def _times(model, layers) -> list:
+    if not any(m.time_param for _, m, _, _ in layers):
+        return [None]
+    ends = {model.blocks[i].solver.T for i in ode_block_indices(model)}
+    if len(ends) != 1:
+        raise ValueError(
+            f"time-dependent sigma is reported at t = 0 and t = T, which needs one T for every ODE "
+            f"block; the blocks have T = {sorted(ends)}"
+        )
+    return [0.0, ends.pop()]
+
+
+def _fit_vars(k: int, values: np.ndarray, dims: tuple) -> dict:
+    """Log-normal fit of sigma_ji (values [time, pairs]) as variables on dims (() or ("time",))."""
+    fits = [fit_lognormal(v) for v in values]
+    spec = {
+        "lognorm_shape": ("shape (SD of ln sigma) of the log-normal fit", "1"),
+        "lognorm_scale": ("scale (exp of the mean of ln sigma) of the log-normal fit", "px"),
+        "lognorm_ks_statistic": ("Kolmogorov-Smirnov distance to the fitted log-normal", "1"),
+        "lognorm_ks_pvalue": ("KS p-value (optimistic: parameters fitted to the same samples)", "1"),
+        "skewness": ("sample skewness of sigma_ji", "1"),
+    }
+    out = {}
+    for name, (long_name, units) in spec.items():
+        vals = np.array([getattr(f, name.removeprefix("lognorm_")) for f in fits])
+        out[f"{name}_block{k}"] = (
+            dims,
+            vals if dims else vals[0],
+            {"long_name": f"{long_name}, block {k}", "units": units, "n": fits[0].n},
+        )
+    return out
+
+
+def receptive_fields(vc) -> xr.Dataset:
+    """Sigma, kernel size and preferred spatial frequency of every SRF layer, sigma_ji distributions with
+    log-normal fits (schema "receptive_fields"). Raises ValueError for models without SRF layers."""
+    model = vc.model
+    layers = srf_layers(model)
+    if not layers:
+        raise ValueError(f"receptive_fields needs SRF layers (learned sigma); model {vc.name!r} has none")
+    model.eval()
+    times = _times(model, layers)
+    deg_per_px = vc.visual_degrees / vc.image_size[1]
+    n_t, n_l = len(times), len(layers)
+    sigma, size, sf = np.empty((n_t, n_l)), np.empty((n_t, n_l)), np.empty((n_t, n_l))
+    strides = np.array([vc.layer_strides[id(m)] for _, m, _, _ in layers], dtype=np.float64)
+    pairs: dict[int, list] = {}
+    with torch.no_grad():
+        for j, (_, m, k, conv) in enumerate(layers):
+            per_time = []
+            for ti, t in enumerate(times):
+                s = m.sigma_at(t).to(torch.float64).cpu()
+                sigma[ti, j] = float(torch.exp(torch.log(s).mean()))
+                kern = m.kernel(t)
+                size[ti, j] = kern.shape[-1]
+                sf[ti, j] = np.median(preferred_frequency(kern.reshape(-1, *kern.shape[-2:])))
+                per_time.append(s.numpy().ravel())
+            if m.sigma_mode == "per_pair":
+                cin, cout = np.meshgrid(np.arange(m.in_channels), np.arange(m.out_channels), indexing="ij")
+                pairs.setdefault(k, []).append((conv, cin.ravel(), cout.ravel(), np.stack(per_time)))
+    scale = strides * deg_per_px  # deg per pixel of each layer's input map
+    dims = ("time", "layer") if times[0] is not None else ("layer",)
+    pick = (lambda a: a) if times[0] is not None else (lambda a: a[0])
+    data = {
+        "sigma_px": (
+            dims,
+            pick(sigma),
+            {"long_name": "SRF scale sigma (geometric mean over pairs)", "units": "px"},
+        ),
+        "sigma_deg": (
+            dims,
+            pick(sigma * scale),
+            {"long_name": "SRF scale sigma in visual angle", "units": "deg"},
+        ),
+        "rf_size_px": (dims, pick(size), {"long_name": "kernel size K", "units": "px"}),
+        "rf_size_deg": (
+            dims,
+            pick(size * scale),
+            {"long_name": "kernel size K in visual angle", "units": "deg"},
+        ),
+        "preferred_sf": (
+            dims,
+            pick(sf / scale),
+            {"long_name": "median preferred spatial frequency of the filters", "units": "cycles/deg"},
+        ),
+    }
+    coords = {
+        "block": (
+            "layer",
+            np.array([k for _, _, k, _ in layers]),
+            {"long_name": "ODE block (0: outside blocks)", "units": "1"},
+        ),
+        "conv": (
+            "layer",
+            np.array([c for _, _, _, c in layers]),
+            {"long_name": "SRF conv index in its stage", "units": "1"},
+        ),
+        "depth": (
+            "layer",
+            np.arange(1, n_l + 1),
+            {"long_name": "order of the SRF layer in the network", "units": "1"},
+        ),
+        "layer_name": ("layer", np.array([n for n, _, _, _ in layers]), {"long_name": "module path"}),
+        "map_stride_px": (
+            "layer",
+            strides,
+            {"long_name": "input pixels per pixel of the layer's input map", "units": "px"},
+        ),
+    }
+    if times[0] is not None:
+        coords.update(time_coords(np.array(times), vc.ms_per_unit_time, vc.onset_ms))
+    for k, entries in pairs.items():
+        pdim = f"pair_block{k}"
+        values = np.concatenate([e[3] for e in entries], axis=1)  # [time, pairs]
+        coords[f"in_channel_block{k}"] = (
+            pdim,
+            np.concatenate([e[1] for e in entries]),
+            {"long_name": "input channel of the pair (concat mode: 0 is time)", "units": "1"},
+        )
+        coords[f"out_channel_block{k}"] = (
+            pdim,
+            np.concatenate([e[2] for e in entries]),
+            {"long_name": "output channel of the pair", "units": "1"},
+        )
+        coords[f"conv_block{k}"] = (
+            pdim,
+            np.concatenate([np.full(e[1].size, e[0]) for e in entries]),
+            {"long_name": "SRF conv index in the block", "units": "1"},
+        )
+        data[f"sigma_ji_block{k}"] = (
+            dims[:-1] + (pdim,),
+            pick(values),
+            {"long_name": f"per-pair SRF scale sigma_ji, block {k}", "units": "px"},
+        )
+        data.update(_fit_vars(k, values, dims[:-1]))
+    return stamp(xr.Dataset(data, coords=coords), vc, "receptive_fields")

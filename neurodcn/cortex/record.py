@@ -1,0 +1,130 @@
+"""Recording h(t): the hidden state of every ODE block at chosen model times (experiment "record").
+
+h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from hooks (a hook inside the vector
+field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
+state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from neurodcn.cortex.datasets import (
+    batch_slices,
+    block_coords,
+    block_dims,
+    check_times,
+    ode_block_indices,
+    stamp,
+    stimulus_coords,
+    time_coords,
+)
+from neurodcn.io.files import ZarrStreamWriter, load_dataset
+from neurodcn.nn.dynamics import ODEBlock
+
+__all__ = ["propagate", "record"]
+
+
+def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
+    """Run a staged classifier as its forward does: stem, blocks with transitions between them, head.
+
+    x: images [N, C, H, W]. times: model times (1-D, increasing, within [0, T_k]) at which to return each ODE
+    block's state, or None. T: per block, the integration end time (None or a None entry: the block's
+    solver.T). input_scale: per block, a factor applied to the map entering it (None: 1).
+    Returns (logits [N, classes], trajectories): trajectories[i] is h of blocks[i] at ``times``,
+    [len(times), N, C_i, H_i, W_i], or None (no times, or not an ODE block).
+    """
+    h = model.stem(x)
+    trajectories = []
+    for i, block in enumerate(model.blocks):
+        if i > 0:
+            h = model.transitions[i - 1](h)
+        if input_scale is not None and input_scale[i] != 1:
+            h = h * input_scale[i]
+        traj = None
+        if isinstance(block, ODEBlock):
+            end = block.solver.T if T is None or T[i] is None else float(T[i])
+            if times is None:
+                h = block(h, end)
+            else:
+                grid = np.union1d(np.asarray(times, dtype=np.float64), [end])
+                out = block.trajectory(h, torch.as_tensor(grid))
+                traj = out[torch.as_tensor(np.searchsorted(grid, times), device=out.device)]
+                h = out[-1]
+        else:
+            h = block(h)
+        trajectories.append(traj)
+    return model.head(h), trajectories
+
+
+def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
+    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based)."""
+    coords = dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms))
+    data = {}
+    for k, arr in hs.items():
+        g = vc.geometry[k - 1]
+        coords.update(block_coords(k, g, vc.image_size, vc.visual_degrees))
+        data[f"h_block{k}"] = (
+            ("stimulus", "time", *block_dims(k)),
+            arr,
+            {
+                "long_name": f"hidden state h(t) of ODE block {k}",
+                "units": "1",
+                "block_index": k,
+                "map_stride_px": float(g.stride),
+            },
+        )
+    return xr.Dataset(data, coords=coords)
+
+
+def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
+    """h(t) of every ODE block of ``vc.model`` for every image at the given model times (schema "record").
+
+    images: [N, C, H, W] in [0, 1]; times: model times in [0, T]; stimulus_table: optional pandas DataFrame
+    (N rows, a stimulus_id column; see neurodcn.data.stimuli) whose columns become stimulus coords.
+    out: None (return an in-memory dataset) or a ".zarr" path: batches are streamed there (memory bounded by
+    one batch) and the lazily opened store is returned.
+    """
+    model = vc.model
+    ode = ode_block_indices(model)
+    if not ode:
+        raise ValueError(
+            f"record needs ODE blocks (h(t) over continuous time); model {vc.name!r} has none "
+            "(its blocks are discrete, e.g. ResBlocks)"
+        )
+    x = vc.check_images(images)
+    times = check_times(times, min(model.blocks[i].solver.T for i in ode))
+    n = x.shape[0]
+    stim = stimulus_coords(n, stimulus_table)
+    writer = ZarrStreamWriter(out, dim="stimulus") if out is not None else None
+    full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
+    model.eval()
+    try:
+        for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
+            with torch.no_grad():
+                _, trajs = propagate(model, x[sl], times)
+            hs = {}
+            for i in ode:
+                arr = trajs[i].transpose(0, 1).to(torch.float32).cpu().numpy()
+                if arr.shape[2:] != vc.map_shape(i):
+                    raise RuntimeError(
+                        f"block {i + 1} map is {arr.shape[2:]} but the geometry predicts {vc.map_shape(i)}"
+                    )
+                hs[i + 1] = arr
+            if writer is None:
+                for k, arr in hs.items():
+                    full[k][sl] = arr
+            else:
+                writer.append(
+                    _batch_dataset(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()})
+                )
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is None:
+        return stamp(_batch_dataset(vc, full, times, stim), vc, "record")
+    attrs = stamp(xr.Dataset(), vc, "record").attrs
+    return load_dataset(writer.close(attrs=attrs), lazy=True)

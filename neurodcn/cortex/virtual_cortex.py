@@ -1,0 +1,230 @@
+"""VirtualCortex: a trained staged classifier wrapped as something to record from and experiment on.
+
+Every experiment returns a labelled xr.Dataset (conventions: DESIGN.md). Physical units: the input image of
+``image_size`` pixels spans ``visual_degrees`` horizontally; model time t maps to ms as
+onset_ms + ms_per_unit_time * t. The defaults (25 ms per unit, onset 50 ms) put an ODE block's [0, 2] at
+50-100 ms after stimulus onset, in the spirit of Brain-Score's V1 bins from 50 ms.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from neurodcn.cortex import completion as _completion
+from neurodcn.cortex import contrast as _contrast
+from neurodcn.cortex import receptive_fields as _rf
+from neurodcn.cortex import record as _record
+from neurodcn.cortex.datasets import check_images, check_number, model_geometry, ode_block_indices
+from neurodcn.nn.srf import SRFConv2d
+from neurodcn.train.checkpoint import load_checkpoint
+
+__all__ = ["VirtualCortex", "CHECKPOINT_DIR"]
+
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
+"""Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): the repository's data/."""
+
+
+def _image_size(value) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not (
+        isinstance(pair, tuple | list)
+        and len(pair) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)
+    ):
+        raise ValueError(
+            f"image_size must be a positive int or a pair (height, width) of them, got {value!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
+class VirtualCortex:
+    """A staged classifier (neurodcn.nn.models.Classifier: stem, blocks, transitions, head) to experiment on.
+
+    Args:
+        model: the network; put in eval mode, never trained here.
+        visual_degrees: width of the input image in degrees of visual angle (deg).
+        ms_per_unit_time: milliseconds per unit of model time (ms). onset_ms: time of model t = 0 (ms).
+        batch_size: images per forward pass (memory is bounded by one batch).
+        progress: show tqdm progress bars. image_size: input size in pixels, int or (height, width).
+
+    ResNets (no ODE blocks) support receptive_fields (SRF variants), contrast_sweep with regime "naive" and
+    pattern_completion accuracy; record, the T-scaling contrast regimes and D(t) need ODE blocks.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        visual_degrees: float = 8.0,
+        ms_per_unit_time: float = 25.0,
+        onset_ms: float = 50.0,
+        batch_size: int = 64,
+        progress: bool = True,
+        image_size=32,
+    ):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+        missing = [a for a in ("stem", "blocks", "transitions", "head") if not hasattr(model, a)]
+        if missing:
+            raise ValueError(
+                f"model must be a staged classifier with stem, blocks, transitions and head "
+                f"(neurodcn.nn.models.Classifier); {type(model).__name__} lacks {missing}"
+            )
+        self.model = model.eval()
+        self.visual_degrees = check_number("visual_degrees", visual_degrees)
+        self.ms_per_unit_time = check_number("ms_per_unit_time", ms_per_unit_time)
+        self.onset_ms = check_number("onset_ms", onset_ms, lo=-math.inf)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
+        if not isinstance(progress, bool):
+            raise ValueError(f"progress must be True or False, got {progress!r}")
+        self.progress = progress
+        self.image_size = _image_size(image_size)
+        self.card: dict | None = None
+        config = getattr(model, "config", None)
+        self.model_config = dict(config) if isinstance(config, dict) else {}
+        self.name = str(self.model_config.get("name", type(model).__name__))
+        self.in_channels = int(
+            self.model_config.get("in_channels")
+            or next(m.in_channels for m in model.stem.modules() if hasattr(m, "in_channels"))
+        )
+        linear = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
+        self.num_classes = self.model_config.get("num_classes") or (
+            linear[-1].out_features if linear else None
+        )
+        self.geometry, self.layer_strides = model_geometry(model, self.in_channels, self.image_size)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_checkpoint(cls, path, **kwargs) -> VirtualCortex:
+        """A cortex on the model of a checkpoint written by neurodcn.save_checkpoint (card kept in .card)."""
+        model, card = load_checkpoint(path)
+        vc = cls(model, **kwargs)
+        vc.card = card
+        return vc
+
+    @classmethod
+    def pretrained(cls, name: str, **kwargs) -> VirtualCortex:
+        """A cortex on a bundled checkpoint, data/checkpoints/<name>.pt (no network access)."""
+        available = sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")) if CHECKPOINT_DIR.is_dir() else []
+        if not isinstance(name, str) or name not in available:
+            raise ValueError(
+                f"no bundled checkpoint named {name!r} in {CHECKPOINT_DIR}; available: {available or 'none'}"
+            )
+        return cls.from_checkpoint(CHECKPOINT_DIR / f"{name}.pt", **kwargs)
+
+    # ------------------------------------------------------------------ shared facts for the experiments
+    @property
+    def solver_config(self) -> dict:
+        """The ODE blocks' solver config (one dict if they agree, else {"block{k}": dict}); {} if none."""
+        configs = {
+            f"block{i + 1}": self.model.blocks[i].solver.to_dict() for i in ode_block_indices(self.model)
+        }
+        unique = {repr(c) for c in configs.values()}
+        return next(iter(configs.values())) if len(unique) == 1 else configs
+
+    def map_shape(self, i: int) -> tuple[int, int, int]:
+        """(channels, height, width) of the map of blocks[i] (0-based) for images of image_size."""
+        g = self.geometry[i]
+        return g.channels, g.height, g.width
+
+    def check_images(self, images) -> torch.Tensor:
+        """Validated images [N, in_channels, H, W] in [0, 1] on the model's device and dtype."""
+        return check_images(images, self.in_channels, self.image_size, next(self.model.parameters()))
+
+    # ------------------------------------------------------------------ experiments
+    def record(self, images, times, out=None, stimulus_table=None) -> xr.Dataset:
+        return _record.record(self, images, times, out=out, stimulus_table=stimulus_table)
+
+    def receptive_fields(self) -> xr.Dataset:
+        return _rf.receptive_fields(self)
+
+    def contrast_sweep(
+        self, images, labels, contrasts, regime: str = "naive", per_image: bool = False, stimulus_table=None
+    ) -> xr.Dataset:
+        return _contrast.contrast_sweep(
+            self, images, labels, contrasts, regime, per_image=per_image, stimulus_table=stimulus_table
+        )
+
+    def pattern_completion(self, images, labels, mask_sizes, times=None, stimulus_table=None) -> xr.Dataset:
+        return _completion.pattern_completion(
+            self, images, labels, mask_sizes, times=times, stimulus_table=stimulus_table
+        )
+
+    record.__doc__ = _record.record.__doc__
+    receptive_fields.__doc__ = _rf.receptive_fields.__doc__
+    contrast_sweep.__doc__ = _contrast.contrast_sweep.__doc__
+    pattern_completion.__doc__ = _completion.pattern_completion.__doc__
+
+    # ------------------------------------------------------------------ display
+    def _rows(self) -> list[tuple]:
+        rows = []
+        for i, block in enumerate(self.model.blocks):
+            c, h, w = self.map_shape(i)
+            T = block.solver.T if hasattr(block, "solver") else None
+            times = [None]
+            if any(m.time_param for m in block.modules() if isinstance(m, SRFConv2d)) and T is not None:
+                times = [0.0, T]
+            sig = [
+                m.sigma_at(t).detach().cpu().numpy().ravel()
+                for m in block.modules()
+                if isinstance(m, SRFConv2d)
+                for t in times
+            ]
+            sigma = (
+                f"median {np.median(np.concatenate(sig)):.3g} (min {np.min(np.concatenate(sig)):.3g}, max "
+                f"{np.max(np.concatenate(sig)):.3g})"
+                if sig
+                else "-"
+            )
+            span = (
+                f"t 0-{T:g} = {self.onset_ms:g}-{self.onset_ms + self.ms_per_unit_time * T:g} ms"
+                if T is not None
+                else "discrete"
+            )
+            rows.append(
+                (i + 1, type(block).__name__, c, f"{h} x {w}", f"{self.geometry[i].stride:g}", span, sigma)
+            )
+        return rows
+
+    def _facts(self) -> list[tuple[str, str]]:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        h, w = self.image_size
+        return [
+            ("model", self.name),
+            ("parameters", f"{n_params:,}"),
+            (
+                "visual field",
+                f"{self.visual_degrees:g} deg across {w} px ({self.visual_degrees / w:.4g} "
+                f"deg/px), image {h} x {w} px",
+            ),
+            ("time", f"time_ms = {self.onset_ms:g} + {self.ms_per_unit_time:g} * t"),
+        ]
+
+    _HEAD = ("block", "kind", "channels", "map (px)", "stride (px)", "time", "sigma (px)")
+
+    def __repr__(self) -> str:
+        lines = [f"VirtualCortex({', '.join(f'{k}: {v}' for k, v in self._facts())})"]
+        lines += ["  " + " | ".join(str(v) for v in row) for row in [self._HEAD] + self._rows()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        facts = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in self._facts()
+        )
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self._HEAD)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in self._rows()
+        )
+        return (
+            f"<div><b>VirtualCortex</b><table>{facts}</table>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        )

@@ -1,0 +1,137 @@
+"""VirtualCortex and record(): h(t) against the model's own forward, geometry, time, zarr streaming."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import neurodcn as nd
+from neurodcn.cortex import virtual_cortex
+from neurodcn.io.files import validate_dataset
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a shared machine
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return nd.build_model("dcn-ode", width=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+
+
+def test_record_matches_block_outputs_and_inputs(model, images):
+    vc = nd.VirtualCortex(model, image_size=16, batch_size=8, progress=False)
+    ds = vc.record(images, times=[0.0, 0.7, 2.0])
+    validate_dataset(ds)
+    assert ds.attrs["neurodcn_experiment"] == "record"
+    with torch.no_grad():
+        for k in range(3):
+            out = model.features(images, upto=k)  # block k's output, h_k(T)
+            inp = (
+                model.stem(images) if k == 0 else model.transitions[k - 1](model.features(images, upto=k - 1))
+            )
+            h = ds[f"h_block{k + 1}"]
+            assert h.dims == (
+                "stimulus",
+                "time",
+                f"channel_block{k + 1}",
+                f"y_block{k + 1}",
+                f"x_block{k + 1}",
+            )
+            assert h.dtype == np.float32
+            np.testing.assert_allclose(h.sel(time=2.0).values, out.numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(h.sel(time=0.0).values, inp.numpy(), rtol=1e-6, atol=1e-7)
+            assert h.attrs["map_stride_px"] == 2.0**k and h.attrs["block_index"] == k + 1
+
+
+def test_time_ms_and_degree_coordinates(model, images):
+    vc = nd.VirtualCortex(
+        model, image_size=16, visual_degrees=4.0, ms_per_unit_time=10.0, onset_ms=30.0, progress=False
+    )
+    ds = vc.record(images[:1], times=[0.5, 1.0])
+    np.testing.assert_array_equal(ds.time_ms.values, [35.0, 40.0])
+    assert ds.time_ms.attrs["units"] == "ms" and ds.time.attrs["units"] == "1"
+    # Conv arithmetic by hand (16 px image, 0.25 deg/px, centre at pixel 7.5): the 3x3 valid stem puts map
+    # pixel j at input pixel j + 1; Conv(4, stride 2, pad 1) puts j at 2j + 0.5 of its input map.
+    centres = {1: np.arange(14) + 1.0, 2: 2 * np.arange(7) + 0.5 + 1.0, 3: 4 * np.arange(3) + 1.0 + 1.5}
+    for k, u in centres.items():
+        np.testing.assert_allclose(ds[f"x_deg_block{k}"].values, (u - 7.5) * 0.25)
+        np.testing.assert_allclose(ds[f"y_deg_block{k}"].values, (7.5 - u) * 0.25)
+        assert ds[f"x_deg_block{k}"].attrs["units"] == "deg"
+
+
+def test_full_model_geometry_has_no_offset():
+    m = nd.build_model("dcn-full", width=4, seed=0)
+    vc = nd.VirtualCortex(m, image_size=16, progress=False)
+    # "same"-padded SRF stem and stride-2 SRF downsampling: map pixel j sits at input pixel stride * j
+    assert [(g.height, g.stride, g.offset_x) for g in vc.geometry] == [(16, 1, 0.0), (8, 2, 0.0), (4, 4, 0.0)]
+
+
+def test_streamed_zarr_equals_in_memory(model, images, tmp_path):
+    vc = nd.VirtualCortex(model, image_size=16, batch_size=2, progress=False)
+    table = pd.DataFrame({"stimulus_id": ["a", "b", "c"], "contrast": [0.1, 0.5, 1.0]})
+    table.attrs["units"] = {"contrast": "1"}
+    mem = vc.record(images, times=[0.0, 1.0, 2.0], stimulus_table=table)
+    disk = vc.record(images, times=[0.0, 1.0, 2.0], out=tmp_path / "rec.zarr", stimulus_table=table)
+    assert disk.h_block1.chunks is not None  # lazily opened
+    assert list(disk.stimulus_id.values) == ["a", "b", "c"]
+    np.testing.assert_array_equal(disk.contrast.values, [0.1, 0.5, 1.0])
+    for k in (1, 2, 3):
+        np.testing.assert_array_equal(disk[f"h_block{k}"].values, mem[f"h_block{k}"].values)
+        np.testing.assert_array_equal(disk[f"x_deg_block{k}"].values, mem[f"x_deg_block{k}"].values)
+    assert disk.attrs["neurodcn_experiment"] == "record" and disk.attrs["onset_ms"] == 50.0
+    assert not [p for p in tmp_path.iterdir() if p.name != "rec.zarr"]  # no temporary store left
+
+
+def test_input_validation(model, images):
+    vc = nd.VirtualCortex(model, image_size=16, progress=False)
+    with pytest.raises(ValueError, match="images must have shape"):
+        vc.record(images[:, :1], times=[1.0])
+    with pytest.raises(ValueError, match="images must have shape"):
+        vc.record(torch.rand(1, 3, 32, 32), times=[1.0])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vc.record(images * 2, times=[1.0])
+    with pytest.raises(ValueError, match="floating point"):
+        vc.record((images * 255).to(torch.uint8), times=[1.0])
+    for bad in ([2.5], [1.0, 0.5], [-0.1], []):
+        with pytest.raises(ValueError, match="times must be"):
+            vc.record(images, times=bad)
+    with pytest.raises(ValueError, match="visual_degrees"):
+        nd.VirtualCortex(model, visual_degrees=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        nd.VirtualCortex(model, batch_size=0)
+    with pytest.raises(ValueError, match="staged classifier"):
+        nd.VirtualCortex(torch.nn.Linear(2, 2))
+    resnet = nd.VirtualCortex(nd.build_model("resnet-blocks", width=4, seed=0), image_size=16, progress=False)
+    with pytest.raises(ValueError, match="needs ODE blocks"):
+        resnet.record(images, times=[1.0])
+
+
+def test_repr_shows_the_model(model):
+    vc = nd.VirtualCortex(model, image_size=16, progress=False)
+    n_params = f"{sum(p.numel() for p in model.parameters()):,}"
+    for text in (repr(vc), vc._repr_html_()):
+        assert "dcn-ode" in text and n_params in text and "14 x 14" in text and "50-100 ms" in text
+    assert vc._repr_html_().startswith("<div>")
+
+
+def test_checkpoint_and_pretrained(model, images, tmp_path, monkeypatch):
+    nd.save_checkpoint(model, tmp_path / "tiny.pt")
+    monkeypatch.setattr(virtual_cortex, "CHECKPOINT_DIR", tmp_path)
+    vc = nd.VirtualCortex.pretrained("tiny", image_size=16, progress=False)
+    assert vc.card["model"]["name"] == "dcn-ode" and not vc.model.training
+    direct = nd.VirtualCortex(model, image_size=16, progress=False)
+    np.testing.assert_array_equal(
+        vc.record(images, [1.0]).h_block2.values, direct.record(images, [1.0]).h_block2.values
+    )
+    with pytest.raises(ValueError, match=r"available: \['tiny'\]"):
+        nd.VirtualCortex.pretrained("dcn-ode")
