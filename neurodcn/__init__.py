@@ -7,6 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.io.assembly import to_assembly
 from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.io.nwb import to_nwb
@@ -17,3 +18,4 @@ from neurodcn.nn.srf import SRFConv2d
 __all__ = ["__version__", "SRFConv2d", "ODEBlock", "SolverConfig", "build_model", "list_models", "register_model"]
 __all__ += ["save_dataset", "load_dataset"]
 __all__ += ["to_nwb", "to_assembly"]
+__all__ += ["VirtualCortex"]
