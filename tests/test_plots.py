@@ -122,7 +122,8 @@ def test_contrast_sweep_regimes_blocks_and_total():
     assert np.isnan(acc_ax.lines[0].get_ydata()[0])  # a failed contrast leaves a gap
     totals = [ln for ln in nfe_ax.lines if ln.get_label() == "scaled: total"]
     np.testing.assert_array_equal(totals[0].get_ydata(), scaled["nfe"].values.sum(axis=1))
-    assert len(plot_contrast_sweep(naive).axes[1].lines) == 4
+    lone = plot_contrast_sweep(naive).axes[1]
+    assert len(lone.lines) == 4 and lone.lines[-1].get_label() == "naive: total"
 
 
 def test_srf_filter_grid():
@@ -184,3 +185,28 @@ def test_save_figure_is_atomic(tmp_path):
     with pytest.raises(TypeError, match="matplotlib Figure"):
         save_figure(None, tmp_path / "x.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "fig.svg"]
+
+
+def test_time_dependent_sigma_is_shown_at_one_time():
+    import pandas as pd
+    import xarray as xr
+
+    rf = make_receptive_fields_dataset()
+    later = rf.copy()
+    for name in rf.data_vars:
+        later[name] = rf[name] * 2  # sigma, fits and all doubled at t = 2
+    ds = xr.concat([rf, later], dim=pd.Index([0.0, 2.0], name="time"), data_vars="all", coords="minimal")
+    assert ds["sigma_px"].dims == ("time", "layer") and ds["lognorm_shape_block1"].dims == ("time",)
+    ax = plot_sigma_vs_depth(ds).axes[0]  # default: the last time
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), 2 * rf["sigma_px"].values)
+    assert ax.get_title() == "t = 2"
+    ax0 = plot_sigma_distributions(ds, time=0.0).axes[0]
+    samples = rf["sigma_ji_block1"].values
+    x = ax0.lines[0].get_xdata()
+    assert x[-1] == pytest.approx(samples.max()) and ax0.get_title().endswith("t = 0)")
+    shape, scale = float(rf["lognorm_shape_block1"]), float(rf["lognorm_scale_block1"])
+    np.testing.assert_allclose(ax0.lines[0].get_ydata(), stats.lognorm.pdf(x, shape, scale=scale))
+    with pytest.raises(ValueError, match=r"recorded model times \[0.0, 2.0\]"):
+        plot_sigma_vs_depth(ds, time=1.0)
+    with pytest.raises(ValueError, match="no time dim"):
+        plot_sigma_vs_depth(rf, time=0.0)

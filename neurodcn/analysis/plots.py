@@ -53,10 +53,10 @@ def _check(ds, experiment: str, variables=(), coords=(), what: str = "ds") -> xr
     return ds
 
 
-def _named(data, what: str) -> dict:
-    """A dataset or a dict name -> dataset, as a dict (a lone dataset is named by its ``model`` attr)."""
+def _named(data, what: str, attr: str = "model") -> dict:
+    """A dataset or a dict name -> dataset, as a dict (a lone dataset is named by its attr ``attr``)."""
     if isinstance(data, xr.Dataset):
-        return {str(data.attrs.get("model", "model")): data}
+        return {str(data.attrs.get(attr, data.attrs.get("model", "model"))): data}
     if isinstance(data, dict) and data and all(isinstance(v, xr.Dataset) for v in data.values()):
         return {str(k): v for k, v in data.items()}
     raise TypeError(f"{what} must be an xarray.Dataset or a non-empty dict name -> Dataset, got {type(data)}")
@@ -83,13 +83,36 @@ def _blocks(ds, prefix: str) -> list[int]:
     )
 
 
-def plot_sigma_vs_depth(ds: xr.Dataset, unit: str = "px", ax=None) -> Figure:
+def _at_time(ds: xr.Dataset, time) -> xr.Dataset:
+    """For a receptive_fields dataset with a ``time`` dim (time-dependent sigma), the values at model time
+    ``time`` (default: the last one, t = T); ValueError for a time not recorded or for a time without dim."""
+    if "time" not in ds.dims:
+        if time is not None:
+            raise ValueError(
+                f"time must be None: ds has no time dim (its sigma does not depend on t), got {time!r}"
+            )
+        return ds
+    times = ds["time"].values
+    if time is None:
+        return ds.isel(time=-1)
+    if time not in times:
+        raise ValueError(f"time must be one of the recorded model times {times.tolist()}, got {time!r}")
+    return ds.sel(time=time)
+
+
+def _time_note(ds: xr.Dataset) -> str:
+    """'' or ', t = <model time>' for a dataset selected at one time by :func:`_at_time`."""
+    return f", t = {float(ds['time']):g}" if "time" in ds.coords and ds["time"].ndim == 0 else ""
+
+
+def plot_sigma_vs_depth(ds: xr.Dataset, unit: str = "px", time=None, ax=None) -> Figure:
     """sigma of every SRF layer against its depth, markers coloured by block (0: stem/transitions), joined in
-    depth order by a grey line. ds: "receptive_fields"; unit: "px" (sigma_px) or "deg" (sigma_deg)."""
+    depth order by a grey line. ds: "receptive_fields"; unit: "px" (sigma_px) or "deg" (sigma_deg); time: for
+    time-dependent sigma, the model time to show (default the last, t = T)."""
     if unit not in ("px", "deg"):
         raise ValueError(f"unit must be 'px' or 'deg', got {unit!r}")
     name = f"sigma_{unit}"
-    _check(ds, "receptive_fields", [name], ["depth", "block"])
+    ds = _at_time(_check(ds, "receptive_fields", [name], ["depth", "block"]), time)
     fig, (ax,) = _figure(ax)
     depth, sigma, block = (np.asarray(ds[n].values) for n in ("depth", name, "block"))
     order = np.argsort(depth)
@@ -101,6 +124,8 @@ def plot_sigma_vs_depth(ds: xr.Dataset, unit: str = "px", ax=None) -> Figure:
         ax.scatter(depth[sel], sigma[sel], color=color, label=label, zorder=2)
     ax.set_xlabel("depth (SRF layer index, 1)")
     ax.set_ylabel(f"sigma ({unit})")
+    if _time_note(ds):
+        ax.set_title(_time_note(ds)[2:])
     ax.legend(frameon=False)
     return fig
 
@@ -120,11 +145,12 @@ def _block_fit(ds: xr.Dataset, k: int) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, axes=None) -> Figure:
+def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=None) -> Figure:
     """One panel per ODE block: density histogram of sigma_ji (px) and the fitted log-normal pdf,
     scipy.stats.lognorm.pdf(x, shape, scale=scale) on 200 points from 0 to the largest sample.
-    ds: "receptive_fields" of a per-pair model (sigma_ji_block{k} and the fits lognorm_shape/scale)."""
-    _check(ds, "receptive_fields")
+    ds: "receptive_fields" of a per-pair model (sigma_ji_block{k} and the fits lognorm_shape/scale);
+    time: for time-dependent sigma, the model time to show (default the last, t = T)."""
+    ds = _at_time(_check(ds, "receptive_fields"), time)
     blocks = _blocks(ds, "sigma_ji_block")
     if not blocks:
         raise ValueError("ds (receptive_fields) lacks sigma_ji_block{k} variables (per-pair models only)")
@@ -144,7 +170,7 @@ def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, axes=None) -> Figur
             lw=1.5,
             label=f"log-normal (s={shape:.2f}, scale={scale:.2f} px)",
         )
-        ax.set_title(f"block {k} (n={samples.size})")
+        ax.set_title(f"block {k} (n={samples.size}{_time_note(ds)})")
         ax.set_xlabel(f"sigma_ji ({ds[f'sigma_ji_block{k}'].attrs.get('units', 'px')})")
         ax.set_ylabel("probability density (1/px)")
         ax.legend(frameon=False, fontsize="small")
@@ -207,9 +233,9 @@ def plot_completion_dynamics(ds: xr.Dataset, mask_size=None, ax=None) -> Figure:
 
 def plot_contrast_sweep(data, axes=None) -> Figure:
     """Left: accuracy against contrast; right: NFE per block (thin) and total (thick) against contrast; log x.
-    data: a "contrast_sweep" dataset or a dict name -> dataset (e.g. one per regime; line style per entry).
-    Contrasts where the solver failed are NaN and leave gaps."""
-    named = _named(data, "data")
+    data: a "contrast_sweep" dataset (named by its regime) or a dict name -> dataset (e.g. one per regime or
+    model; line style per entry). Contrasts where the solver failed are NaN and leave gaps."""
+    named = _named(data, "data", attr="regime")
     for name, ds in named.items():
         _check(
             ds,

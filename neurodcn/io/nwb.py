@@ -25,7 +25,8 @@ at the centre map position of each block (``positions="centre"``, as the physiol
 nwbinspector (0.7) finds nothing above BEST_PRACTICE_SUGGESTION in these files (it suggests a schema name
 for the processing module and, unless given through ``nwbfile_fields``, an experimenter and an institution),
 except that its check_data_orientation heuristic reports CRITICAL when a block has more units than samples
-(e.g. ``positions="all"`` on a short recording): the data are still [time x units] as NWB requires.
+(n_stimuli x n_times < units, e.g. a few stimuli, or ``positions="all"``): the data are still [time x units]
+as NWB requires.
 """
 
 from __future__ import annotations
