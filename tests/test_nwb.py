@@ -95,6 +95,17 @@ def test_nwbinspector_reports_only_suggestions(tmp_path):
     assert [m.check_function_name for m in inspect_nwbfile(nwbfile_path=path2)] == [
         "check_processing_module_name"
     ]
+    with pynwb.NWBHDF5IO(path, "r") as io:
+        assert io.read().subject.subject_id == "dcn-ode-seed0"
+    # more units than samples (2 x 2 samples, 16 units per block): only the orientation heuristic objects
+    few = make_record_dataset(n_stimuli=2, n_times=2, blocks=((16, 2, 2),))
+    path3 = to_nwb(
+        few, tmp_path / "rec3.nwb", nwbfile_fields={"experimenter": ["Doe, Jane"], "institution": "Lab"}
+    )
+    critical = {
+        m.check_function_name for m in inspect_nwbfile(nwbfile_path=path3) if m.importance.name == "CRITICAL"
+    }
+    assert critical == {"check_data_orientation"}
 
 
 def test_pynapple_loads_the_time_series(tmp_path):
