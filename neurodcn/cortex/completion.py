@@ -9,6 +9,8 @@ D(t) of ODE block k, per image and time (DCN paper Eq. 4):
     D(t) = sum |h_im(t) - h_masked(t)| / A(t),   A(t) = sum |h_im(t)|,
 both sums over the block's whole feature map (channels x rows x columns) at the same model time t, h_im the
 state for the intact image and h_masked for the masked one. D is 0 at mask size 0 and NaN/inf if h_im(t) is 0.
+Intact and masked images are solved in separate passes of the same batch of images; a solver failure raises
+neurodcn.nn.dynamics.SolverError.
 """
 
 from __future__ import annotations

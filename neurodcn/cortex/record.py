@@ -3,6 +3,8 @@
 h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from hooks (a hook inside the vector
 field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
 state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
+An adaptive solver takes one step size per batch, so h(t) depends on which images share a batch (within
+the solver tolerance); a solver failure raises neurodcn.nn.dynamics.SolverError.
 """
 
 from __future__ import annotations
