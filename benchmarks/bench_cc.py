@@ -1,0 +1,99 @@
+"""ContinuousConv2d paths vs nn.Conv2d, the CC paper's Appendix B configuration (Table 5).
+
+One layer, batch 50, 32 -> 32 channels, support 3 (Internal-Net of Table 2), scale 2/3; nn.Conv2d 3x3 stride 1.
+Forward+backward time (median of interleaved repeats) and peak memory (bytes allocated during the step beyond
+what was live before it, from torch.profiler memory events, so it works for CPU tensors) per path:
+standard (direct, one chunk), chunked (direct, automatic chunks recomputed in backward), by discrete convs.
+Targets (issue): by-convs <= 1.0x the Conv2d time at every size; chunked direct <= 5x with peak <= 1 GiB at 128.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch.profiler import profile
+
+from benchmarks.results_file import markdown_table, write_section
+from benchmarks.timing import median_times
+from neurodcn import ContinuousConv2d
+
+PAPER_V100 = {  # Table 5 of the CC paper: (ms, GiB) for standard, chunked, by convs, conv
+    32: ((8.7, 0.9), (19.7, 1.8), (3.5, 0.1), (0.8, 0.1)),
+    64: ((30.0, 3.4), (76.1, 3.7), (3.6, 0.2), (1.3, 0.2)),
+    96: ((72.3, 7.6), (155.4, 3.9), (5.1, 0.4), (2.7, 0.5)),
+    128: ((131.5, 13.6), (285.9, 4.1), (7.6, 0.7), (4.0, 0.4)),
+}
+GIB = 2**30
+
+
+def peak_bytes(fn) -> int:
+    """Peak of the running sum of allocations minus frees (torch.profiler memory events) during fn()."""
+    with profile(profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    total = peak = 0
+    for e in events:
+        total += e.nbytes()
+        peak = max(peak, total)
+    return peak
+
+
+def run(sizes=(32, 64, 96, 128), repeats=3, batch=50, channels=32, scale=2 / 3, write=True):
+    torch.manual_seed(0)
+    cc = ContinuousConv2d(channels, channels, support=3)
+    conv = torch.nn.Conv2d(channels, channels, 3, padding=1)
+    rows = []
+    for size in sizes:
+        x = torch.randn(batch, channels, size, size, requires_grad=True)
+
+        def conv_step(x=x):
+            conv(x).sum().backward()
+
+        def cc_with(path, chunk, x=x):
+            def go():
+                cc.path, cc.chunk_size = path, chunk
+                cc(x, scale=scale).sum().backward()
+            return go
+
+        candidates = {"standard": cc_with("direct", 10**9), "chunked": cc_with("direct", None),
+                      "convs": cc_with("convs", None), "conv": conv_step}
+        times = median_times(candidates, repeats=repeats)
+        peaks = {name: peak_bytes(fn) for name, fn in candidates.items()}
+        ref = times["conv"]
+        paper = PAPER_V100.get(size)
+        row = [f"{size}^2"]
+        for i, name in enumerate(candidates):
+            cell = f"{1e3 * times[name]:.0f} ms / {peaks[name] / GIB:.2f} GiB ({times[name] / ref:.2f}x)"
+            if paper:
+                cell += f"; V100 {paper[i][0] / paper[3][0]:.1f}x"
+            row.append(cell)
+        convs_ok = times["convs"] <= ref
+        direct_ok = times["chunked"] <= 5 * ref and (size != 128 or peaks["chunked"] <= GIB)
+        row.append(f"convs <= 1x: {'met' if convs_ok else 'NOT met'}; chunked <= 5x"
+                   + (" and <= 1 GiB" if size == 128 else "") + f": {'met' if direct_ok else 'NOT met'}")
+        rows.append(row)
+        print(" | ".join(row), flush=True)
+    columns = ["input", "CC standard", "CC chunked", "CC by convs", "Conv2d 3x3 s1", "targets"]
+    body = (f"One layer forward+backward, batch {batch}, {channels} -> {channels} channels, support 3, scale "
+            f"{scale:.4g}, float32, median of {repeats} interleaved repeats; peak = bytes allocated during the step "
+            "beyond the live input and parameters (torch.profiler memory events). Ratios are to Conv2d measured "
+            "in the same process; `V100` is the paper's Table 5 ratio for the same column.\n\n"
+            + markdown_table(columns, rows))
+    if write:
+        write_section("Continuous convolution (CC paper Appendix B)", body)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 96, 128])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = parser.parse_args(argv)
+    run(tuple(args.sizes), args.repeats, write=not args.no_write)
+
+
+if __name__ == "__main__":
+    main()
