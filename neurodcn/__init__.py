@@ -8,14 +8,22 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 from neurodcn.cortex.virtual_cortex import VirtualCortex
+from neurodcn.data.cifar10 import load_cifar10
 from neurodcn.io.assembly import to_assembly
 from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.io.nwb import to_nwb
+from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.dynamics import ODEBlock, SolverConfig
 from neurodcn.nn.models import build_model, list_models, register_model
+from neurodcn.nn.resize import resize
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.train.checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["__version__", "SRFConv2d", "ODEBlock", "SolverConfig", "build_model", "list_models", "register_model"]
-__all__ += ["save_dataset", "load_dataset"]
-__all__ += ["to_nwb", "to_assembly"]
-__all__ += ["VirtualCortex"]
+__all__ = [
+    "__version__",
+    "SRFConv2d", "ContinuousConv2d", "resize", "ODEBlock", "SolverConfig",
+    "build_model", "list_models", "register_model",
+    "load_cifar10", "load_checkpoint", "save_checkpoint",
+    "VirtualCortex",
+    "save_dataset", "load_dataset", "to_nwb", "to_assembly",
+]
