@@ -1,0 +1,7 @@
+"""``python -m neurodcn ...``: the neurodcn command line."""
+
+import sys
+
+from neurodcn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,279 @@
+"""The ``neurodcn`` command. Subcommands: train, evaluate (more register themselves with ``register_command``).
+
+    neurodcn train --model dcn-ode --data DIR --epochs 20 --out runs/dcn [--resume] [--width 16]
+                   [--solver rk4 --step-size 0.5] [--batch-size 128] [--lr 0.1] [--seed 0] [--test] ...
+    neurodcn evaluate runs/dcn/best.pt --data DIR [--split test] [--json result.json]
+
+``--data`` defaults to $NEURODCN_CIFAR10. ``torchrun --nproc_per_node=N -m neurodcn.train ...`` runs the train
+subcommand data-parallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "register_command", "COMMANDS", "dataset_name"]
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+"""name -> (one-line help, add_arguments(parser), run(args) -> exit code)."""
+
+
+class CommandError(Exception):
+    """A user error: printed as ``neurodcn <command>: error: ...`` with exit code 2."""
+
+
+def register_command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                     run: Callable[[argparse.Namespace], int], *, replace: bool = False) -> None:
+    """Add a subcommand: ``add_arguments(parser)`` declares its options, ``run(args)`` returns the exit code and
+    may raise ValueError/TypeError/FileNotFoundError for user errors (reported without a traceback)."""
+    if not isinstance(name, str) or not name or name.startswith("-"):
+        raise ValueError(f"name must be a non-empty string not starting with '-', got {name!r}")
+    if not (callable(add_arguments) and callable(run)):
+        raise TypeError("add_arguments and run must be callable")
+    if name in COMMANDS and not replace:
+        raise ValueError(f"command {name!r} is already registered (pass replace=True to override it)")
+    COMMANDS[name] = (help, add_arguments, run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _data_arg(parser: argparse.ArgumentParser) -> None:
+    from neurodcn.data.cifar10 import ENV_VAR
+
+    parser.add_argument("--data", default=os.environ.get(ENV_VAR), metavar="DIR",
+                        help=f"cifar-10-batches-py folder (default: ${ENV_VAR})")
+
+
+def _require_data(args) -> str:
+    from neurodcn.data.cifar10 import ENV_VAR
+
+    if not args.data:
+        raise CommandError(f"--data is required (or set ${ENV_VAR}): the cifar-10-batches-py folder")
+    return args.data
+
+
+def dataset_name(num_train: int, num_test: int | None) -> str:
+    """How results on a CIFAR-10 folder are named: "CIFAR-10" only for the full 50,000 / 10,000 images."""
+    if num_train == 50_000 and num_test == 10_000:
+        return "CIFAR-10"
+    test = f" / {num_test:,} test" if num_test is not None else ""
+    return f"CIFAR-10 subset ({num_train:,} train{test})"
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise CommandError(f"--device {name!r} is not a torch device: {err}") from None
+
+
+# ----------------------------------------------------------------------------------------------------------- train
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    from neurodcn.nn.dynamics import ADAPTIVE_METHODS, FIXED_GRID_METHODS
+
+    p.add_argument("--model", required=True, help="model name (see neurodcn.list_models())")
+    _data_arg(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="run directory (state.pt, best.pt, metrics.csv)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--epochs", type=_positive_int, default=100, help="epochs (default 100)")
+    p.add_argument("--per-class", type=_positive_int, metavar="N",
+                   help="train on N images per class (drawn without replacement; default: all)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="fraction of each class held out for model selection (default 0.1)")
+    p.add_argument("--width", type=_positive_int, help="channels of the first stage (default: the model's, 32)")
+    p.add_argument("--solver", choices=ADAPTIVE_METHODS + FIXED_GRID_METHODS, help="ODE solver (default dopri5)")
+    p.add_argument("--step-size", type=_positive_float, help="step of fixed-grid solvers (model time)")
+    p.add_argument("--rtol", type=_positive_float, help="relative tolerance of adaptive solvers (default 1e-3)")
+    p.add_argument("--atol", type=_positive_float, help="absolute tolerance of adaptive solvers (default 1e-3)")
+    p.add_argument("--T", type=_positive_float, help="integration time of every ODE block (default 2)")
+    p.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
+                   help="backpropagate through the adjoint ODE (default: on)")
+    p.add_argument("--sigma-range", type=_positive_float, nargs=2, metavar=("MIN", "MAX"),
+                   help="clip of SRF sigma in pixels (default 0.05 8)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="global batch (default 128)")
+    p.add_argument("--lr", type=_positive_float, help="initial learning rate (default 0.1 * batch / 128)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--milestones", type=_positive_int, nargs="*", metavar="EPOCH",
+                   help="epochs where the lr drops (default: 40 %% and 70 %% of --epochs, as 40, 70 of 100)")
+    p.add_argument("--gamma", type=_positive_float, default=0.1, help="lr factor at each milestone (default 0.1)")
+    p.add_argument("--eval-batch-size", type=_positive_int, default=1000)
+    p.add_argument("--no-augment", action="store_true", help="no random crop + flip")
+    p.add_argument("--no-clip-sigma", action="store_true", help="do not project sigma into --sigma-range")
+    p.add_argument("--grad-clip", type=_positive_float, help="max L2 norm of the gradients")
+    p.add_argument("--checkpoint-every", type=_positive_int, metavar="STEPS",
+                   help="also save the training state every STEPS steps inside an epoch")
+    p.add_argument("--seed", type=int, default=0, help="model init, split, batch order, augmentation (default 0)")
+    p.add_argument("--test", action="store_true",
+                   help="after training, evaluate the selected model on the test split and record it in its card")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _model_overrides(args) -> dict:
+    from neurodcn.nn.dynamics import SolverConfig
+    from neurodcn.nn.models import list_models
+
+    if args.model not in list_models():
+        raise CommandError(f"--model {args.model!r} is unknown; known models: {', '.join(list_models())}")
+    overrides = {"seed": args.seed}
+    if args.width is not None:
+        overrides["width"] = args.width
+    if args.sigma_range is not None:
+        overrides["sigma_range"] = list(args.sigma_range)
+    solver_changes = {k: v for k, v in (("method", args.solver), ("step_size", args.step_size), ("rtol", args.rtol),
+                                        ("atol", args.atol), ("T", args.T), ("adjoint", args.adjoint))
+                      if v is not None}
+    if solver_changes:
+        overrides["solver"] = SolverConfig().replace(**solver_changes).to_dict()
+    return overrides
+
+
+def _run_train(args) -> int:
+    import torch
+
+    from neurodcn.data.cifar10 import CIFAR10Error, load_cifar10, per_class_subset, train_val_split
+    from neurodcn.nn.models import build_model
+    from neurodcn.train import distributed
+    from neurodcn.train.checkpoint import load_checkpoint, save_checkpoint
+    from neurodcn.train.trainer import TrainConfig, evaluate, train
+
+    root = _require_data(args)
+    if not 0 < args.val_fraction < 1:
+        raise CommandError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    overrides = _model_overrides(args)
+    schedule = dict(batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                    gamma=args.gamma, eval_batch_size=args.eval_batch_size, augment=not args.no_augment,
+                    seed=args.seed, clip_sigma=not args.no_clip_sigma, grad_clip=args.grad_clip,
+                    checkpoint_every=args.checkpoint_every)
+    config = (TrainConfig.scaled(args.epochs, **schedule) if args.milestones is None
+              else TrainConfig(epochs=args.epochs, milestones=tuple(args.milestones), **schedule))
+    full = load_cifar10(root, "train")
+    try:
+        test = load_cifar10(root, "test")
+    except CIFAR10Error:
+        if args.test:
+            raise
+        test = None
+    data = full if args.per_class is None else per_class_subset(full, args.per_class, seed=args.seed)
+    train_part, val_part = train_val_split(data, val_fraction=args.val_fraction, seed=args.seed)
+    name = dataset_name(len(full), None if test is None else len(test))
+    device = _device(args.device)
+    distributed.setup_from_env()
+    try:
+        model = build_model(args.model, **overrides).to(device)
+        card = {"dataset": name, "command": " ".join(["neurodcn", *(sys.argv[1:] if args.argv is None
+                                                                      else args.argv)])}
+        result = train(model, train_part, val_part, args.out, config, resume=args.resume,
+                       progress=not args.no_progress, card=card)
+        best = result["best"]
+        if distributed.is_main():
+            print(f"best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']} "
+                  f"(checkpoint {result['best_path']})")
+        if args.test and distributed.is_main():
+            model, card = load_checkpoint(result["best_path"])
+            res = evaluate(model.to(device), test, config.eval_batch_size, progress=not args.no_progress)
+            card["test"] = {**res, "split": "test", "data": test.describe()}
+            save_checkpoint(model, result["best_path"], card)
+            print(f"test accuracy {res['accuracy']:.4f} ({res['correct']}/{res['num_images']}) on {name}")
+    finally:
+        distributed.cleanup()
+    return 0
+
+
+# -------------------------------------------------------------------------------------------------------- evaluate
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a checkpoint written by neurodcn train (e.g. best.pt)")
+    _data_arg(p)
+    p.add_argument("--split", choices=("test", "train"), default="test", help="which images (default test)")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help="evaluation batch (default: the card's eval_batch_size, else 1000)")
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_evaluate(args) -> int:
+    from neurodcn.data.cifar10 import load_cifar10
+    from neurodcn.train.checkpoint import _atomic_write, load_checkpoint
+    from neurodcn.train.trainer import evaluate
+
+    root = _require_data(args)
+    model, card = load_checkpoint(args.checkpoint)
+    batch = args.batch_size or (card.get("schedule") or {}).get("eval_batch_size", 1000)
+    data = load_cifar10(root, args.split)
+    res = evaluate(model.to(_device(args.device)), data, batch, progress=not args.no_progress)
+    solver = card.get("model", {}).get("config", {}).get("solver")
+    result = {"checkpoint": str(args.checkpoint), "model": card.get("model", {}).get("name"), "split": args.split,
+              "data": data.describe(), "batch_size": batch, "solver": solver, **res}
+    print(f"{result['model']} on the {args.split} split ({data.source}): accuracy {res['accuracy']:.4f} "
+          f"({res['correct']}/{res['num_images']}), loss {res['loss']:.4f}")
+    if args.json:
+        text = json.dumps(result, indent=2) + "\n"
+        _atomic_write(Path(args.json), lambda f: f.write(text.encode()))
+    return 0
+
+
+register_command("train", "train a model on a local CIFAR-10 folder (resumable)", _train_arguments, _run_train)
+register_command("evaluate", "accuracy of a checkpoint on a CIFAR-10 split", _evaluate_arguments, _run_evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subparser per registered command."""
+    parser = argparse.ArgumentParser(prog="neurodcn", description="Deep Continuous Networks and a virtual cortex.")
+    from neurodcn import __version__
+
+    parser.add_argument("--version", action="version", version=f"neurodcn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code. User errors print one line
+    ``neurodcn <command>: error: ...`` to stderr and return 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = None if argv is None else list(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except (CommandError, ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
+        print(f"neurodcn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The training loop: the DCN reference schedule, validation-based model selection, guards, resumable runs.
+
+Defaults follow the reference scripts (REFERENCE 1.4): SGD with momentum 0.9, lr 0.1 * batch / 128, no weight
+decay, lr x 0.1 at epochs 40 and 70 of 100, batch 128 with drop_last, evaluation batch 1000, random crop
+(zero padding 4) + horizontal flip, inputs in [0, 1], cross-entropy. Deviations from the reference: the best
+model is selected on a validation split carved from the training images (never the test set), and sigma is
+kept inside the layers' sigma_range by projection after every step (the paper advises clipping filter sizes).
+
+A run directory holds:
+    state.pt          training state after the last completed epoch (or checkpointed step): resume from here
+    best.pt           the model with the best validation accuracy so far, with its card (best.card.json)
+    metrics.csv       one row per completed epoch (pandas.read_csv reads it)
+Batch order and augmentation are drawn from generators keyed by (seed, epoch[, batch]) alone, so a run stopped at
+any checkpoint and resumed ends bit-identical (on CPU) to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from neurodcn.data.augment import random_crop_flip
+from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches
+from neurodcn.nn.dynamics import SolverError
+from neurodcn.nn.srf import SRFConv2d
+from neurodcn.train import distributed as dist
+from neurodcn.train.checkpoint import _atomic_write, load_training_state, save_checkpoint, save_training_state
+
+__all__ = ["TrainConfig", "TrainingDiverged", "train", "evaluate", "srf_sigmas", "STATE_FILE", "BEST_FILE",
+           "METRICS_FILE"]
+
+STATE_FILE, BEST_FILE, METRICS_FILE = "state.pt", "best.pt", "metrics.csv"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradients became NaN or infinite (or the ODE solver failed); the last good checkpoint
+    is kept untouched."""
+
+
+def _int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"TrainConfig.{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _num(name, value, minimum, allow_equal=True):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < minimum or (not allow_equal and value == minimum):
+        raise ValueError(f"TrainConfig.{name} must be a finite number {'>=' if allow_equal else '>'} {minimum}, "
+                         f"got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation schedule of one run.
+
+    epochs: passes over the training images. batch_size: global mini-batch (drop_last). lr: initial learning
+    rate (None: 0.1 * batch_size / 128). momentum, weight_decay: SGD. milestones: epochs at which the lr is
+    multiplied by gamma. eval_batch_size: batch of validation passes. augment: random crop with zero padding
+    ``crop_padding`` (pixels) + horizontal flip. seed: batch order and augmentation. clip_sigma: project each SRF
+    layer's log2 sigma into its sigma_range after every step. grad_clip: max global L2 norm of the gradients
+    (None: no clipping). checkpoint_every: also save the training state every this many steps inside an epoch.
+    """
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    milestones: tuple[int, ...] = (40, 70)
+    gamma: float = 0.1
+    eval_batch_size: int = 1000
+    augment: bool = True
+    crop_padding: int = 4
+    seed: int = 0
+    clip_sigma: bool = True
+    grad_clip: float | None = None
+    checkpoint_every: int | None = None
+
+    def __post_init__(self):
+        _int("epochs", self.epochs, 1)
+        _int("batch_size", self.batch_size, 1)
+        _int("eval_batch_size", self.eval_batch_size, 1)
+        _int("crop_padding", self.crop_padding, 0)
+        _int("seed", self.seed, 0)
+        if self.lr is not None:
+            _num("lr", self.lr, 0, allow_equal=False)
+        _num("momentum", self.momentum, 0)
+        _num("weight_decay", self.weight_decay, 0)
+        _num("gamma", self.gamma, 0, allow_equal=False)
+        if self.grad_clip is not None:
+            _num("grad_clip", self.grad_clip, 0, allow_equal=False)
+        if self.checkpoint_every is not None:
+            _int("checkpoint_every", self.checkpoint_every, 1)
+        for name in ("augment", "clip_sigma"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        ms = tuple(self.milestones)
+        if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in ms) or \
+                any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
+            raise ValueError(f"TrainConfig.milestones must be strictly increasing positive epochs, got {ms!r}")
+        object.__setattr__(self, "milestones", ms)
+
+    @property
+    def base_lr(self) -> float:
+        """The initial learning rate: ``lr`` or 0.1 * batch_size / 128."""
+        return self.lr if self.lr is not None else 0.1 * self.batch_size / 128
+
+    @classmethod
+    def scaled(cls, epochs: int, **changes) -> TrainConfig:
+        """The reference schedule shrunk to ``epochs``: milestones at 40 % and 70 % of the run (as 40, 70 of 100)."""
+        _int("epochs", epochs, 1)
+        ms = sorted({m for m in (round(0.4 * epochs), round(0.7 * epochs)) if 1 <= m < epochs})
+        return cls(epochs=epochs, **{"milestones": tuple(ms), **changes})
+
+    def to_dict(self) -> dict:
+        return dict(dataclasses.asdict(self), milestones=list(self.milestones), base_lr=self.base_lr)
+
+
+def srf_sigmas(model: nn.Module) -> dict[str, float]:
+    """sigma in pixels of every SRF layer, by module name (median over pairs for per-pair layers; at t = 0 for
+    time-dependent layers)."""
+    out = {}
+    for name, m in dist.unwrap(model).named_modules():
+        if isinstance(m, SRFConv2d):
+            with torch.no_grad():
+                out[name] = float(m.sigma_at(None if m.time_param is None else 0.0).median())
+    return out
+
+
+def _project_sigma(model: nn.Module) -> None:
+    """Clamp each SRF layer's log2 sigma parameter into log2(sigma_range) (in place, no gradient)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, SRFConv2d):
+                lo, hi = m.sigma_range
+                m.log2_sigma.clamp_(math.log2(lo), math.log2(hi))
+
+
+def _ode_count(model: nn.Module) -> int:
+    report = getattr(model, "nfe_report", None)
+    return len(report()) if callable(report) else 0
+
+
+def _nfe(model: nn.Module) -> list[dict]:
+    report = getattr(model, "nfe_report", None)
+    return report() if callable(report) else []
+
+
+def _reset_nfe(model: nn.Module) -> None:
+    if callable(getattr(model, "reset_nfe", None)):
+        model.reset_nfe()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: CIFAR10, batch_size: int = 1000, progress: bool = False) -> dict:
+    """Mean cross-entropy and accuracy of ``model`` on ``data`` (in eval mode, in order, no augmentation).
+
+    Returns {"loss", "accuracy", "correct", "num_images", "forward_nfe"}: forward_nfe is the mean forward NFE per
+    batch of each ODE block. NFE counters are reset before and after, so nothing leaks into training logs.
+    In a process group each rank evaluates every world_size-th image and the sums are reduced.
+    """
+    if not isinstance(data, CIFAR10):
+        raise TypeError(f"data must be a CIFAR10 (see load_cifar10), got {type(data).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    plain = dist.unwrap(model)
+    was_training = plain.training
+    plain.eval()
+    device, dtype = next(plain.parameters()).device, next(plain.parameters()).dtype
+    images, labels = data.images[dist.rank()::dist.world_size()], data.labels[dist.rank()::dist.world_size()]
+    blocks = _ode_count(plain)
+    sums = torch.zeros(3 + blocks, dtype=torch.float64)  # loss sum, correct, images, NFE per block
+    _reset_nfe(plain)
+    total = num_batches(len(labels), batch_size)
+    for x, y in tqdm(batches(images, labels, batch_size=batch_size, shuffle=False), total=total,
+                     disable=not (progress and dist.is_main()), desc="evaluate", leave=False):
+        x, y = x.to(device=device, dtype=dtype), y.to(device)
+        logits = plain(x)
+        sums[0] += float(F.cross_entropy(logits, y, reduction="sum"))
+        sums[1] += int((logits.argmax(1) == y).sum())
+        sums[2] += len(y)
+        for i, r in enumerate(_nfe(plain)):
+            sums[3 + i] += r["forward_nfe"]
+    _reset_nfe(plain)
+    plain.train(was_training)
+    batches_done = torch.tensor([float(total)], dtype=torch.float64)
+    sums, batches_done = dist.all_reduce_sum(sums), dist.all_reduce_sum(batches_done)
+    n = int(sums[2])
+    return {"loss": float(sums[0]) / n, "accuracy": int(sums[1]) / n, "correct": int(sums[1]), "num_images": n,
+            "forward_nfe": [float(v) / max(float(batches_done[0]), 1.0) for v in sums[3:]]}
+
+
+def _run_card(model: nn.Module, config: TrainConfig, train_data: CIFAR10, val_data: CIFAR10) -> dict:
+    config_json = json.loads(json.dumps(getattr(model, "config", None)))
+    return {"model": config_json, "train": config.to_dict(), "world_size": dist.world_size(),
+            "data": {"train": train_data.describe(), "validation": val_data.describe()}}
+
+
+def _write_csv(path: Path, history: list[dict]) -> None:
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    _atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+
+
+def _fresh_partial(blocks: int) -> dict:
+    return {"loss_sum": 0.0, "correct": 0, "count": 0, "steps": 0, "forward_nfe": [0] * blocks,
+            "backward_nfe": [0] * blocks, "seconds": 0.0}
+
+
+def _diverged(epoch, step, what, out: Path, last_epoch: int) -> TrainingDiverged:
+    kept = (f"the last good training state ({last_epoch} epochs done) is kept at {out / STATE_FILE}"
+            if (out / STATE_FILE).exists() else "no checkpoint had been written yet")
+    return TrainingDiverged(f"training stopped at epoch {epoch + 1}, step {step + 1}: {what}; {kept}. Try a lower "
+                            f"learning rate, grad_clip, or a narrower sigma_range.")
+
+
+def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, config: TrainConfig | None = None, *,
+          resume: bool = False, progress: bool = True, card: dict | None = None,
+          on_step: Callable[[int, int], None] | None = None) -> dict:
+    """Train ``model`` (on its device, in its dtype) on ``train_data``, select on ``val_data``, write to ``out_dir``.
+
+    resume: continue from ``out_dir/state.pt`` (the run's settings must match); without it an existing state is
+        an error. card: extra JSON-able entries for best.pt's model card (e.g. the data set's name).
+    on_step(epoch, step): called after every optimizer step (0-based), e.g. to stop a run early.
+    Inside a torch.distributed process group the model is wrapped in DistributedDataParallel and each rank
+    takes its share of every global batch; only rank 0 writes files.
+    Returns {"history": list of per-epoch rows, "best": best row or None, "out_dir", "state", "best_path",
+    "metrics"}. Raises TrainingDiverged on a non-finite loss or gradient (nothing is saved for that epoch).
+    """
+    config = TrainConfig() if config is None else config
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    for name, d in (("train_data", train_data), ("val_data", val_data)):
+        if not isinstance(d, CIFAR10):
+            raise TypeError(f"{name} must be a CIFAR10 (see load_cifar10), got {type(d).__name__}")
+    if card is not None and not isinstance(card, dict):
+        raise TypeError(f"card must be a dict or None, got {type(card).__name__}")
+    n_batches = num_batches(len(train_data), config.batch_size, drop_last=True)
+    if n_batches == 0:
+        raise ValueError(f"batch_size={config.batch_size} exceeds the {len(train_data)} training images "
+                         "(batches are drop_last)")
+    if config.batch_size % dist.world_size():
+        raise ValueError(f"batch_size={config.batch_size} must be divisible by the {dist.world_size()} processes")
+    out = Path(out_dir)
+    paths = {"state": out / STATE_FILE, "best_path": out / BEST_FILE, "metrics": out / METRICS_FILE}
+    plain = dist.unwrap(model)
+    device, dtype = next(plain.parameters()).device, next(plain.parameters()).dtype
+    optimizer = torch.optim.SGD(plain.parameters(), lr=config.base_lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), config.gamma)
+    run = _run_card(plain, config, train_data, val_data)
+    blocks = _ode_count(plain)
+    start_epoch, prog = 0, {"history": [], "step": 0, "partial": None, "best": None}
+    if paths["state"].exists():
+        if not resume:
+            raise FileExistsError(f"{paths['state']} exists: pass resume=True (--resume) to continue that run, or "
+                                  "choose a new output directory")
+        info = load_training_state(paths["state"], model=plain, optimizer=optimizer, scheduler=scheduler)
+        if info["card"] != run:
+            changed = sorted(k for k in run if info["card"].get(k) != run[k])
+            raise ValueError(f"cannot resume {paths['state']}: its run differs in {changed} from the one asked for")
+        start_epoch, prog = info["epoch"], info["metrics"]
+    net = dist.wrap(plain)
+    params = [p for p in plain.parameters() if p.requires_grad]
+    best = prog["best"]
+    for epoch in range(start_epoch, config.epochs):
+        start, acc = prog["step"], prog["partial"] or _fresh_partial(blocks)
+        tick = time.perf_counter()
+        net.train()
+        lr = optimizer.param_groups[0]["lr"]
+        bar = tqdm(total=n_batches, initial=start, disable=not (progress and dist.is_main()),
+                   desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
+        order = batches(train_data.images, train_data.labels, batch_size=config.batch_size, seed=config.seed,
+                        epoch=epoch, drop_last=True, start_batch=start)
+        for step, (x, y) in enumerate(order, start=start):
+            if config.augment:
+                x = random_crop_flip(x, config.crop_padding, generator=epoch_generator(config.seed, epoch,
+                                                                                       f"augment-{step}"))
+            x, y = dist.shard(x, y)
+            x, y = x.to(device=device, dtype=dtype), y.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            try:
+                logits = net(x)
+                loss = F.cross_entropy(logits, y)
+                loss.backward()
+            except SolverError as err:
+                raise _diverged(epoch, step, f"the ODE solver failed ({err})", out, epoch) from err
+            gnorm = nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip else math.inf)
+            stats = dist.all_reduce_sum(torch.stack([loss.detach().double() * len(y),
+                                                     (logits.argmax(1) == y).sum().double(),
+                                                     torch.tensor(float(len(y)), dtype=torch.float64,
+                                                                  device=device)]))
+            if not math.isfinite(float(stats[0])) or not math.isfinite(float(gnorm)):
+                raise _diverged(epoch, step, f"non-finite loss or gradient (loss sum {float(stats[0])}, gradient "
+                                f"norm {float(gnorm)})", out, epoch)
+            optimizer.step()
+            if config.clip_sigma:
+                _project_sigma(plain)
+            for i, r in enumerate(_nfe(plain)):
+                acc["forward_nfe"][i] += r["forward_nfe"]
+                acc["backward_nfe"][i] += r["backward_nfe"]
+            acc["loss_sum"] += float(stats[0])
+            acc["correct"] += int(stats[1])
+            acc["count"] += int(stats[2])
+            acc["steps"] += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{acc['loss_sum'] / acc['count']:.3f}", acc=f"{acc['correct'] / acc['count']:.3f}")
+            if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 and step + 1 < n_batches:
+                acc["seconds"] += time.perf_counter() - tick
+                tick = time.perf_counter()
+                prog = {**prog, "step": step + 1, "partial": acc}
+                if dist.is_main():
+                    save_training_state(paths["state"], model=plain, epoch=epoch, optimizer=optimizer,
+                                        scheduler=scheduler, metrics=prog, card=run)
+                dist.barrier()
+            if on_step is not None:
+                on_step(epoch, step)
+        bar.close()
+        _reset_nfe(plain)
+        val = evaluate(plain, val_data, config.eval_batch_size)
+        acc["seconds"] += time.perf_counter() - tick
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": acc["loss_sum"] / acc["count"],
+               "train_accuracy": acc["correct"] / acc["count"], "val_loss": val["loss"],
+               "val_accuracy": val["accuracy"]}
+        for i in range(blocks):
+            row[f"train_forward_nfe_block{i}"] = acc["forward_nfe"][i] / acc["steps"]
+            row[f"train_backward_nfe_block{i}"] = acc["backward_nfe"][i] / acc["steps"]
+            row[f"val_forward_nfe_block{i}"] = val["forward_nfe"][i]
+        row.update({f"sigma:{k}": v for k, v in srf_sigmas(plain).items()})
+        row["seconds"] = acc["seconds"]
+        history = prog["history"] + [row]
+        scheduler.step()
+        if best is None or row["val_accuracy"] > best["val_accuracy"]:
+            best = row
+            if dist.is_main():
+                best_card = {**(card or {}), "solver": run["model"].get("solver") if run["model"] else None,
+                             "data": run["data"], "schedule": run["train"], "world_size": run["world_size"],
+                             "selection": "best validation accuracy (validation split of the training images)",
+                             "epochs_trained": epoch + 1, "epochs_planned": config.epochs,
+                             "best_epoch": epoch + 1, "metrics": row}
+                save_checkpoint(plain, paths["best_path"], best_card)
+        prog = {"history": history, "step": 0, "partial": None, "best": best}
+        if dist.is_main():
+            _write_csv(paths["metrics"], history)
+            save_training_state(paths["state"], model=plain, epoch=epoch + 1, optimizer=optimizer,
+                                scheduler=scheduler, metrics=prog, card=run)
+            if progress:
+                tqdm.write(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
+                           f" | val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f} | {row['seconds']:.0f} s")
+        dist.barrier()
+    return {"history": prog["history"], "best": best, "out_dir": out, **paths}

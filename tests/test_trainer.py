@@ -1,0 +1,192 @@
+"""The trainer: reference schedule, bit-identical resume, NaN guard, sigma projection, metrics CSV, selection."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neurodcn.data.cifar10 import load_cifar10, per_class_subset, train_val_split
+from neurodcn.nn.models import build_model
+from neurodcn.nn.srf import SRFConv2d
+from neurodcn.train.checkpoint import load_checkpoint, load_training_state
+from neurodcn.train.trainer import TrainConfig, TrainingDiverged, evaluate, srf_sigmas, train
+
+EULER = dict(method="euler", step_size=1.0, adjoint=False)  # 2 steps over [0, 2]: 2 NFE per solve
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest (and least disturbed by other processes) on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def splits(synthetic_cifar):
+    data = per_class_subset(load_cifar10(synthetic_cifar.root), 6, seed=0)  # 60 images
+    return train_val_split(data, val_per_class=2, seed=0)  # 40 train, 20 validation
+
+
+def tiny(name="dcn-ode", **kw):
+    return build_model(name, width=2, seed=0, solver=EULER, **kw)
+
+
+def test_defaults_are_the_reference_schedule():
+    c = TrainConfig()
+    assert (c.epochs, c.batch_size, c.momentum, c.weight_decay, c.milestones, c.gamma) == (100, 128, 0.9, 0, (40, 70),
+                                                                                             0.1)
+    assert (c.eval_batch_size, c.augment, c.crop_padding) == (1000, True, 4)
+    assert c.base_lr == 0.1 and TrainConfig(batch_size=64).base_lr == 0.05 and TrainConfig(lr=0.3).base_lr == 0.3
+    assert TrainConfig.scaled(100).milestones == (40, 70)
+    assert TrainConfig.scaled(20).milestones == (8, 14)
+
+
+@pytest.mark.parametrize("changes, word", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"),
+                                           ({"milestones": (70, 40)}, "milestones"), ({"augment": 1}, "augment"),
+                                           ({"batch_size": 2.5}, "batch_size"), ({"grad_clip": math.nan}, "grad_clip")])
+def test_config_rejects_bad_values(changes, word):
+    with pytest.raises(ValueError, match=word):
+        TrainConfig(**changes)
+
+
+def test_evaluate_matches_one_full_batch(splits):
+    _, val = splits
+    model = tiny("odenet")
+    with torch.no_grad():
+        logits = model.eval()(val.images)
+    expected_loss = float(F.cross_entropy(logits, val.labels))
+    expected_correct = int((logits.argmax(1) == val.labels).sum())
+    for batch in (3, 1000):
+        res = evaluate(model, val, batch_size=batch)
+        assert res["correct"] == expected_correct and res["num_images"] == 20
+        assert res["accuracy"] == expected_correct / 20
+        assert res["loss"] == pytest.approx(expected_loss, rel=1e-5)
+        assert res["forward_nfe"] == [2.0, 2.0, 2.0]  # euler, step 1 over [0, 2]
+    assert all(r["total_nfe"] == 0 for r in model.nfe_report())  # counters reset: nothing leaks
+
+
+def _strip_seconds(df):
+    return df.drop(columns="seconds")
+
+
+def test_resume_after_an_epoch_is_bit_identical(splits, tmp_path):
+    train_part, val = splits
+    config = TrainConfig(epochs=2, batch_size=20, milestones=(1,))
+    straight = tiny()
+    train(straight, train_part, val, tmp_path / "a", config, progress=False)
+
+    def kill(epoch, step):
+        if (epoch, step) == (1, 0):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), train_part, val, tmp_path / "b", config, progress=False, on_step=kill)
+    assert load_training_state(tmp_path / "b" / "state.pt", model=tiny(), restore_rng=False)["epoch"] == 1
+    resumed = tiny()  # a fresh process would rebuild the model the same way
+    train(resumed, train_part, val, tmp_path / "b", config, resume=True, progress=False)
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    pd.testing.assert_frame_equal(_strip_seconds(pd.read_csv(tmp_path / "a" / "metrics.csv")),
+                                  _strip_seconds(pd.read_csv(tmp_path / "b" / "metrics.csv")))
+
+
+def test_resume_mid_epoch_is_bit_identical(splits, tmp_path):
+    train_part, val = splits
+    config = TrainConfig(epochs=1, batch_size=10, checkpoint_every=2)  # 4 steps, states after steps 2 (and 4)
+    straight = tiny()
+    train(straight, train_part, val, tmp_path / "a", config, progress=False)
+
+    def kill(epoch, step):
+        if step == 2:  # after the third step: the state on disk is the one after step 2
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), train_part, val, tmp_path / "b", config, progress=False, on_step=kill)
+    resumed = tiny()
+    train(resumed, train_part, val, tmp_path / "b", config, resume=True, progress=False)
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    pd.testing.assert_frame_equal(_strip_seconds(pd.read_csv(tmp_path / "a" / "metrics.csv")),
+                                  _strip_seconds(pd.read_csv(tmp_path / "b" / "metrics.csv")))
+
+
+def test_existing_run_needs_resume_and_the_same_settings(splits, tmp_path):
+    train_part, val = splits
+    train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=1, batch_size=20), progress=False)
+    with pytest.raises(FileExistsError, match="resume"):
+        train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=1, batch_size=20), progress=False)
+    with pytest.raises(ValueError, match="train"):
+        train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=2, batch_size=20), resume=True, progress=False)
+
+
+def test_nan_stops_and_keeps_the_last_good_checkpoint(splits, tmp_path):
+    train_part, val = splits
+    model = tiny()
+
+    def poison(epoch, step):
+        if (epoch, step) == (1, 0):
+            with torch.no_grad():
+                model.head[-1].weight.fill_(math.nan)
+
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 2: non-finite loss.*1 epochs done"):
+        train(model, train_part, val, tmp_path, TrainConfig(epochs=3, batch_size=20), progress=False,
+              on_step=poison)
+    kept = tiny()
+    assert load_training_state(tmp_path / "state.pt", model=kept, restore_rng=False)["epoch"] == 1
+    assert all(torch.isfinite(p).all() for p in kept.parameters())
+    best, card = load_checkpoint(tmp_path / "best.pt")
+    assert card["epochs_trained"] == 1 and all(torch.isfinite(p).all() for p in best.parameters())
+    assert len(pd.read_csv(tmp_path / "metrics.csv")) == 1
+
+
+def test_metrics_csv_nfe_sigma_and_selection(splits, tmp_path):
+    train_part, val = splits
+    model = tiny()
+    config = TrainConfig(epochs=3, batch_size=20, milestones=(1, 2), lr=0.2)
+    result = train(model, train_part, val, tmp_path, config, progress=False, card={"dataset": "synthetic"})
+    df = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(df["epoch"]) == [1, 2, 3]
+    assert df["lr"].tolist() == pytest.approx([0.2, 0.02, 0.002])
+    for i in range(3):  # euler with step 1 over [0, 2]: 2 forward evaluations per solve, no adjoint
+        assert (df[f"train_forward_nfe_block{i}"] == 2).all() and (df[f"train_backward_nfe_block{i}"] == 0).all()
+        assert (df[f"val_forward_nfe_block{i}"] == 2).all()
+    sigmas = srf_sigmas(model)
+    assert len(sigmas) == 6  # two SRF layers per ODE block
+    assert [df[f"sigma:{k}"].iloc[-1] for k in sigmas] == pytest.approx(list(sigmas.values()))
+    assert all(r["total_nfe"] == 0 for r in model.nfe_report())
+    best_row = df.iloc[int(df["val_accuracy"].to_numpy().argmax())]  # first maximum
+    _, card = load_checkpoint(tmp_path / "best.pt")
+    assert card["best_epoch"] == best_row["epoch"] == result["best"]["epoch"]
+    assert card["metrics"]["val_accuracy"] == best_row["val_accuracy"]
+    assert card["dataset"] == "synthetic" and card["solver"]["method"] == "euler"
+    assert card["schedule"]["milestones"] == [1, 2] and card["data"]["validation"]["num_images"] == 20
+    assert card["model"]["config"]["width"] == 2
+
+
+def test_sigma_is_projected_into_its_range(splits, tmp_path):
+    train_part, val = splits
+    for clip in (True, False):
+        model = tiny(sigma_range=[0.5, 1.0])
+        layer = next(m for m in model.modules() if isinstance(m, SRFConv2d))
+        with torch.no_grad():
+            layer.log2_sigma.fill_(3.0)  # sigma 8, outside the range: the clamp passes no gradient
+        train(model, train_part, val, tmp_path / str(clip), TrainConfig(epochs=1, batch_size=20, clip_sigma=clip),
+              progress=False)
+        if clip:  # projected into [log2 0.5, log2 1.0] = [-1, 0]
+            assert -1.0 <= float(layer.log2_sigma.detach()) <= 0.0
+        else:
+            assert float(layer.log2_sigma.detach()) == 3.0
+
+
+def test_train_rejects_bad_arguments(splits, tmp_path):
+    train_part, val = splits
+    with pytest.raises(TypeError, match="train_data"):
+        train(tiny(), train_part.images, val, tmp_path)
+    with pytest.raises(ValueError, match="batch_size"):
+        train(tiny(), train_part, val, tmp_path, TrainConfig(batch_size=1000))
+    with pytest.raises(TypeError, match="config"):
+        train(tiny(), train_part, val, tmp_path, {"epochs": 1})
