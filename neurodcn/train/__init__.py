@@ -1,4 +1,4 @@
-"""Training: safe checkpoints with model cards and resumable training states."""
+"""Training: the resumable training loop, safe checkpoints with model cards, resumable training states."""
 
 from neurodcn.train.checkpoint import (
     CheckpointError,
@@ -8,8 +8,9 @@ from neurodcn.train.checkpoint import (
     save_checkpoint,
     save_training_state,
 )
+from neurodcn.train.trainer import TrainConfig, TrainingDiverged, evaluate, train
 
 __all__ = [
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_card", "save_training_state",
-    "load_training_state",
+    "load_training_state", "TrainConfig", "TrainingDiverged", "train", "evaluate",
 ]
