@@ -3,7 +3,8 @@
 Geometry. The model is a staged classifier (stem -> blocks interleaved with transitions -> head; see
 neurodcn.nn.models.Classifier). Every feature map is an affine resampling of the input image: map pixel j
 (row or column) has its centre at input pixel u = stride * j + offset. Convolutions and pools compose as
-u_in = s * u_out - p + d (K - 1) / 2 (kernel K, stride s, padding p, dilation d); norms, activations
+u_in = s * u_out - p + d (K - 1) / 2 (kernel K, stride s, padding p, dilation d); a continuous convolution
+at scale s (dcn-cc's GradualDownsample steps) by its projected grid (CC paper Eq. 2); norms, activations
 and blocks keep the geometry. An image of H x W pixels spans ``visual_degrees`` horizontally (square pixels);
 positions are measured from the image centre, x to the right and y up (as in neurodcn.data.stimuli).
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,9 @@ from tqdm.auto import tqdm
 
 from neurodcn.data.stimuli import stimulus_coords as _table_coords
 from neurodcn.io.files import stamp_provenance
+from neurodcn.nn.dcn_cc import GradualDownsample
 from neurodcn.nn.dynamics import ODEBlock
+from neurodcn.nn.grid import projected_grid
 from neurodcn.nn.srf import SRFConv2d
 
 __all__ = [
@@ -96,6 +100,17 @@ class MapGeometry:
             offset.append(o + self.stride * (d * (k - 1) / 2 - p))
         return MapGeometry(out_channels, size[0], size[1], self.stride * stride[0], offset[0], offset[1])
 
+    def resample(self, out_channels: int, scale, out_size: tuple[int, int]) -> MapGeometry:
+        """The geometry after a continuous convolution at scale s (equal along y and x; float or Fraction) to
+        out_size (H', W'): map pixel n sits at g_n = n / s + (n_in - 1) / 2 - (n_out - 1) / (2 s) of the input
+        map (the CC paper's projected grid, Eq. 2)."""
+        offset = [
+            o + self.stride * float(projected_grid(n, m, scale)[0])
+            for n, m, o in zip((self.height, self.width), out_size, (self.offset_y, self.offset_x), strict=True)
+        ]
+        stride = float(Fraction(self.stride) / scale) if isinstance(scale, Fraction) else self.stride / scale
+        return MapGeometry(out_channels, out_size[0], out_size[1], stride, offset[0], offset[1])
+
     def degrees(self, image_hw: tuple[int, int], visual_degrees: float) -> tuple[np.ndarray, np.ndarray]:
         """Map pixel centres in degrees from the image centre: (y_deg [height] (up), x_deg [width])."""
         deg_per_px = visual_degrees / image_hw[1]
@@ -129,6 +144,10 @@ def _walk(module: nn.Module, g: MapGeometry, strides: dict) -> MapGeometry:
             _pair(module.padding),
             _pair(getattr(module, "dilation", 1)),
         )
+    if isinstance(module, GradualDownsample):
+        for conv, (s, size) in zip(module.convs, module.plan((g.height, g.width)), strict=True):
+            g = g.resample(conv.out_channels, s, size)
+        return g
     if isinstance(module, nn.Sequential):
         for child in module:
             g = _walk(child, g, strides)
@@ -137,7 +156,7 @@ def _walk(module: nn.Module, g: MapGeometry, strides: dict) -> MapGeometry:
         return g
     raise ValueError(
         f"cannot infer the map geometry through a {type(module).__name__}; supported: Conv2d, "
-        "SRFConv2d, pools, norms, activations and nn.Sequential of them"
+        "SRFConv2d, GradualDownsample, pools, norms, activations and nn.Sequential of them"
     )
 
 

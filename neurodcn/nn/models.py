@@ -214,3 +214,5 @@ from neurodcn.nn.ccnet import CCNet, ConvNet  # noqa: E402  (the CC paper's Tabl
 
 register_model("ccnet", CCNet)
 register_model("convnet", ConvNet)
+
+from neurodcn.nn import dcn_cc  # noqa: E402, F401  (registers "dcn-cc": the DCN with gradual CC downsampling)
