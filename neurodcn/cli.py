@@ -1,8 +1,9 @@
-"""The ``neurodcn`` command. Subcommands: train, evaluate (more register themselves with ``register_command``).
+"""The ``neurodcn`` command: train, evaluate, demo (more register themselves with ``register_command``).
 
     neurodcn train --model dcn-ode --data DIR --epochs 20 --out runs/dcn [--resume] [--width 16]
                    [--solver rk4 --step-size 0.5] [--batch-size 128] [--lr 0.1] [--seed 0] [--test] ...
     neurodcn evaluate runs/dcn/best.pt --data DIR [--split test] [--json result.json]
+    neurodcn demo --out results [--quick] [--checkpoint CKPT]
 
 ``--data`` defaults to $NEURODCN_CIFAR10. ``torchrun --nproc_per_node=N -m neurodcn.train ...`` runs the train
 subcommand data-parallel.
@@ -248,6 +249,10 @@ def _run_evaluate(args) -> int:
 
 register_command("train", "train a model on a local CIFAR-10 folder (resumable)", _train_arguments, _run_train)
 register_command("evaluate", "accuracy of a checkpoint on a CIFAR-10 split", _evaluate_arguments, _run_evaluate)
+
+from neurodcn import demo as _demo  # noqa: E402  (imports only the standard library until it runs)
+
+register_command("demo", _demo.HELP, _demo.add_arguments, _demo.run_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
