@@ -19,6 +19,7 @@ from torch import nn
 
 from neurodcn.cortex import completion as _completion
 from neurodcn.cortex import contrast as _contrast
+from neurodcn.cortex import physiology as _physiology
 from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
 from neurodcn.cortex.datasets import check_images, check_number, model_geometry, ode_block_indices
@@ -158,7 +159,11 @@ class VirtualCortex:
             self, images, labels, mask_sizes, times=times, stimulus_table=stimulus_table
         )
 
+    def physiology(self, **kwargs) -> tuple[xr.Dataset, xr.Dataset]:
+        return _physiology.physiology(self, **kwargs)
+
     record.__doc__ = _record.record.__doc__
+    physiology.__doc__ = _physiology.physiology.__doc__
     receptive_fields.__doc__ = _rf.receptive_fields.__doc__
     contrast_sweep.__doc__ = _contrast.contrast_sweep.__doc__
     pattern_completion.__doc__ = _completion.pattern_completion.__doc__

@@ -1,0 +1,335 @@
+"""In-silico electrophysiology: tuning curves of single units (experiments "physiology" and "physiology_fits").
+
+Units. A unit is one channel of an ODE block at the map position nearest the stimulus centre (by default the
+image centre; the offset, at most half a map stride, is kept in the unit coords x_deg, y_deg).
+
+Response. r = |h(t) - h_blank(t)| (``response="abs"``) or max(h(t) - h_blank(t), 0) (``"rectified"``) at the
+unit's position, where h is the block's hidden state and h_blank its state for a uniform mean-grey image at
+the same t: the unit's modulation away from its spontaneous state (the sign of h is arbitrary in a network,
+the next layer's weights can flip it, hence the absolute value by default). Static gratings are shown at
+every phase in ``phases`` and the largest response is kept, so the response is phase invariant, like a
+complex cell's.
+
+Protocol (all gratings centred on ``center``, at the highest of ``contrasts`` unless stated):
+1. full-field gratings at every orientation x spatial frequency (SF): the orientation x SF response grid.
+   The preferred pair of a unit is the grid maximum at model time ``fit_time``; the orientation tuning is
+   the grid row at the preferred SF, the SF tuning the column at the preferred orientation.
+2. for each distinct preferred pair, gratings in circular apertures of every diameter at each of
+   ``size_contrasts`` (size tuning) and full-field gratings at every one of ``contrasts`` (contrast
+   response; with the recorded times also the response time course used for latency).
+Responses are recorded at every model time in ``times`` (a solver output grid, as in record()); an adaptive
+solver takes one step size per batch, so responses depend on the batch within the solver tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import xarray as xr
+
+from neurodcn.cortex.datasets import batch_slices, check_times, ode_block_indices, stamp, time_coords
+from neurodcn.cortex.physiology_fits import fit_physiology
+from neurodcn.cortex.record import propagate
+from neurodcn.data.stimuli import circular_aperture, grating_grid, grating_image, nyquist_frequency
+
+__all__ = ["RESPONSES", "default_parameters", "center_units", "physiology"]
+
+RESPONSES = ("abs", "rectified")
+
+
+def default_parameters(vc) -> dict:
+    """Stimulus parameters sized to the cortex's image: 12 orientations 0-165 deg, 8 log-spaced SFs from
+    Nyquist / 8 to 0.9 Nyquist (0.25-1.8 cycles/deg for 32 px over 8 deg), 4 phases, 10 log-spaced aperture
+    diameters from 1 px to the image height, size tuning at contrasts 0.1 and 1, 8 contrasts 0-1, 9 model
+    times over [0, T], properties at t = T."""
+    h, w = vc.image_size
+    nyq = nyquist_frequency((h, w), vc.visual_degrees)
+    deg_per_px = vc.visual_degrees / w
+    T = (
+        min(vc.model.blocks[i].solver.T for i in ode_block_indices(vc.model))
+        if ode_block_indices(vc.model)
+        else 1.0
+    )
+    return dict(
+        orientations=np.arange(0.0, 180.0, 15.0),
+        spatial_frequencies=np.geomspace(nyq / 8, 0.9 * nyq, 8),
+        phases=(0.0, 90.0, 180.0, 270.0),
+        aperture_diameters=np.geomspace(deg_per_px, min(h, w) * deg_per_px, 10),
+        size_contrasts=(0.1, 1.0),
+        contrasts=(0.0, 0.03, 0.06, 0.12, 0.25, 0.5, 0.75, 1.0),
+        times=np.linspace(0.0, T, 9),
+        fit_time=T,
+    )
+
+
+def _axis(name: str, values, lo=None, hi=None, lo_open=False, min_size=1) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    bad = arr.ndim != 1 or arr.size < min_size or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0)
+    if not bad and lo is not None:
+        bad = bool(np.any(arr <= lo) if lo_open else np.any(arr < lo))
+    if not bad and hi is not None:
+        bad = bool(np.any(arr > hi))
+    if bad:
+        rng = (
+            f" within {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            if lo is not None and hi is not None
+            else (f" > {lo:g}" if lo is not None else "")
+        )
+        raise ValueError(
+            f"{name} must be a 1-D strictly increasing sequence of at least {min_size} finite number(s){rng}, "
+            f"got {np.asarray(values).tolist()!r}"
+        )
+    return arr
+
+
+def center_units(vc, blocks=None, center=(0.0, 0.0)) -> list[dict]:
+    """Per ODE block k (1-based; default all): the map position nearest ``center`` (x, y in deg).
+
+    Returns [{block, row, col, x_deg, y_deg, channels}] in block order.
+    """
+    ode = [i + 1 for i in ode_block_indices(vc.model)]
+    if not ode:
+        raise ValueError(f"physiology needs ODE blocks (h(t)); model {vc.name!r} has none")
+    chosen = ode if blocks is None else list(np.atleast_1d(blocks))
+    if (
+        not chosen
+        or any(isinstance(k, bool) or k not in ode for k in chosen)
+        or len(set(chosen)) != len(chosen)
+    ):
+        raise ValueError(f"blocks must be distinct ODE block numbers among {ode} (1-based), got {blocks!r}")
+    out = []
+    for k in sorted(int(k) for k in chosen):
+        g = vc.geometry[k - 1]
+        y_deg, x_deg = g.degrees(vc.image_size, vc.visual_degrees)
+        row, col = int(np.argmin(np.abs(y_deg - center[1]))), int(np.argmin(np.abs(x_deg - center[0])))
+        out.append(
+            dict(
+                block=k,
+                row=row,
+                col=col,
+                x_deg=float(x_deg[col]),
+                y_deg=float(y_deg[row]),
+                channels=g.channels,
+            )
+        )
+    return out
+
+
+def _responses(vc, images: torch.Tensor, times: np.ndarray, units: list[dict], desc: str) -> np.ndarray:
+    """h at the units' positions: [N, time, U] (units: all channels of each entry of ``units``, in order)."""
+    x = vc.check_images(images)
+    out = np.empty((x.shape[0], times.size, sum(u["channels"] for u in units)), np.float64)
+    vc.model.eval()
+    for _, sl in batch_slices(x.shape[0], vc.batch_size, vc.progress, desc):
+        with torch.no_grad():
+            _, trajs = propagate(vc.model, x[sl], times)
+        parts = [trajs[u["block"] - 1][:, :, :, u["row"], u["col"]] for u in units]  # [time, b, C]
+        out[sl] = torch.cat(parts, dim=-1).transpose(0, 1).to(torch.float64).cpu().numpy()
+    return out
+
+
+def _rectify(h: np.ndarray, blank: np.ndarray, response: str) -> np.ndarray:
+    d = h - blank
+    return np.abs(d) if response == "abs" else np.maximum(d, 0.0)
+
+
+def physiology(
+    vc,
+    orientations=None,
+    spatial_frequencies=None,
+    phases=None,
+    aperture_diameters=None,
+    size_contrasts=None,
+    contrasts=None,
+    times=None,
+    fit_time=None,
+    blocks=None,
+    center=(0.0, 0.0),
+    response: str = "abs",
+    min_response: float = 1e-4,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Tuning curves and fitted properties of the centre units of the ODE blocks (see the module docstring).
+
+    orientations (deg), spatial_frequencies (cycles/deg, <= Nyquist), phases (deg), aperture_diameters (deg,
+    the aperture must fit in the image), size_contrasts and contrasts (Michelson, in [0, 1]; >= 3 contrasts for
+    the Naka-Rushton fit): increasing sequences, None for :func:`default_parameters`. times: model times
+    within [0, T]; fit_time: one of them (default the last). blocks: ODE block numbers (1-based; default all).
+    center: stimulus centre (x, y) in deg. response: one of RESPONSES. min_response: units whose largest
+    grating response is not above it are marked unresponsive (NaN properties).
+    Returns (curves, fits): xr.Datasets of experiments "physiology" and "physiology_fits".
+    """
+    d = default_parameters(vc)
+    h, w = vc.image_size
+    vd = vc.visual_degrees
+    if response not in RESPONSES:
+        raise ValueError(f"response must be one of {list(RESPONSES)}, got {response!r}")
+    if not (isinstance(center, tuple | list) and len(center) == 2):
+        raise ValueError(f"center must be a pair (x, y) in deg, got {center!r}")
+    center = (float(center[0]), float(center[1]))
+    ori = _axis("orientations", d["orientations"] if orientations is None else orientations, 0.0, 180.0)
+    if ori[-1] >= 180.0:
+        raise ValueError(f"orientations must lie in [0, 180) deg, got {ori.tolist()}")
+    nyq = nyquist_frequency((h, w), vd)
+    sf = _axis(
+        f"spatial_frequencies (cycles/deg, Nyquist {nyq:g})",
+        d["spatial_frequencies"] if spatial_frequencies is None else spatial_frequencies,
+        0.0,
+        nyq,
+        True,
+    )
+    ph = _axis("phases", d["phases"] if phases is None else phases, 0.0, 360.0)
+    ap = _axis(
+        "aperture_diameters",
+        d["aperture_diameters"] if aperture_diameters is None else aperture_diameters,
+        0.0,
+        math.inf,
+        True,
+        min_size=2,
+    )
+    circular_aperture((h, w), vd, float(ap[-1]), center)  # raises if the largest aperture leaves the image
+    sc = _axis(
+        "size_contrasts", d["size_contrasts"] if size_contrasts is None else size_contrasts, 0.0, 1.0, True
+    )
+    cs = _axis("contrasts", d["contrasts"] if contrasts is None else contrasts, 0.0, 1.0, min_size=3)
+    units = center_units(vc, blocks, center)
+    T = min(vc.model.blocks[u["block"] - 1].solver.T for u in units)
+    times = check_times(d["times"] if times is None else times, T)
+    fit_time = float(times[-1] if fit_time is None else fit_time)
+    if fit_time not in times:
+        raise ValueError(f"fit_time must be one of times {times.tolist()}, got {fit_time!r}")
+    fi = int(np.searchsorted(times, fit_time))
+    if isinstance(min_response, bool) or not isinstance(min_response, int | float) or not min_response >= 0:
+        raise ValueError(f"min_response must be a number >= 0, got {min_response!r}")
+    n_ph = ph.size
+
+    blank = grating_image((h, w), vd, float(sf[0]), contrast=0.0).to(torch.float32).expand(1, 3, h, w)
+    r_blank = _responses(vc, blank, times, units, "physiology blank")[0]  # [time, U]
+    top = float(cs[-1])
+    imgs, _ = grating_grid((h, w), vd, sf, ori, ph, [top], [None], center)
+    r1 = _rectify(_responses(vc, imgs, times, units, "physiology orientation x SF"), r_blank, response)
+    n_u = r1.shape[-1]
+    grid = (
+        r1.reshape(ori.size, sf.size, n_ph, times.size, n_u).max(axis=2).transpose(3, 2, 0, 1)
+    )  # [U, t, o, f]
+    best = grid[:, fi].reshape(n_u, -1).argmax(axis=1)
+    io, isf = np.unravel_index(best, (ori.size, sf.size))
+    pairs, combo = np.unique(np.stack([io, isf], 1), axis=0, return_inverse=True)
+    combo = combo.ravel()
+
+    per_size, per_con = n_ph * sc.size * ap.size, n_ph * cs.size
+    stack = []
+    for o, f in pairs:
+        stack.append(grating_grid((h, w), vd, [sf[f]], [ori[o]], ph, sc, ap, center)[0])
+        stack.append(grating_grid((h, w), vd, [sf[f]], [ori[o]], ph, cs, [None], center)[0])
+    r2 = _rectify(
+        _responses(vc, torch.cat(stack), times, units, "physiology size, contrast"), r_blank, response
+    )
+    r2 = r2.reshape(len(pairs), per_size + per_con, times.size, n_u)
+    size_r = r2[:, :per_size].reshape(len(pairs), n_ph, sc.size, ap.size, times.size, n_u).max(axis=1)
+    con_r = r2[:, per_size:].reshape(len(pairs), n_ph, cs.size, times.size, n_u).max(axis=1)
+    u_idx = np.arange(n_u)
+    size_t = size_r[combo, :, :, :, u_idx].transpose(0, 3, 1, 2)  # [U, t, size_contrast, aperture]
+    con_t = con_r[combo, :, :, u_idx].transpose(0, 2, 1)  # [U, t, contrast]
+
+    block = np.concatenate([np.full(u["channels"], u["block"]) for u in units])
+    channel = np.concatenate([np.arange(u["channels"]) for u in units])
+
+    def per_unit(key):
+        return np.concatenate([np.full(u["channels"], u[key]) for u in units])
+
+    coords = {
+        "block": ("unit", block, dict(long_name="ODE block", units="1")),
+        "channel": ("unit", channel, dict(long_name="channel of the block", units="1")),
+        "unit_id": (
+            "unit",
+            np.array([f"block{b}/ch{c}" for b, c in zip(block, channel, strict=True)]),
+            dict(long_name="unit identifier"),
+        ),
+        "map_row": ("unit", per_unit("row"), dict(long_name="feature-map row of the unit", units="1")),
+        "map_col": ("unit", per_unit("col"), dict(long_name="feature-map column of the unit", units="1")),
+        "x_deg": (
+            "unit",
+            per_unit("x_deg"),
+            dict(long_name="unit position from the image centre (right)", units="deg"),
+        ),
+        "y_deg": (
+            "unit",
+            per_unit("y_deg"),
+            dict(long_name="unit position from the image centre (up)", units="deg"),
+        ),
+        "test_orientation": (
+            "unit",
+            ori[io],
+            dict(long_name="orientation of the size and contrast series", units="deg"),
+        ),
+        "test_sf": (
+            "unit",
+            sf[isf],
+            dict(long_name="SF of the size and contrast series", units="cycles/deg"),
+        ),
+        "orientation": (
+            "orientation",
+            ori,
+            dict(long_name="grating orientation (0 = vertical bars)", units="deg"),
+        ),
+        "spatial_frequency": (
+            "spatial_frequency",
+            sf,
+            dict(long_name="spatial frequency", units="cycles/deg"),
+        ),
+        "aperture_diameter": (
+            "aperture_diameter",
+            ap,
+            dict(long_name="circular aperture diameter", units="deg"),
+        ),
+        "size_contrast": (
+            "size_contrast",
+            sc,
+            dict(long_name="Michelson contrast of the size series", units="1"),
+        ),
+        "contrast": ("contrast", cs, dict(long_name="Michelson contrast", units="1")),
+        **time_coords(times, vc.ms_per_unit_time, vc.onset_ms),
+    }
+    what = f"phase-max {'|h - h_blank|' if response == 'abs' else 'max(h - h_blank, 0)'}"
+    data = {
+        "grating_response": (
+            ("unit", "time", "orientation", "spatial_frequency"),
+            grid,
+            dict(long_name=f"{what}, full-field gratings at contrast {top:g}", units="1"),
+        ),
+        "orientation_tuning": (
+            ("unit", "time", "orientation"),
+            grid[u_idx, :, :, isf],
+            dict(long_name=f"{what} at the preferred SF", units="1"),
+        ),
+        "sf_tuning": (
+            ("unit", "time", "spatial_frequency"),
+            grid[u_idx, :, io, :],
+            dict(long_name=f"{what} at the preferred orientation", units="1"),
+        ),
+        "size_tuning": (
+            ("unit", "time", "size_contrast", "aperture_diameter"),
+            size_t,
+            dict(long_name=f"{what}, gratings in apertures at the preferred orientation and SF", units="1"),
+        ),
+        "contrast_response": (
+            ("unit", "time", "contrast"),
+            con_t,
+            dict(long_name=f"{what}, full-field gratings at the preferred orientation and SF", units="1"),
+        ),
+    }
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(
+        response=response,
+        phases=ph.tolist(),
+        fit_time=fit_time,
+        min_response=float(min_response),
+        center_x=center[0],
+        center_y=center[1],
+        n_test_pairs=int(len(pairs)),
+        n_stimuli=int(1 + imgs.shape[0] + sum(s.shape[0] for s in stack)),
+    )
+    curves = stamp(ds, vc, "physiology")
+    return curves, fit_physiology(curves)
