@@ -25,6 +25,13 @@ __all__ = [
 ]
 
 
+def _log_ticks(ax, values) -> None:
+    """Log x axis with ticks at the tested values (no minor labels, which crowd a sub-decade range)."""
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(values, [f"{v:.2g}" for v in values], fontsize="small")
+
+
 def plot_property_vs_biology(comparison: xr.Dataset, property_name: str, ax=None) -> Figure:
     """Fractions per published bin, model beside data, for one property of a "physiology_biology" dataset
     (neurodcn.cortex.physiology_fits.compare_with_biology); the title gives n, KS distance and similarity."""
@@ -132,7 +139,7 @@ def plot_size_tuning_contrast(curves: xr.Dataset, fits: xr.Dataset, axes=None) -
         mean, sd = r.mean(axis=0), r.std(axis=0)
         left.plot(ap, mean, marker="o", color=colors[j], label=f"contrast {c:g}")
         left.fill_between(ap, mean - sd, mean + sd, color=colors[j], alpha=0.2, lw=0)
-    left.set_xscale("log")
+    _log_ticks(left, ap)
     left.set_xlabel("aperture diameter (deg)")
     left.set_ylabel("response / unit's peak, mean +- SD (1)")
     left.legend(frameon=False, fontsize="small")
@@ -175,7 +182,7 @@ def plot_unit_tuning(curves: xr.Dataset, fits: xr.Dataset, unit=0, axes=None) ->
     axs[0].set_xlabel("orientation (deg)")
     axs[1].plot(c["spatial_frequency"], c["sf_tuning"], marker="o")
     axs[1].axvline(float(f["preferred_sf"]), color="0.5", ls="--")
-    axs[1].set_xscale("log")
+    _log_ticks(axs[1], c["spatial_frequency"].values)
     axs[1].set_xlabel("spatial frequency (cycles/deg)")
     for j, sc in enumerate(c["size_contrast"].values):
         axs[2].plot(
@@ -184,7 +191,7 @@ def plot_unit_tuning(curves: xr.Dataset, fits: xr.Dataset, unit=0, axes=None) ->
             marker="o",
             label=f"contrast {sc:g}",
         )
-    axs[2].set_xscale("log")
+    _log_ticks(axs[2], c["aperture_diameter"].values)
     axs[2].set_xlabel("aperture diameter (deg)")
     axs[2].legend(frameon=False, fontsize="small")
     cs = c["contrast"].values
