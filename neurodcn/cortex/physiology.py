@@ -42,8 +42,8 @@ RESPONSES = ("abs", "rectified")
 def default_parameters(vc) -> dict:
     """Stimulus parameters sized to the cortex's image: 12 orientations 0-165 deg, 8 log-spaced SFs from
     Nyquist / 8 to 0.9 Nyquist (0.25-1.8 cycles/deg for 32 px over 8 deg), 4 phases, 10 log-spaced aperture
-    diameters from 1 px to the image height, size tuning at contrasts 0.1 and 1, 8 contrasts 0-1, 9 model
-    times over [0, T], properties at t = T."""
+    diameters from 2 px (a 1 px circle centred between pixels holds no pixel centre) to the image height,
+    size tuning at contrasts 0.1 and 1, 8 contrasts 0-1, 9 model times over [0, T], properties at t = T."""
     h, w = vc.image_size
     nyq = nyquist_frequency((h, w), vc.visual_degrees)
     deg_per_px = vc.visual_degrees / w
@@ -56,7 +56,7 @@ def default_parameters(vc) -> dict:
         orientations=np.arange(0.0, 180.0, 15.0),
         spatial_frequencies=np.geomspace(nyq / 8, 0.9 * nyq, 8),
         phases=(0.0, 90.0, 180.0, 270.0),
-        aperture_diameters=np.geomspace(deg_per_px, min(h, w) * deg_per_px, 10),
+        aperture_diameters=np.geomspace(2 * deg_per_px, min(h, w) * deg_per_px, 10),
         size_contrasts=(0.1, 1.0),
         contrasts=(0.0, 0.03, 0.06, 0.12, 0.25, 0.5, 0.75, 1.0),
         times=np.linspace(0.0, T, 9),
