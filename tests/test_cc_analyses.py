@@ -1,0 +1,154 @@
+"""The CC-paper experiment scripts (analyses/cc_*.py): each quick run writes its files; the facts they rest on
+checked against PyTorch's own operators, scipy and hand-worked cases."""
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import stats
+
+import neurodcn as nd
+from neurodcn.nn.cc_kernels import ContinuousKernel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analyses"))
+import cc_kernels  # noqa: E402
+import cc_misalignment  # noqa: E402
+import cc_scale_generalisation  # noqa: E402
+import cc_shift_equivariance  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a shared machine
+    yield
+    torch.set_num_threads(old)
+
+
+def _files(out, name):
+    nc, png = Path(out) / f"{name}.nc", Path(out) / f"{name}.png"
+    assert nc.is_file() and png.is_file() and png.stat().st_size > 1000
+    ds = nd.load_dataset(nc)
+    assert ds.attrs["neurodcn_experiment"] == name and ds.attrs["source"].startswith("neurodcn")
+    for v in list(ds.data_vars) + list(ds.coords):
+        assert "units" in ds[v].attrs and "long_name" in ds[v].attrs, v
+    return ds
+
+
+# ------------------------------------------------------------------ misalignment (Fig. 6)
+def test_pytorch_same_padding_moves_an_even_kernel_half_a_pixel_up_left():
+    delta = torch.zeros(1, 1, 15, 15, dtype=torch.float64)
+    delta[..., 7, 7] = 1.0
+    with pytest.warns(UserWarning):  # PyTorch notes that it pads a copy for an even kernel
+        out = F.conv2d(delta, torch.ones(1, 1, 4, 4, dtype=torch.float64), padding="same")
+    assert torch.nonzero(out[0, 0]).min(0).values.tolist() == [5, 5]  # rows/cols 5..8: centred on 6.5
+    assert cc_misalignment.centroid(out) == pytest.approx((6.5, 6.5), abs=1e-12)
+    assert cc_misalignment.ANALYTIC_DRIFT_PX == -0.5
+
+
+def test_misalignment_matches_the_analytic_drift(tmp_path):
+    ds = cc_misalignment.run(tmp_path, quick=True, passes=20)
+    ds = _files(tmp_path, "cc_misalignment")
+    conv, cc = ds.sel({"method": "conv2d_same"}), ds.sel({"method": "cc"})
+    passes = ds["pass"].values
+    np.testing.assert_allclose(conv["shift_y"].values, -0.5 * passes, atol=1e-9)
+    np.testing.assert_allclose(conv["shift_x"].values, -0.5 * passes, atol=1e-9)
+    np.testing.assert_allclose(cc["shift_y"].values, 0.0, atol=1e-9)
+    np.testing.assert_allclose(cc["shift_x"].values, 0.0, atol=1e-9)
+    c = ds.sizes["y"] // 2
+    assert float(cc["centroid_y"][0]) == pytest.approx(c, abs=1e-12)
+
+
+def test_cc_at_scale_one_is_the_symmetric_three_tap_conv():
+    """Support 4 at scale 1 samples offsets -2..1 of the open support |d| < 2: taps K(-1), K(0), K(1) only."""
+    kernel = cc_kernels.GaussianKernel(1.0, support=4, normalize="window")
+    layer = nd.ContinuousConv2d(1, 1, kernel=kernel, padding="zeros", bias=False).double()
+    x = torch.rand(1, 1, 9, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    g = torch.exp(-torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64) / 2)
+    w = torch.outer(g, g) / torch.outer(g, g).sum()
+    torch.testing.assert_close(layer(x), F.conv2d(x, w[None, None], padding=1))
+
+
+# ------------------------------------------------------------------ kernels (Fig. 3)
+def test_gaussian_kernel_is_scipys_rotated_density():
+    k = cc_kernels.GaussianKernel((0.6, 1.2), angle=45.0, support=6)
+    d = torch.tensor([[-1.3, 0.4], [0.0, 0.0], [2.1, 1.7], [0.5, -0.9]], dtype=torch.float64)
+    a = math.radians(45.0)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    cov = rot @ np.diag([0.36, 1.44]) @ rot.T
+    expected = stats.multivariate_normal(mean=[0, 0], cov=cov).pdf(d.numpy())
+    np.testing.assert_allclose(k(d[:, 0], d[:, 1])[:, 0, 0].numpy(), expected, rtol=1e-12)
+    assert float(k(torch.tensor(3.0), torch.tensor(0.0))[0, 0]) == 0.0  # outside the open support
+
+
+def test_cubic_kernel_interpolates_at_integers():
+    d = torch.arange(-2, 3, dtype=torch.float64)
+    np.testing.assert_array_equal(cc_kernels.cubic_kernel(d[:, None], d[None, :]).numpy(),
+                                  np.eye(5)[2][:, None] * np.eye(5)[2][None, :])
+
+
+@pytest.mark.slow
+def test_kernels_quick_run_writes_files_and_the_kernels_approach_the_truth(tmp_path):
+    cc_kernels.run(tmp_path, quick=True, steps=40, image_size=20, n=24, progress=False)
+    ds = _files(tmp_path, "cc_kernels")
+    assert ds.sizes["dy"] == ds.sizes["dx"] == 24 and ds.sizes["basis"] == 6
+    rmse = ds["kernel_rmse"].values
+    assert (rmse[:, -1] < rmse[:, 0]).all(), rmse
+    assert (ds["train_mse"].values[:, -1] < ds["train_mse"].values[:, 0]).all()
+    # the N-jet (0, 0) function at sigma 1 is the unit Gaussian density, inside the 4 px support
+    f = int(np.flatnonzero((ds.basis_i.values == 0) & (ds.basis_j.values == 0))[0])
+    basis = ds["njet_basis"].isel(basis=f)
+    d = ds["dy"].values
+    inside = np.abs(d) <= 2
+    expected = np.outer(stats.norm.pdf(d[inside]), stats.norm.pdf(d[inside]))
+    np.testing.assert_allclose(basis.values[np.ix_(inside, inside)], expected, rtol=1e-10)
+
+
+# ------------------------------------------------------------------ scale generalisation (Fig. 7)
+@pytest.mark.slow
+def test_scale_generalisation_quick_run_trains_below_the_untrained_error(tmp_path):
+    cc_scale_generalisation.run(tmp_path, quick=True, steps=30, image_size=20, n_test=3, progress=False)
+    ds = _files(tmp_path, "cc_scale_generalisation")
+    assert (ds["train_mse"].values < ds["untrained_train_mse"].values).all()
+    assert ds.sizes["test"] == 3 and np.isfinite(ds["test_mse"].values).all()
+    assert ds["train_scale_y"].sel(training="half").item() == 0.5
+    lo, hi = cc_kernels.SCALE_RANGE
+    assert ((ds["test_scale_y"] >= lo) & (ds["test_scale_y"] < hi)).all()
+
+
+def test_test_mse_is_zero_for_the_exact_kernel():
+    class Cubic(ContinuousKernel):
+        def forward(self, dy, dx):
+            return cc_kernels.cubic_kernel(*torch.broadcast_tensors(dy, dx))[..., None, None]
+
+    fn, _, support = cc_kernels.resizer("cubic")
+    layer = nd.ContinuousConv2d(1, 1, kernel=Cubic(1, 1, support), padding="symmetric", bias=False)
+    image = cc_kernels.test_image(16, "noise")
+    mse = cc_scale_generalisation.test_mse(layer, image, fn, cc_scale_generalisation.random_scales(4, 0))
+    assert (mse < 1e-12).all(), mse
+
+
+# ------------------------------------------------------------------ shift equivariance (Table 1)
+def test_shift_back_is_a_roll_at_integers_and_exact_on_ramps():
+    x = torch.rand(1, 2, 9, 9, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(cc_shift_equivariance.shift_back(x, 1.0, -2.0)[..., 2:-3, 3:-2],
+                               torch.roll(x, (-1, 2), dims=(-2, -1))[..., 2:-3, 3:-2])
+    ramp = torch.arange(12, dtype=torch.float64).repeat(12, 1)[None, None]  # value = column index
+    moved = cc_shift_equivariance.shift_back(ramp, 0.0, 0.25)
+    # Keys' cubic reproduces polynomials up to degree 2: the ramp sampled at j + 0.25 is j + 0.25 inside
+    torch.testing.assert_close(moved[..., 2:-3], ramp[..., 2:-3] + 0.25)
+
+
+@pytest.mark.slow
+def test_shift_equivariance_quick_run_on_a_synthetic_folder(tmp_path, synthetic_cifar):
+    cc_shift_equivariance.run(tmp_path, quick=True, data=synthetic_cifar.root, images=2, progress=False)
+    ds = _files(tmp_path, "cc_shift_equivariance")
+    assert ds.attrs["models"].startswith("untrained")
+    np.testing.assert_allclose(ds["cosine"].sel(max_shift=0).values, 1.0, atol=1e-6)  # no shift: identical maps
+    assert (np.abs(ds["cosine"].values) <= 1 + 1e-6).all()
+    assert (np.abs(ds["shift_y"].sel(max_shift=6).values) <= 6).all()
+    assert ds["paper_cosine"].sel(model="ccnet", input="cifar10").values[1:].tolist() == [0.92, 0.85, 0.77]
