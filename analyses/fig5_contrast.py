@@ -80,10 +80,15 @@ def run(
             "NFE per ODE block and in total, solver failures, per contrast",
         )
         failed = int(ds["solver_failed"].sum())
+        nfe = (
+            f"; total NFE {_at(ds, 'nfe_total', ref):.1f} -> {_at(ds, 'nfe_total', lo):.1f}"
+            if ds.sizes["block"]
+            else ""
+        )
         summary.append(
             f"  {regime}: accuracy {_at(ds, 'accuracy', ref):.3f} at c = {ref:.3g} -> "
-            f"{_at(ds, 'accuracy', lo):.3f} at c = {lo:.3g}; total NFE {_at(ds, 'nfe_total', ref):.1f} -> "
-            f"{_at(ds, 'nfe_total', lo):.1f}" + (f"; solver failed at {failed} contrasts" if failed else "")
+            f"{_at(ds, 'accuracy', lo):.3f} at c = {lo:.3g}{nfe}"
+            + (f"; solver failed at {failed} contrasts" if failed else "")
         )
     fig = Figure(figsize=(11.0, 4.8), layout="constrained")
     plot_contrast_sweep(sweeps, axes=fig.subplots(1, 2))

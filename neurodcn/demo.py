@@ -107,10 +107,13 @@ def write_readme(out, this_run=(), title: str = "neurodcn demo results", preambl
 
 
 def run_demo(out="results", quick: bool = False, checkpoint=None, progress: bool = True, echo=print) -> dict:
-    """Run every analysis of ANALYSES into folder ``out`` and write its README.md; returns {analysis: Result}.
+    """Run every analysis of ANALYSES into folder ``out`` and write its README.md; returns {analysis: Result}
+    (fig3_sigma is skipped for a model without SRF layers, e.g. odenet).
 
     quick: each script's quick settings (a smoke run), else DEMO_SETTINGS. checkpoint: default the bundled
     dcn-ode. echo: where the summary lines go (print; None for silence)."""
+    from neurodcn.cortex.receptive_fields import srf_layers
+
     if not isinstance(quick, bool):
         raise TypeError(f"quick must be True or False, got {quick!r}")
     common = load_analysis("common")
@@ -119,32 +122,31 @@ def run_demo(out="results", quick: bool = False, checkpoint=None, progress: bool
     card = vc.card or {}
     n_params = common.parameter_count(vc.model)
     test = card.get("test") or {}
-    echo(
-        f"neurodcn demo: model {vc.name}, {n_params:,} parameters ({checkpoint or common.DEFAULT_CHECKPOINT})"
-    )
+    source = checkpoint or common.DEFAULT_CHECKPOINT
+    echo(f"neurodcn demo: model {vc.name}, {n_params:,} parameters ({source})")
     if card.get("dataset"):
-        echo(
-            f"  trained on {card['dataset']}"
-            + (
-                f"; test accuracy {test['accuracy']:.4f} ({test.get('num_images')} images)"
-                if "accuracy" in test
-                else ""
-            )
-        )
+        accuracy = test.get("accuracy")
+        tested = f"; test accuracy {accuracy:.4f} ({test.get('num_images')} images)" if accuracy else ""
+        echo(f"  trained on {card['dataset']}{tested}")
     start = time.perf_counter()
-    results = {}
+    results, skipped = {}, []
     for name in ANALYSES:
-        module = load_analysis(name)
+        if name == "fig3_sigma" and not srf_layers(vc.model):
+            skipped.append(f"fig3_sigma skipped: {vc.name} has no SRF layers (no learned sigma)")
+            echo(skipped[-1])
+            continue
         options = {} if quick or name not in DEMO_SETTINGS else dict(DEMO_SETTINGS[name])
-        results[name] = module.run(checkpoint=checkpoint, out=out, quick=quick, progress=progress, **options)
+        results[name] = load_analysis(name).run(
+            checkpoint=checkpoint, out=out, quick=quick, progress=progress, **options
+        )
         for line in results[name].summary:
             echo(line)
     written = {n for r in results.values() for n in r.files}
     preamble = [
-        f"Model `{vc.name}` ({n_params:,} parameters) from `{checkpoint or common.DEFAULT_CHECKPOINT}`; "
-        f"stimuli: {common.load_stimuli().source}; {'quick' if quick else 'demo'} settings. "
-        f"Open the .nc files with `neurodcn.load_dataset` (or xarray); every variable has long_name and "
-        f"units."
+        f"Model `{vc.name}` ({n_params:,} parameters) from `{source}`; stimuli: "
+        f"{common.load_stimuli().source}; {'quick' if quick else 'demo'} settings. Open the .nc files with "
+        "`neurodcn.load_dataset` (or xarray); every variable has long_name and units.",
+        *(f"\n{line}." for line in skipped),
     ]
     readme = write_readme(out, written, preamble=preamble)
     echo(f"wrote {len(written) + 2} files to {out} in {time.perf_counter() - start:.0f} s; see {readme}")

@@ -61,3 +61,16 @@ def test_demo_command_reports_a_missing_checkpoint(tmp_path, capsys):
     code = main(["demo", "--out", str(tmp_path / "r"), "--quick", "--checkpoint", str(tmp_path / "none.pt")])
     assert code == 2 and "none.pt" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_demo_skips_sigma_for_a_model_without_srf_layers(tmp_path):
+    path = nd.save_checkpoint(nd.build_model("resnet-blocks", width=4, seed=0), tmp_path / "res.pt")
+    lines = []
+    results = run_demo(tmp_path / "out", quick=True, checkpoint=path, progress=False, echo=lines.append)
+    assert "fig3_sigma" not in results and any("fig3_sigma skipped" in line for line in lines)
+    readme = tmp_path / "out" / "README.md"
+    assert set(_listed(readme)) == {p.name for p in (tmp_path / "out").iterdir()}
+    assert "fig3_sigma skipped: resnet-blocks has no SRF layers" in readme.read_text()
+    # no ODE blocks: only the naive contrast regime, and pattern completion without D(t)
+    assert set(results["fig5_contrast"].files) == {"fig5_contrast.png", "fig5_contrast_naive.nc"}
+    assert "fig4_completion_dynamics.png" not in results["fig4_pattern_completion"].files
