@@ -19,7 +19,6 @@ Writes <out>/cc_misalignment.nc and .png.
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
@@ -33,8 +32,10 @@ import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
 from neurodcn.io.files import stamp_provenance
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cc_kernels import GaussianKernel  # noqa: E402  (a sibling script)
+try:
+    from analyses.cc_kernels import GaussianKernel
+except ImportError:  # run as a script: analyses/ itself is on sys.path
+    from cc_kernels import GaussianKernel
 
 __all__ = ["cross_image", "centroid", "even_kernel", "run", "main", "ANALYTIC_DRIFT_PX"]
 

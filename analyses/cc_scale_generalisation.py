@@ -16,7 +16,6 @@ Writes <out>/cc_scale_generalisation.nc and .png.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,10 @@ import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
 from neurodcn.io.files import stamp_provenance
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cc_kernels import SCALE_RANGE, cubic_kernel, fit_resizer, masked_kernel, resizer, test_image  # noqa: E402
+try:
+    from analyses.cc_kernels import SCALE_RANGE, cubic_kernel, fit_resizer, masked_kernel, resizer, test_image
+except ImportError:  # run as a script: analyses/ itself is on sys.path
+    from cc_kernels import SCALE_RANGE, cubic_kernel, fit_resizer, masked_kernel, resizer, test_image
 
 __all__ = ["random_scales", "test_mse", "run", "main"]
 

@@ -1,8 +1,8 @@
 """The CC-paper experiment scripts (analyses/cc_*.py): each quick run writes its files; the facts they rest on
 checked against PyTorch's own operators, scipy and hand-worked cases."""
 
+import importlib
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +12,14 @@ import torch.nn.functional as F
 from scipy import stats
 
 import neurodcn as nd
+from neurodcn.demo import load_analysis
 from neurodcn.nn.cc_kernels import ContinuousKernel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analyses"))
-import cc_kernels  # noqa: E402
-import cc_misalignment  # noqa: E402
-import cc_scale_generalisation  # noqa: E402
-import cc_shift_equivariance  # noqa: E402
+load_analysis("common")  # puts the checkout's analyses package on the import path
+cc_kernels = importlib.import_module("analyses.cc_kernels")
+cc_misalignment = importlib.import_module("analyses.cc_misalignment")
+cc_scale_generalisation = importlib.import_module("analyses.cc_scale_generalisation")
+cc_shift_equivariance = importlib.import_module("analyses.cc_shift_equivariance")
 
 
 @pytest.fixture(autouse=True)
