@@ -207,6 +207,7 @@ def _run_train(args) -> int:
             model, card = load_checkpoint(result["best_path"])
             res = evaluate(model.to(device), test, config.eval_batch_size, progress=not args.no_progress)
             card["test"] = {**res, "split": "test", "data": test.describe()}
+            card["epochs_completed"] = len(result["history"])
             save_checkpoint(model, result["best_path"], card)
             print(f"test accuracy {res['accuracy']:.4f} ({res['correct']}/{res['num_images']}) on {name}")
     finally:

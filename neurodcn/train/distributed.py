@@ -92,11 +92,13 @@ def shard(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
-    """The element-wise sum of ``values`` over all ranks, as a float64 copy."""
+    """The element-wise sum of ``values`` over all ranks, as a float64 copy on the device of ``values``."""
     out = values.detach().to(torch.float64).clone()
     if is_distributed():
+        if dist.get_backend() == "nccl" and out.device.type != "cuda":  # nccl reduces CUDA tensors only
+            out = out.to(torch.device("cuda", torch.cuda.current_device()))
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out
+    return out.to(values.device)
 
 
 def barrier() -> None:
