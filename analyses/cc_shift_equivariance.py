@@ -84,11 +84,12 @@ def shift_back(maps: torch.Tensor, ty: float, tx: float) -> torch.Tensor:
     return out
 
 
-def shift_cosine(features, inputs: torch.Tensor, shifts: np.ndarray) -> np.ndarray:
+def shift_cosine(features, inputs: torch.Tensor, shifts: np.ndarray, ref: torch.Tensor | None = None) -> np.ndarray:
     """Cosine similarity per input between features(input), cut by CROP map px per side, and features(input
-    rolled by shifts[n] = (dy, dx) px) shifted back by shifts / FACTOR map px and cut alike: [N]."""
+    rolled by shifts[n] = (dy, dx) px) shifted back by shifts / FACTOR map px and cut alike: [N].
+    ref: features(inputs) when already computed."""
     with torch.no_grad():
-        ref = features(inputs)
+        ref = features(inputs) if ref is None else ref
         moved = torch.stack([torch.roll(x, (int(dy), int(dx)), dims=(-2, -1)) for x, (dy, dx)
                              in zip(inputs, shifts, strict=True)])
         out = features(moved)
@@ -159,8 +160,10 @@ def run(out="results/cc_shift_equivariance", quick: bool = False, seed: int = 0,
             accuracy[m] = _accuracy(model, (test.images - mean) / std, test.labels)
         model.eval()
         for k, x in enumerate(inputs.values()):
+            with torch.no_grad():
+                ref = model.features(x)
             for r in range(len(MAX_SHIFTS)):
-                cos[m, k, r] = shift_cosine(model.features, x, shifts[r])
+                cos[m, k, r] = shift_cosine(model.features, x, shifts[r], ref)
     paper = np.full((len(names), len(inputs), len(MAX_SHIFTS)), np.nan)
     for (kind, name), values in PAPER_TABLE1.items():
         paper[names.index(name), list(inputs).index(kind), 1:] = values
