@@ -58,8 +58,8 @@ REFERENCE_EXACT = {
 
 def count_table() -> pd.DataFrame:
     """One row per DCN-paper model (MODEL_SPECS order): model, parameters (ours, built with defaults),
-    paper_rounded and reference_exact (NaN where the source gives none), and whether ours rounds to the
-    paper's number and equals the reference's."""
+    paper_rounded and reference_exact (nullable integers, <NA> where the source gives none), and whether
+    ours rounds to the paper's number and equals the reference's."""
     rows = []
     for name in MODEL_SPECS:
         n = common.parameter_count(build_model(name))
@@ -74,7 +74,7 @@ def count_table() -> pd.DataFrame:
                 "equals_reference": bool(n == exact) if name in REFERENCE_EXACT else None,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"paper_rounded": "Int64", "reference_exact": "Int64"})
 
 
 def _dataset(table: pd.DataFrame, vc) -> xr.Dataset:
@@ -93,12 +93,12 @@ def _dataset(table: pd.DataFrame, vc) -> xr.Dataset:
             ),
             "paper_rounded": (
                 "model",
-                table["paper_rounded"].to_numpy(np.float64),
+                table["paper_rounded"].to_numpy(np.float64, na_value=np.nan),
                 {"long_name": "parameters in DCN paper Table 1, rounded (NaN: not listed)", **count},
             ),
             "reference_exact": (
                 "model",
-                table["reference_exact"].to_numpy(np.float64),
+                table["reference_exact"].to_numpy(np.float64, na_value=np.nan),
                 {"long_name": "parameters of the reference implementation", **count},
             ),
             "rounds_to_paper": (
@@ -130,7 +130,12 @@ def _figure(table: pd.DataFrame) -> Figure:
     ax = fig.subplots()
     x = np.arange(len(table))
     ax.bar(x - 0.2, table["parameters"] / 1e3, width=0.4, label="neurodcn")
-    ax.bar(x + 0.2, table["paper_rounded"] / 1e3, width=0.4, label="paper (Table 1)")
+    ax.bar(
+        x + 0.2,
+        table["paper_rounded"].to_numpy(np.float64, na_value=np.nan) / 1e3,
+        width=0.4,
+        label="paper (Table 1)",
+    )
     ax.set_xticks(x, table["model"], rotation=40, ha="right")
     ax.set_ylabel("trainable parameters (thousands)")
     ax.set_title("DCN paper Table 1: parameter counts (no paper bar: not in Table 1)")
