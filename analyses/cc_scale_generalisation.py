@@ -6,7 +6,7 @@ scale, so one learned kernel can serve them all) of one image at (a) one random 
 [0.3, 1.3] and (b) s = 1/2 on both axes, where every grid point lies half-way between pixels (Eq. 2) and the
 kernel is only ever seen at the offsets +-0.5, +-1.5. Each trained layer is then applied at 100 other random
 scale pairs and compared with bicubic resizing at those scales (MSE, intensities in [0, 1]). The learned kernels
-are sampled densely beside the true one.
+are sampled densely beside the true one. The image is the grey `camera` photograph (--image noise: white noise).
 
 Writes <out>/cc_scale_generalisation.nc and .png.
 
@@ -56,16 +56,18 @@ def test_mse(layer, image: torch.Tensor, target_fn, scales: np.ndarray, progress
 
 
 def run(out="results/cc_scale_generalisation", quick: bool = False, seed: int = 0, steps: int | None = None,
-        image_size: int | None = None, n_test: int | None = None, progress: bool = True) -> xr.Dataset:
+        image_size: int | None = None, n_test: int | None = None, image: str = "camera",
+        progress: bool = True) -> xr.Dataset:
     """Train at a random scale and at 1/2, test at n_test random scales; write .nc + .png to out.
 
-    steps, image_size (px), n_test default to 3000, 64, 100 (quick: 100, 32, 20)."""
+    steps, image_size (px), n_test default to 3000, 64, 100 (quick: 100, 32, 20); image: "camera" (the paper's
+    setting: one natural image) or "noise" (white noise, which constrains every part of the kernel alike)."""
     steps = steps or (100 if quick else 3000)
     image_size = image_size or (32 if quick else 64)
     n_test = n_test or (20 if quick else 100)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    image = test_image(image_size, "camera")
+    picture = test_image(image_size, image, seed)
     target_fn, _, support = resizer("cubic")
     trainings = ("random", "half")
     train_scales = np.stack([random_scales(1, seed)[0], np.array([0.5, 0.5])])
@@ -75,12 +77,12 @@ def run(out="results/cc_scale_generalisation", quick: bool = False, seed: int = 
     curves, kernels = np.empty((2, steps)), np.empty((2, n_k, n_k))
     for t in range(2):
         s = (float(train_scales[t, 0]), float(train_scales[t, 1]))
-        layer, curves[t], snaps = fit_resizer(image, target_fn, s, support, steps, seed=seed, snapshot_at=(0,),
+        layer, curves[t], snaps = fit_resizer(picture, target_fn, s, support, steps, seed=seed, snapshot_at=(0,),
                                               progress=progress)
-        final[t] = test_mse(layer, image, target_fn, train_scales[t:t + 1])[0]
-        mse[t] = test_mse(layer, image, target_fn, tests, progress)
+        final[t] = test_mse(layer, picture, target_fn, train_scales[t:t + 1])[0]
+        mse[t] = test_mse(layer, picture, target_fn, tests, progress)
         start = nd.ContinuousConv2d(1, 1, kernel=snaps[0], padding="symmetric", bias=False)
-        untrained[t] = test_mse(start, image, target_fn, tests)
+        untrained[t] = test_mse(start, picture, target_fn, tests)
         kernels[t] = masked_kernel(layer.kernel, support, n_k, (support, support))
     d = np.linspace(-support / 2, support / 2, n_k)
     one = {"units": "1"}
@@ -118,7 +120,8 @@ def run(out="results/cc_scale_generalisation", quick: bool = False, seed: int = 
                           model_config={"kernel": "internal_net", "variant": "grid", "hidden": [16, 16],
                                         "support": support, "padding": "symmetric"},
                           title="Scale generalisation of a CC layer (CC paper Fig. 7)")
-    ds.attrs.update(quick=int(quick), seed=seed, steps=steps, image="skimage camera (grey)",
+    described = "skimage camera (grey)" if image == "camera" else "white noise, uniform in [0, 1]"
+    ds.attrs.update(quick=int(quick), seed=seed, steps=steps, image=described,
                     image_size_px=image_size, optimiser="Adam lr 1e-2, cosine decay to 1e-4",
                     resizer="neurodcn.resize kernel='cubic' (a = -0.5), antialias=False, padding='symmetric'",
                     scale_range=list(SCALE_RANGE))
@@ -159,8 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/cc_scale_generalisation")
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--image", choices=("camera", "noise"), default="camera")
     args = parser.parse_args(argv)
-    ds = run(args.out, quick=args.quick, seed=args.seed, steps=args.steps)
+    ds = run(args.out, quick=args.quick, seed=args.seed, steps=args.steps, image=args.image)
     for t, name in enumerate(ds["training"].values):
         print(f"trained at {name} ({float(ds.train_scale_y[t]):.3f} x {float(ds.train_scale_x[t]):.3f}): "
               f"train MSE {float(ds.untrained_train_mse[t]):.3g} -> {float(ds.train_mse[t]):.3g}; test MSE median "
