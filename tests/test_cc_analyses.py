@@ -153,3 +153,16 @@ def test_shift_equivariance_quick_run_on_a_synthetic_folder(tmp_path, synthetic_
     assert (np.abs(ds["cosine"].values) <= 1 + 1e-6).all()
     assert (np.abs(ds["shift_y"].sel(max_shift=6).values) <= 6).all()
     assert ds["paper_cosine"].sel(model="ccnet", input="cifar10").values[1:].tolist() == [0.92, 0.85, 0.77]
+
+
+def test_train_briefly_runs_the_recipe_and_leaves_eval_mode():
+    torch.manual_seed(0)
+    model = nd.build_model("convnet", channels=[4] * 8, fc=[8, 8])
+    before = [p.detach().clone() for p in model.parameters()]
+    images = torch.randn(128, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(128) % 10
+    history = cc_shift_equivariance.train_briefly(model, images, labels, epochs=2, lr=1e-3, seed=0)
+    assert len(history) == 2 and all(math.isfinite(v) for v in history)
+    assert history[0] == pytest.approx(math.log(10), abs=0.3)  # near chance at the start
+    assert not model.training
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
