@@ -1,6 +1,7 @@
 """The neurodcn command, run in-process on a synthetic CIFAR-10 folder."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.train.trainer import evaluate
 
 TINY = ["--model", "dcn-ode", "--width", "2", "--solver", "euler", "--step-size", "1.0", "--no-adjoint",
-        "--batch-size", "60", "--no-progress", "--threads", "1"]
+        "--batch-size", "35", "--per-class", "8", "--no-progress", "--threads", "1"]  # 70 train / 10 val images
 
 
 @pytest.fixture(autouse=True)
@@ -31,11 +32,13 @@ def test_train_then_evaluate_reproduces_the_card(synthetic_cifar, tmp_path, caps
     assert card["dataset"] == "CIFAR-10 subset (200 train / 40 test)"
     assert card["schedule"]["base_lr"] == 0.3 and card["schedule"]["milestones"] == [1]  # 40 % of 2 epochs
     assert (card["solver"]["method"], card["solver"]["step_size"], card["solver"]["adjoint"]) == ("euler", 1.0, False)
-    assert card["data"]["train"]["num_images"] == 180 and card["data"]["validation"]["num_images"] == 20
+    assert card["data"]["train"]["num_images"] == 70 and card["data"]["validation"]["num_images"] == 10
+    assert "per_class_subset(n=8, seed=0)" in card["data"]["train"]["source"]
     assert len(pd.read_csv(out / "metrics.csv")) == 2
     test = load_cifar10(synthetic_cifar.root, "test")
     expected = evaluate(model, test, 1000)
     assert card["test"]["accuracy"] == expected["accuracy"] and card["test"]["num_images"] == 40
+    assert card["epochs_completed"] == 2 and card["best_epoch"] in (1, 2)
 
     result_file = tmp_path / "eval.json"
     assert main(["evaluate", str(out / "best.pt"), "--data", str(synthetic_cifar.root), "--json", str(result_file),
@@ -119,3 +122,23 @@ def test_dataset_names():
     assert dataset_name(50_000, 10_000) == "CIFAR-10"
     assert dataset_name(4_660, 932) == "CIFAR-10 subset (4,660 train / 932 test)"
     assert dataset_name(4_660, None) == "CIFAR-10 subset (4,660 train)"
+
+
+REPO = Path(__file__).resolve().parents[1]
+SUBSET = REPO.parent / "shared" / "data" / "cifar-10-subset"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SUBSET.is_dir(), reason=f"the CIFAR-10 subset is not at {SUBSET}")
+@pytest.mark.parametrize("name", ["dcn-ode", "odenet"])
+def test_bundled_checkpoints_reproduce_their_cards(name, tmp_path, capsys):
+    path = REPO / "data" / "checkpoints" / f"{name}.pt"
+    result_file = tmp_path / "result.json"
+    assert main(["evaluate", str(path), "--data", str(SUBSET), "--json", str(result_file), "--no-progress"]) == 0
+    result = json.loads(result_file.read_text())
+    _, card = load_checkpoint(path)
+    assert card["dataset"] == "CIFAR-10 subset (4,660 train / 932 test)" and card["model"]["name"] == name
+    assert json.loads(path.with_suffix(".card.json").read_text()) == card
+    assert result["num_images"] == card["test"]["num_images"] == 932
+    assert result["correct"] == card["test"]["correct"] and result["accuracy"] == card["test"]["accuracy"]
+    assert result["solver"] == card["solver"]
