@@ -55,7 +55,6 @@ def _worker(rank, port, root, out):
 
 @pytest.mark.slow
 def test_two_processes_equal_one_with_the_same_global_batch(synthetic_cifar, tmp_path):
-    torch.set_num_threads(1)
     train_part, val = _splits(synthetic_cifar.root)
     single = _model()
     result = train(single, train_part, val, tmp_path / "one", CONFIG, progress=False)

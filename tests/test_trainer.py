@@ -16,15 +16,6 @@ from neurodcn.train.trainer import TrainConfig, TrainingDiverged, evaluate, srf_
 EULER = dict(method="euler", step_size=1.0, adjoint=False)  # 2 steps over [0, 2]: 2 NFE per solve
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest (and least disturbed by other processes) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def splits(synthetic_cifar):
     data = per_class_subset(load_cifar10(synthetic_cifar.root), 6, seed=0)  # 60 images
