@@ -1,4 +1,5 @@
-"""Shared fixtures: synthetic CIFAR-10 folders written in the official Python-2 pickle format."""
+"""Shared fixtures: one torch thread for the whole session; synthetic CIFAR-10 folders written in the official
+Python-2 pickle format."""
 
 import pickle
 import struct
@@ -6,9 +7,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The tests use small tensors: one intra-op thread is as fast, and never oversubscribes a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 class _Py2Pickler(pickle._Pickler):

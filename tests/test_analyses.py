@@ -24,14 +24,6 @@ FAST = dict(method="rk4", step_size=0.5, adjoint=False)
 SHARED = Path("/work/shared/data/cifar-10-subset")  # the exact CIFAR-10 subset the bundled images come from
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a shared machine
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A width-4 dcn-ode checkpoint with a fixed-step solver."""

@@ -22,14 +22,6 @@ cc_scale_generalisation = importlib.import_module("analyses.cc_scale_generalisat
 cc_shift_equivariance = importlib.import_module("analyses.cc_shift_equivariance")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a shared machine
-    yield
-    torch.set_num_threads(old)
-
-
 def _files(out, name):
     nc, png = Path(out) / f"{name}.nc", Path(out) / f"{name}.png"
     assert nc.is_file() and png.is_file() and png.stat().st_size > 1000

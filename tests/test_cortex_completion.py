@@ -13,14 +13,6 @@ from neurodcn.io.files import validate_dataset
 from neurodcn.nn.models import Classifier
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_mask_placement():
     assert mask_slices(32, 32, 14) == (slice(9, 23), slice(9, 23))  # the DCN reference's x[:, :, 9:23, 9:23]
     # H - n odd: the square sits half a pixel above / left of the centre

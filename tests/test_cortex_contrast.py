@@ -8,14 +8,6 @@ import neurodcn as nd
 from neurodcn.io.files import validate_dataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture()
 def model():
     return nd.build_model("dcn-ode", width=4, seed=0)

@@ -10,14 +10,6 @@ from neurodcn.cortex import virtual_cortex
 from neurodcn.io.files import validate_dataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a shared machine
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def model():
     return nd.build_model("dcn-ode", width=4, seed=0)

@@ -12,14 +12,6 @@ from neurodcn.cortex import preferred_frequency
 from neurodcn.io.files import validate_dataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _grid(k):
     return torch.arange(k, dtype=torch.float64) - k // 2
 

@@ -15,14 +15,6 @@ from neurodcn.nn.grid import projected_grid
 EULER = {"method": "euler", "step_size": 1.0, "adjoint": False}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a shared machine
-    yield
-    torch.set_num_threads(old)
-
-
 def _ode_func(d):  # REFERENCE 1.3: a DCN ODE function of width d
     return 6 * d + 12 * d * (d + 1) + 2
 

@@ -4,18 +4,9 @@ parameter count; the `neurodcn demo` subcommand."""
 import re
 
 import pytest
-import torch
 
 import neurodcn as nd
 from neurodcn.demo import ANALYSES, run_demo, write_readme
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

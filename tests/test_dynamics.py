@@ -13,15 +13,6 @@ import neurodcn as nd
 from neurodcn.nn.dynamics import ODEBlock, ODEFunc, SolverConfig, SolverError, solver_errors
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscription stalls on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def small_func(channels=4, seed=0, sigma_log2=0.0, **kw):
     """An ODEFunc in float64 with fixed scales (sigma = 2^sigma_log2 px: 7 x 7 kernels, the cached direct path)."""
     torch.manual_seed(seed)

@@ -26,15 +26,6 @@ PARAMETER_COUNTS = {  # REFERENCE 1.3 (exact counts of the reference implementat
 FAST = dict(method="rk4", step_size=1.0, adjoint=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscription stalls on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def n_params(model):
     return sum(p.numel() for p in model.parameters())
 

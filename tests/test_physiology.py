@@ -26,14 +26,6 @@ SIGMA_PX, DEG_PER_PX, SIZE = 2.0, 0.25, 33
 GROWTH = 1.0  # dh/dt = GROWTH * h
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 class Growth(nn.Module):
     def forward(self, t, h):
         return GROWTH * h
@@ -68,7 +60,6 @@ TIMES = np.round(np.arange(0, 41) * 0.05, 10)
 
 @pytest.fixture(scope="module")
 def linear_run():
-    torch.set_num_threads(1)
     vc = _linear_unit_cortex()
     curves, fits = vc.physiology(
         spatial_frequencies=SF, aperture_diameters=[1.0, 2.0, 4.0, 8.0], contrasts=CONTRASTS, times=TIMES

@@ -14,15 +14,6 @@ from neurodcn.nn.reconstruction import ReconstructionNet, build_reconstruction, 
 FAST = dict(method="rk4", step_size=1.0, adjoint=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscription stalls on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def overrides(name):
     return dict(width=4) if name.startswith("resnet") else dict(width=4, solver=FAST)
 

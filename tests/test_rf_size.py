@@ -12,14 +12,6 @@ from neurodcn.analysis.rf_size import layer_stack, receptive_field_arithmetic, t
 from neurodcn.io.files import validate_dataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_arithmetic_by_hand():
     a = receptive_field_arithmetic([3, 5, 4, 3], [1, 1, 2, 1], [math.nan, 1.5, math.nan, 0.8])
     # r: 1 + 2*1 = 3; + 4*1 = 7; + 3*1 = 10; then jump 2: + 2*2 = 14

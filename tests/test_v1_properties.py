@@ -9,7 +9,6 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import neurodcn as nd  # noqa: E402
@@ -27,17 +26,8 @@ load_analysis("common")  # puts the checkout's analyses package on the import pa
 v1_properties = importlib.import_module("analyses.v1_properties")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("v1")
     model = nd.build_model(
         "dcn-ode", width=4, seed=0, solver=dict(method="euler", step_size=1.0, adjoint=False)
