@@ -61,16 +61,20 @@ def sigma_curves(model: Classifier, num: int = TIME_POINTS) -> pd.DataFrame:
 
 def _figure(sigma: pd.DataFrame) -> Figure:
     layers = list(dict.fromkeys(sigma["layer"]))
-    fig = Figure(figsize=(3.0 * len(layers), 3.2), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(layers), sharey=True))
-    for ax, layer in zip(axes, layers, strict=True):
+    cols = min(3, len(layers))
+    rows = -(-len(layers) // cols)
+    fig = Figure(figsize=(3.2 * cols, 2.8 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, sharey=True, squeeze=False).ravel()
+    for ax in axes[len(layers):]:
+        ax.set_visible(False)
+    for ax, layer in zip(axes, layers, strict=False):
         for i, model in enumerate(dict.fromkeys(sigma["model"])):
             sub = sigma[(sigma["layer"] == layer) & (sigma["model"] == model)]
             for j, (_, s) in enumerate(sub.groupby("seed")):
                 ax.plot(s["t"], s["sigma"], color=f"C{i}", alpha=0.8, label=model if j == 0 else None)
         ax.set_title(layer, fontsize=8)
         ax.set_xlabel("t (model time)")
-    axes[0].set_ylabel("sigma (pixels)")
+        ax.set_ylabel("sigma (pixels)")
     axes[0].legend(frameon=False, fontsize=7)
     fig.suptitle("DCN paper Table 5 models: learned sigma(t) (one line per seed)")
     return fig
