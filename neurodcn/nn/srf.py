@@ -33,7 +33,7 @@ __all__ = ["SRFConv2d", "SIGMA_MODES", "TIME_PARAMS", "SEPARABLE_MIN_SIZE"]
 SIGMA_MODES = ("shared", "per_pair")
 TIME_PARAMS = (None, "sigma_t", "sigma_t2", "sigma_alpha_t")
 PATHS = ("auto", "direct", "separable")
-SEPARABLE_MIN_SIZE = 9
+SEPARABLE_MIN_SIZE = 13
 """Kernel size from which ``path="auto"`` takes the separable path (measured: benchmarks/RESULTS.md)."""
 
 
@@ -199,16 +199,17 @@ class SRFConv2d(nn.Module):
         return "direct"
 
     def _separable(self, x, t):
+        """Rows pass (depthwise, basis_i along H), 1 x 1 mix into (out, j) channels, columns pass (basis_j along
+        W, summed over j). Memory stays at (N + 1) channels per input and output channel."""
         sigma, alpha, h = self.sigma_at(t), self.alpha_at(t), self.half_width_at(t)
         b = self._basis_1d(sigma, h)  # [N + 1, K]
-        n1, c, p, s = self.order + 1, self.in_channels, self._pad(h), self.stride
+        n1, c, o, p, s = self.order + 1, self.in_channels, self.out_channels, self._pad(h), self.stride
         rows = F.conv2d(x, b.repeat(c, 1).view(c * n1, 1, -1, 1), stride=(s, 1), padding=(p, 0), groups=c)
-        both = F.conv2d(rows, b.repeat(c * n1, 1).view(c * n1 * n1, 1, 1, -1), stride=(1, s), padding=(0, p),
-                        groups=c * n1)  # channel (c, i, j)
-        keep = torch.tensor([ci * n1 * n1 + i * n1 + j for ci in range(c) for i, j in basis_indices(self.order)],
-                            device=x.device)
-        mix = alpha.permute(2, 1, 0).reshape(self.out_channels, -1, 1, 1)  # [out, (c, f)]
-        return F.conv2d(both.index_select(1, keep), mix)
+        slots = torch.tensor([i * n1 + j for i, j in basis_indices(self.order)], device=x.device)
+        full = alpha.new_zeros(n1 * n1, c, o).index_copy(0, slots, alpha)  # [(i, j), in, out], 0 where i + j > N
+        mix = full.view(n1, n1, c, o).permute(3, 1, 2, 0).reshape(o * n1, c * n1, 1, 1)  # [(out, j), (in, i)]
+        return F.conv2d(F.conv2d(rows, mix), b.repeat(o, 1).view(o, n1, 1, -1), stride=(1, s), padding=(0, p),
+                        groups=o)
 
     def forward(self, x: torch.Tensor, t=None) -> torch.Tensor:
         if not torch.is_tensor(x) or x.dim() != 4:
