@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +37,16 @@ from tqdm.auto import tqdm
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
 from neurodcn.data.augment import random_crop_flip
-from neurodcn.data.cifar10 import ENV_VAR, batches, epoch_generator
+from neurodcn.data.cifar10 import batches, epoch_generator
 from neurodcn.io.files import stamp_provenance
 from neurodcn.nn.resize import cubic
 
-__all__ = ["MAX_SHIFTS", "PAPER_TABLE1", "MODELS", "default_data_root", "shift_back", "shift_cosine", "train_briefly",
+try:
+    from analyses import common
+except ImportError:  # run as a script: analyses/ itself is on sys.path
+    import common
+
+__all__ = ["MAX_SHIFTS", "PAPER_TABLE1", "MODELS", "shift_back", "shift_cosine", "train_briefly",
            "run", "main"]
 
 MAX_SHIFTS = (0, 2, 4, 6)
@@ -53,15 +57,6 @@ PAPER_TABLE1 = {  # (input, model) -> cosine similarity at max shift 2, 4, 6 (CC
     ("noise", "convnet"): (0.80, 0.67, 0.56), ("noise", "ccnet"): (0.91, 0.85, 0.85),
 }
 FACTOR, CROP = 4, 2
-
-
-def default_data_root(data=None) -> Path:
-    """The CIFAR-10 folder: ``data``, else $NEURODCN_CIFAR10, else ../shared/data/cifar-10-subset beside the repo."""
-    if data is not None:
-        return Path(data)
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-subset"
 
 
 def shift_back(maps: torch.Tensor, ty: float, tx: float) -> torch.Tensor:
@@ -138,7 +133,7 @@ def run(out="results/cc_shift_equivariance", quick: bool = False, seed: int = 0,
         raise ValueError(f"train_epochs must be an integer >= 0, got {train_epochs!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    root = default_data_root(data)
+    root = common.default_data_root(data)
     train, test = nd.load_cifar10(root, "train"), nd.load_cifar10(root, "test")
     mean = train.images.mean(dim=(0, 2, 3), keepdim=True)
     std = train.images.std(dim=(0, 2, 3), keepdim=True)

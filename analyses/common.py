@@ -32,11 +32,14 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from neurodcn.analysis.plots import save_figure
+from neurodcn.cli import nonnegative_int, positive_int
 from neurodcn.cortex.virtual_cortex import CHECKPOINT_DIR, VirtualCortex
-from neurodcn.data.cifar10 import load_cifar10
+from neurodcn.data.cifar10 import ENV_VAR, load_cifar10
+from neurodcn.io.atomic import write_text
 from neurodcn.io.files import save_dataset, validate_dataset
 
 __all__ = [
+    "default_data_root",
     "DEFAULT_CHECKPOINT",
     "BUNDLED_STIMULI",
     "INDEX_NAME",
@@ -49,7 +52,6 @@ __all__ = [
     "parser",
     "main",
     "read_index",
-    "write_text",
 ]
 
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "dcn-ode.pt"
@@ -191,18 +193,6 @@ def read_index(out) -> dict:
     return index
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary name, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 class Outputs:
     """The files of one analysis run in folder ``out`` (created if needed); :meth:`finish` records them and
     the run's settings in the results index."""
@@ -256,24 +246,14 @@ class Outputs:
         return Result(dict(self.files), dict(self.datasets), list(summary))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+def default_data_root(data=None) -> Path:
+    """The CIFAR-10 folder: ``data``, else $NEURODCN_CIFAR10, else ../shared/data/cifar-10-subset beside the
+    repository."""
+    if data is not None:
+        return Path(data)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-subset"
 
 
 def parser(prog: str, description: str, images: bool = True) -> argparse.ArgumentParser:
@@ -297,11 +277,11 @@ def parser(prog: str, description: str, images: bool = True) -> argparse.Argumen
         )
         p.add_argument(
             "--num-images",
-            type=_positive_int,
+            type=positive_int,
             default=None,
             help="how many images to draw from the source (default: the analysis's own)",
         )
-        p.add_argument("--seed", type=_seed, default=0, help="which images are drawn (default 0)")
+        p.add_argument("--seed", type=nonnegative_int, default=0, help="which images are drawn (default 0)")
     return p
 
 

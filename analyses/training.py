@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +29,7 @@ from neurodcn.nn.models import MODEL_SPECS, build_model
 from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.train.trainer import TrainConfig, evaluate, train
 
-__all__ = ["Settings", "QUICK", "FULL", "default_data_root", "load_splits", "train_and_test", "add_arguments",
+__all__ = ["Settings", "QUICK", "FULL", "load_splits", "train_and_test", "add_arguments",
            "settings_from_args", "check_models", "results_dataset", "reject_checkpoint", "mean_sd", "run_dir",
            "finish_common"]
 
@@ -69,18 +68,9 @@ QUICK = Settings(epochs=2, width=8, batch_size=64, val_per_class=10, solver=QUIC
 """Minutes on CPU on the CIFAR-10 subset: width 8, 2 epochs, Euler with step 1."""
 
 
-def default_data_root(data=None) -> Path:
-    """``data``, else $NEURODCN_CIFAR10, else ../shared/data/cifar-10-subset beside the repository."""
-    if data is not None:
-        return Path(data)
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-subset"
-
-
 def load_splits(data=None) -> tuple[CIFAR10, CIFAR10]:
     """(train split, test split) of the CIFAR-10 folder ``data`` (see default_data_root)."""
-    root = default_data_root(data)
+    root = common.default_data_root(data)
     return load_cifar10(root, "train"), load_cifar10(root, "test")
 
 

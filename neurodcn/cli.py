@@ -16,7 +16,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 __all__ = ["main", "build_parser", "register_command", "COMMANDS", "dataset_name"]
 
@@ -41,17 +40,24 @@ def register_command(name: str, help: str, add_arguments: Callable[[argparse.Arg
     COMMANDS[name] = (help, add_arguments, run)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+    return parse
 
 
-def _positive_float(text: str) -> float:
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+
+
+def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -105,39 +111,39 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     _data_arg(p)
     p.add_argument("--out", required=True, metavar="DIR", help="run directory (state.pt, best.pt, metrics.csv)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
-    p.add_argument("--epochs", type=_positive_int, default=100, help="epochs (default 100)")
-    p.add_argument("--per-class", type=_positive_int, metavar="N",
+    p.add_argument("--epochs", type=positive_int, default=100, help="epochs (default 100)")
+    p.add_argument("--per-class", type=positive_int, metavar="N",
                    help="train on N images per class (drawn without replacement; default: all)")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="fraction of each class held out for model selection (default 0.1)")
-    p.add_argument("--width", type=_positive_int, help="channels of the first stage (default: the model's, 32)")
+    p.add_argument("--width", type=positive_int, help="channels of the first stage (default: the model's, 32)")
     p.add_argument("--solver", choices=ADAPTIVE_METHODS + FIXED_GRID_METHODS, help="ODE solver (default dopri5)")
-    p.add_argument("--step-size", type=_positive_float, help="step of fixed-grid solvers (model time)")
-    p.add_argument("--rtol", type=_positive_float, help="relative tolerance of adaptive solvers (default 1e-3)")
-    p.add_argument("--atol", type=_positive_float, help="absolute tolerance of adaptive solvers (default 1e-3)")
-    p.add_argument("--T", type=_positive_float, help="integration time of every ODE block (default 2)")
+    p.add_argument("--step-size", type=positive_float, help="step of fixed-grid solvers (model time)")
+    p.add_argument("--rtol", type=positive_float, help="relative tolerance of adaptive solvers (default 1e-3)")
+    p.add_argument("--atol", type=positive_float, help="absolute tolerance of adaptive solvers (default 1e-3)")
+    p.add_argument("--T", type=positive_float, help="integration time of every ODE block (default 2)")
     p.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
                    help="backpropagate through the adjoint ODE (default: on)")
-    p.add_argument("--sigma-range", type=_positive_float, nargs=2, metavar=("MIN", "MAX"),
+    p.add_argument("--sigma-range", type=positive_float, nargs=2, metavar=("MIN", "MAX"),
                    help="clip of SRF sigma in pixels (default 0.05 8)")
-    p.add_argument("--batch-size", type=_positive_int, default=128, help="global batch (default 128)")
-    p.add_argument("--lr", type=_positive_float, help="initial learning rate (default 0.1 * batch / 128)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="global batch (default 128)")
+    p.add_argument("--lr", type=positive_float, help="initial learning rate (default 0.1 * batch / 128)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--milestones", type=_positive_int, nargs="*", metavar="EPOCH",
+    p.add_argument("--milestones", type=positive_int, nargs="*", metavar="EPOCH",
                    help="epochs where the lr drops (default: 40 %% and 70 %% of --epochs, as 40, 70 of 100)")
-    p.add_argument("--gamma", type=_positive_float, default=0.1, help="lr factor at each milestone (default 0.1)")
-    p.add_argument("--eval-batch-size", type=_positive_int, default=1000)
+    p.add_argument("--gamma", type=positive_float, default=0.1, help="lr factor at each milestone (default 0.1)")
+    p.add_argument("--eval-batch-size", type=positive_int, default=1000)
     p.add_argument("--no-augment", action="store_true", help="no random crop + flip")
     p.add_argument("--no-clip-sigma", action="store_true", help="do not project sigma into --sigma-range")
-    p.add_argument("--grad-clip", type=_positive_float, help="max L2 norm of the gradients")
-    p.add_argument("--checkpoint-every", type=_positive_int, metavar="STEPS",
+    p.add_argument("--grad-clip", type=positive_float, help="max L2 norm of the gradients")
+    p.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
                    help="also save the training state every STEPS steps inside an epoch")
     p.add_argument("--seed", type=int, default=0, help="model init, split, batch order, augmentation (default 0)")
     p.add_argument("--test", action="store_true",
                    help="after training, evaluate the selected model on the test split and record it in its card")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    p.add_argument("--threads", type=_positive_int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -220,7 +226,7 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by neurodcn train (e.g. best.pt)")
     _data_arg(p)
     p.add_argument("--split", choices=("test", "train"), default="test", help="which images (default test)")
-    p.add_argument("--batch-size", type=_positive_int,
+    p.add_argument("--batch-size", type=positive_int,
                    help="evaluation batch (default: the card's eval_batch_size, else 1000)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
@@ -229,7 +235,8 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run_evaluate(args) -> int:
     from neurodcn.data.cifar10 import load_cifar10
-    from neurodcn.train.checkpoint import _atomic_write, load_checkpoint
+    from neurodcn.io.atomic import write_text
+    from neurodcn.train.checkpoint import load_checkpoint
     from neurodcn.train.trainer import evaluate
 
     root = _require_data(args)
@@ -243,8 +250,7 @@ def _run_evaluate(args) -> int:
     print(f"{result['model']} on the {args.split} split ({data.source}): accuracy {res['accuracy']:.4f} "
           f"({res['correct']}/{res['num_images']}), loss {res['loss']:.4f}")
     if args.json:
-        text = json.dumps(result, indent=2) + "\n"
-        _atomic_write(Path(args.json), lambda f: f.write(text.encode()))
+        write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
 
 

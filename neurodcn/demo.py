@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from neurodcn.io.atomic import write_text
+
 __all__ = [
     "ANALYSES",
     "DEMO_SETTINGS",
@@ -104,7 +106,7 @@ def write_readme(out, this_run=(), title: str = "neurodcn demo results", preambl
             f"Run {run.get('created')}, {run.get('seconds')} s; settings:",
             f"`{json.dumps(run.get('settings'))}`",
         ]
-    return common.write_text(out / "README.md", "\n".join(lines) + "\n")
+    return write_text(out / "README.md", "\n".join(lines) + "\n")
 
 
 def run_demo(out="results", quick: bool = False, checkpoint=None, progress: bool = True, echo=print) -> dict:

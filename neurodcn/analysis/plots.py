@@ -25,7 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
-from neurodcn.io.files import _remove, _temporary_sibling
+from neurodcn.io.atomic import atomic_path
 
 __all__ = [
     "plot_sigma_vs_depth",
@@ -316,11 +316,6 @@ def save_figure(fig: Figure, path, dpi: int = 150) -> Path:
         raise ValueError(f"path must end in one of {_FORMATS}, got {str(path)!r}")
     if not p.parent.is_dir():
         raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
-    tmp = _temporary_sibling(p, "tmp")
-    try:
+    with atomic_path(p) as tmp:
         fig.savefig(tmp, format=p.suffix[1:], dpi=dpi)
-        os.replace(tmp, p)
-    except BaseException:
-        _remove(tmp)
-        raise
     return p

@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from neurodcn.io.atomic import atomic_path, move_into_place, remove, temporary_sibling
 
 __all__ = [
     "JSON_ATTRS_KEY",
@@ -135,32 +135,6 @@ def _check_path(path, what: str = "path") -> Path:
     return p
 
 
-def _temporary_sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:12]}")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def _move_into_place(tmp: Path, path: Path) -> None:
-    """Rename ``tmp`` to ``path``; an existing file is replaced atomically, a directory via a side name."""
-    if path.is_dir() and not path.is_symlink():
-        aside = _temporary_sibling(path, "old")
-        os.replace(path, aside)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            os.replace(aside, path)
-            raise
-        _remove(aside)
-    else:
-        os.replace(tmp, path)
-
-
 def save_dataset(ds: xr.Dataset, path, overwrite: bool = True, validate: bool = False) -> Path:
     """Write ``ds`` to ``path`` (.nc: netCDF4 via h5netcdf; .zarr: zarr store), atomically; returns the path.
 
@@ -177,16 +151,11 @@ def save_dataset(ds: xr.Dataset, path, overwrite: bool = True, validate: bool = 
     if not p.parent.is_dir():
         raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
     prepared = _prepare(ds, for_zarr=p.suffix == ".zarr")
-    tmp = _temporary_sibling(p, "tmp")
-    try:
+    with atomic_path(p) as tmp:
         if p.suffix == ".nc":
             prepared.to_netcdf(tmp, engine="h5netcdf")
         else:
             prepared.to_zarr(tmp, mode="w-", zarr_format=2, consolidated=True)
-        _move_into_place(tmp, p)
-    except BaseException:
-        _remove(tmp)
-        raise
     return p
 
 
@@ -313,7 +282,7 @@ class ZarrStreamWriter:
             raise FileNotFoundError(f"the directory of path {str(self.path)!r} does not exist")
         self.dim = dim
         self.size = 0
-        self._tmp = _temporary_sibling(self.path, "tmp")
+        self._tmp = temporary_sibling(self.path)
         self._static: xr.Dataset | None = None
         self._open = True
 
@@ -355,7 +324,7 @@ class ZarrStreamWriter:
                 group.attrs.clear()
                 group.attrs.update(_encode_dict(attrs, "global"))
                 zarr.consolidate_metadata(self._tmp)
-            _move_into_place(self._tmp, self.path)
+            move_into_place(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
@@ -365,7 +334,7 @@ class ZarrStreamWriter:
     def abort(self) -> None:
         """Delete the temporary store; ``path`` is left as it was."""
         self._open = False
-        _remove(self._tmp)
+        remove(self._tmp)
 
     def __enter__(self) -> ZarrStreamWriter:
         return self

@@ -41,7 +41,8 @@ import numpy as np
 import xarray as xr
 
 from neurodcn.io.assembly import record_blocks, select_units, unit_responses
-from neurodcn.io.files import _json_default, _remove, decode_attrs, encode_attrs
+from neurodcn.io.atomic import atomic_path
+from neurodcn.io.files import _json_default, decode_attrs, encode_attrs
 
 __all__ = ["to_nwb", "read_nwb", "DEFAULT_SUBJECT", "MODULE_NAME"]
 
@@ -281,14 +282,8 @@ def to_nwb(
     if not p.parent.is_dir():
         raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
     nwb = _build(ds, subject, session_description, positions, channels, sigma, float(gap_s), nwbfile_fields)
-    tmp = p.with_name(f".{p.stem}.tmp-{uuid.uuid4().hex[:12]}.nwb")
-    try:
-        with NWBHDF5IO(tmp, mode="w") as io:
-            io.write(nwb)
-        os.replace(tmp, p)
-    except BaseException:
-        _remove(tmp)
-        raise
+    with atomic_path(p) as tmp, NWBHDF5IO(tmp, mode="w") as io:
+        io.write(nwb)
     return p
 
 

@@ -14,11 +14,11 @@ and continue bit-identically.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
 import random
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from neurodcn.io.atomic import write_bytes, write_text
 
 __all__ = [
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_card", "card_path", "state_sha256",
@@ -56,19 +58,10 @@ def card_path(path) -> Path:
     return _check_path(path).with_suffix(".card.json")
 
 
-def _atomic_write(path: Path, write: Callable) -> None:
-    """Call write(binary file) on a temporary file beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _torch_bytes(payload: dict) -> bytes:
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
 
 
 def state_sha256(state_dict: dict) -> str:
@@ -138,9 +131,9 @@ def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
     card_json = _to_json("card", full)
     payload = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "card": card_json,
                "state_dict": state}
-    _atomic_write(path, lambda f: torch.save(payload, f))
-    text = json.dumps(full, indent=2) + "\n"
-    _atomic_write(card_path(path), lambda f: f.write(text.encode()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, _torch_bytes(payload))
+    write_text(card_path(path), json.dumps(full, indent=2) + "\n")
     return path
 
 
@@ -291,7 +284,8 @@ def save_training_state(path, *, model: nn.Module, epoch: int, optimizer: torch.
                "scheduler": None if scheduler is None else scheduler.state_dict(),
                "rng": get_rng_state(), "metrics": _to_json("metrics", metrics or {}),
                "card": _to_json("card", card or {})}
-    _atomic_write(path, lambda f: torch.save(payload, f))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, _torch_bytes(payload))
     return path
 
 

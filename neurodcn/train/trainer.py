@@ -32,10 +32,11 @@ from tqdm.auto import tqdm
 
 from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches
+from neurodcn.io.atomic import write_text
 from neurodcn.nn.dynamics import SolverError
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.train import distributed as dist
-from neurodcn.train.checkpoint import _atomic_write, load_training_state, save_checkpoint, save_training_state
+from neurodcn.train.checkpoint import load_training_state, save_checkpoint, save_training_state
 
 __all__ = ["TrainConfig", "TrainingDiverged", "train", "evaluate", "srf_sigmas", "STATE_FILE", "BEST_FILE",
            "METRICS_FILE"]
@@ -213,7 +214,7 @@ def _write_csv(path: Path, history: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
-    _atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+    write_text(path, buf.getvalue())
 
 
 def _fresh_partial(blocks: int) -> dict:
