@@ -143,3 +143,9 @@ def test_register_model():
     finally:
         from neurodcn.nn import models
         models._REGISTRY.pop("tiny-test-model")
+
+
+def test_width_that_groupnorm_cannot_split_is_refused_clearly():
+    # stage 3 of width 12 has 48 channels: min(32, 48) = 32 groups do not divide 48
+    with pytest.raises(ValueError, match="channels=48 cannot form"):
+        nd.build_model("dcn-ode", width=12)

@@ -29,7 +29,11 @@ def _choice(name, value, allowed):
 def group_norm(channels: int, groups: str = "min32") -> nn.GroupNorm:
     """GroupNorm (affine, eps 1e-5) with min(32, C) groups ("min32") or C groups ("channels")."""
     _choice("gn_groups", groups, GN_GROUPS)
-    return nn.GroupNorm(min(32, channels) if groups == "min32" else channels, channels)
+    n = min(32, channels) if groups == "min32" else channels
+    if channels % n:
+        raise ValueError(f"channels={channels} cannot form min(32, C) = {n} GroupNorm groups: use <= 32 channels or a "
+                         "multiple of 32 (for a zoo model, a width whose stages w, 2w, 4w all qualify, e.g. 8, 16, 32)")
+    return nn.GroupNorm(n, channels)
 
 
 def activation(name: str) -> nn.Module:
