@@ -91,9 +91,7 @@ def run(out="results", quick: bool = False, progress: bool = True, checkpoint=No
     outputs.dataset(ds, f"{NAME}.nc", "test accuracy per model and seed, with the paper's")
     outputs.table(table, f"{NAME}.csv", "the same as a tidy CSV table")
     outputs.figure(_figure(table), f"{NAME}.png", "bar chart of test accuracy, ours and the paper's")
-    stats = training.mean_sd(table, ["model"], "test_accuracy")
-    summary = [f"{NAME}: {m}: {100 * a:.1f} % (sd {100 * s:.1f}, {k} runs)"
-               for m, a, s, k in stats[["model", "mean", "sd", "runs"]].itertuples(index=False)]
+    summary = training.accuracy_summary(NAME, table)
     return training.finish_common(outputs, settings, seeds, train_split.source, {"models": models}, summary)
 
 

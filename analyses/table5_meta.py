@@ -120,9 +120,7 @@ def run(out="results", quick: bool = False, progress: bool = True, checkpoint=No
     outputs.table(table, f"{NAME}.csv", "test accuracy per model and seed (tidy CSV), with the paper's")
     outputs.table(sigma, f"{NAME}_sigma.csv", "learned sigma(t) per model, seed, layer and time (tidy CSV)")
     outputs.figure(_figure(sigma), f"{NAME}.png", "learned sigma(t) of the ODE-block SRF layers")
-    stats = training.mean_sd(table, ["model"], "test_accuracy")
-    summary = [f"{NAME}: {m}: {100 * a:.1f} % (sd {100 * s:.1f}, {k} runs)"
-               for m, a, s, k in stats[["model", "mean", "sd", "runs"]].itertuples(index=False)]
+    summary = training.accuracy_summary(NAME, table)
     return training.finish_common(outputs, settings, seeds, train_split.source, {"models": models}, summary)
 
 

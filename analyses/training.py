@@ -30,8 +30,8 @@ from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.train.trainer import TrainConfig, evaluate, train
 
 __all__ = ["Settings", "QUICK", "FULL", "load_splits", "train_and_test", "add_arguments",
-           "settings_from_args", "check_models", "results_dataset", "reject_checkpoint", "mean_sd", "run_dir",
-           "finish_common"]
+           "settings_from_args", "check_models", "results_dataset", "reject_checkpoint", "mean_sd",
+           "accuracy_summary", "run_dir", "finish_common"]
 
 QUICK_SOLVER = SolverConfig(method="euler", step_size=1.0, adjoint=False)
 
@@ -170,6 +170,13 @@ def mean_sd(table: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
 def run_dir(out, analysis: str, model: str, per_class, seed: int) -> Path:
     """Where one training run of an analysis keeps its files: <out>/<analysis>_runs/<model>-n<per_class>-s<seed>."""
     return Path(out) / f"{analysis}_runs" / f"{model}-n{'all' if per_class is None else per_class}-s{seed}"
+
+
+def accuracy_summary(name: str, table: pd.DataFrame) -> list[str]:
+    """One line per model: mean test accuracy in % with its SD over seeds."""
+    stats = mean_sd(table, ["model"], "test_accuracy")
+    return [f"{name}: {m}: {100 * a:.1f} % (sd {100 * s:.1f}, {k} runs)"
+            for m, a, s, k in stats[["model", "mean", "sd", "runs"]].itertuples(index=False)]
 
 
 def finish_common(outputs: common.Outputs, settings: Settings, seeds, data_source: str, extra: dict,
