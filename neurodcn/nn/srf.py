@@ -198,10 +198,10 @@ class SRFConv2d(nn.Module):
             return "separable"
         return "direct"
 
-    def _separable(self, x, t):
+    def _separable(self, x, t, h):
         """Rows pass (depthwise, basis_i along H), 1 x 1 mix into (out, j) channels, columns pass (basis_j along
         W, summed over j). Memory stays at (N + 1) channels per input and output channel."""
-        sigma, alpha, h = self.sigma_at(t), self.alpha_at(t), self.half_width_at(t)
+        sigma, alpha = self.sigma_at(t), self.alpha_at(t)
         b = self._basis_1d(sigma, h)  # [N + 1, K]
         n1, c, o, p, s = self.order + 1, self.in_channels, self.out_channels, self._pad(h), self.stride
         rows = F.conv2d(x, b.repeat(c, 1).view(c * n1, 1, -1, 1), stride=(s, 1), padding=(p, 0), groups=c)
@@ -218,7 +218,7 @@ class SRFConv2d(nn.Module):
             raise ValueError(f"x has {x.shape[1]} channels but in_channels is {self.in_channels}")
         h = self.half_width_at(t)
         if self.resolve_path(h) == "separable":
-            return self._separable(x, t)
+            return self._separable(x, t, h)
         if self._cache is not None:
             weight = self._cache.get("weight")
             if weight is None:
