@@ -1,12 +1,6 @@
 """neurodcn: Deep Continuous Networks, continuous convolutions, and a virtual cortex to record from."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("neurodcn")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
-
+from neurodcn._version import __version__
 from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.data.cifar10 import load_cifar10
 from neurodcn.io.assembly import to_assembly

@@ -265,7 +265,7 @@ register_command("demo", _demo.HELP, _demo.add_arguments, _demo.run_command)
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subparser per registered command."""
     parser = argparse.ArgumentParser(prog="neurodcn", description="Deep Continuous Networks and a virtual cortex.")
-    from neurodcn import __version__
+    from neurodcn._version import __version__
 
     parser.add_argument("--version", action="version", version=f"neurodcn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

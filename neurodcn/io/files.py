@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from neurodcn._version import __version__
 from neurodcn.io.atomic import atomic_path, move_into_place, remove, temporary_sibling
 
 __all__ = [
@@ -238,8 +239,6 @@ def stamp_provenance(
     model = model name; model_config and solver_config (dict, dataclass, JSON string or None -> "{}") are
     stored as JSON strings; title defaults to an existing title or "<experiment> (<model>)".
     """
-    import neurodcn
-
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
     for name, value in (("experiment", experiment), ("model", model)):
@@ -251,7 +250,7 @@ def stamp_provenance(
     out.attrs = dict(ds.attrs)
     out.attrs.update(
         title=title or ds.attrs.get("title") or f"{experiment} ({model})",
-        source=f"neurodcn {neurodcn.__version__}",
+        source=f"neurodcn {__version__}",
         model=model,
         model_config=_config_json("model_config", model_config),
         solver_config=_config_json("solver_config", solver_config),

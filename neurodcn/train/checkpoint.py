@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurodcn._version import __version__
 from neurodcn.io.atomic import write_bytes, write_text
 
 __all__ = [
@@ -116,8 +117,6 @@ def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
     "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and "sha256" of the weights.
     Returns the checkpoint path.
     """
-    from neurodcn import __version__
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     path = _check_path(path)
@@ -267,8 +266,6 @@ def save_training_state(path, *, model: nn.Module, epoch: int, optimizer: torch.
     Holds the model, optimizer and scheduler state_dicts, the RNG states (get_rng_state), ``epoch``, and the
     JSON-able ``metrics`` (e.g. per-epoch history) and ``card`` (e.g. the run's config). Returns the path.
     """
-    from neurodcn import __version__
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
