@@ -149,7 +149,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
 
 def _model_overrides(args) -> dict:
     from neurodcn.nn.dynamics import SolverConfig
-    from neurodcn.nn.models import list_models
+    from neurodcn.nn.zoo import list_models
 
     if args.model not in list_models():
         raise CommandError(f"--model {args.model!r} is unknown; known models: {', '.join(list_models())}")
@@ -162,7 +162,7 @@ def _model_overrides(args) -> dict:
                                         ("atol", args.atol), ("T", args.T), ("adjoint", args.adjoint))
                       if v is not None}
     if solver_changes:
-        overrides["solver"] = SolverConfig().replace(**solver_changes).to_dict()
+        overrides["solver"] = SolverConfig().replace(**solver_changes)
     return overrides
 
 
@@ -170,7 +170,7 @@ def _run_train(args) -> int:
     import torch
 
     from neurodcn.data.cifar10 import CIFAR10Error, load_cifar10, per_class_subset, train_val_split
-    from neurodcn.nn.models import build_model
+    from neurodcn.nn.zoo import build_model
     from neurodcn.train import distributed
     from neurodcn.train.checkpoint import load_checkpoint, save_checkpoint
     from neurodcn.train.trainer import TrainConfig, evaluate, train

@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 
 from neurodcn.cli import main
 from neurodcn.data.cifar10 import load_cifar10, per_class_subset, train_val_split
-from neurodcn.nn.models import build_model
+from neurodcn.nn.zoo import build_model
 from neurodcn.train import distributed
 from neurodcn.train.checkpoint import load_training_state
 from neurodcn.train.trainer import TrainConfig, train

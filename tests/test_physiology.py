@@ -20,7 +20,7 @@ from neurodcn.cortex.physiology_fits import (
     summation_field,
 )
 from neurodcn.io.files import load_dataset, save_dataset, validate_dataset
-from neurodcn.nn.models import Classifier
+from neurodcn.nn.classifier import Classifier
 
 SIGMA_PX, DEG_PER_PX, SIZE = 2.0, 0.25, 33
 GROWTH = 1.0  # dh/dt = GROWTH * h

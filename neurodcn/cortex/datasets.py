@@ -1,7 +1,7 @@
 """What every virtual-cortex experiment shares: input checks, map geometry, coordinates and global attrs.
 
 Geometry. The model is a staged classifier (stem -> blocks interleaved with transitions -> head; see
-neurodcn.nn.models.Classifier). Every feature map is an affine resampling of the input image: map pixel j
+neurodcn.nn.classifier.Classifier). Every feature map is an affine resampling of the input image: map pixel j
 (row or column) has its centre at input pixel u = stride * j + offset. Convolutions and pools compose as
 u_in = s * u_out - p + d (K - 1) / 2 (kernel K, stride s, padding p, dilation d); a continuous convolution
 at scale s (dcn-cc's GradualDownsample steps) by its projected grid (CC paper Eq. 2); norms, activations

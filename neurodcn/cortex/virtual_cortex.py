@@ -46,7 +46,7 @@ def _image_size(value) -> tuple[int, int]:
 
 
 class VirtualCortex:
-    """A staged classifier (neurodcn.nn.models.Classifier: stem, blocks, transitions, head) to experiment on.
+    """A staged classifier (neurodcn.nn.classifier.Classifier: stem, blocks, transitions, head) to experiment on.
 
     Args:
         model: the network; put in eval mode, never trained here.
@@ -75,7 +75,7 @@ class VirtualCortex:
         if missing:
             raise ValueError(
                 f"model must be a staged classifier with stem, blocks, transitions and head "
-                f"(neurodcn.nn.models.Classifier); {type(model).__name__} lacks {missing}"
+                f"(neurodcn.nn.classifier.Classifier); {type(model).__name__} lacks {missing}"
             )
         self.model = model.eval()
         self.visual_degrees = check_number("visual_degrees", visual_degrees)

@@ -191,7 +191,7 @@ def _build(path, card: dict, builder: Callable[..., nn.Module] | None) -> nn.Mod
         raise CheckpointError(path, f"its card has no model name and config: {entry!r}")
     config = dict(entry["config"])
     if builder is None:
-        from neurodcn.nn.models import build_model
+        from neurodcn.nn.zoo import build_model
 
         config.setdefault("name", entry["name"])
         builder = build_model
@@ -219,7 +219,7 @@ def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tu
     """Load a checkpoint written by save_checkpoint: returns (model on CPU in eval mode, card).
 
     The model is rebuilt as ``builder(**card["model"]["config"])``; by default ``builder`` is
-    ``neurodcn.nn.models.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
+    ``neurodcn.nn.zoo.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
     Raises CheckpointError for truncated, corrupt, foreign or tampered files; executes nothing from the file.
     """
     if builder is not None and not callable(builder):
