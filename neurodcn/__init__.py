@@ -8,9 +8,9 @@ from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.io.nwb import to_nwb
 from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.dynamics import ODEBlock, SolverConfig
-from neurodcn.nn.zoo import build_model, list_models, register_model
 from neurodcn.nn.resize import resize
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.nn.zoo import build_model, list_models, register_model
 from neurodcn.train.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import neurodcn as nd
-from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.classifier import Classifier
+from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.srf import SRFConv2d
 
 PARAMETER_COUNTS = {  # REFERENCE 1.3 (exact counts of the reference implementation, CIFAR-10 defaults)

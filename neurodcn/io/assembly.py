@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from neurodcn.schema import require_experiment
+
 __all__ = ["record_blocks", "select_units", "unit_responses", "to_assembly", "POSITIONS"]
 
 POSITIONS = ("all", "centre")
@@ -25,9 +27,7 @@ def record_blocks(ds: xr.Dataset) -> list[int]:
     """Check that ``ds`` is a "record" dataset (see the cortex schema); return its block numbers 1..B."""
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
-    experiment = ds.attrs.get("neurodcn_experiment")
-    if experiment != "record":
-        raise ValueError(f"ds must be a 'record' dataset (attrs neurodcn_experiment), got {experiment!r}")
+    require_experiment(ds, "record")
     blocks = sorted(int(m.group(1)) for name in ds.data_vars if (m := _BLOCK_VAR.match(str(name))))
     if blocks != list(range(1, len(blocks) + 1)) or not blocks:
         raise ValueError(f"ds must hold data variables h_block1..h_blockB, got blocks {blocks}")

@@ -21,8 +21,8 @@ from torch import nn
 from neurodcn.nn.blocks import activation, classifier_head, group_norm, make_conv
 from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.cc_paths import PADDINGS
-from neurodcn.nn.grid import check_scale, output_size, rational_scale
 from neurodcn.nn.classifier import Classifier, check_options, stage_block
+from neurodcn.nn.grid import check_scale, output_size, rational_scale
 
 __all__ = ["GradualDownsample", "build_dcn_cc", "DEFAULT_SCALES", "DEFAULT_SUPPORT"]
 
