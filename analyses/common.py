@@ -128,14 +128,17 @@ def load_stimuli(source=None, num_images: int | None = None, seed: int = 0) -> S
         raw, labels, classes, index = _read_npz(BUNDLED_STIMULI, BUNDLED_SHA256)
         images = torch.from_numpy(raw).to(torch.float32) / 255.0
         what = f"the bundled stimulus set {BUNDLED_STIMULI.name} (CIFAR-10 test images 0-{len(labels) - 1})"
+        stimulus_set = "cifar10-test"
     elif isinstance(source, str | os.PathLike) and Path(source).suffix == ".npz":
         raw, labels, classes, index = _read_npz(Path(source), None)
         images = torch.from_numpy(raw).to(torch.float32) / 255.0
         what = f"{Path(source).name} ({len(labels)} images)"
+        stimulus_set = Path(source).stem
     elif isinstance(source, str | os.PathLike) and Path(source).is_dir():
         data = load_cifar10(source, "test")
         images, labels, classes = data.images, data.labels.numpy(), list(data.classes)
         index, what = np.arange(len(labels)), data.source
+        stimulus_set = "cifar10-test"
     else:
         raise ValueError(
             f"images_from must be 'bundled', a cifar-10-batches-py folder or a .npz file, got {source!r}"
@@ -156,6 +159,7 @@ def load_stimuli(source=None, num_images: int | None = None, seed: int = 0) -> S
         }
     )
     table.attrs["units"] = {"stimulus_id": "1", "label": "1"}
+    table.attrs["stimulus_set"] = stimulus_set  # ids in datasets: "<stimulus_set>/<index, 6 digits>"
     table.attrs["long_names"] = {
         "stimulus_id": "index of the image in its source",
         "label": "true class index",

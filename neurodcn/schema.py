@@ -1,9 +1,20 @@
 """The dataset schema every neurodcn experiment follows: dims, coordinates, CF attributes, provenance, validation.
 
 Dims. ``stimulus`` (one image), ``time`` (model time), and per block ``channel``, ``y``, ``x`` of its feature map.
-Coordinates carry CF ``long_name`` and ``units`` attributes. Model time t (units "1") maps to milliseconds as
-time_ms = onset_ms + ms_per_unit_time * t. Map positions are in degrees from the image centre, x to the right
-and y up (as in neurodcn.data.stimuli).
+A recording is an xarray DataTree: the root holds the stimulus and time coordinates shared by every block, and
+one group per block (``/block1``, ...) holds ``h`` (stimulus, time, channel, y, x) with that block's map
+coordinates, so blocks of different shapes never share (or multiply) dims.
+
+Stimuli. The ``stimulus`` dim has an index coordinate equal to ``stimulus_id``: a string unique to its stimulus
+set, "<stimulus set>/<index, 6 digits>" (the set named by the user, or by a content hash of the images, see
+:func:`stimulus_set_name`) or the strings of a user's table. So recordings of different stimuli combine with
+``xr.open_mfdataset(files, group="block1", combine="by_coords")`` and their ids never collide.
+
+CF. Coordinates and variables carry ``long_name`` and ``units`` that UDUNITS reads ("degree", "cycles/degree",
+"ms", "1"; UDUNITS has no pixel, so lengths in pixels are counts with units "1" and say so in their
+long_name); flag variables carry numeric ``flag_values``; ``Conventions`` is :data:`CONVENTIONS`. Model time t
+(units "1") maps to milliseconds as time_ms = onset_ms + ms_per_unit_time * t. Map positions are in degrees from
+the image centre, x to the right and y up (as in neurodcn.data.stimuli).
 
 Global attrs (``REQUIRED_GLOBAL_ATTRS``, set by :func:`stamp_provenance`): title, source ("neurodcn <version>"),
 model, model_config and solver_config (JSON strings), created (UTC, ISO 8601) and neurodcn_experiment (the
@@ -13,6 +24,7 @@ experiment that wrote the dataset; ``ds.dcn.experiment`` reads it and ``ds.dcn.r
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,19 +38,32 @@ from neurodcn._version import __version__
 __all__ = [
     "STIMULUS",
     "TIME",
+    "BLOCK_DIMS",
+    "CONVENTIONS",
+    "DEGREE",
+    "CYCLES_PER_DEGREE",
+    "PIXELS",
     "REQUIRED_GLOBAL_ATTRS",
     "json_default",
     "time_coords",
+    "stimulus_set_name",
     "stimulus_coords",
-    "block_dims",
+    "block_name",
     "block_coords",
     "stamp_provenance",
+    "nodes",
     "validate_dataset",
     "require_experiment",
 ]
 
 STIMULUS, TIME = "stimulus", "time"
 """The dims shared by every recording: one entry per image, one per model time."""
+BLOCK_DIMS = ("channel", "y", "x")
+"""The dims of a block's feature map, inside its own group of a recording."""
+CONVENTIONS = "CF-1.10"
+"""The ``Conventions`` global attribute of every dataset."""
+DEGREE, CYCLES_PER_DEGREE, PIXELS = "degree", "cycles/degree", "1"
+"""Units (UDUNITS): angles, spatial frequencies, and lengths in pixels (counts: UDUNITS has no pixel)."""
 
 REQUIRED_GLOBAL_ATTRS = (
     "title",
@@ -72,22 +97,54 @@ def time_coords(times: np.ndarray, ms_per_unit_time: float, onset_ms: float, dim
     }
 
 
-def stimulus_coords(n: int, table: pd.DataFrame | None = None, dim: str = STIMULUS) -> dict:
-    """Coords on ``dim`` for n stimuli: stimulus_id = 0..n-1, or every column of a stimulus table of n rows
-    (it must hold stimulus_id; long_name and units come from ``table.attrs["long_names"]`` and
-    ``table.attrs["units"]``, see neurodcn.data.stimuli). Returns {name: (dim, values, attrs)}."""
+def stimulus_set_name(images) -> str:
+    """A name for a stimulus set from its content: "images-" + the first 16 hex digits of the SHA-256 of the
+    images as float32 [N, C, H, W] (C order), so the same images always get the same name."""
+    arr = np.ascontiguousarray(np.asarray(images, dtype=np.float32))
+    return "images-" + hashlib.sha256(arr.tobytes()).hexdigest()[:16]
+
+
+def _ids(values, stimulus_set) -> np.ndarray:
+    if values.dtype.kind in "iu":
+        if not isinstance(stimulus_set, str) or not stimulus_set:
+            raise ValueError(f"stimulus_set must be a non-empty string to name integer ids, got {stimulus_set!r}")
+        if values.size and values.min() < 0:
+            raise ValueError(f"integer stimulus_id values must be >= 0, got min {values.min()}")
+        return np.array([f"{stimulus_set}/{int(v):06d}" for v in values])
+    if values.dtype.kind in "OUS" and all(isinstance(v, str) and v for v in values.tolist()):
+        return values.astype(str)
+    raise ValueError(f"stimulus_id values must be non-negative integers or non-empty strings, got {values[:5]!r}")
+
+
+def stimulus_coords(n: int, table: pd.DataFrame | None = None, stimulus_set: str | None = None, images=None,
+                    dim: str = STIMULUS) -> dict:
+    """Coords on ``dim`` for n stimuli: the index ``dim`` and ``stimulus_id`` (equal strings, unique), plus
+    every other column of a stimulus table of n rows (long_name and units from ``table.attrs["long_names"]``
+    and ``table.attrs["units"]``, see neurodcn.data.stimuli).
+
+    Ids: "<set>/<i:06d>" for i = 0..n-1 without a table, or for a table's integer stimulus_id column, with set
+    = ``stimulus_set``, else ``table.attrs["stimulus_set"]``, else :func:`stimulus_set_name` of ``images``
+    ([N, C, H, W]); a table's string stimulus_id column is used as it is. Returns {name: (dim, values, attrs)}.
+    """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ValueError(f"n must be an integer >= 0 (the number of stimuli), got {n!r}")
     if table is None:
-        return {"stimulus_id": (dim, np.arange(n), {"long_name": "stimulus identifier", "units": "1"})}
+        table = pd.DataFrame({"stimulus_id": np.arange(n)})
     if not isinstance(table, pd.DataFrame) or len(table) != n or "stimulus_id" not in table.columns:
         raise ValueError(
             f"stimulus_table must be a pandas DataFrame with a stimulus_id column and one row per image ({n}), "
             f"got {type(table).__name__} of length {len(table) if hasattr(table, '__len__') else '?'}"
         )
+    values = table["stimulus_id"].to_numpy()
+    if stimulus_set is None and values.dtype.kind in "iu":
+        stimulus_set = table.attrs.get("stimulus_set") or (stimulus_set_name(images) if images is not None else None)
+    ids = _ids(values, stimulus_set)
+    if np.unique(ids).size != ids.size:
+        raise ValueError(f"stimulus_id values must be unique, got duplicates in {ids.tolist()[:10]}")
+    id_attrs = {"long_name": "stimulus identifier, unique to its stimulus set"}
+    coords = {dim: (dim, ids, id_attrs), "stimulus_id": (dim, ids, id_attrs)}
     units, long_names = table.attrs.get("units", {}), table.attrs.get("long_names", {})
-    coords = {}
-    for col in table.columns:
+    for col in table.columns.drop("stimulus_id"):
         attrs = {"long_name": long_names.get(col, col)}
         if col in units:
             attrs["units"] = units[col]
@@ -96,28 +153,28 @@ def stimulus_coords(n: int, table: pd.DataFrame | None = None, dim: str = STIMUL
     return coords
 
 
-def block_dims(k: int) -> tuple[str, str, str]:
-    """Per-block dims (channel_block{k}, y_block{k}, x_block{k}); k = 1..B."""
-    return f"channel_block{k}", f"y_block{k}", f"x_block{k}"
+def block_name(k: int) -> str:
+    """The group of block k (1-based) in a recording: "block{k}"."""
+    return f"block{k}"
 
 
-def block_coords(k: int, channels: int, y_deg: np.ndarray, x_deg: np.ndarray) -> dict:
-    """Coords of block k's map: channel, row and column indices, and the map pixel centres in degrees from the
-    image centre (y_deg [rows], up; x_deg [columns], right)."""
-    c, y, x = block_dims(k)
+def block_coords(channels: int, y_deg: np.ndarray, x_deg: np.ndarray) -> dict:
+    """Coords of a block's map (dims BLOCK_DIMS): channel, row and column indices, and the map pixel centres
+    in degrees from the image centre (y_deg [rows], up; x_deg [columns], right)."""
     return {
-        c: (c, np.arange(channels), {"long_name": f"channel of block {k}", "units": "1"}),
-        y: (y, np.arange(len(y_deg)), {"long_name": f"feature-map row of block {k}", "units": "1"}),
-        x: (x, np.arange(len(x_deg)), {"long_name": f"feature-map column of block {k}", "units": "1"}),
-        f"y_deg_block{k}": (
-            y,
+        "channel": ("channel", np.arange(channels), {"long_name": "channel of the block", "units": "1"}),
+        "y": ("y", np.arange(len(y_deg)), {"long_name": "feature-map row", "units": "1"}),
+        "x": ("x", np.arange(len(x_deg)), {"long_name": "feature-map column", "units": "1"}),
+        "y_deg": (
+            "y",
             np.asarray(y_deg, dtype=np.float64),
-            {"long_name": "vertical position of the map pixel centre from the image centre (up)", "units": "deg"},
+            {"long_name": "vertical position of the map pixel centre from the image centre (up)", "units": DEGREE},
         ),
-        f"x_deg_block{k}": (
-            x,
+        "x_deg": (
+            "x",
             np.asarray(x_deg, dtype=np.float64),
-            {"long_name": "horizontal position of the map pixel centre from the image centre (right)", "units": "deg"},
+            {"long_name": "horizontal position of the map pixel centre from the image centre (right)",
+             "units": DEGREE},
         ),
     }
 
@@ -148,7 +205,8 @@ def stamp_provenance(
     title: str | None = None,
     **attrs,
 ) -> xr.Dataset:
-    """A shallow copy of ``ds`` with the global attrs of ``REQUIRED_GLOBAL_ATTRS`` set, then ``attrs``.
+    """A shallow copy of ``ds`` with ``Conventions`` and the global attrs of ``REQUIRED_GLOBAL_ATTRS`` set, then
+    ``attrs``.
 
     source = "neurodcn <version>", created = current UTC time (ISO 8601), neurodcn_experiment = experiment,
     model = model name; model_config and solver_config (dict, dataclass, JSON string or None -> "{}") are
@@ -164,6 +222,7 @@ def stamp_provenance(
     out = ds.copy(deep=False)
     out.attrs = dict(ds.attrs)
     out.attrs.update(
+        Conventions=CONVENTIONS,
         title=title or ds.attrs.get("title") or f"{experiment} ({model})",
         source=f"neurodcn {__version__}",
         model=model,
@@ -177,20 +236,34 @@ def stamp_provenance(
 
 
 # ----------------------------------------------------------------------------------------------- validation
-def validate_dataset(ds: xr.Dataset) -> xr.Dataset:
-    """Check the schema; raise ValueError listing every problem, else return ``ds``.
+def nodes(ds) -> dict[str, xr.Dataset]:
+    """{group path: its own Dataset} of a DataTree ("/" the root; coords inherited from parents not repeated),
+    or {"/": ds} for a Dataset."""
+    if isinstance(ds, xr.DataTree):
+        return {node.path: node.to_dataset(inherit=False) for node in ds.subtree}
+    if isinstance(ds, xr.Dataset):
+        return {"/": ds}
+    raise TypeError(f"ds must be an xarray.Dataset or DataTree, got {type(ds).__name__}")
 
-    Checks: every data variable has ``long_name`` and ``units`` attrs; the global attrs in
-    ``REQUIRED_GLOBAL_ATTRS`` are present; ``model_config`` and ``solver_config`` are JSON strings; no index
+
+def validate_dataset(ds):
+    """Check the schema of a Dataset or DataTree; raise ValueError listing every problem, else return ``ds``.
+
+    Checks: every data variable (of every group) has ``long_name`` and ``units`` attrs; the global (root) attrs
+    in ``REQUIRED_GLOBAL_ATTRS`` are present; ``model_config`` and ``solver_config`` are JSON strings; no index
     is a pandas MultiIndex.
     """
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
+    groups = nodes(ds)
     problems = []
-    for name, var in ds.data_vars.items():
-        missing = [a for a in ("long_name", "units") if a not in var.attrs]
-        if missing:
-            problems.append(f"data variable {name!r} lacks attrs {missing}")
+    for path, node in groups.items():
+        where = "" if path == "/" else f"{path}: "
+        for name, var in node.data_vars.items():
+            missing = [a for a in ("long_name", "units") if a not in var.attrs]
+            if missing:
+                problems.append(f"{where}data variable {name!r} lacks attrs {missing}")
+        multi = [name for name, index in node.indexes.items() if isinstance(index, pd.MultiIndex)]
+        if multi:
+            problems.append(f"{where}MultiIndex coordinates (use flat coords): {multi}")
     missing = [a for a in REQUIRED_GLOBAL_ATTRS if a not in ds.attrs]
     if missing:
         problems.append(f"global attrs missing: {missing}")
@@ -203,9 +276,6 @@ def validate_dataset(ds: xr.Dataset) -> xr.Dataset:
                 json.loads(value)
             except (TypeError, ValueError):
                 problems.append(f"global attr {key!r} must be a JSON string, got {value!r}")
-    multi = [name for name, index in ds.indexes.items() if isinstance(index, pd.MultiIndex)]
-    if multi:
-        problems.append(f"MultiIndex coordinates (use flat coords): {multi}")
     if problems:
         raise ValueError("dataset does not follow the neurodcn conventions:\n- " + "\n- ".join(problems))
     return ds
@@ -222,10 +292,11 @@ def require_experiment(ds, experiment: str, what: str = "ds"):
 
 
 @xr.register_dataset_accessor("dcn")
+@xr.register_datatree_accessor("dcn")
 class DatasetAccessor:
-    """``ds.dcn``: the neurodcn schema of a dataset (``experiment``, ``require``, ``validate``)."""
+    """``ds.dcn`` on a Dataset or DataTree: its neurodcn schema (``experiment``, ``require``, ``validate``)."""
 
-    def __init__(self, ds: xr.Dataset):
+    def __init__(self, ds):
         self._ds = ds
 
     @property
@@ -233,10 +304,10 @@ class DatasetAccessor:
         """The experiment that wrote the dataset (attrs neurodcn_experiment), or None."""
         return self._ds.attrs.get("neurodcn_experiment")
 
-    def require(self, experiment: str, what: str = "ds") -> xr.Dataset:
+    def require(self, experiment: str, what: str = "ds"):
         """The dataset, after checking that ``experiment`` wrote it (ValueError otherwise)."""
         return require_experiment(self._ds, experiment, what)
 
-    def validate(self) -> xr.Dataset:
+    def validate(self):
         """The dataset, after checking the schema (:func:`validate_dataset`)."""
         return validate_dataset(self._ds)

@@ -8,10 +8,11 @@ known structure, so tests can check exports and plots against the entries they p
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from neurodcn.analysis.fits import fit_lognormal
-from neurodcn.schema import stamp_provenance
+from neurodcn.schema import block_coords, stamp_provenance, stimulus_coords
 
 CORTEX_ATTRS = {"visual_degrees": 8.0, "ms_per_unit_time": 100.0, "onset_ms": 50.0}
 
@@ -50,62 +51,45 @@ def make_record_dataset(
     image_size: int = 24,
     stimulus_params: dict | None = None,
     string_ids: bool = False,
+    sigma=None,
     seed: int = 0,
-) -> xr.Dataset:
-    """A "record" dataset: h_block{k} (stimulus, time, channel_block{k}, y_block{k}, x_block{k}) float32.
+) -> xr.DataTree:
+    """A recording (neurodcn.schema): group block{k} holds h (stimulus, time, channel, y, x) float32.
 
     blocks: one (C, H, W) per ODE block; stimulus_params: extra stimulus coords name -> values (default a
-    ``contrast`` coord); string_ids: stimulus_id as "img{i}" strings instead of ints.
+    ``contrast`` coord); stimulus ids "synthetic/000100", ... or, with string_ids, "img{i}"; sigma: optional
+    per-block scalar ``sigma`` coords (px).
     """
     rng = np.random.default_rng(seed)
     vd = CORTEX_ATTRS["visual_degrees"]
-    ids = [f"img{i}" for i in range(n_stimuli)] if string_ids else np.arange(n_stimuli) + 100
+    table = pd.DataFrame(
+        {"stimulus_id": [f"img{i}" for i in range(n_stimuli)] if string_ids else np.arange(n_stimuli) + 100}
+    )
     params = {"contrast": np.geomspace(0.1, 1.0, n_stimuli)} if stimulus_params is None else stimulus_params
-    coords = {
-        "stimulus_id": ("stimulus", np.asarray(ids), {"long_name": "stimulus identifier", "units": "1"})
-    }
     for name, values in params.items():
-        coords[name] = ("stimulus", np.asarray(values), {"long_name": name.replace("_", " "), "units": "1"})
+        table[name] = np.asarray(values)
+    table.attrs["units"] = dict.fromkeys(params, "1")
+    coords = stimulus_coords(n_stimuli, table, stimulus_set="synthetic")
     coords.update(_time_coords(n_times))
-    data_vars = {}
+    root = _finish(xr.Dataset(coords=coords), "record", image_size=[image_size, image_size], t_end=2.0)
+    groups = {"/": root}
     for k, (c, h, w) in enumerate(blocks, start=1):
-        coords[f"channel_block{k}"] = (
-            f"channel_block{k}",
-            np.arange(c),
-            {"long_name": f"channel of block {k}", "units": "1"},
-        )
-        coords[f"y_block{k}"] = (
-            f"y_block{k}",
-            np.arange(h),
-            {"long_name": f"feature-map row of block {k}", "units": "1"},
-        )
-        coords[f"x_block{k}"] = (
-            f"x_block{k}",
-            np.arange(w),
-            {"long_name": f"feature-map column of block {k}", "units": "1"},
-        )
-        coords[f"y_deg_block{k}"] = (
-            f"y_block{k}",
-            -map_centres_deg(h, image_size, vd),
-            {"long_name": "map pixel centre elevation", "units": "deg"},
-        )
-        coords[f"x_deg_block{k}"] = (
-            f"x_block{k}",
-            map_centres_deg(w, image_size, vd),
-            {"long_name": "map pixel centre azimuth", "units": "deg"},
-        )
+        block = block_coords(c, -map_centres_deg(h, image_size, vd), map_centres_deg(w, image_size, vd))
+        if sigma is not None:
+            block["sigma"] = ((), float(sigma[k - 1]), {"long_name": "SRF scale sigma", "units": "1"})
         values = rng.normal(size=(n_stimuli, n_times, c, h, w)).astype(np.float32)
-        data_vars[f"h_block{k}"] = (
-            ("stimulus", "time", f"channel_block{k}", f"y_block{k}", f"x_block{k}"),
-            values,
+        groups[f"/block{k}"] = xr.Dataset(
             {
-                "long_name": f"hidden state h(t) of ODE block {k}",
-                "units": "1",
-                "block_index": k,
-                "map_stride_px": image_size / h,
+                "h": (
+                    ("stimulus", "time", "channel", "y", "x"),
+                    values,
+                    {"long_name": f"hidden state h(t) of ODE block {k}", "units": "1"},
+                )
             },
+            coords=block,
+            attrs={"block_index": k, "map_stride_px": image_size / h},
         )
-    return _finish(xr.Dataset(data_vars, coords), "record", image_size=[image_size, image_size])
+    return xr.DataTree.from_dict(groups)
 
 
 def make_receptive_fields_dataset(
@@ -127,10 +111,7 @@ def make_receptive_fields_dataset(
     conv = list(range(1, stem_layers + 1)) + [i for n in convs_per_block for i in range(1, n + 1)]
     n_layers = len(block)
     depth = np.arange(1, n_layers + 1)
-    names = [
-        f"stem.conv{i}" if b == 0 else f"blocks.{b - 1}.odefunc.conv{i}"
-        for b, i in zip(block, conv, strict=True)
-    ]
+    names = [f"stem.conv{i}" if b == 0 else f"blocks.{b - 1}.odefunc.conv{i}" for b, i in zip(block, conv, strict=True)]
     sigma_px = 0.8 * depth**1.3 + rng.uniform(0, 0.2, n_layers)
     vd_per_px = CORTEX_ATTRS["visual_degrees"] / 32
     coords = {
@@ -149,9 +130,7 @@ def make_receptive_fields_dataset(
             {"long_name": "preferred spatial frequency", "units": "cycles/deg"},
         ),
     }
-    for k, (n_conv, c, (shape, scale)) in enumerate(
-        zip(convs_per_block, channels, lognorm, strict=True), start=1
-    ):
+    for k, (n_conv, c, (shape, scale)) in enumerate(zip(convs_per_block, channels, lognorm, strict=True), start=1):
         n = n_conv * c * c
         pair = f"pair_block{k}"
         samples = scale * np.exp(shape * rng.standard_normal(n))
@@ -217,15 +196,9 @@ def make_pattern_completion_dataset(
     }
     coords.update(_time_coords(n_times))
     decay = np.exp(-np.linspace(0, 2, n_times))
-    data_vars = {
-        "accuracy": ("mask_size", 0.9 - 0.02 * m, {"long_name": "accuracy (fraction correct)", "units": "1"})
-    }
+    data_vars = {"accuracy": ("mask_size", 0.9 - 0.02 * m, {"long_name": "accuracy (fraction correct)", "units": "1"})}
     for k in range(1, n_blocks + 1):
-        d = (
-            (m[:, None, None] / 32.0)
-            * decay[None, None, :]
-            * rng.uniform(0.5, 1.5, size=(len(m), n_stimuli, 1))
-        )
+        d = (m[:, None, None] / 32.0) * decay[None, None, :] * rng.uniform(0.5, 1.5, size=(len(m), n_stimuli, 1))
         data_vars[f"D_block{k}"] = (
             ("mask_size", "stimulus", "time"),
             d,

@@ -88,8 +88,8 @@ def test_d_of_t_matches_records_of_masked_and_intact_images():
     intact, masked = vc.record(x, times), vc.record(center_mask(x, 6), times)
     for k in (1, 2, 3):
         a, m = (
-            intact[f"h_block{k}"].values.astype(np.float64),
-            masked[f"h_block{k}"].values.astype(np.float64),
+            intact[f"block{k}"]["h"].values.astype(np.float64),
+            masked[f"block{k}"]["h"].values.astype(np.float64),
         )
         expected = np.abs(a - m).sum(axis=(2, 3, 4)) / np.abs(a).sum(axis=(2, 3, 4))
         np.testing.assert_allclose(ds[f"D_block{k}"].sel(mask_size=6).values, expected, rtol=1e-6)

@@ -1,9 +1,13 @@
-"""VirtualCortex and record(): h(t) against the model's own forward, geometry, time, zarr streaming."""
+"""VirtualCortex and record(): h(t) against the model's own forward, geometry, time, zarr streaming, stimulus ids,
+combining recordings, and the per-block layout."""
+
+import hashlib
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import xarray as xr
 
 import neurodcn as nd
 from neurodcn.cortex import virtual_cortex
@@ -28,21 +32,16 @@ def test_record_matches_block_outputs_and_inputs(model, images):
     with torch.no_grad():
         for k in range(3):
             out = model.features(images, upto=k)  # block k's output, h_k(T)
-            inp = (
-                model.stem(images) if k == 0 else model.transitions[k - 1](model.features(images, upto=k - 1))
-            )
-            h = ds[f"h_block{k + 1}"]
-            assert h.dims == (
-                "stimulus",
-                "time",
-                f"channel_block{k + 1}",
-                f"y_block{k + 1}",
-                f"x_block{k + 1}",
-            )
+            inp = model.stem(images) if k == 0 else model.transitions[k - 1](model.features(images, upto=k - 1))
+            group = ds[f"block{k + 1}"]
+            h = group["h"]
+            assert h.dims == ("stimulus", "time", "channel", "y", "x")
             assert h.dtype == np.float32
             np.testing.assert_allclose(h.sel(time=2.0).values, out.numpy(), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(h.sel(time=0.0).values, inp.numpy(), rtol=1e-6, atol=1e-7)
-            assert h.attrs["map_stride_px"] == 2.0**k and h.attrs["block_index"] == k + 1
+            assert group.attrs["map_stride_px"] == 2.0**k and group.attrs["block_index"] == k + 1
+            # the sigma of the block's last SRF layer (conv2 of its vector field)
+            assert group["sigma"].item() == model.blocks[k].func.conv2.sigma_summary()
 
 
 def test_time_ms_and_degree_coordinates(model, images):
@@ -56,9 +55,9 @@ def test_time_ms_and_degree_coordinates(model, images):
     # pixel j at input pixel j + 1; Conv(4, stride 2, pad 1) puts j at 2j + 0.5 of its input map.
     centres = {1: np.arange(14) + 1.0, 2: 2 * np.arange(7) + 0.5 + 1.0, 3: 4 * np.arange(3) + 1.0 + 1.5}
     for k, u in centres.items():
-        np.testing.assert_allclose(ds[f"x_deg_block{k}"].values, (u - 7.5) * 0.25)
-        np.testing.assert_allclose(ds[f"y_deg_block{k}"].values, (7.5 - u) * 0.25)
-        assert ds[f"x_deg_block{k}"].attrs["units"] == "deg"
+        np.testing.assert_allclose(ds[f"block{k}"]["x_deg"].values, (u - 7.5) * 0.25)
+        np.testing.assert_allclose(ds[f"block{k}"]["y_deg"].values, (7.5 - u) * 0.25)
+        assert ds[f"block{k}"]["x_deg"].attrs["units"] == "degree"
 
 
 def test_full_model_geometry_has_no_offset():
@@ -74,12 +73,11 @@ def test_streamed_zarr_equals_in_memory(model, images, tmp_path):
     table.attrs["units"] = {"contrast": "1"}
     mem = vc.record(images, times=[0.0, 1.0, 2.0], stimulus_table=table)
     disk = vc.record(images, times=[0.0, 1.0, 2.0], out=tmp_path / "rec.zarr", stimulus_table=table)
-    assert disk.h_block1.chunks is not None  # lazily opened
-    assert list(disk.stimulus_id.values) == ["a", "b", "c"]
+    assert disk["block1"]["h"].chunks is not None  # lazily opened
+    assert list(disk.stimulus_id.values) == ["a", "b", "c"] and list(disk.stimulus.values) == ["a", "b", "c"]
     np.testing.assert_array_equal(disk.contrast.values, [0.1, 0.5, 1.0])
     for k in (1, 2, 3):
-        np.testing.assert_array_equal(disk[f"h_block{k}"].values, mem[f"h_block{k}"].values)
-        np.testing.assert_array_equal(disk[f"x_deg_block{k}"].values, mem[f"x_deg_block{k}"].values)
+        xr.testing.assert_identical(disk[f"block{k}"].to_dataset().load(), mem[f"block{k}"].to_dataset())
     assert disk.attrs["neurodcn_experiment"] == "record" and disk.attrs["onset_ms"] == 50.0
     assert not [p for p in tmp_path.iterdir() if p.name != "rec.zarr"]  # no temporary store left
 
@@ -123,7 +121,59 @@ def test_checkpoint_and_pretrained(model, images, tmp_path, monkeypatch):
     assert vc.card["model"]["name"] == "dcn-ode" and not vc.model.training
     direct = nd.VirtualCortex(model, image_size=16, progress=False)
     np.testing.assert_array_equal(
-        vc.record(images, [1.0]).h_block2.values, direct.record(images, [1.0]).h_block2.values
+        vc.record(images, [1.0])["block2"]["h"].values, direct.record(images, [1.0])["block2"]["h"].values
     )
     with pytest.raises(ValueError, match=r"available: \['tiny'\]"):
         nd.VirtualCortex.pretrained("dcn-ode")
+
+
+def test_stimulus_ids_are_unique_strings_of_their_set(model, images):
+    vc = nd.VirtualCortex(model, image_size=16, progress=False)
+    a = vc.record(images, times=[1.0])
+    # default set name: a content hash of the images (hashlib on the float32 bytes, computed here independently)
+    digest = hashlib.sha256(np.ascontiguousarray(images.numpy(), dtype=np.float32).tobytes()).hexdigest()[:16]
+    assert a.stimulus_id.values.tolist() == [f"images-{digest}/{i:06d}" for i in range(3)]
+    assert a.indexes["stimulus"].tolist() == a.stimulus_id.values.tolist()
+    b = vc.record(images.flip(-1), times=[1.0])
+    assert not set(a.stimulus_id.values.tolist()) & set(b.stimulus_id.values.tolist())  # other images, other ids
+    named = vc.record(images, times=[1.0], stimulus_set="demo")
+    assert named.stimulus_id.values.tolist() == ["demo/000000", "demo/000001", "demo/000002"]
+    with pytest.raises(ValueError, match="unique"):
+        vc.record(images, times=[1.0], stimulus_table=pd.DataFrame({"stimulus_id": ["a", "a", "b"]}))
+
+
+def test_recordings_of_different_stimuli_combine_by_coords(model, images, tmp_path):
+    vc = nd.VirtualCortex(model, image_size=16, progress=False)
+    first, second = vc.record(images[:2], times=[0.0, 2.0]), vc.record(images[2:], times=[0.0, 2.0])
+    files = [nd.save_dataset(r, tmp_path / f"rec{i}.nc") for i, r in enumerate((first, second))]
+    for k in (1, 2, 3):
+        parts = [r[f"block{k}"].to_dataset()[["h"]] for r in (first, second)]
+        expected = xr.concat(parts, dim="stimulus").sortby("stimulus")
+        with xr.open_mfdataset(files, group=f"block{k}", combine="by_coords", engine="h5netcdf") as merged:
+            assert merged.sizes["stimulus"] == 3 and merged.indexes["stimulus"].is_monotonic_increasing
+            np.testing.assert_array_equal(merged.stimulus.values, expected.stimulus.values)
+            np.testing.assert_array_equal(merged.h.values, expected.h.values)
+    with xr.open_mfdataset(files, combine="by_coords", engine="h5netcdf") as root:
+        ids = first.stimulus_id.values.tolist() + second.stimulus_id.values.tolist()
+        assert root.stimulus_id.values.tolist() == sorted(ids) and len(set(ids)) == 3
+
+
+def test_one_block_to_dataframe_spans_only_that_block(model, images):
+    vc = nd.VirtualCortex(model, image_size=16, progress=False)
+    rec = vc.record(images, times=[0.0, 1.0])
+    frame = rec["block3"].to_dataset()[["h"]].to_dataframe()
+    # stimulus x time x channel x y x x of block 3 alone (3 x 2 x 16 x 3 x 3), never the other blocks' dims
+    assert len(frame) == 3 * 2 * 16 * 3 * 3
+    assert list(frame.index.names) == ["stimulus", "time", "channel", "y", "x"]
+    np.testing.assert_array_equal(frame["h"].to_numpy(), rec["block3"]["h"].values.ravel())
+    assert all(rec[f"block{k}"].sizes["channel"] == 4 * 2 ** (k - 1) for k in (1, 2, 3))
+
+
+def test_default_nwb_export_has_no_critical_finding(model, images, tmp_path):
+    pytest.importorskip("pynwb")
+    from nwbinspector import Importance, inspect_nwbfile
+
+    vc = nd.VirtualCortex(model, image_size=16, progress=False)
+    rec = vc.record(images[:2], times=[0.0, 1.0])  # 4 samples, 16 units in block 3
+    messages = list(inspect_nwbfile(nwbfile_path=nd.to_nwb(rec, tmp_path / "rec.nwb")))
+    assert not [m for m in messages if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)]

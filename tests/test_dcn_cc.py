@@ -145,7 +145,7 @@ def test_virtual_cortex_records_and_reads_receptive_fields():
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
     ds = vc.record(images, times=[0.0, 1.0, 2.0])
     with torch.no_grad():
-        assert torch.allclose(torch.from_numpy(ds["h_block3"].values[:, -1]), model.features(images), atol=1e-5)
-    assert ds["x_deg_block3"].values.tolist() == pytest.approx([-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5])
+        assert torch.allclose(torch.from_numpy(ds["block3"]["h"].values[:, -1]), model.features(images), atol=1e-5)
+    assert ds["block3"]["x_deg"].values.tolist() == pytest.approx([-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5])
     rf = vc.receptive_fields()
     assert rf["map_stride_px"].values.tolist() == [1.0, 1.0, 2.0, 2.0, 4.0, 4.0]

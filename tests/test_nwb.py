@@ -6,26 +6,36 @@ from cortex_fixtures import make_receptive_fields_dataset, make_record_dataset
 pynwb = pytest.importorskip("pynwb")
 
 from neurodcn.io.nwb import DEFAULT_SUBJECT, MODULE_NAME, read_nwb, to_nwb  # noqa: E402
+from neurodcn.schema import nodes  # noqa: E402
 
 GAP = 0.5
 
 
-def _centre(ds):
-    sel = {}
-    for k in (1, 2):
-        sel[f"y_block{k}"] = [ds.sizes[f"y_block{k}"] // 2]
-        sel[f"x_block{k}"] = [ds.sizes[f"x_block{k}"] // 2]
-    return ds.isel(sel)
+def _isel(rec, **per_block):
+    """rec with block k's group indexed by per_block[f"block{k}"] (a dict dim -> indices)."""
+    groups = nodes(rec)
+    for name, sel in per_block.items():
+        groups[f"/{name}"] = groups[f"/{name}"].isel(sel)
+    return xr.DataTree.from_dict(groups)
+
+
+def _centre(rec):
+    return _isel(rec, **{n: {"y": [g.sizes["y"] // 2], "x": [g.sizes["x"] // 2]} for n, g in rec.children.items()})
 
 
 def _assert_record_equal(back, expected):
     # time_ms comes back from the timestamps (seconds): equal to float rounding, everything else exactly
     np.testing.assert_allclose(back["time_ms"].values, expected["time_ms"].values, rtol=1e-12)
-    xr.testing.assert_identical(back.drop_vars("time_ms"), expected.drop_vars("time_ms"))
+    got, want = nodes(back), nodes(expected)
+    assert list(got) == list(want)
+    for path in got:
+        xr.testing.assert_identical(
+            got[path].drop_vars("time_ms", errors="ignore"), want[path].drop_vars("time_ms", errors="ignore")
+        )
 
 
 def test_read_back_all_positions_is_the_record(tmp_path):
-    ds = make_record_dataset(n_stimuli=3, n_times=24, blocks=((2, 4, 4), (3, 2, 2)))
+    ds = make_record_dataset(n_stimuli=3, n_times=24, blocks=((2, 4, 4), (3, 2, 2)), sigma=(0.5, 1.5))
     path = to_nwb(ds, tmp_path / "rec.nwb", positions="all")
     assert [p.name for p in tmp_path.iterdir()] == ["rec.nwb"]
     _assert_record_equal(read_nwb(path), ds)
@@ -34,7 +44,7 @@ def test_read_back_all_positions_is_the_record(tmp_path):
 def test_default_keeps_centre_units_and_string_ids(tmp_path):
     ds = make_record_dataset(n_stimuli=4, n_times=5, string_ids=True)
     back = read_nwb(to_nwb(ds, tmp_path / "rec.nwb"))
-    assert back.sizes["y_block1"] == 1 and back["y_block1"].item() == 3 and back["x_block2"].item() == 1
+    assert back["block1"].sizes["y"] == 1 and back["block1"]["y"].item() == 3 and back["block2"]["x"].item() == 1
     _assert_record_equal(back, _centre(ds))
     assert back["stimulus_id"].values.tolist() == ["img0", "img1", "img2", "img3"]
 
@@ -42,9 +52,9 @@ def test_default_keeps_centre_units_and_string_ids(tmp_path):
 def test_channel_subset(tmp_path):
     ds = make_record_dataset()
     back = read_nwb(to_nwb(ds, tmp_path / "rec.nwb", channels={2: [5, 1]}))
-    assert back["channel_block2"].values.tolist() == [1, 5]
-    assert back["channel_block1"].values.tolist() == [0, 1, 2, 3]
-    _assert_record_equal(back, _centre(ds).isel(channel_block2=[1, 5]))
+    assert back["block2"]["channel"].values.tolist() == [1, 5]
+    assert back["block1"]["channel"].values.tolist() == [0, 1, 2, 3]
+    _assert_record_equal(back, _isel(_centre(ds), block2={"channel": [1, 5]}))
 
 
 def test_file_layout_times_and_tables(tmp_path):
@@ -55,7 +65,8 @@ def test_file_layout_times_and_tables(tmp_path):
         pres = nwb.intervals["presentations"].to_dataframe()
         np.testing.assert_allclose(pres["start_time"], [0.0, 0.75, 1.5])  # 0.25 s window + 0.5 s gap
         np.testing.assert_allclose(pres["stop_time"], [0.25, 1.0, 1.75])
-        assert pres["stimulus_id"].tolist() == [100, 101, 102]
+        assert pres["stimulus_id"].tolist() == ["synthetic/000100", "synthetic/000101", "synthetic/000102"]
+        assert "stimulus" not in pres.columns  # the index equals stimulus_id
         np.testing.assert_allclose(pres["contrast"], ds["contrast"].values)
         module = nwb.processing[MODULE_NAME]
         ts = module["h_block2"]
@@ -63,18 +74,23 @@ def test_file_layout_times_and_tables(tmp_path):
         np.testing.assert_allclose(ts.timestamps[:], expected_t)
         assert ts.data.shape == (12, 8) and ts.unit == "1"
         # sample (presentation 2, time 1) of unit column 6: block 2, channel 6, centre (1, 1)
-        assert ts.data[2 * 4 + 1, 6] == ds["h_block2"].values[2, 1, 6, 1, 1]
-        units = module["units"].to_dataframe()
-        assert units["unit_id"].tolist()[:2] == ["block1/ch0/y3/x3", "block1/ch1/y3/x3"]
-        assert units["block"].tolist() == [1] * 4 + [2] * 8
-        np.testing.assert_allclose(units["sigma"], [1.5] * 4 + list(np.arange(8) + 0.5))
-        np.testing.assert_allclose(units["x_deg"][:4], ds["x_deg_block1"].values[3])
+        assert ts.data[2 * 4 + 1, 6] == ds["block2"]["h"].values[2, 1, 6, 1, 1]
+        # the units tables (one per block), readable by pynwb, and each series' rows in them
+        tables = module["units"].plane_segmentations
+        units = {k: tables[f"block{k}"].to_dataframe() for k in (1, 2)}
+        assert units[1]["unit_id"].tolist()[:2] == ["block1/ch0/y3/x3", "block1/ch1/y3/x3"]
+        assert units[1]["block"].tolist() == [1] * 4 and units[2]["block"].tolist() == [2] * 8
+        np.testing.assert_allclose(units[1]["sigma"], [1.5] * 4)
+        np.testing.assert_allclose(units[2]["sigma"], np.arange(8) + 0.5)
+        np.testing.assert_allclose(units[1]["x_deg"], ds["block1"]["x_deg"].values[3])
+        assert [tuple(p) for p in units[2]["pixel_mask"].iloc[6]] == [(1, 1, 1.0)]  # (x, y, weight): map pixel
+        assert ts.rois.table is tables["block2"] and list(ts.rois.data[:]) == list(range(8))
         assert nwb.subject.species == DEFAULT_SUBJECT["species"] and nwb.subject.subject_id == "synthetic"
 
 
 def test_sigma_column_absent_without_sigma(tmp_path):
     with pynwb.NWBHDF5IO(to_nwb(make_record_dataset(), tmp_path / "r.nwb"), "r") as io:
-        assert "sigma" not in io.read().processing[MODULE_NAME]["units"].colnames
+        assert "sigma" not in io.read().processing[MODULE_NAME]["units"]["block1"].colnames
 
 
 def test_nwbinspector_reports_only_suggestions(tmp_path):
@@ -89,34 +105,43 @@ def test_nwbinspector_reports_only_suggestions(tmp_path):
         "check_institution",
         "check_processing_module_name",
     }
-    path2 = to_nwb(
-        ds, tmp_path / "rec2.nwb", nwbfile_fields={"experimenter": ["Doe, Jane"], "institution": "Lab"}
-    )
-    assert [m.check_function_name for m in inspect_nwbfile(nwbfile_path=path2)] == [
-        "check_processing_module_name"
-    ]
+    path2 = to_nwb(ds, tmp_path / "rec2.nwb", nwbfile_fields={"experimenter": ["Doe, Jane"], "institution": "Lab"})
+    assert [m.check_function_name for m in inspect_nwbfile(nwbfile_path=path2)] == ["check_processing_module_name"]
     with pynwb.NWBHDF5IO(path, "r") as io:
         assert io.read().subject.subject_id == "dcn-ode-seed0"
-    # more units than samples (2 x 2 samples, 16 units per block): only the orientation heuristic objects
-    few = make_record_dataset(n_stimuli=2, n_times=2, blocks=((16, 2, 2),))
+    # more units than samples (2 x 2 samples, 16 or 64 units per block): each block is split into series of
+    # at most 4 units, so time stays the longest axis and nothing is CRITICAL; reading back joins the parts
+    few = make_record_dataset(n_stimuli=2, n_times=2, blocks=((16, 2, 2), (6, 1, 1)))
     path3 = to_nwb(
-        few, tmp_path / "rec3.nwb", nwbfile_fields={"experimenter": ["Doe, Jane"], "institution": "Lab"}
+        few,
+        tmp_path / "rec3.nwb",
+        positions="all",
+        nwbfile_fields={"experimenter": ["Doe, Jane"], "institution": "Lab"},
     )
-    critical = {
-        m.check_function_name for m in inspect_nwbfile(nwbfile_path=path3) if m.importance.name == "CRITICAL"
-    }
-    assert critical == {"check_data_orientation"}
+    messages = list(inspect_nwbfile(nwbfile_path=path3))
+    assert all(m.importance == Importance.BEST_PRACTICE_SUGGESTION for m in messages), messages
+    with pynwb.NWBHDF5IO(path3, "r") as io:
+        series = io.read().processing[MODULE_NAME]
+        assert [series[f"h_block1_part{j}"].data.shape for j in range(1, 17)] == [(4, 4)] * 16
+        assert [series[f"h_block2_part{j}"].data.shape for j in (1, 2)] == [(4, 4), (4, 2)]
+        assert list(series["h_block1_part2"].rois.data[:]) == [4, 5, 6, 7]
+    _assert_record_equal(read_nwb(path3), few)
 
 
-def test_pynapple_loads_the_time_series(tmp_path):
+def test_pynapple_loads_the_time_series_with_unit_identity(tmp_path):
     nap = pytest.importorskip("pynapple")
-    ds = make_record_dataset(n_stimuli=3, n_times=6)
+    ds = make_record_dataset(n_stimuli=3, n_times=6, sigma=(0.5, 1.5))
     f = nap.load_file(str(to_nwb(ds, tmp_path / "rec.nwb")))
     h = f["h_block1"]
     assert isinstance(h, nap.TsdFrame) and h.shape == (18, 4)
     np.testing.assert_array_equal(
-        np.asarray(h.values[:]).reshape(3, 6, 4), _centre(ds)["h_block1"].values[..., 0, 0]
+        np.asarray(h.values[:]).reshape(3, 6, 4), _centre(ds)["block1"]["h"].values[..., 0, 0]
     )
+    # unit identity travels as the TsdFrame's metadata, one row per column
+    meta = f["h_block2"].metadata
+    assert meta["channel"].tolist() == list(range(8)) and set(meta["block"]) == {2}
+    assert set(meta["y"]) == {1} and set(meta["x"]) == {1} and set(meta["sigma"]) == {1.5}
+    np.testing.assert_allclose(meta["x_deg"], ds["block2"]["x_deg"].values[1])
     np.testing.assert_allclose(h.index.values[6:12], 0.75 + ds["time_ms"].values / 1000)
     np.testing.assert_allclose(f["presentations"].start, [0.0, 0.75, 1.5])
 
@@ -125,6 +150,8 @@ def test_bad_inputs(tmp_path):
     ds = make_record_dataset()
     with pytest.raises(ValueError, match="'record' dataset"):
         to_nwb(make_receptive_fields_dataset(), tmp_path / "a.nwb")
+    with pytest.raises(ValueError, match="one group per block"):
+        to_nwb(ds["block1"].to_dataset().assign_attrs(ds.attrs), tmp_path / "a.nwb")
     with pytest.raises(ValueError, match=r"end in \.nwb"):
         to_nwb(ds, tmp_path / "a.h5")
     with pytest.raises(ValueError, match="gap_s"):
@@ -137,8 +164,8 @@ def test_bad_inputs(tmp_path):
         to_nwb(ds, tmp_path / "a.nwb", sigma={2: [1.0, 2.0]})
     with pytest.raises(ValueError, match="nwbfile_fields must not set"):
         to_nwb(ds, tmp_path / "a.nwb", nwbfile_fields={"notes": "x"})
-    with pytest.raises(ValueError, match="h_block1"):
-        to_nwb(ds.drop_vars("h_block1"), tmp_path / "a.nwb")
+    with pytest.raises(ValueError, match="block1 must hold h"):
+        to_nwb(_without_h(ds), tmp_path / "a.nwb")
     assert list(tmp_path.iterdir()) == []
     path = to_nwb(ds, tmp_path / "a.nwb")
     with pytest.raises(FileExistsError, match="overwrite=False"):
@@ -149,12 +176,16 @@ def test_bad_inputs(tmp_path):
         read_nwb(_plain_nwb(tmp_path / "plain.nwb"))
 
 
+def _without_h(rec):
+    groups = nodes(rec)
+    groups["/block1"] = groups["/block1"].drop_vars("h")
+    return xr.DataTree.from_dict(groups)
+
+
 def _plain_nwb(path):
     from datetime import datetime, timezone
 
-    nwb = pynwb.NWBFile(
-        session_description="x", identifier="x", session_start_time=datetime.now(timezone.utc)
-    )
+    nwb = pynwb.NWBFile(session_description="x", identifier="x", session_start_time=datetime.now(timezone.utc))
     with pynwb.NWBHDF5IO(path, "w") as io:
         io.write(nwb)
     return path
@@ -179,8 +210,8 @@ def test_lazy_dataset_exports_the_same(tmp_path):
 
     ds = make_record_dataset(n_stimuli=4, n_times=5)
     lazy = load_dataset(save_dataset(ds, tmp_path / "rec.nc"), lazy=True)
-    assert lazy["h_block1"].chunks is not None
+    assert lazy["block1"]["h"].chunks is not None
     _assert_record_equal(
         read_nwb(to_nwb(lazy, tmp_path / "rec.nwb", channels=[1, 3])),
-        _centre(ds).isel(channel_block1=[1, 3], channel_block2=[1, 3]),
+        _isel(_centre(ds), block1={"channel": [1, 3]}, block2={"channel": [1, 3]}),
     )

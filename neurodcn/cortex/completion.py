@@ -86,7 +86,7 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
     n = x.shape[0]
     y = check_labels(labels, n, vc.num_classes)
     sizes = _mask_sizes(mask_sizes, vc.image_size)
-    stim = stimulus_coords(n, stimulus_table)
+    stim = stimulus_coords(n, stimulus_table, images=x.cpu().numpy())
     if ode:
         end = min(model.blocks[i].solver.T for i in ode)
         times = np.linspace(0.0, end, DEFAULT_NUM_TIMES) if times is None else check_times(times, end)

@@ -81,7 +81,7 @@ def contrast_sweep(
     n = x.shape[0]
     y = check_labels(labels, n, vc.num_classes)
     cs = _contrasts(contrasts)
-    stim = stimulus_coords(n, stimulus_table) if per_image else {}
+    stim = stimulus_coords(n, stimulus_table, images=x.cpu().numpy()) if per_image else {}
     ode = [i for i, _ in model.ode_blocks()]
     correct = np.zeros((n, cs.size), np.int8)
     nfe = np.full((n, cs.size, len(ode)), np.nan)

@@ -1,5 +1,9 @@
 """Recording h(t): the hidden state of every ODE block at chosen model times (experiment "record").
 
+A recording is an xarray DataTree with one group per block (neurodcn.schema): blocks have maps of different
+sizes, and one group each keeps their dims apart, so ``rec["block1"].to_dataset().to_dataframe()`` spans only
+that block's stimulus x time x channel x y x x.
+
 h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from hooks (a hook inside the vector
 field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
 state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
@@ -16,7 +20,17 @@ import xarray as xr
 from neurodcn.cortex.inputs import batch_slices, check_times
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.nn.dynamics import ODEBlock
-from neurodcn.schema import block_coords, block_dims, stimulus_coords, time_coords
+from neurodcn.nn.srf import SRFConv2d
+from neurodcn.schema import (
+    BLOCK_DIMS,
+    PIXELS,
+    STIMULUS,
+    TIME,
+    block_coords,
+    block_name,
+    stimulus_coords,
+    time_coords,
+)
 
 __all__ = ["propagate", "record"]
 
@@ -54,33 +68,40 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     return model.head(h), trajectories
 
 
-def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
-    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based)."""
-    coords = dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms))
-    data = {}
+def _tree(vc, hs: dict, times: np.ndarray, stim: dict, attrs: dict | None = None) -> xr.DataTree:
+    """The recording of hs = {k: array [n, time, C, H, W]} for the ODE blocks k (1-based): stimulus and time
+    coords (and ``attrs``) at the root, one group block{k} per block holding h with its map coords."""
+    root = xr.Dataset(coords=dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms)), attrs=attrs)
+    groups = {"/": root}
     for k, arr in hs.items():
         g = vc.geometry[k - 1]
-        coords.update(block_coords(k, g.channels, *g.degrees(vc.image_size, vc.visual_degrees)))
-        data[f"h_block{k}"] = (
-            ("stimulus", "time", *block_dims(k)),
-            arr,
-            {
-                "long_name": f"hidden state h(t) of ODE block {k}",
-                "units": "1",
-                "block_index": k,
-                "map_stride_px": float(g.stride),
-            },
+        h = {"long_name": f"hidden state h(t) of ODE block {k}", "units": "1"}
+        coords = block_coords(g.channels, *g.degrees(vc.image_size, vc.visual_degrees))
+        srf = [m for m in vc.model.blocks[k - 1].modules() if isinstance(m, SRFConv2d) and m.out_channels == g.channels]
+        if srf:
+            long_name = "SRF scale sigma of the block's last SRF layer (SRFConv2d.sigma_summary), in pixels"
+            coords["sigma"] = ((), srf[-1].sigma_summary(), {"long_name": long_name, "units": PIXELS})
+        groups[f"/{block_name(k)}"] = xr.Dataset(
+            {"h": ((STIMULUS, TIME, *BLOCK_DIMS), arr, h)},
+            coords=coords,
+            attrs={"block_index": k, "map_stride_px": float(g.stride)},
         )
-    return xr.Dataset(data, coords=coords)
+    return xr.DataTree.from_dict(groups)
 
 
-def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
-    """h(t) of every ODE block of ``vc.model`` for every image at the given model times (schema "record").
+def record(vc, images, times, out=None, stimulus_table=None, stimulus_set=None) -> xr.DataTree:
+    """h(t) of every ODE block of ``vc.model`` for every image at the given model times (experiment "record").
 
     images: [N, C, H, W] in [0, 1]; times: model times in [0, T]; stimulus_table: optional pandas DataFrame
-    (N rows, a stimulus_id column; see neurodcn.data.stimuli) whose columns become stimulus coords.
-    out: None (return an in-memory dataset) or a ".zarr" path: batches are streamed there (memory bounded by
-    one batch) and the lazily opened store is returned.
+    (N rows, a stimulus_id column; see neurodcn.data.stimuli) whose columns become stimulus coords;
+    stimulus_set: the name that makes integer ids unique (default: a content hash of the images; see
+    neurodcn.schema.stimulus_coords).
+    Returns an xarray DataTree (see neurodcn.schema): the root holds the stimulus coords (index ``stimulus`` =
+    ``stimulus_id``), ``time`` and ``time_ms`` and the provenance attrs; group ``block{k}`` (one per ODE block)
+    holds ``h`` (stimulus, time, channel, y, x) with coords channel, y, x, y_deg, x_deg and attrs block_index,
+    map_stride_px. Root attr t_end: the end T of the recorded interval (model time).
+    out: None (in memory) or a ".zarr" path: batches are streamed there (memory bounded by one batch) and the
+    lazily opened store is returned.
     """
     model = vc.model
     ode = [i for i, _ in model.ode_blocks()]
@@ -90,10 +111,13 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
             "(its blocks are discrete, e.g. ResBlocks)"
         )
     x = vc.check_images(images)
-    times = check_times(times, min(model.blocks[i].solver.T for i in ode))
+    t_end = min(model.blocks[i].solver.T for i in ode)
+    times = check_times(times, t_end)
     n = x.shape[0]
-    stim = stimulus_coords(n, stimulus_table)
-    writer = ZarrStreamWriter(out, dim="stimulus") if out is not None else None
+    stim = stimulus_coords(n, stimulus_table, stimulus_set, images=x.cpu().numpy())
+    attrs = vc.stamp(xr.Dataset(), "record").attrs
+    attrs["t_end"] = float(t_end)  # the end of the recorded interval [0, T] in model time
+    writer = ZarrStreamWriter(out, dim=STIMULUS) if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
     model.eval()
     try:
@@ -112,14 +136,11 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
                 for k, arr in hs.items():
                     full[k][sl] = arr
             else:
-                writer.append(
-                    _batch_dataset(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()})
-                )
+                writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}))
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     if writer is None:
-        return vc.stamp(_batch_dataset(vc, full, times, stim), "record")
-    attrs = vc.stamp(xr.Dataset(), "record").attrs
+        return _tree(vc, full, times, stim, attrs)
     return load_dataset(writer.close(attrs=attrs), lazy=True)

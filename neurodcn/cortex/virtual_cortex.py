@@ -157,8 +157,8 @@ class VirtualCortex:
         )
 
     # ------------------------------------------------------------------ experiments
-    def record(self, images, times, out=None, stimulus_table=None) -> xr.Dataset:
-        return _record.record(self, images, times, out=out, stimulus_table=stimulus_table)
+    def record(self, images, times, out=None, stimulus_table=None, stimulus_set=None) -> xr.DataTree:
+        return _record.record(self, images, times, out=out, stimulus_table=stimulus_table, stimulus_set=stimulus_set)
 
     def receptive_fields(self) -> xr.Dataset:
         return _rf.receptive_fields(self)

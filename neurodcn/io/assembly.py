@@ -1,6 +1,6 @@
-"""Brain-Score-style assemblies from a "record" dataset, and the unit selection shared with the NWB export.
+"""Brain-Score-style assemblies from a "record" DataTree, and the unit selection shared with the NWB export.
 
-A record dataset holds h_block{k} (stimulus, time, channel_block{k}, y_block{k}, x_block{k}). Both exports
+A recording (neurodcn.schema) holds, in group block{k}, h (stimulus, time, channel, y, x). Both exports
 flatten each block's (channel, y, x) into units ("neuroids"): :func:`select_units` picks them (every map
 position or only the centre one; all channels or some) in the order channel, then y, then x (C order), and
 :func:`unit_responses` gathers their responses. :func:`to_assembly` speaks Brain-Score's names without
@@ -9,33 +9,38 @@ depending on it: presentation x neuroid x time_bin, flat coordinates, integer-ms
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from neurodcn.schema import require_experiment
+from neurodcn.schema import BLOCK_DIMS, DEGREE, STIMULUS, TIME, block_name, require_experiment
 
 __all__ = ["record_blocks", "select_units", "unit_responses", "to_assembly", "POSITIONS"]
 
 POSITIONS = ("all", "centre")
 
 
-def record_blocks(ds: xr.Dataset) -> list[int]:
-    """Check that ``ds`` is a "record" dataset (see the cortex schema); return its block numbers 1..B."""
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
-    require_experiment(ds, "record")
-    blocks = sorted(int(v.attrs["block_index"]) for v in ds.data_vars.values() if "block_index" in v.attrs)
+def record_blocks(rec: xr.DataTree) -> list[int]:
+    """Check that ``rec`` is a recording (neurodcn.cortex.record: experiment "record"); return its block
+    numbers 1..B, read from the block_index attr of its groups."""
+    require_experiment(rec, "record", "rec")
+    if not isinstance(rec, xr.DataTree):
+        raise ValueError(
+            f"rec must be an xarray.DataTree with one group per block (VirtualCortex.record), got {type(rec).__name__}"
+        )
+    blocks = sorted(int(g.attrs["block_index"]) for g in rec.children.values() if "block_index" in g.attrs)
     if blocks != list(range(1, len(blocks) + 1)) or not blocks:
-        raise ValueError(f"ds must hold data variables h_block1..h_blockB, got blocks {blocks}")
-    missing = [n for n in ("stimulus_id", "time", "time_ms") if n not in ds.coords]
+        raise ValueError(f"rec must hold groups block1..blockB with attrs block_index, got blocks {blocks}")
+    missing = [n for n in ("stimulus_id", "time", "time_ms") if n not in rec.coords]
     for k in blocks:
-        dims = ("stimulus", "time", f"channel_block{k}", f"y_block{k}", f"x_block{k}")
-        if ds[f"h_block{k}"].dims != dims:
-            raise ValueError(f"h_block{k} must have dims {dims}, got {ds[f'h_block{k}'].dims}")
-        missing += [n for n in (f"y_deg_block{k}", f"x_deg_block{k}") if n not in ds.coords]
+        group = rec[block_name(k)]
+        if "h" not in group.data_vars or group["h"].dims != (STIMULUS, TIME, *BLOCK_DIMS):
+            raise ValueError(f"group {block_name(k)} must hold h with dims {(STIMULUS, TIME, *BLOCK_DIMS)}")
+        missing += [f"{block_name(k)}/{n}" for n in ("y_deg", "x_deg") if n not in group.coords]
     if missing:
-        raise ValueError(f"ds lacks the record coordinates {missing}")
+        raise ValueError(f"rec lacks the record coordinates {missing}")
     return blocks
 
 
@@ -51,8 +56,8 @@ def _channel_choice(channels, k: int, n: int) -> np.ndarray:
     return np.sort(idx)
 
 
-def select_units(ds: xr.Dataset, positions: str = "all", channels=None) -> pd.DataFrame:
-    """The units of a record dataset: one row per (block, channel, y, x), blocks in order, then C order.
+def select_units(rec: xr.DataTree, positions: str = "all", channels=None) -> pd.DataFrame:
+    """The units of a recording: one row per (block, channel, y, x), blocks in order, then C order.
 
     positions: "all" (every map position) or "centre" (only row H // 2, column W // 2 of each block's map).
     channels: None (all), a sequence of channel indices used in every block, or a dict block number -> such
@@ -60,7 +65,7 @@ def select_units(ds: xr.Dataset, positions: str = "all", channels=None) -> pd.Da
     Columns: unit_id ("block{k}/ch{c}/y{y}/x{x}"), block, channel, y, x (map indices), y_deg, x_deg (map pixel
     centre, deg from the image centre, y up) and column (the unit's index among its block's units).
     """
-    blocks = record_blocks(ds)
+    blocks = record_blocks(rec)
     if positions not in POSITIONS:
         raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
     if channels is not None and isinstance(channels, dict) and set(channels) - set(blocks):
@@ -69,11 +74,12 @@ def select_units(ds: xr.Dataset, positions: str = "all", channels=None) -> pd.Da
         )
     frames = []
     for k in blocks:
-        c_n, y_n, x_n = (ds.sizes[f"{a}_block{k}"] for a in ("channel", "y", "x"))
+        group = rec[block_name(k)]
+        c_n, y_n, x_n = (group.sizes[a] for a in BLOCK_DIMS)
         ch = _channel_choice(channels, k, c_n)
         ys, xs = (np.arange(y_n), np.arange(x_n)) if positions == "all" else ([y_n // 2], [x_n // 2])
         c_i, y_i, x_i = (a.ravel() for a in np.meshgrid(ch, ys, xs, indexing="ij"))
-        c_v, y_v, x_v = (ds[f"{a}_block{k}"].values[i] for a, i in (("channel", c_i), ("y", y_i), ("x", x_i)))
+        c_v, y_v, x_v = (group[a].values[i] for a, i in (("channel", c_i), ("y", y_i), ("x", x_i)))
         frames.append(
             pd.DataFrame(
                 {
@@ -82,8 +88,8 @@ def select_units(ds: xr.Dataset, positions: str = "all", channels=None) -> pd.Da
                     "channel": c_v,
                     "y": y_v,
                     "x": x_v,
-                    "y_deg": ds[f"y_deg_block{k}"].values[y_i],
-                    "x_deg": ds[f"x_deg_block{k}"].values[x_i],
+                    "y_deg": group["y_deg"].values[y_i],
+                    "x_deg": group["x_deg"].values[x_i],
                     "column": np.arange(c_i.size),
                     "_c": c_i,
                     "_y": y_i,
@@ -94,7 +100,7 @@ def select_units(ds: xr.Dataset, positions: str = "all", channels=None) -> pd.Da
     return pd.concat(frames, ignore_index=True)
 
 
-def unit_responses(ds: xr.Dataset, units: pd.DataFrame, k: int) -> np.ndarray:
+def unit_responses(rec: xr.DataTree, units: pd.DataFrame, k: int) -> np.ndarray:
     """h of the block-k rows of ``units`` (from :func:`select_units`), shape (stimulus, time, n_units_k).
 
     Only the channels, rows and columns in use are read, so a lazy (dask-backed) dataset loads no more.
@@ -102,31 +108,30 @@ def unit_responses(ds: xr.Dataset, units: pd.DataFrame, k: int) -> np.ndarray:
     rows = units[units["block"] == k]
     idx = [rows[c].to_numpy() for c in ("_c", "_y", "_x")]
     used = [np.unique(i) for i in idx]
-    var = ds[f"h_block{k}"]
+    var = rec[block_name(k)]["h"]
     cube = var.isel(dict(zip(var.dims[2:], used, strict=True))).values
     return cube[(slice(None), slice(None), *(np.searchsorted(u, i) for u, i in zip(used, idx, strict=True)))]
 
 
-def _default_bins(time_ms: np.ndarray) -> np.ndarray:
-    """[start, end) in integer ms for point samples: sample i stands for [t_i, t_(i+1)), the last for one
-    more step of the previous length."""
-    if time_ms.size < 2:
-        raise ValueError("time_bins must be given when the recording has a single time point")
-    edges = np.append(time_ms, time_ms[-1] + (time_ms[-1] - time_ms[-2]))
-    bins = np.rint(np.stack([edges[:-1], edges[1:]], axis=1)).astype(np.int64)
-    if np.any(bins[:, 1] <= bins[:, 0]):
+def _default_bins(start_ms: float, end_ms: float, n: int) -> np.ndarray:
+    """n bins [start, end) of one whole-ms width inside [start_ms, end_ms]: from ceil(start_ms), width
+    floor((floor(end_ms) - ceil(start_ms)) / n); the remainder, if any, is left after the last bin."""
+    first, last = math.ceil(start_ms), math.floor(end_ms)
+    width = (last - first) // n
+    if width < 1:
         raise ValueError(
-            f"time_ms {time_ms.tolist()} is too fine for whole-ms bins; give time_bins explicitly"
+            f"{n} recorded times do not fit whole-ms bins in [{start_ms:g}, {end_ms:g}] ms; give time_bins explicitly"
         )
-    return bins
+    return first + width * np.arange(n)[:, None] + np.array([0, width])
 
 
-def _bin_weights(time_ms: np.ndarray, time_bins) -> tuple[np.ndarray, np.ndarray]:
-    """(bins [n_bins, 2] int ms, weights [n_bins, time]): a bin averages its samples in [start, end)."""
+def _bin_weights(time_ms: np.ndarray, time_bins, span_ms) -> tuple[np.ndarray, np.ndarray]:
+    """(bins [n_bins, 2] int ms, weights [n_bins, time]): a given bin averages its samples in [start, end);
+    default bin i (inside span_ms = (onset, onset + T ms)) holds sample i."""
     if not np.all(np.diff(time_ms) > 0):
         raise ValueError(f"time_ms must be strictly increasing, got {time_ms.tolist()}")
     if time_bins is None:
-        return _default_bins(time_ms), np.eye(time_ms.size)
+        return _default_bins(*span_ms, time_ms.size), np.eye(time_ms.size)
     bins = np.asarray(time_bins)
     if bins.ndim != 2 or bins.shape[1] != 2 or bins.shape[0] == 0 or bins.dtype.kind not in "iu":
         raise ValueError(
@@ -142,21 +147,22 @@ def _bin_weights(time_ms: np.ndarray, time_bins) -> tuple[np.ndarray, np.ndarray
 
 
 def to_assembly(
-    ds: xr.Dataset, region_map: dict, time_bins=None, positions: str = "all", channels=None
+    rec: xr.DataTree, region_map: dict, time_bins=None, positions: str = "all", channels=None
 ) -> xr.DataArray:
-    """A presentation x neuroid x time_bin DataArray (Brain-Score names) from a "record" dataset.
+    """A presentation x neuroid x time_bin DataArray (Brain-Score names) from a recording (VirtualCortex.record).
 
     region_map: block name -> region, e.g. {"block1": "V1", "block2": "V2"}; it must name exactly the blocks
-    of ``ds``. time_bins: None (one bin per recorded time, [t_i, t_(i+1)) rounded to whole ms, see
-    :func:`_default_bins`) or (start_ms, end_ms) integer pairs, each bin the mean of the samples with
-    start <= time_ms < end. positions, channels: which units become neuroids (:func:`select_units`; default:
-    every channel at every map position).
+    of ``rec``. time_bins: None (one bin per recorded time, in time order: the recorded interval [onset_ms,
+    onset_ms + t_end * ms_per_unit_time] cut into bins of one whole-ms width, see :func:`_default_bins`) or
+    (start_ms, end_ms) integer pairs, each bin the mean of the samples with start <= time_ms < end.
+    positions, channels: which units become neuroids (:func:`select_units`; default: every channel at every
+    map position).
     Coords: presentation: stimulus_id and every other stimulus coordinate; neuroid: neuroid_id, layer
     ("block{k}"), region, block, channel, channel_y, channel_x (map row/column), y_deg, x_deg; time_bin:
     time_bin_start, time_bin_end (int ms). Values: h, float32 as recorded (bin means in float64 are cast
-    back). Global attrs of ``ds`` are kept (neurodcn_experiment becomes "assembly").
+    back). Global attrs of ``rec`` are kept (neurodcn_experiment becomes "assembly").
     """
-    blocks = record_blocks(ds)
+    blocks = record_blocks(rec)
     if not isinstance(region_map, dict):
         raise TypeError(f"region_map must be a dict block name -> region, got {type(region_map).__name__}")
     names = [f"block{k}" for k in blocks]
@@ -168,13 +174,19 @@ def to_assembly(
     bad = {k: v for k, v in region_map.items() if not isinstance(v, str) or not v}
     if bad:
         raise ValueError(f"region_map values must be non-empty strings, got {bad}")
-    units = select_units(ds, positions, channels)
-    bins, weights = _bin_weights(np.asarray(ds["time_ms"].values, dtype=np.float64), time_bins)
-    parts = [unit_responses(ds, units, k) for k in blocks]  # (stimulus, time, n_k)
+    units = select_units(rec, positions, channels)
+    time_ms = np.asarray(rec["time_ms"].values, dtype=np.float64)
+    onset, per_unit = (float(rec.attrs.get(a, np.nan)) for a in ("onset_ms", "ms_per_unit_time"))
+    end = onset + per_unit * float(rec.attrs.get("t_end", rec["time"].values[-1]))
+    span = (onset, end) if np.isfinite(end) else (time_ms[0], time_ms[-1])
+    bins, weights = _bin_weights(time_ms, time_bins, span)
+    parts = [unit_responses(rec, units, k) for k in blocks]  # (stimulus, time, n_k)
     h = np.concatenate(parts, axis=2)
     values = np.einsum("stn,bt->snb", h, weights) if time_bins is not None else h.transpose(0, 2, 1)
     stim_coords = {
-        n: ("presentation", c.values, c.attrs) for n, c in ds.coords.items() if c.dims == ("stimulus",)
+        n: ("presentation", c.values, c.attrs)
+        for n, c in rec.coords.items()
+        if c.dims == (STIMULUS,) and n != STIMULUS  # the index equals stimulus_id
     }
     layer = np.array([f"block{k}" for k in units["block"]])
     neuroid = {
@@ -188,19 +200,19 @@ def to_assembly(
         "y_deg": (
             "neuroid",
             units["y_deg"].to_numpy(),
-            {"long_name": "map pixel centre elevation", "units": "deg"},
+            {"long_name": "map pixel centre elevation", "units": DEGREE},
         ),
         "x_deg": (
             "neuroid",
             units["x_deg"].to_numpy(),
-            {"long_name": "map pixel centre azimuth", "units": "deg"},
+            {"long_name": "map pixel centre azimuth", "units": DEGREE},
         ),
     }
     coords = {**stim_coords, **{n: v if isinstance(v, tuple) else ("neuroid", v) for n, v in neuroid.items()}}
     coords["time_bin_start"] = ("time_bin", bins[:, 0], {"long_name": "time bin start", "units": "ms"})
     coords["time_bin_end"] = ("time_bin", bins[:, 1], {"long_name": "time bin end", "units": "ms"})
-    attrs = {**ds.attrs, "neurodcn_experiment": "assembly", "long_name": "hidden state h(t)", "units": "1"}
-    dtype = ds["h_block1"].dtype
+    attrs = {**rec.attrs, "neurodcn_experiment": "assembly", "long_name": "hidden state h(t)", "units": "1"}
+    dtype = rec[block_name(1)]["h"].dtype
     return xr.DataArray(
         values.astype(dtype, copy=False),
         dims=("presentation", "neuroid", "time_bin"),

@@ -1,5 +1,10 @@
 """Datasets on disk: netCDF (.nc, h5netcdf) or zarr (.zarr, format 2 with consolidated metadata).
 
+Both xarray Datasets and DataTrees (a recording: one group per block, see neurodcn.schema) are written; a
+DataTree's groups become netCDF groups or zarr groups, each also holding the index coordinates it inherits (so
+``xr.open_dataset(path, group="block1")`` alone is a complete dataset), and a file with groups loads back as a
+DataTree.
+
 Everything is written under a temporary name in the destination's directory and renamed into place, so a
 failed write leaves no partial file and never clobbers an existing one. A zarr store is a directory: an
 existing one is first renamed aside, the new one renamed in, and the old one deleted (the destination is
@@ -23,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from neurodcn.io.atomic import atomic_path, move_into_place, remove, temporary_sibling
-from neurodcn.schema import json_default, validate_dataset
+from neurodcn.schema import json_default, nodes, validate_dataset
 
 __all__ = [
     "JSON_ATTRS_KEY",
@@ -70,10 +75,16 @@ def _decode_dict(attrs: dict) -> dict:
     return out
 
 
-def encode_attrs(ds: xr.Dataset) -> xr.Dataset:
-    """A shallow copy of ``ds`` whose attributes are all writable (see module docstring); data not copied."""
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
+def _map(ds, fn):
+    """fn applied to every group's own Dataset of a DataTree (a new tree), or to a Dataset."""
+    if isinstance(ds, xr.DataTree):
+        return xr.DataTree.from_dict({path: fn(node) for path, node in nodes(ds).items()})
+    if isinstance(ds, xr.Dataset):
+        return fn(ds)
+    raise TypeError(f"ds must be an xarray.Dataset or DataTree, got {type(ds).__name__}")
+
+
+def _encode_dataset(ds: xr.Dataset) -> xr.Dataset:
     out = ds.copy(deep=False)
     out.attrs = _encode_dict(ds.attrs, "global")
     for name, var in out.variables.items():
@@ -81,8 +92,7 @@ def encode_attrs(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def decode_attrs(ds: xr.Dataset) -> xr.Dataset:
-    """Undo :func:`encode_attrs` (a shallow copy; datasets without encoded attrs pass unchanged)."""
+def _decode_dataset(ds: xr.Dataset) -> xr.Dataset:
     out = ds.copy(deep=False)
     out.attrs = _decode_dict(ds.attrs)
     for name, var in out.variables.items():
@@ -90,9 +100,18 @@ def decode_attrs(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def _prepare(ds: xr.Dataset, for_zarr: bool) -> xr.Dataset:
-    """Encoded attrs, no stale on-disk encodings; fixed-width strings become variable-length for zarr."""
-    out = encode_attrs(ds)
+def encode_attrs(ds):
+    """A shallow copy of a Dataset or DataTree whose attributes are all writable (see module docstring)."""
+    return _map(ds, _encode_dataset)
+
+
+def decode_attrs(ds):
+    """Undo :func:`encode_attrs` (a shallow copy; objects without encoded attrs pass unchanged)."""
+    return _map(ds, _decode_dataset)
+
+
+def _prepare_dataset(ds: xr.Dataset, for_zarr: bool) -> xr.Dataset:
+    out = _encode_dataset(ds)
     for var in out.variables.values():
         var.encoding = {}
     if for_zarr:
@@ -100,6 +119,11 @@ def _prepare(ds: xr.Dataset, for_zarr: bool) -> xr.Dataset:
         out = out.assign({n: out[n].astype(object) for n in fixed if n in out.data_vars})
         out = out.assign_coords({n: out[n].astype(object) for n in fixed if n in out.coords})
     return out
+
+
+def _prepare(ds, for_zarr: bool):
+    """Encoded attrs, no stale on-disk encodings; fixed-width strings become variable-length for zarr."""
+    return _map(ds, lambda node: _prepare_dataset(node, for_zarr))
 
 
 def _check_path(path, what: str = "path") -> Path:
@@ -111,15 +135,16 @@ def _check_path(path, what: str = "path") -> Path:
     return p
 
 
-def save_dataset(ds: xr.Dataset, path, overwrite: bool = True, validate: bool = False) -> Path:
-    """Write ``ds`` to ``path`` (.nc: netCDF4 via h5netcdf; .zarr: zarr store), atomically; returns the path.
+def save_dataset(ds, path, overwrite: bool = True, validate: bool = False) -> Path:
+    """Write ``ds`` (Dataset or DataTree) to ``path`` (.nc: netCDF4 via h5netcdf; .zarr: zarr store),
+    atomically; returns the path.
 
     ``validate=True`` first checks the schema (neurodcn.schema.validate_dataset). With
     ``overwrite=False`` an existing destination raises FileExistsError.
     """
     p = _check_path(path)
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
+    if not isinstance(ds, xr.Dataset | xr.DataTree):
+        raise TypeError(f"ds must be an xarray.Dataset or DataTree, got {type(ds).__name__}")
     if validate:
         validate_dataset(ds)
     if not overwrite and (p.exists() or p.is_symlink()):
@@ -127,27 +152,29 @@ def save_dataset(ds: xr.Dataset, path, overwrite: bool = True, validate: bool = 
     if not p.parent.is_dir():
         raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
     prepared = _prepare(ds, for_zarr=p.suffix == ".zarr")
+    tree = {"write_inherited_coords": True} if isinstance(prepared, xr.DataTree) else {}
     with atomic_path(p) as tmp:
         if p.suffix == ".nc":
-            prepared.to_netcdf(tmp, engine="h5netcdf")
+            prepared.to_netcdf(tmp, engine="h5netcdf", **tree)
         else:
-            prepared.to_zarr(tmp, mode="w-", zarr_format=2, consolidated=True)
+            prepared.to_zarr(tmp, mode="w-", zarr_format=2, consolidated=True, **tree)
     return p
 
 
-def load_dataset(path, decode: bool = True, lazy: bool = False) -> xr.Dataset:
-    """Read a dataset written by :func:`save_dataset` (or any .nc / .zarr) and decode its JSON attributes.
+def load_dataset(path, decode: bool = True, lazy: bool = False):
+    """Read a file written by :func:`save_dataset` (or any .nc / .zarr) and decode its JSON attributes: a
+    DataTree when the file has groups (a recording), else a Dataset.
 
-    By default the data are loaded into memory and the file closed; ``lazy=True`` returns a dask-backed
-    dataset that reads on demand (for recordings larger than memory).
+    By default the data are loaded into memory and the file closed; ``lazy=True`` returns dask-backed data
+    that are read on demand (for recordings larger than memory).
     """
     p = _check_path(path)
     if not p.exists():
         raise FileNotFoundError(f"path {str(p)!r} does not exist")
-    if p.suffix == ".nc":
-        ds = xr.open_dataset(p, engine="h5netcdf", chunks={} if lazy else None)
-    else:
-        ds = xr.open_zarr(p, chunks={} if lazy else None)
+    engine = "h5netcdf" if p.suffix == ".nc" else "zarr"
+    ds = xr.open_datatree(p, engine=engine, chunks={} if lazy else None)
+    if not ds.children:
+        ds = ds.to_dataset()
     if not lazy:
         loaded = ds.load()
         ds.close()
@@ -156,12 +183,14 @@ def load_dataset(path, decode: bool = True, lazy: bool = False) -> xr.Dataset:
 
 
 class ZarrStreamWriter:
-    """Append datasets batch by batch along ``dim`` to a zarr store, then move it into place atomically.
+    """Append datasets (or DataTrees) batch by batch along ``dim`` to a zarr store, then move it into place
+    atomically.
 
     Memory is bounded by one batch: each :meth:`append` writes straight to a temporary store next to
-    ``path``. Variables without ``dim`` (e.g. a ``channel`` coordinate) are written with the first batch and
-    must be identical in every later batch. :meth:`close` (optionally updating global attrs) renames the
-    store to ``path``; :meth:`abort`, or leaving a ``with`` block by an exception, deletes it.
+    ``path``, a DataTree's groups to zarr groups. Variables without ``dim`` (e.g. a ``channel`` coordinate) are
+    written with the first batch and must be identical in every later batch. :meth:`close` (optionally
+    updating global attrs) renames the store to ``path``; :meth:`abort`, or leaving a ``with`` block by an
+    exception, deletes it.
     """
 
     def __init__(self, path, dim: str = "stimulus", overwrite: bool = True):
@@ -177,30 +206,43 @@ class ZarrStreamWriter:
         self.dim = dim
         self.size = 0
         self._tmp = temporary_sibling(self.path)
-        self._static: xr.Dataset | None = None
+        self._static: dict[str, xr.Dataset] | None = None
         self._open = True
 
-    def append(self, batch: xr.Dataset) -> None:
-        """Write one batch (an xr.Dataset with dimension ``dim``) at the end of the store."""
+    def append(self, batch) -> None:
+        """Write one batch (a Dataset or DataTree with dimension ``dim``) at the end of the store."""
         if not self._open:
             raise RuntimeError("this ZarrStreamWriter is closed")
-        if not isinstance(batch, xr.Dataset):
-            raise TypeError(f"batch must be an xarray.Dataset, got {type(batch).__name__}")
-        if self.dim not in batch.dims:
+        groups = nodes(batch)
+        sizes = [node.sizes[self.dim] for node in groups.values() if self.dim in node.dims]
+        if not sizes:
             raise ValueError(f"batch must have dimension {self.dim!r}, got dims {tuple(batch.dims)}")
-        static = [n for n, v in batch.variables.items() if self.dim not in v.dims]
-        prepared = _prepare(batch, for_zarr=True)
+        if isinstance(batch, xr.DataTree):  # each group also holds the index coords it inherits
+            for path in groups:
+                full = batch[path].to_dataset()
+                extra = [n for n in full.coords if n not in groups[path] and n not in full.xindexes]
+                groups[path] = full.drop_vars(extra)
         if self._static is None:
-            prepared.to_zarr(self._tmp, mode="w-", zarr_format=2, consolidated=True)
-            self._static = batch[static].copy(deep=True) if static else xr.Dataset()
-        else:
-            if static and not batch[static].identical(self._static):
+            self._static, self._coords = {}, {}
+        elif set(groups) != set(self._static):
+            raise ValueError(f"batch groups {sorted(groups)} differ from the first batch's {sorted(self._static)}")
+        for path, node in groups.items():
+            static = [n for n, v in node.variables.items() if self.dim not in v.dims]
+            prepared = _prepare_dataset(node, for_zarr=True)
+            group = None if path == "/" else path.lstrip("/")
+            if path not in self._static:
+                prepared.to_zarr(self._tmp, mode="w-" if group is None else "a", group=group, zarr_format=2,
+                                 consolidated=False)
+                self._static[path] = node[static].copy(deep=True) if static else xr.Dataset()
+                self._coords[path] = sorted(str(n) for n in node.coords if n not in node.xindexes)
+                continue
+            if static and not node[static].identical(self._static[path]):
                 raise ValueError(
                     f"variables without dimension {self.dim!r} ({static}) must be identical in every "
                     "batch; this batch differs from the first"
                 )
-            prepared.drop_vars(static).to_zarr(self._tmp, append_dim=self.dim, consolidated=True)
-        self.size += batch.sizes[self.dim]
+            prepared.drop_vars(static).to_zarr(self._tmp, append_dim=self.dim, group=group, consolidated=False)
+        self.size += sizes[0]
 
     def close(self, attrs: dict | None = None) -> Path:
         """Finish: optionally replace the global attrs by ``attrs``, then rename the store to ``path``."""
@@ -217,7 +259,10 @@ class ZarrStreamWriter:
                 group = zarr.open_group(self._tmp, mode="r+", zarr_format=2)
                 group.attrs.clear()
                 group.attrs.update(_encode_dict(attrs, "global"))
-                zarr.consolidate_metadata(self._tmp)
+            for path, names in self._coords.items():  # CF: the non-index coords, as the first batch had them
+                group = zarr.open_group(self._tmp, mode="r+", zarr_format=2, path=path.lstrip("/"))
+                group.attrs["coordinates"] = " ".join(names)
+            zarr.consolidate_metadata(self._tmp)
             move_into_place(self._tmp, self.path)
         except BaseException:
             self.abort()

@@ -1,4 +1,4 @@
-"""NWB export of a "record" dataset (pynwb), and reading it back.
+"""NWB export of a recording (pynwb), and reading it back.
 
 Layout of the file written by :func:`to_nwb`:
 
@@ -9,13 +9,21 @@ Layout of the file written by :func:`to_nwb`:
   stop_time = onset + the last recorded time_ms; columns stimulus_id and every other stimulus coordinate
   (contrast, ...). Presentations are laid one after another: presentation i starts at
   i * (time_ms[-1] / 1000 + gap_s) seconds, so consecutive ones are separated by ``gap_s`` of nothing.
-* ``processing/virtual_cortex``: one TimeSeries ``h_block{k}`` [time x units] per ODE block (unit "1",
-  float32 as recorded, gzip), sampled at presentation start + time_ms / 1000 s for every presentation (all
-  blocks share the timestamps of h_block1); a TimeSeries ``model_time`` (unit "1": the model time t of each
-  sample); and a DynamicTable ``units`` with one row per unit: unit_id, block, channel, y, x (map indices),
-  y_deg, x_deg (deg), column (the unit's column in its block's TimeSeries) and, when known, sigma (px).
-* ``notes``: a JSON object {"neurodcn_record": {"attrs": ..., "variables": ...}} with the dataset's global
-  attrs and the attrs and dtypes of its variables, so :func:`read_nwb` rebuilds them.
+* ``processing/virtual_cortex``, written with NWB's optical-physiology types (the ones whose units are rows of
+  a table that pynwb reads and pynapple turns into TsdFrame metadata):
+
+  - ``units`` (ImageSegmentation) with one PlaneSegmentation ``block{k}`` per ODE block (on an ImagingPlane
+    ``block{k}`` standing for the block's feature map; device "virtual_cortex"; no light, so the wavelengths
+    are NaN): one row per unit with unit_id, block, channel, y, x (map indices), y_deg, x_deg (degree),
+    sigma (px, when known) and pixel_mask [(x, y, 1)], the unit's map pixel;
+  - per block a RoiResponseSeries ``h_block{k}`` [time x units] (unit "1", float32 as recorded, gzip)
+    whose ``rois`` are its rows of ``units/block{k}``, sampled at presentation start + time_ms / 1000 s
+    (all series share the timestamps of the first). A block with more units than samples is split into
+    ``h_block{k}_part1``, ``_part2``, ... of at most as many units as samples, so time stays the longest
+    axis of every series (NWB's layout; nwbinspector's check_data_orientation);
+  - a TimeSeries ``model_time`` (unit "1": the model time t of each sample).
+* ``notes``: a JSON object {"neurodcn_record": {group path: {"attrs": ..., "variables": ...}}} with the attrs
+  and dtypes of the recording's groups and variables, so :func:`read_nwb` rebuilds them.
 
 Units: every (block, channel, y, x) of a record can be a unit, which is many; the default keeps every channel
 at the centre map position of each block (``positions="centre"``, as the physiology experiments do);
@@ -23,15 +31,13 @@ at the centre map position of each block (``positions="centre"``, as the physiol
 :func:`neurodcn.io.assembly.select_units`).
 
 nwbinspector (0.7) finds nothing above BEST_PRACTICE_SUGGESTION in these files (it suggests a schema name
-for the processing module and, unless given through ``nwbfile_fields``, an experimenter and an institution),
-except that its check_data_orientation heuristic reports CRITICAL when a block has more units than samples
-(n_stimuli x n_times < units, e.g. a few stimuli, or ``positions="all"``): the data are still [time x units]
-as NWB requires.
+for the processing module and, unless given through ``nwbfile_fields``, an experimenter and an institution).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from datetime import datetime, timezone
@@ -43,7 +49,7 @@ import xarray as xr
 from neurodcn.io.assembly import record_blocks, select_units, unit_responses
 from neurodcn.io.atomic import atomic_path
 from neurodcn.io.files import decode_attrs, encode_attrs
-from neurodcn.schema import json_default
+from neurodcn.schema import BLOCK_DIMS, STIMULUS, TIME, block_name, json_default, nodes
 
 __all__ = ["to_nwb", "read_nwb", "DEFAULT_SUBJECT", "MODULE_NAME"]
 
@@ -74,8 +80,9 @@ def _subject(subject, ds):
     return Subject(**{**fields, **(subject or {})})
 
 
-def _sigma_column(ds, units, sigma):
-    """Per-unit sigma (px) from ``sigma`` (dict block -> scalar or per-channel array) or ds sigma_block{k}."""
+def _sigma_column(rec, units, sigma):
+    """Per-unit sigma (px) from ``sigma`` (dict block -> scalar or per-channel array) or the block groups'
+    ``sigma`` coordinate (recorded by VirtualCortex.record); None when no block has one."""
     if sigma is not None and not isinstance(sigma, dict):
         raise TypeError(
             f"sigma must be None or a dict block number -> sigma (px), got {type(sigma).__name__}"
@@ -83,11 +90,12 @@ def _sigma_column(ds, units, sigma):
     values = np.full(len(units), np.nan)
     for k in units["block"].unique():
         rows = (units["block"] == k).to_numpy()
-        given = (sigma or {}).get(k, ds.get(f"sigma_block{k}"))
+        group = rec[block_name(k)]
+        given = (sigma or {}).get(k, group.coords.get("sigma"))
         if given is None:
             continue
         arr = np.asarray(given, dtype=np.float64)
-        n_ch = ds.sizes[f"channel_block{k}"]
+        n_ch = group.sizes["channel"]
         if arr.ndim == 0:
             values[rows] = arr
         elif arr.shape == (n_ch,):
@@ -115,10 +123,16 @@ def _session_start(ds) -> datetime:
     return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
 
 
-def _notes(ds) -> str:
-    enc = encode_attrs(ds)
-    variables = {n: {"attrs": dict(v.attrs), "dtype": str(v.dtype)} for n, v in enc.variables.items()}
-    return json.dumps({_NOTES_KEY: {"attrs": dict(enc.attrs), "variables": variables}}, default=json_default)
+def _notes(rec) -> str:
+    groups = nodes(encode_attrs(rec))
+    info = {
+        path: {
+            "attrs": dict(node.attrs),
+            "variables": {n: {"attrs": dict(v.attrs), "dtype": str(v.dtype)} for n, v in node.variables.items()},
+        }
+        for path, node in groups.items()
+    }
+    return json.dumps({_NOTES_KEY: info}, default=json_default)
 
 
 _RESERVED_FIELDS = (
@@ -159,24 +173,68 @@ def _file_fields(ds, session_description, nwbfile_fields) -> dict:
     }
 
 
-def _build(ds, subject, session_description, positions, channels, sigma, gap_s, nwbfile_fields):
+def _parts(n_units: int, n_samples: int) -> list[tuple[int, int]]:
+    """Column ranges [a, b) of one block's series: at most n_samples units each, so time stays the longest
+    axis of every series (NWB's layout; nwbinspector's check_data_orientation)."""
+    return [(a, min(a + n_samples, n_units)) for a in range(0, n_units, n_samples)]
+
+
+def _plane(nwb, device, rec, k: int):
+    from pynwb.ophys import OpticalChannel
+
+    group = rec[block_name(k)]
+    c, h, w = (group.sizes[a] for a in BLOCK_DIMS)
+    channel = OpticalChannel(
+        name="hidden_state", description="in silico: the model's hidden state, no light", emission_lambda=math.nan
+    )
+    return nwb.create_imaging_plane(
+        name=block_name(k),
+        optical_channel=channel,
+        description=(
+            f"feature map of ODE block {k} of the model: {c} channels on {h} x {w} map pixels "
+            f"({group.attrs.get('map_stride_px', 'unknown')} input px per map px); a unit is one (channel, y, x)"
+        ),
+        device=device,
+        excitation_lambda=math.nan,
+        indicator="none (in silico: the hidden state h(t) of an ODE block)",
+        location=f"virtual cortex, block {k}",
+    )
+
+
+_UNIT_COLUMNS = {
+    "unit_id": "unit identifier block{k}/ch{c}/y{y}/x{x}",
+    "block": "ODE block number (1-based)",
+    "channel": "channel index in the block",
+    "y": "feature-map row index",
+    "x": "feature-map column index",
+    "y_deg": "map pixel centre elevation from the image centre, up positive (degree)",
+    "x_deg": "map pixel centre azimuth from the image centre, right positive (degree)",
+    "sigma": "receptive-field scale sigma of the block's last SRF layer (px; NaN: unknown)",
+}
+
+
+def _build(rec, subject, session_description, positions, channels, sigma, gap_s, nwbfile_fields):
     from hdmf.backends.hdf5 import H5DataIO
-    from hdmf.common import DynamicTable, VectorData
     from pynwb import NWBFile, TimeSeries
     from pynwb.epoch import TimeIntervals
+    from pynwb.ophys import ImageSegmentation, RoiResponseSeries
 
-    blocks = record_blocks(ds)
-    units = select_units(ds, positions, channels)
-    time_ms = np.asarray(ds["time_ms"].values, dtype=np.float64)
-    starts, stamps = _timestamps(time_ms, ds.sizes["stimulus"], gap_s)
-    nwb = NWBFile(subject=_subject(subject, ds), **_file_fields(ds, session_description, nwbfile_fields))
+    blocks = record_blocks(rec)
+    units = select_units(rec, positions, channels)
+    sig = _sigma_column(rec, units, sigma)
+    if sig is not None:
+        units = units.assign(sigma=sig)
+    time_ms = np.asarray(rec["time_ms"].values, dtype=np.float64)
+    n_stim = rec.sizes[STIMULUS]
+    starts, stamps = _timestamps(time_ms, n_stim, gap_s)
+    nwb = NWBFile(subject=_subject(subject, rec), **_file_fields(rec, session_description, nwbfile_fields))
     presentations = TimeIntervals(
         name="presentations",
         description=(
             f"one row per stimulus presentation, onset at start_time; {gap_s} s gaps between presentations"
         ),
     )
-    stim = {n: c for n, c in ds.coords.items() if c.dims == ("stimulus",)}
+    stim = {n: c for n, c in rec.coords.items() if c.dims == (STIMULUS,) and n != STIMULUS}  # index = stimulus_id
     for name, coord in stim.items():
         desc = f"{coord.attrs.get('long_name', name)} ({coord.attrs.get('units', 'no units')})"
         presentations.add_column(name=str(name), description=desc)
@@ -191,23 +249,42 @@ def _build(ds, subject, session_description, positions, channels, sigma, gap_s, 
             "responses of the units of a neurodcn virtual cortex (hidden state h(t) of each ODE block)"
         ),
     )
+    device = nwb.create_device(name="virtual_cortex", description="a trained neurodcn model, recorded in silico")
+    segmentation = ImageSegmentation(name="units")
+    module.add(segmentation)
     first = None
     for k in blocks:
-        data = unit_responses(ds, units, k).reshape(len(stamps), -1)
-        ts = TimeSeries(
-            name=f"h_block{k}",
-            data=H5DataIO(data, compression="gzip"),
-            unit="1",
-            timestamps=first if first is not None else stamps,
-            description=(
-                f"hidden state h(t) of ODE block {k}, [time x units]; column j is the row of table "
-                f"'units' with block == {k} and column == j"
-            ),
+        rows = units[units["block"] == k]
+        table = segmentation.create_plane_segmentation(
+            name=block_name(k),
+            description=f"units of block {k}: one row per (channel, y, x); pixel_mask is the unit's map pixel",
+            imaging_plane=_plane(nwb, device, rec, k),
         )
-        if first is None:
-            first = ts
-        module.add(ts)
-    model_time = np.tile(np.asarray(ds["time"].values, dtype=np.float64), ds.sizes["stimulus"])
+        names = [n for n in _UNIT_COLUMNS if n in rows.columns]
+        for name in names:
+            table.add_column(name=name, description=_UNIT_COLUMNS[name])
+        for row in rows[[*names, "_x", "_y"]].to_dict("records"):
+            table.add_roi(pixel_mask=[(row.pop("_x"), row.pop("_y"), 1.0)], **row)
+        data = unit_responses(rec, units, k).reshape(len(stamps), -1)
+        parts = _parts(data.shape[1], len(stamps))
+        for j, (a, b) in enumerate(parts, start=1):
+            name = f"h_block{k}" if len(parts) == 1 else f"h_block{k}_part{j}"
+            ts = RoiResponseSeries(
+                name=name,
+                data=H5DataIO(np.ascontiguousarray(data[:, a:b]), compression="gzip"),
+                rois=table.create_roi_table_region(
+                    region=list(range(a, b)), description=f"the units of block {k}, rows {a} to {b - 1}"
+                ),
+                unit="1",
+                timestamps=first if first is not None else stamps,
+                description=(
+                    f"hidden state h(t) of ODE block {k}, [time x units]; column j is row {a} + j of "
+                    f"units/block{k}"
+                ),
+            )
+            first = ts if first is None else first
+            module.add(ts)
+    model_time = np.tile(np.asarray(rec["time"].values, dtype=np.float64), n_stim)
     module.add(
         TimeSeries(
             name="model_time",
@@ -217,38 +294,11 @@ def _build(ds, subject, session_description, positions, channels, sigma, gap_s, 
             description="model (ODE) time t of each sample; time_ms = onset_ms + ms_per_unit_time * t",
         )
     )
-    columns = {
-        "unit_id": ("unit identifier block{k}/ch{c}/y{y}/x{x}", units["unit_id"].tolist()),
-        "block": ("ODE block number (1-based)", units["block"].to_numpy()),
-        "channel": ("channel index in the block", units["channel"].to_numpy()),
-        "y": ("feature-map row index", units["y"].to_numpy()),
-        "x": ("feature-map column index", units["x"].to_numpy()),
-        "y_deg": (
-            "map pixel centre elevation from the image centre, up positive (deg)",
-            units["y_deg"].to_numpy(),
-        ),
-        "x_deg": (
-            "map pixel centre azimuth from the image centre, right positive (deg)",
-            units["x_deg"].to_numpy(),
-        ),
-        "column": ("column of this unit in TimeSeries h_block{block}", units["column"].to_numpy()),
-    }
-    sig = _sigma_column(ds, units, sigma)
-    if sig is not None:
-        columns["sigma"] = ("receptive-field scale sigma of the unit's channel (px; NaN: unknown)", sig)
-    module.add(
-        DynamicTable(
-            name="units",
-            description="units recorded from the virtual cortex",
-            id=np.arange(len(units)),
-            columns=[VectorData(name=n, description=d, data=v) for n, (d, v) in columns.items()],
-        )
-    )
     return nwb
 
 
 def to_nwb(
-    ds: xr.Dataset,
+    rec: xr.DataTree,
     path,
     subject=None,
     session_description: str | None = None,
@@ -259,12 +309,12 @@ def to_nwb(
     nwbfile_fields: dict | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a "record" dataset to an NWB file at ``path`` (.nwb), atomically; return the path.
+    """Write a recording (VirtualCortex.record) to an NWB file at ``path`` (.nwb), atomically; return the path.
 
     subject: None (:data:`DEFAULT_SUBJECT`, subject_id = model name), a dict overriding those fields, or a
     pynwb Subject. positions, channels: unit selection (default: all channels at the centre map position).
     sigma: optional dict block number -> sigma in px (scalar or one per channel) for the units table (a
-    ``sigma_block{k}`` variable of ``ds`` on channel_block{k} is used otherwise). gap_s: seconds between
+    ``sigma`` coordinate of the block's group is used otherwise). gap_s: seconds between
     presentations (> 0). nwbfile_fields: further NWBFile fields (identifier, experimenter, institution, lab,
     related_publications, ...); by default identifier is a random UUID, session_start_time the dataset's
     ``created`` time. See the module docstring for the file layout.
@@ -282,7 +332,7 @@ def to_nwb(
         raise FileExistsError(f"path {str(p)!r} exists and overwrite=False")
     if not p.parent.is_dir():
         raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
-    nwb = _build(ds, subject, session_description, positions, channels, sigma, float(gap_s), nwbfile_fields)
+    nwb = _build(rec, subject, session_description, positions, channels, sigma, float(gap_s), nwbfile_fields)
     with atomic_path(p) as tmp, NWBHDF5IO(tmp, mode="w") as io:
         io.write(nwb)
     return p
@@ -295,10 +345,10 @@ def _column(table, name) -> np.ndarray:
     return values
 
 
-def read_nwb(path) -> xr.Dataset:
-    """Rebuild the "record" dataset from a file written by :func:`to_nwb`.
+def read_nwb(path) -> xr.DataTree:
+    """Rebuild the recording (a DataTree, see neurodcn.schema) from a file written by :func:`to_nwb`.
 
-    Holds the exported units only: h_block{k} over the channels and map positions selected at export (their
+    Holds the exported units only: per block, h over the channels and map positions selected at export (their
     original indices as coords), the stimulus coords, time (model time) and time_ms (from the timestamps,
     exact to float rounding), y_deg/x_deg, and the attrs stored in ``notes``.
     """
@@ -321,33 +371,39 @@ def read_nwb(path) -> xr.Dataset:
         starts = _column(pres, "start_time")
         stamps = np.asarray(module["model_time"].timestamps[:])
         n_t = stamps.size // n_stim
-        coords = {
-            n: ("stimulus", _column(pres, n)) for n in pres.colnames if n not in ("start_time", "stop_time")
-        }
-        coords["time"] = ("time", np.asarray(module["model_time"].data[:n_t]))
-        coords["time_ms"] = ("time", (stamps[:n_t] - starts[0]) * 1000.0)
-        table = module["units"]
-        units = {n: _column(table, n) for n in ("block", "channel", "y", "x", "y_deg", "x_deg", "column")}
-        data_vars = {}
-        for k in sorted(set(units["block"].tolist())):
-            rows = units["block"] == k
-            sel = {a: np.unique(units[a][rows]) for a in ("channel", "y", "x")}
-            shape = tuple(v.size for v in sel.values())
-            pos = [np.searchsorted(sel[a], units[a][rows]) for a in ("channel", "y", "x")]
-            h = np.asarray(module[f"h_block{k}"].data[:]).reshape(n_stim, n_t, -1)
-            cube = np.full((n_stim, n_t, *shape), np.nan, dtype=h.dtype)
-            cube[:, :, pos[0], pos[1], pos[2]] = h[:, :, units["column"][rows]]
-            dims = ("stimulus", "time", f"channel_block{k}", f"y_block{k}", f"x_block{k}")
-            data_vars[f"h_block{k}"] = (dims, cube)
-            for a in ("channel", "y", "x"):
-                coords[f"{a}_block{k}"] = (f"{a}_block{k}", sel[a])
+        stim = {n: _column(pres, n) for n in pres.colnames if n not in ("start_time", "stop_time")}
+        root = xr.Dataset(
+            coords={
+                STIMULUS: (STIMULUS, stim["stimulus_id"]),
+                **{n: (STIMULUS, v) for n, v in stim.items()},
+                "time": (TIME, np.asarray(module["model_time"].data[:n_t])),
+                "time_ms": (TIME, (stamps[:n_t] - starts[0]) * 1000.0),
+            }
+        )
+        groups = {"/": root}
+        for name, table in module["units"].plane_segmentations.items():
+            units = {n: _column(table, n) for n in table.colnames if n not in ("pixel_mask", "unit_id")}
+            parts = [s for s in module.data_interfaces if s.startswith(f"h_{name}_part")]
+            series = sorted(parts, key=lambda s: int(s.rsplit("part", 1)[1])) or [f"h_{name}"]
+            h = np.concatenate([np.asarray(module[s].data[:]) for s in series], axis=1).reshape(n_stim, n_t, -1)
+            sel = {a: np.unique(units[a]) for a in BLOCK_DIMS}
+            pos = [np.searchsorted(sel[a], units[a]) for a in BLOCK_DIMS]
+            cube = np.full((n_stim, n_t, *(v.size for v in sel.values())), np.nan, dtype=h.dtype)
+            cube[:, :, pos[0], pos[1], pos[2]] = h
+            coords = {a: (a, sel[a]) for a in BLOCK_DIMS}
             for a in ("y", "x"):
-                at, deg = units[a][rows], units[f"{a}_deg"][rows]
-                coords[f"{a}_deg_block{k}"] = (f"{a}_block{k}", np.array([deg[at == v][0] for v in sel[a]]))
-    ds = xr.Dataset(data_vars, coords)
-    for name, var in ds.variables.items():
-        info = meta["variables"].get(name)
-        if info is not None:
-            var.attrs = info["attrs"]
-    ds.attrs = meta["attrs"]
-    return decode_attrs(ds)
+                coords[f"{a}_deg"] = (a, np.array([units[f"{a}_deg"][units[a] == v][0] for v in sel[a]]))
+            if "sigma" in units:  # one value per block, or per channel
+                per_channel = np.array([units["sigma"][units["channel"] == c][0] for c in sel["channel"]])
+                one = np.unique(per_channel).size == 1
+                coords["sigma"] = ((), per_channel[0]) if one else ("channel", per_channel)
+            groups[f"/{name}"] = xr.Dataset({"h": ((STIMULUS, TIME, *BLOCK_DIMS), cube)}, coords=coords)
+    for path, info in meta.items():
+        node = groups.get(path)
+        if node is None:
+            continue
+        for name, var in node.variables.items():
+            if name in info["variables"]:
+                var.attrs = info["variables"][name]["attrs"]
+        node.attrs = info["attrs"]
+    return decode_attrs(xr.DataTree.from_dict(groups))
