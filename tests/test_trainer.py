@@ -85,9 +85,10 @@ def test_resume_after_an_epoch_is_bit_identical(splits, tmp_path):
                                   _strip_seconds(pd.read_csv(tmp_path / "b" / "metrics.csv")))
 
 
-def test_resume_mid_epoch_is_bit_identical(splits, tmp_path):
+@pytest.mark.parametrize("extra", [{}, {"kinetic": 0.1, "jacobian": 0.05}, {"optimizer": "adam"}])
+def test_resume_mid_epoch_is_bit_identical(splits, tmp_path, extra):
     train_part, val = splits
-    config = TrainConfig(epochs=1, batch_size=10, checkpoint_every=2)  # 4 steps, states after steps 2 (and 4)
+    config = TrainConfig(epochs=1, batch_size=10, checkpoint_every=2, **extra)  # 4 steps, states after 2 (and 4)
     straight = tiny()
     train(straight, train_part, val, tmp_path / "a", config, progress=False)
 
@@ -101,6 +102,9 @@ def test_resume_mid_epoch_is_bit_identical(splits, tmp_path):
     train(resumed, train_part, val, tmp_path / "b", config, resume=True, progress=False)
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    if extra.get("kinetic"):  # the regularisers are logged per epoch (mean over the steps)
+        logged = pd.read_csv(tmp_path / "a" / "metrics.csv")
+        assert logged["train_kinetic"].iloc[0] > 0 and logged["train_jacobian"].iloc[0] > 0
     pd.testing.assert_frame_equal(_strip_seconds(pd.read_csv(tmp_path / "a" / "metrics.csv")),
                                   _strip_seconds(pd.read_csv(tmp_path / "b" / "metrics.csv")))
 
