@@ -185,3 +185,20 @@ def test_train_rejects_bad_arguments(splits, tmp_path):
         train(tiny(), train_part, val, tmp_path, TrainConfig(batch_size=1000))
     with pytest.raises(TypeError, match="config"):
         train(tiny(), train_part, val, tmp_path, {"epochs": 1})
+
+
+def test_field_gain_scales_the_last_norm_of_every_vector_field_once(splits, tmp_path):
+    train_part, val = splits
+    config = TrainConfig(epochs=2, batch_size=20, lr=1e-12, field_gain=0.1, augment=False)
+    before = [b.func.norm3.weight.detach().clone() for _, b in tiny().ode_blocks()]
+
+    def kill(epoch, step):
+        if (epoch, step) == (1, 0):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), train_part, val, tmp_path, config, progress=False, on_step=kill)
+    resumed = tiny()  # resuming restores the trained weights: the gain is not applied twice
+    train(resumed, train_part, val, tmp_path, config, resume=True, progress=False)
+    for w0, (_, b) in zip(before, resumed.ode_blocks(), strict=True):
+        torch.testing.assert_close(b.func.norm3.weight.detach(), 0.1 * w0, rtol=1e-6, atol=1e-9)

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches
 from neurodcn.io.atomic import write_text
-from neurodcn.nn.dynamics import SolverError
+from neurodcn.nn.dynamics import ODEFunc, SolverError
 from neurodcn.nn.regularisation import regularisation_terms, regularised
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.train import distributed as dist
@@ -75,7 +75,9 @@ class TrainConfig:
     layer's log2 sigma into its sigma_range after every step. grad_clip: max global L2 norm of the gradients
     (None: no clipping). checkpoint_every: also save the training state every this many steps inside an epoch.
     optimizer: "sgd" (with momentum) or "adam" (lr defaults to 1e-3). kinetic, jacobian: weights of the
-    vector-field regularisers (Finlay et al. 2020; see neurodcn.nn.regularisation), 0 = off.
+    vector-field regularisers (Finlay et al. 2020; see neurodcn.nn.regularisation), 0 = off. field_gain:
+    multiplies the weight of each ODE vector field's last GroupNorm when a run starts (1 = the reference init;
+    < 1 starts from slow dynamics that an adaptive solver integrates in few steps).
     """
 
     epochs: int = 100
@@ -95,6 +97,7 @@ class TrainConfig:
     optimizer: str = "sgd"
     kinetic: float = 0.0
     jacobian: float = 0.0
+    field_gain: float = 1.0
 
     def __post_init__(self):
         _int("epochs", self.epochs, 1)
@@ -109,6 +112,7 @@ class TrainConfig:
         _num("gamma", self.gamma, 0, allow_equal=False)
         _num("kinetic", self.kinetic, 0)
         _num("jacobian", self.jacobian, 0)
+        _num("field_gain", self.field_gain, 0, allow_equal=False)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"TrainConfig.optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.grad_clip is not None:
@@ -160,6 +164,14 @@ def srf_sigmas(model: nn.Module) -> dict[str, float]:
             with torch.no_grad():
                 out[name] = float(m.sigma_at(None if m.time_param is None else 0.0).median())
     return out
+
+
+def _scale_field_output(model: nn.Module, gain: float) -> None:
+    """Multiply the affine weight of the last GroupNorm (norm3) of every ODE vector field by ``gain``."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, ODEFunc):
+                m.norm3.weight.mul_(gain)
 
 
 def _project_sigma(model: nn.Module) -> None:
@@ -315,6 +327,8 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             changed = sorted(k for k in run if info["card"].get(k) != run[k])
             raise ValueError(f"cannot resume {paths['state']}: its run differs in {changed} from the one asked for")
         start_epoch, prog = info["epoch"], info["metrics"]
+    elif config.field_gain != 1.0:
+        _scale_field_output(plain, config.field_gain)
     net = dist.wrap(plain)
     params = [p for p in plain.parameters() if p.requires_grad]
     best = prog["best"]
