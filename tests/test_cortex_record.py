@@ -7,7 +7,7 @@ import torch
 
 import neurodcn as nd
 from neurodcn.cortex import virtual_cortex
-from neurodcn.io.files import validate_dataset
+from neurodcn.schema import validate_dataset
 
 
 @pytest.fixture(scope="module")

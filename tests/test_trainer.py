@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from neurodcn.data.cifar10 import load_cifar10, per_class_subset, train_val_split
-from neurodcn.nn.models import build_model
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.nn.zoo import build_model
 from neurodcn.train.checkpoint import load_checkpoint, load_training_state
 from neurodcn.train.trainer import TrainConfig, TrainingDiverged, evaluate, srf_sigmas, train
 

@@ -13,18 +13,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodcn.cortex.datasets import (
-    batch_slices,
-    block_coords,
-    block_dims,
-    check_times,
-    ode_block_indices,
-    stamp,
-    stimulus_coords,
-    time_coords,
-)
+from neurodcn.cortex.inputs import batch_slices, check_times
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.nn.dynamics import ODEBlock
+from neurodcn.schema import block_coords, block_dims, stimulus_coords, time_coords
 
 __all__ = ["propagate", "record"]
 
@@ -38,11 +30,12 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     Returns (logits [N, classes], trajectories): trajectories[i] is h of blocks[i] at ``times``,
     [len(times), N, C_i, H_i, W_i], or None (no times, or not an ODE block).
     """
-    h = model.stem(x)
-    trajectories = []
-    for i, block in enumerate(model.blocks):
-        if i > 0:
-            h = model.transitions[i - 1](h)
+    h, trajectories = x, []
+    for stage in model.stages():
+        if stage.kind != "block":
+            h = stage.module(h)
+            continue
+        i, block = stage.index, stage.module
         if input_scale is not None and input_scale[i] != 1:
             h = h * input_scale[i]
         traj = None
@@ -67,7 +60,7 @@ def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
     data = {}
     for k, arr in hs.items():
         g = vc.geometry[k - 1]
-        coords.update(block_coords(k, g, vc.image_size, vc.visual_degrees))
+        coords.update(block_coords(k, g.channels, *g.degrees(vc.image_size, vc.visual_degrees)))
         data[f"h_block{k}"] = (
             ("stimulus", "time", *block_dims(k)),
             arr,
@@ -90,7 +83,7 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
     one batch) and the lazily opened store is returned.
     """
     model = vc.model
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     if not ode:
         raise ValueError(
             f"record needs ODE blocks (h(t) over continuous time); model {vc.name!r} has none "
@@ -127,6 +120,6 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
             writer.abort()
         raise
     if writer is None:
-        return stamp(_batch_dataset(vc, full, times, stim), vc, "record")
-    attrs = stamp(xr.Dataset(), vc, "record").attrs
+        return vc.stamp(_batch_dataset(vc, full, times, stim), "record")
+    attrs = vc.stamp(xr.Dataset(), "record").attrs
     return load_dataset(writer.close(attrs=attrs), lazy=True)

@@ -161,8 +161,7 @@ def srf_sigmas(model: nn.Module) -> dict[str, float]:
     out = {}
     for name, m in dist.unwrap(model).named_modules():
         if isinstance(m, SRFConv2d):
-            with torch.no_grad():
-                out[name] = float(m.sigma_at(None if m.time_param is None else 0.0).median())
+            out[name] = m.sigma_summary()
     return out
 
 
