@@ -25,7 +25,7 @@ from neurodcn.io.files import load_dataset, save_dataset
 def test_totals_match_the_papers():
     sf = load_devalois1982_peak_sf()
     assert sf["count"].sum() == 363 == sf.attrs["n"]
-    assert set(sf["units"]) == {"cycles/deg"}
+    assert set(sf["units"]) == {"cycles/degree"}
     assert sf["bin_lo"].min() == 0.35 and sf["bin_hi"].max() == 22.4
     bw = load_schiller1976_sf_bandwidth()
     assert bw["count"].sum() == 73 and bw.attrs["n_recorded"] == 87
@@ -109,7 +109,7 @@ def test_compare_property_dataset():
     assert float(ds["ks_distance"]) == ks_distance(values[:5], reference_histogram("peak_spatial_frequency")[0], "log")
     assert float(ds["similarity"]) == pytest.approx(1 - float(ds["ks_distance"]))
     assert float(ds["reference_fraction"].sum()) == pytest.approx(1.0)
-    assert ds["bin_lo"].attrs["units"] == "cycles/deg"
+    assert ds["bin_lo"].attrs["units"] == "cycles/degree"
     for name, var in ds.data_vars.items():
         assert {"long_name", "units"} <= set(var.attrs), name
 

@@ -59,7 +59,7 @@ def test_hand_set_sigmas_degrees_and_sizes():
     assert list(ds.block.values) == [1, 1, 2, 2, 3, 3] and list(ds.conv.values) == [1, 2, 1, 2, 1, 2]
     assert list(ds.depth.values) == [1, 2, 3, 4, 5, 6]
     assert ds.layer_name.values[2] == "blocks.1.func.conv1"
-    assert ds.sigma_deg.attrs["units"] == "deg" and ds.preferred_sf.attrs["units"] == "cycles/deg"
+    assert ds.sigma_deg.attrs["units"] == "degree" and ds.preferred_sf.attrs["units"] == "cycles/degree"
 
 
 def test_preferred_sf_of_second_derivative_filters_in_cycles_per_degree():
@@ -121,7 +121,7 @@ def test_sigma_ji_lognormal_fit_on_a_known_sample():
     ks = scipy.stats.kstest(x, scipy.stats.lognorm(logs.std(), scale=np.exp(logs.mean())).cdf)
     assert float(ds.lognorm_ks_statistic_block1) == pytest.approx(ks.statistic, abs=1e-3)
     assert 0 <= float(ds.lognorm_ks_pvalue_block1) <= 1
-    assert ds.lognorm_scale_block1.attrs["units"] == "px"
+    assert ds.lognorm_scale_block1.attrs["units"] == "1"  # pixels: UDUNITS has no pixel
     # the per-layer sigma of a per-pair layer is the median of its pairs (the lower middle value for an even count)
     pairs = np.sort(2.0 ** s[0].ravel())
     assert ds.sigma_px.values[0] == pytest.approx(pairs[(pairs.size - 1) // 2], rel=1e-6)

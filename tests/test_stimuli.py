@@ -115,7 +115,7 @@ def test_grid_is_full_factorial_with_table():
         None if np.isnan(row.aperture_diameter) else row.aperture_diameter,
     )
     torch.testing.assert_close(images[13, 0], expected.float())
-    assert table.attrs["units"]["spatial_frequency"] == "cycles/deg"
+    assert table.attrs["units"]["spatial_frequency"] == "cycles/degree"
 
 
 def test_drifting_grating_phases_cover_one_period():
@@ -131,7 +131,7 @@ def test_gabor_grid_table_and_peak():
     images, table = gabor_grid(32, 4.0, [2.0], envelope_sigmas=[0.5, 1.0], contrasts=[1.0, 0.5])
     assert images.shape == (4, 3, 32, 32) and len(table) == 4
     assert set(table["envelope_sigma"]) == {0.5, 1.0}
-    assert table.attrs["units"]["envelope_sigma"] == "deg"
+    assert table.attrs["units"]["envelope_sigma"] == "degree"
 
 
 def test_natural_images_match_skimage():
@@ -161,7 +161,7 @@ def test_stimulus_coords_build_a_dataset():
     coords = stimulus_coords(len(table), table)
     ds = xr.Dataset({"mean": ("stimulus", images.mean(dim=(1, 2, 3)).numpy())}, coords=coords)
     assert ds["contrast"].attrs["units"] == "1"
-    assert ds["spatial_frequency"].attrs["units"] == "cycles/deg"
+    assert ds["spatial_frequency"].attrs["units"] == "cycles/degree"
     assert list(ds["stimulus_id"].values) == list(table["stimulus_id"])
 
 

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE
+
 __all__ = [
     "PROPERTIES",
     "Histogram",
@@ -53,8 +55,8 @@ _PRF_SOURCES = {
 }
 _CAVANAUGH_UNITS = {
     "surround_suppression_index": "1",
-    "grating_summation_field": "deg",
-    "surround_diameter": "deg",
+    "grating_summation_field": DEGREE,
+    "surround_diameter": DEGREE,
     "surround_to_gsf_ratio": "1",
     "strongly_suppressed": "1",
 }
@@ -106,7 +108,7 @@ def load_devalois1982_peak_sf() -> pd.DataFrame:
     wide = _read("devalois1982b_peak_sf_hist.csv").rename(columns={"bin_lo_cpd": "bin_lo", "bin_hi_cpd": "bin_hi"})
     groups = ["simple_foveal", "complex_foveal", "simple_parafoveal", "complex_parafoveal"]
     attrs = dict(citation=_DEVALOIS, source=_BRAINSCORE, file="devalois1982b_peak_sf_hist.csv")
-    return _tidy(wide, groups, "peak_spatial_frequency", "cycles/deg", attrs)
+    return _tidy(wide, groups, "peak_spatial_frequency", CYCLES_PER_DEGREE, attrs)
 
 
 def load_schiller1976_sf_bandwidth() -> pd.DataFrame:
@@ -147,7 +149,7 @@ def load_prf_size_vs_eccentricity() -> pd.DataFrame:
     if not set(table["source"]) <= set(keys):
         raise ValueError(f"prf_size_vs_eccentricity.csv: unexpected sources {sorted(set(table['source']) - set(keys))}")
     table.insert(0, "source_key", table["source"].map(keys))
-    table.attrs = dict(file="prf_size_vs_eccentricity.csv", units="deg")
+    table.attrs = dict(file="prf_size_vs_eccentricity.csv", units=DEGREE)
     return table
 
 
@@ -170,7 +172,7 @@ def prf_size(eccentricity, area: str = "V1", source: str = "wandell2015") -> np.
 PROPERTIES = {
     "peak_spatial_frequency": dict(
         loader=load_devalois1982_peak_sf,
-        units="cycles/deg",
+        units=CYCLES_PER_DEGREE,
         scale="log",
         long_name="preferred (peak) spatial frequency",
     ),
@@ -181,10 +183,10 @@ PROPERTIES = {
         long_name="spatial frequency bandwidth (100 f_low / f_high)",
     ),
     "grating_summation_field": dict(
-        loader=load_cavanaugh2002_size, units="deg", scale="log", long_name="grating summation field diameter"
+        loader=load_cavanaugh2002_size, units=DEGREE, scale="log", long_name="grating summation field diameter"
     ),
     "surround_diameter": dict(
-        loader=load_cavanaugh2002_size, units="deg", scale="log", long_name="suppressive surround diameter"
+        loader=load_cavanaugh2002_size, units=DEGREE, scale="log", long_name="suppressive surround diameter"
     ),
     "surround_to_gsf_ratio": dict(
         loader=load_cavanaugh2002_size,

@@ -31,7 +31,7 @@ import xarray as xr
 
 from neurodcn.analysis.biology import compare_property
 from neurodcn.analysis.fits import fit_naka_rushton
-from neurodcn.schema import require_experiment, stamp_provenance
+from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, require_experiment, stamp_provenance
 
 __all__ = [
     "orientation_preference",
@@ -209,20 +209,20 @@ def fit_physiology(
         "responsive": _var(u_dims, ok.astype(np.int8), f"largest grating response > {floor:g}", "1"),
         "peak_response": _var(u_dims, peak, "largest phase-invariant grating response", "1"),
         "preferred_orientation": _var(
-            u_dims, pref_ori, "preferred orientation (doubled-angle vector sum)", "deg"
+            u_dims, pref_ori, "preferred orientation (doubled-angle vector sum)", DEGREE
         ),
         "orientation_selectivity": _var(
             u_dims, osi, "orientation selectivity index (1 - circular variance)", "1"
         ),
-        "preferred_sf": _var(u_dims, pref_sf, "preferred spatial frequency", "cycles/deg"),
+        "preferred_sf": _var(u_dims, pref_sf, "preferred spatial frequency", CYCLES_PER_DEGREE),
         "sf_bandwidth": _var(
             u_dims,
             np.log2(bw[:, 1] / bw[:, 0]),
-            "SF bandwidth, full width at half height (NaN: unbounded)",
-            "octaves",
+            "SF bandwidth in octaves (log2 f_high / f_low), full width at half height (NaN: unbounded)",
+            "1",
         ),
-        "sf_low_half": _var(u_dims, bw[:, 0], "SF below the peak at half height", "cycles/deg"),
-        "sf_high_half": _var(u_dims, bw[:, 1], "SF above the peak at half height", "cycles/deg"),
+        "sf_low_half": _var(u_dims, bw[:, 0], "SF below the peak at half height", CYCLES_PER_DEGREE),
+        "sf_high_half": _var(u_dims, bw[:, 1], "SF above the peak at half height", CYCLES_PER_DEGREE),
         "sf_bandwidth_percent": _var(
             u_dims,
             100.0 * schiller[:, 0] / schiller[:, 1],
@@ -230,7 +230,7 @@ def fit_physiology(
             "percent",
         ),
         "gsf_diameter": _var(
-            ("unit", "size_contrast"), gsf, "grating summation field: aperture of the largest response", "deg"
+            ("unit", "size_contrast"), gsf, "grating summation field: aperture of the largest response", DEGREE
         ),
         "surround_suppression_index": _var(
             ("unit", "size_contrast"), ssi, "surround suppression index (r_peak - r_largest) / r_peak", "1"

@@ -21,7 +21,7 @@ import xarray as xr
 
 from neurodcn.cortex.inputs import batch_slices, check_labels, check_times
 from neurodcn.cortex.record import propagate
-from neurodcn.schema import stimulus_coords, time_coords
+from neurodcn.schema import PIXELS, stimulus_coords, time_coords
 
 __all__ = ["DEFAULT_NUM_TIMES", "mask_slices", "center_mask", "pattern_completion"]
 
@@ -114,7 +114,7 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
         "mask_size": (
             "mask_size",
             sizes,
-            {"long_name": "side of the centred zero square (0: intact)", "units": "px"},
+            {"long_name": "side of the centred zero square in pixels (0: intact)", "units": PIXELS},
         ),
         **stim,
     }

@@ -142,7 +142,7 @@ def contrast_sweep(
             {
                 "long_name": "an ODE solve failed at this contrast",
                 "units": "1",
-                "flag_values": [0, 1],
+                "flag_values": np.array([0, 1], dtype=np.int8),
                 "flag_meanings": "ok solver_failed",
             },
         ),
@@ -154,7 +154,7 @@ def contrast_sweep(
             {
                 "long_name": "image classified correctly",
                 "units": "1",
-                "flag_values": [-1, 0, 1],
+                "flag_values": np.array([-1, 0, 1], dtype=np.int8),
                 "flag_meanings": "solver_failed incorrect correct",
             },
         )

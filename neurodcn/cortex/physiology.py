@@ -33,7 +33,7 @@ from neurodcn.analysis.physiology_fits import fit_physiology
 from neurodcn.cortex.inputs import batch_slices, check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.data.stimuli import circular_aperture, grating_grid, grating_image, nyquist_frequency
-from neurodcn.schema import time_coords
+from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, time_coords
 
 __all__ = ["RESPONSES", "default_parameters", "center_units", "physiology"]
 
@@ -249,37 +249,37 @@ def physiology(
         "x_deg": (
             "unit",
             per_unit("x_deg"),
-            dict(long_name="unit position from the image centre (right)", units="deg"),
+            dict(long_name="unit position from the image centre (right)", units=DEGREE),
         ),
         "y_deg": (
             "unit",
             per_unit("y_deg"),
-            dict(long_name="unit position from the image centre (up)", units="deg"),
+            dict(long_name="unit position from the image centre (up)", units=DEGREE),
         ),
         "test_orientation": (
             "unit",
             ori[io],
-            dict(long_name="orientation of the size and contrast series", units="deg"),
+            dict(long_name="orientation of the size and contrast series", units=DEGREE),
         ),
         "test_sf": (
             "unit",
             sf[isf],
-            dict(long_name="SF of the size and contrast series", units="cycles/deg"),
+            dict(long_name="SF of the size and contrast series", units=CYCLES_PER_DEGREE),
         ),
         "orientation": (
             "orientation",
             ori,
-            dict(long_name="grating orientation (0 = vertical bars)", units="deg"),
+            dict(long_name="grating orientation (0 = vertical bars)", units=DEGREE),
         ),
         "spatial_frequency": (
             "spatial_frequency",
             sf,
-            dict(long_name="spatial frequency", units="cycles/deg"),
+            dict(long_name="spatial frequency", units=CYCLES_PER_DEGREE),
         ),
         "aperture_diameter": (
             "aperture_diameter",
             ap,
-            dict(long_name="circular aperture diameter", units="deg"),
+            dict(long_name="circular aperture diameter", units=DEGREE),
         ),
         "size_contrast": (
             "size_contrast",

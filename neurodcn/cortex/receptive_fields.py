@@ -19,7 +19,7 @@ import xarray as xr
 
 from neurodcn.analysis.fits import fit_lognormal
 from neurodcn.nn.srf import SRFConv2d
-from neurodcn.schema import time_coords
+from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, PIXELS, time_coords
 
 __all__ = ["preferred_frequency", "srf_layers", "receptive_fields"]
 
@@ -74,7 +74,7 @@ def _fit_vars(k: int, values: np.ndarray, dims: tuple) -> dict:
     fits = [fit_lognormal(v) for v in values]
     spec = {
         "lognorm_shape": ("shape (SD of ln sigma) of the log-normal fit", "1"),
-        "lognorm_scale": ("scale (exp of the mean of ln sigma) of the log-normal fit", "px"),
+        "lognorm_scale": ("scale (exp of the mean of ln sigma) of the log-normal fit, in pixels", PIXELS),
         "lognorm_ks_statistic": ("Kolmogorov-Smirnov distance to the fitted log-normal", "1"),
         "lognorm_ks_pvalue": ("KS p-value (optimistic: parameters fitted to the same samples)", "1"),
         "skewness": ("sample skewness of sigma_ji", "1"),
@@ -123,23 +123,23 @@ def receptive_fields(vc) -> xr.Dataset:
         "sigma_px": (
             dims,
             pick(sigma),
-            {"long_name": "SRF scale sigma (median over pairs)", "units": "px"},
+            {"long_name": "SRF scale sigma in pixels (median over pairs)", "units": PIXELS},
         ),
         "sigma_deg": (
             dims,
             pick(sigma * scale),
-            {"long_name": "SRF scale sigma in visual angle", "units": "deg"},
+            {"long_name": "SRF scale sigma in visual angle", "units": DEGREE},
         ),
-        "rf_size_px": (dims, pick(size), {"long_name": "kernel size K", "units": "px"}),
+        "rf_size_px": (dims, pick(size), {"long_name": "kernel size K in pixels", "units": PIXELS}),
         "rf_size_deg": (
             dims,
             pick(size * scale),
-            {"long_name": "kernel size K in visual angle", "units": "deg"},
+            {"long_name": "kernel size K in visual angle", "units": DEGREE},
         ),
         "preferred_sf": (
             dims,
             pick(sf / scale),
-            {"long_name": "median preferred spatial frequency of the filters", "units": "cycles/deg"},
+            {"long_name": "median preferred spatial frequency of the filters", "units": CYCLES_PER_DEGREE},
         ),
     }
     coords = {
@@ -162,7 +162,7 @@ def receptive_fields(vc) -> xr.Dataset:
         "map_stride_px": (
             "layer",
             strides,
-            {"long_name": "input pixels per pixel of the layer's input map", "units": "px"},
+            {"long_name": "input pixels per pixel of the layer's input map", "units": PIXELS},
         ),
     }
     if times[0] is not None:
@@ -188,7 +188,7 @@ def receptive_fields(vc) -> xr.Dataset:
         data[f"sigma_ji_block{k}"] = (
             dims[:-1] + (pdim,),
             pick(values),
-            {"long_name": f"per-pair SRF scale sigma_ji, block {k}", "units": "px"},
+            {"long_name": f"per-pair SRF scale sigma_ji in pixels, block {k}", "units": PIXELS},
         )
         data.update(_fit_vars(k, values, dims[:-1]))
     return vc.stamp(xr.Dataset(data, coords=coords), "receptive_fields")

@@ -28,7 +28,7 @@ from torch import nn
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.srf import SRFConv2d
-from neurodcn.schema import stamp_provenance
+from neurodcn.schema import DEGREE, PIXELS, stamp_provenance
 
 __all__ = ["layer_stack", "receptive_field_arithmetic", "theoretical_rf"]
 
@@ -132,23 +132,23 @@ def theoretical_rf(
         [e["kernel"] for e in stack], [e["stride"] for e in stack], [e["sigma"] for e in stack]
     )
     deg = visual_degrees / image_width
-    px, dg = dict(units="px"), dict(units="deg")
+    px, dg = dict(units=PIXELS), dict(units=DEGREE)
     data = {
-        "kernel_size": ("layer", [e["kernel"] for e in stack], dict(long_name="kernel size K", **px)),
+        "kernel_size": ("layer", [e["kernel"] for e in stack], dict(long_name="kernel size K in pixels", **px)),
         "stride": ("layer", [e["stride"] for e in stack], dict(long_name="stride", units="1")),
         "sigma_px": (
             "layer",
             [e["sigma"] for e in stack],
-            dict(long_name="SRF scale (NaN: ordinary conv)", **px),
+            dict(long_name="SRF scale in pixels (NaN: ordinary conv)", **px),
         ),
         "jump_px": ("layer", a["jump_px"], dict(long_name="input pixels per output map pixel", **px)),
-        "rf_size_px": ("layer", a["rf_px"], dict(long_name="receptive-field support (full width)", **px)),
+        "rf_size_px": ("layer", a["rf_px"], dict(long_name="receptive-field support (full width) in pixels", **px)),
         "rf_size_deg": (
             "layer",
             a["rf_px"] * deg,
             dict(long_name="receptive-field support (full width)", **dg),
         ),
-        "sigma_eff_px": ("layer", a["sigma_eff_px"], dict(long_name="effective Gaussian RF SD", **px)),
+        "sigma_eff_px": ("layer", a["sigma_eff_px"], dict(long_name="effective Gaussian RF SD in pixels", **px)),
         "sigma_eff_deg": ("layer", a["sigma_eff_px"] * deg, dict(long_name="effective Gaussian RF SD", **dg)),
     }
     coords = {

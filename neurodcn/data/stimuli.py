@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, PIXELS
+
 __all__ = [
     "MEAN_LUMINANCE",
     "NATURAL_IMAGES",
@@ -55,18 +57,18 @@ NATURAL_IMAGES = {
 
 _UNITS = {
     "stimulus_id": "1",
-    "orientation": "deg",
-    "spatial_frequency": "cycles/deg",
-    "phase": "deg",
+    "orientation": DEGREE,
+    "spatial_frequency": CYCLES_PER_DEGREE,
+    "phase": DEGREE,
     "contrast": "1",
-    "aperture_diameter": "deg",
-    "envelope_sigma": "deg",
-    "center_x": "deg",
-    "center_y": "deg",
-    "visual_degrees": "deg",
+    "aperture_diameter": DEGREE,
+    "envelope_sigma": DEGREE,
+    "center_x": DEGREE,
+    "center_y": DEGREE,
+    "visual_degrees": DEGREE,
     "frame": "1",
-    "original_height": "pixel",
-    "original_width": "pixel",
+    "original_height": PIXELS,
+    "original_width": PIXELS,
 }
 _LONG_NAMES = {
     "stimulus_id": "stimulus identifier",
@@ -83,8 +85,8 @@ _LONG_NAMES = {
     "frame": "frame index within a drifting sequence",
     "image_name": "scikit-image sample image",
     "licence": "licence of the image",
-    "original_height": "height of the image before cropping and resizing",
-    "original_width": "width of the image before cropping and resizing",
+    "original_height": "height of the image before cropping and resizing, in pixels",
+    "original_width": "width of the image before cropping and resizing, in pixels",
 }
 
 
