@@ -11,7 +11,6 @@ from cortex_fixtures import (  # noqa: E402
     make_contrast_sweep_dataset,
     make_pattern_completion_dataset,
     make_receptive_fields_dataset,
-    make_record_dataset,
 )
 from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats  # noqa: E402
@@ -152,8 +151,8 @@ def test_plot_on_given_axes():
 
 def test_bad_datasets_name_what_is_missing():
     rf = make_receptive_fields_dataset()
-    with pytest.raises(ValueError, match=r"'receptive_fields' dataset .* got 'record'"):
-        plot_sigma_vs_depth(make_record_dataset())
+    with pytest.raises(ValueError, match=r"'receptive_fields' dataset .* got 'contrast_sweep'"):
+        plot_sigma_vs_depth(make_contrast_sweep_dataset())
     with pytest.raises(ValueError, match=r"lacks the variables/coords \['sigma_px'\]"):
         plot_sigma_vs_depth(rf.drop_vars("sigma_px"))
     with pytest.raises(ValueError, match="lognorm_scale_block2"):
