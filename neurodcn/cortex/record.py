@@ -4,7 +4,8 @@ h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from h
 field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
 state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
 An adaptive solver takes one step size per batch, so h(t) depends on which images share a batch (within
-the solver tolerance); a solver failure raises neurodcn.nn.dynamics.SolverError.
+the solver tolerance); a solver failure raises neurodcn.nn.dynamics.SolverError. Every recorded time is flagged
+as the solver's own state or an interpolation (neurodcn.cortex.solver_states).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 import xarray as xr
 
 from neurodcn.cortex.inputs import batch_slices, check_times
+from neurodcn.cortex.solver_states import flag_variable, step_variable
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.schema import block_coords, block_dims, stimulus_coords, time_coords
@@ -54,8 +56,8 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     return model.head(h), trajectories
 
 
-def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
-    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based)."""
+def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict) -> xr.Dataset:
+    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based); steps: {k: list of n step-time rows}."""
     coords = dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms))
     data = {}
     for k, arr in hs.items():
@@ -71,6 +73,7 @@ def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
                 "map_stride_px": float(g.stride),
             },
         )
+        data.update(flag_variable(k, times, steps[k], vc.model.blocks[k - 1].solver.interpolant))
     return xr.Dataset(data, coords=coords)
 
 
@@ -95,13 +98,16 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
     stim = stimulus_coords(n, stimulus_table)
     writer = ZarrStreamWriter(out, dim="stimulus") if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
+    steps = {i + 1: [] for i in ode}
     model.eval()
     try:
         for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
             with torch.no_grad():
                 _, trajs = propagate(model, x[sl], times)
-            hs = {}
+            hs, batch_steps = {}, {}
             for i in ode:
+                batch_steps[i + 1] = [model.blocks[i].step_times.cpu().numpy()] * (sl.stop - sl.start)
+                steps[i + 1] += batch_steps[i + 1]
                 arr = trajs[i].transpose(0, 1).to(torch.float32).cpu().numpy()
                 if arr.shape[2:] != vc.map_shape(i):
                     raise RuntimeError(
@@ -112,14 +118,21 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
                 for k, arr in hs.items():
                     full[k][sl] = arr
             else:
-                writer.append(
-                    _batch_dataset(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()})
-                )
+                writer.append(_batch_dataset(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()},
+                                             batch_steps))
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     if writer is None:
-        return vc.stamp(_batch_dataset(vc, full, times, stim), "record")
+        return vc.stamp(_batch_dataset(vc, full, times, stim, steps).assign(_step_variables(steps)), "record")
     attrs = vc.stamp(xr.Dataset(), "record").attrs
-    return load_dataset(writer.close(attrs=attrs), lazy=True)
+    return load_dataset(writer.close(attrs=attrs, extra=xr.Dataset(_step_variables(steps))), lazy=True)
+
+
+def _step_variables(steps: dict) -> dict:
+    """The solver's step times of every block (ragged across batches, so written once, after the batches)."""
+    out = {}
+    for k, rows in steps.items():
+        out.update(step_variable(k, rows))
+    return out

@@ -202,8 +202,9 @@ class ZarrStreamWriter:
             prepared.drop_vars(static).to_zarr(self._tmp, append_dim=self.dim, consolidated=True)
         self.size += batch.sizes[self.dim]
 
-    def close(self, attrs: dict | None = None) -> Path:
-        """Finish: optionally replace the global attrs by ``attrs``, then rename the store to ``path``."""
+    def close(self, attrs: dict | None = None, extra: xr.Dataset | None = None) -> Path:
+        """Finish: optionally add ``extra`` variables known only at the end (they may have ``dim`` but must not
+        need appending) and replace the global attrs by ``attrs``, then rename the store to ``path``."""
         if not self._open:
             raise RuntimeError("this ZarrStreamWriter is closed")
         if self._static is None:
@@ -211,6 +212,10 @@ class ZarrStreamWriter:
         import zarr
 
         try:
+            if extra is not None:
+                if not isinstance(extra, xr.Dataset):
+                    raise TypeError(f"extra must be an xarray.Dataset or None, got {type(extra).__name__}")
+                _prepare(extra, for_zarr=True).to_zarr(self._tmp, mode="a", consolidated=True)
             if attrs is not None:
                 if not isinstance(attrs, dict):
                     raise TypeError(f"attrs must be a dict or None, got {type(attrs).__name__}")
