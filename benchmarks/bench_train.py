@@ -4,8 +4,8 @@ Each configuration trains its own copy of the same model (built with the same se
 --checkpoint) on the same batch of CIFAR-sized images (the CIFAR-10 subset when --data is given, else uniform
 noise). Configurations run round-robin in one process, so machine drift hits all alike; the table gives the
 median seconds per step (each from the same starting weights), the NFE of that step (forward and backward,
-summed over the three ODE blocks), and the time relative to Euler step 1. "gain 0.1" starts the vector fields slow (TrainConfig.field_gain);
-"compile" is torch.compile on every vector field (train(compile=True)).
+summed over the three ODE blocks), and the time relative to Euler step 1. "gain 0.1" starts the vector
+fields slow (TrainConfig.field_gain); "compile" is torch.compile on every vector field (train(compile=True)).
 """
 
 from __future__ import annotations
