@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from neurodcn.analysis.compare._deps import optional
 from neurodcn.analysis.compare.brain import brain_responses, time_bins
-from neurodcn.analysis.compare.rsa import shared_bins, time_fit_variables
+from neurodcn.analysis.compare.rsa import check_bootstrap, shared_bins, time_fit_variables
 
 __all__ = ["DEFAULT_ALPHAS", "ridge_predictivity", "split_half_ceiling", "predictivity_over_time"]
 
@@ -101,10 +101,7 @@ def predictivity_over_time(
     samples of the neurons (seeded). Returns a dataset on block x time x neuroid [x time_bin] (r, ceiling)
     and block x time x region [x time_bin] (median_r and CIs), with the time-mapping fit when time-resolved.
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative int, got {n_boot!r}")
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must lie in (0, 1), got {ci!r}")
+    check_bootstrap(n_boot, ci)
     if not isinstance(recordings, dict) or not recordings:
         raise TypeError("recordings must be a non-empty dict region -> response DataArray")
     stimulus_id = np.asarray(stimulus_id)

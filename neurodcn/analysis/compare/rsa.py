@@ -23,7 +23,7 @@ from neurodcn.analysis.compare.rdm import (
 )
 from neurodcn.analysis.compare.timemap import fit_time_mapping
 
-__all__ = ["rsa_over_time", "shared_bins", "time_fit_variables"]
+__all__ = ["rsa_over_time", "shared_bins", "time_fit_variables", "check_bootstrap"]
 
 
 def shared_bins(regions: dict) -> np.ndarray | None:
@@ -38,6 +38,14 @@ def shared_bins(regions: dict) -> np.ndarray | None:
             + ", ".join(f"{k}: {None if v is None else v.tolist()}" for k, v in regions.items())
         )
     return bins[0]
+
+
+def check_bootstrap(n_boot, ci) -> None:
+    """ValueError unless n_boot is a non-negative int and ci lies in (0, 1)."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+        raise ValueError(f"n_boot must be a non-negative int, got {n_boot!r}")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must lie in (0, 1), got {ci!r}")
 
 
 def _bootstrap_indices(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -96,10 +104,7 @@ def rsa_over_time(
     and with time bins the fitted time mapping per block and region.
     """
     check_method("method", method, COMPARE_METHODS)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative int, got {n_boot!r}")
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must lie in (0, 1), got {ci!r}")
+    check_bootstrap(n_boot, ci)
     if not isinstance(features, dict) or not features:
         raise ValueError("features must be a non-empty dict block name -> array [n_times, n_stimuli, n_features]")
     times = np.asarray(times, dtype=np.float64)
