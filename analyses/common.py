@@ -36,7 +36,8 @@ from neurodcn.cli import nonnegative_int, positive_int
 from neurodcn.cortex.virtual_cortex import CHECKPOINT_DIR, VirtualCortex
 from neurodcn.data.cifar10 import ENV_VAR, load_cifar10
 from neurodcn.io.atomic import write_text
-from neurodcn.io.files import save_dataset, validate_dataset
+from neurodcn.io.files import save_dataset
+from neurodcn.schema import validate_dataset
 
 __all__ = [
     "default_data_root",

@@ -22,7 +22,6 @@ except ImportError:  # run as a script: analyses/ itself is on sys.path
 
 from neurodcn.analysis.plots import plot_accuracy_vs_mask, plot_completion_dynamics
 from neurodcn.cortex.completion import DEFAULT_NUM_TIMES
-from neurodcn.cortex.datasets import ode_block_indices
 
 __all__ = ["run", "main", "settings"]
 
@@ -63,7 +62,7 @@ def run(
         raise ValueError(f"num_times must be an integer >= 2, got {s['num_times']!r}")
     vc = common.load_cortex(checkpoint, progress=progress)
     stim = common.load_stimuli(images_from, s["num_images"], seed)
-    ode = [vc.model.blocks[i] for i in ode_block_indices(vc.model)]
+    ode = [block for _, block in vc.model.ode_blocks()]
     times = np.linspace(0.0, min(b.solver.T for b in ode), s["num_times"]) if ode else None
     ds = vc.pattern_completion(
         stim.images, stim.labels, s["mask_sizes"], times=times, stimulus_table=stim.table

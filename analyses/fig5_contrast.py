@@ -23,7 +23,6 @@ except ImportError:  # run as a script: analyses/ itself is on sys.path
 
 from neurodcn.analysis.plots import plot_contrast_sweep
 from neurodcn.cortex.contrast import REGIMES
-from neurodcn.cortex.datasets import ode_block_indices
 
 __all__ = ["run", "main", "settings", "regimes"]
 
@@ -39,7 +38,7 @@ def settings(quick: bool = False) -> dict:
 
 def regimes(vc) -> tuple[str, ...]:
     """The regimes that apply to the cortex's model: all three with ODE blocks, else only "naive"."""
-    return REGIMES if ode_block_indices(vc.model) else ("naive",)
+    return REGIMES if vc.model.ode_blocks() else ("naive",)
 
 
 def _at(ds, name: str, c: float) -> float:

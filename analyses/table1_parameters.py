@@ -23,8 +23,9 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-from neurodcn.io.files import stamp_provenance
-from neurodcn.nn.models import MODEL_SPECS, build_model
+from neurodcn.nn.classifier import MODEL_SPECS
+from neurodcn.nn.zoo import build_model
+from neurodcn.schema import stamp_provenance
 
 __all__ = ["run", "main", "PAPER_ROUNDED", "REFERENCE_EXACT", "count_table"]
 

@@ -11,8 +11,9 @@ import torch
 
 import neurodcn as nd
 from neurodcn.demo import REPO_ROOT, load_analysis
-from neurodcn.io.files import load_dataset, validate_dataset
+from neurodcn.io.files import load_dataset
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.schema import validate_dataset
 
 common = load_analysis("common")
 fig3 = load_analysis("fig3_sigma")

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 
 import neurodcn as nd
 from neurodcn.demo import load_analysis
-from neurodcn.io.files import load_dataset, validate_dataset
+from neurodcn.io.files import load_dataset
 from neurodcn.nn.reconstruction import build_reconstruction
+from neurodcn.schema import validate_dataset
 from neurodcn.train.trainer import evaluate
 
 load_analysis("common")  # puts the checkout's analyses package on the import path
