@@ -128,7 +128,7 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True) ->
         f"effective SD {float(rf['sigma_eff_deg'][-1]):.3g} deg"
     )
     run_settings = {
-        "checkpoint": str(checkpoint or common.DEFAULT_CHECKPOINT),
+        "checkpoint": common.checkpoint_label(checkpoint),
         "model": vc.name,
         "quick": quick,
         **{k: np.asarray(v).tolist() for k, v in params.items()},

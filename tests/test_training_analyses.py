@@ -12,12 +12,10 @@ import torch
 import torch.nn.functional as F
 
 import neurodcn as nd
-from neurodcn.demo import load_analysis
 from neurodcn.io.files import load_dataset, validate_dataset
 from neurodcn.nn.reconstruction import build_reconstruction
 from neurodcn.train.trainer import evaluate
 
-load_analysis("common")  # puts the checkout's analyses package on the import path
 training = importlib.import_module("analyses.training")
 table1 = importlib.import_module("analyses.table1_accuracy")
 table2 = importlib.import_module("analyses.table2_small_data")

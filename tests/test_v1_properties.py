@@ -19,10 +19,8 @@ from neurodcn.analysis.physiology_plots import (  # noqa: E402
     plot_size_tuning_contrast,
     plot_unit_tuning,
 )
-from neurodcn.demo import load_analysis  # noqa: E402
 from neurodcn.io.files import load_dataset  # noqa: E402
 
-load_analysis("common")  # puts the checkout's analyses package on the import path
 v1_properties = importlib.import_module("analyses.v1_properties")
 
 
