@@ -26,7 +26,7 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-from neurodcn.analysis.physiology_plots import (
+from neurodcn.analysis.plots import (
     plot_property_vs_biology,
     plot_rf_size_vs_depth,
     plot_size_tuning_contrast,

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import neurodcn as nd  # noqa: E402
 from neurodcn.analysis.biology import compare_property, prf_size  # noqa: E402
-from neurodcn.analysis.physiology_plots import (  # noqa: E402
+from neurodcn.analysis.plots import (  # noqa: E402
     plot_property_vs_biology,
     plot_rf_size_vs_depth,
     plot_size_tuning_contrast,
