@@ -1,6 +1,6 @@
 """Small synthetic datasets that follow the virtual-cortex schemas (/work/helper-notes/cortex-schema.md).
 
-Each builder returns an xr.Dataset stamped with provenance (neurodcn.io.files.stamp_provenance) and the cortex
+Each builder returns an xr.Dataset stamped with provenance (neurodcn.schema.stamp_provenance) and the cortex
 attrs visual_degrees (deg), ms_per_unit_time (ms) and onset_ms (ms). Values are seeded random numbers with a
 known structure, so tests can check exports and plots against the entries they put in.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from neurodcn.analysis.fits import fit_lognormal
-from neurodcn.io.files import stamp_provenance
+from neurodcn.schema import stamp_provenance
 
 CORTEX_ATTRS = {"visual_degrees": 8.0, "ms_per_unit_time": 100.0, "onset_ms": 50.0}
 

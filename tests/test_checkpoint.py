@@ -81,7 +81,7 @@ def test_sha256_is_over_names_dtypes_shapes_and_bytes(tmp_path):
 
 
 def test_default_builder_uses_the_model_zoo(tmp_path):
-    models = pytest.importorskip("neurodcn.nn.models")
+    models = pytest.importorskip("neurodcn.nn.zoo")
     models.register_model("test-checkpoint-tiny", lambda **kw: Tiny(**kw, name="test-checkpoint-tiny"),
                           replace=True)
     model = models.build_model("test-checkpoint-tiny", hidden=4)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import neurodcn as nd
-from neurodcn.cortex.datasets import MapGeometry
+from neurodcn.cortex.geometry import MapGeometry
 from neurodcn.nn.dcn_cc import GradualDownsample
 from neurodcn.nn.grid import projected_grid
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import neurodcn as nd
+from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.dynamics import ODEBlock
-from neurodcn.nn.models import Classifier
 from neurodcn.nn.srf import SRFConv2d
 
 PARAMETER_COUNTS = {  # REFERENCE 1.3 (exact counts of the reference implementation, CIFAR-10 defaults)
@@ -141,8 +141,8 @@ def test_register_model():
         with pytest.raises(ValueError, match="already registered"):
             nd.register_model("tiny-test-model", builder)
     finally:
-        from neurodcn.nn import models
-        models._REGISTRY.pop("tiny-test-model")
+        from neurodcn.nn import zoo
+        zoo._REGISTRY.pop("tiny-test-model")
 
 
 def test_width_that_groupnorm_cannot_split_is_refused_clearly():

@@ -14,13 +14,14 @@ import neurodcn as nd
 from analyses import fig3_sigma as fig3_script
 from analyses import fig4_pattern_completion as fig4_script
 from analyses import fig5_contrast as fig5_script
-from neurodcn.io.files import load_dataset, validate_dataset
+from neurodcn.io.files import load_dataset
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.paper import fig3_sigma as fig3
 from neurodcn.paper import fig4_pattern_completion as fig4
 from neurodcn.paper import fig5_contrast as fig5
 from neurodcn.paper import table1_parameters as table1
 from neurodcn.paper.results import INDEX_NAME
+from neurodcn.schema import validate_dataset
 
 FAST = dict(method="rk4", step_size=0.5, adjoint=False)
 

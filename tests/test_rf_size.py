@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import neurodcn as nd
-from neurodcn.analysis.rf_size import layer_stack, receptive_field_arithmetic, theoretical_rf
-from neurodcn.io.files import validate_dataset
+from neurodcn.cortex.rf_size import layer_stack, receptive_field_arithmetic, theoretical_rf
+from neurodcn.schema import validate_dataset
 
 
 def test_arithmetic_by_hand():

@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 import neurodcn as nd
-from neurodcn.io.files import load_dataset, validate_dataset
+from neurodcn.io.files import load_dataset
 from neurodcn.nn.reconstruction import build_reconstruction
+from neurodcn.schema import validate_dataset
 from neurodcn.train.trainer import evaluate
 
 training = importlib.import_module("analyses.training")

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodcn.cortex.datasets import batch_slices, check_labels, ode_block_indices, stamp, stimulus_coords
+from neurodcn.cortex.inputs import batch_slices, check_labels
 from neurodcn.cortex.record import propagate
 from neurodcn.nn.dynamics import SolverError
+from neurodcn.schema import stimulus_coords
 
 __all__ = ["REGIMES", "regime_settings", "contrast_sweep"]
 
@@ -34,7 +35,7 @@ def regime_settings(model, regime: str, c: float) -> tuple[list, list]:
     """(T, input_scale) per block for neurodcn.cortex.record.propagate at contrast c (None T: solver.T)."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {list(REGIMES)}, got {regime!r}")
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     T, scale = [None] * len(model.blocks), [1.0] * len(model.blocks)
     if regime != "naive" and not ode:
         raise ValueError(
@@ -81,7 +82,7 @@ def contrast_sweep(
     y = check_labels(labels, n, vc.num_classes)
     cs = _contrasts(contrasts)
     stim = stimulus_coords(n, stimulus_table) if per_image else {}
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     correct = np.zeros((n, cs.size), np.int8)
     nfe = np.full((n, cs.size, len(ode)), np.nan)
     failed = np.zeros(cs.size, bool)
@@ -167,4 +168,4 @@ def contrast_sweep(
         )
     ds = xr.Dataset(data, coords=coords)
     ds.attrs["regime"] = regime
-    return stamp(ds, vc, "contrast_sweep", title=f"contrast_sweep {regime} ({vc.name})")
+    return vc.stamp(ds, "contrast_sweep", title=f"contrast_sweep {regime} ({vc.name})")

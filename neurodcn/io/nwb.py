@@ -43,7 +43,8 @@ import xarray as xr
 from neurodcn.io.assembly import record_blocks, select_units, unit_responses
 from neurodcn.io.atomic import atomic_path
 from neurodcn.io.extras import require
-from neurodcn.io.files import _json_default, decode_attrs, encode_attrs
+from neurodcn.io.files import decode_attrs, encode_attrs
+from neurodcn.schema import json_default
 
 __all__ = ["to_nwb", "read_nwb", "DEFAULT_SUBJECT", "MODULE_NAME"]
 
@@ -118,7 +119,7 @@ def _session_start(ds) -> datetime:
 def _notes(ds) -> str:
     enc = encode_attrs(ds)
     variables = {n: {"attrs": dict(v.attrs), "dtype": str(v.dtype)} for n, v in enc.variables.items()}
-    return json.dumps({_NOTES_KEY: {"attrs": dict(enc.attrs), "variables": variables}}, default=_json_default)
+    return json.dumps({_NOTES_KEY: {"attrs": dict(enc.attrs), "variables": variables}}, default=json_default)
 
 
 _RESERVED_FIELDS = (

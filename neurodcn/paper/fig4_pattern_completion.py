@@ -13,7 +13,6 @@ import numpy as np
 
 from neurodcn.analysis.plots import plot_accuracy_vs_mask, plot_completion_dynamics
 from neurodcn.cortex.completion import DEFAULT_NUM_TIMES
-from neurodcn.cortex.datasets import ode_block_indices
 from neurodcn.data.stimulus_sets import load_stimuli
 from neurodcn.paper.inputs import DEFAULT_STIMULI, checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
@@ -57,7 +56,7 @@ def run(
         raise ValueError(f"num_times must be an integer >= 2, got {s['num_times']!r}")
     vc = load_cortex(checkpoint, progress=progress)
     stim = load_stimuli(images_from, s["num_images"], seed)
-    ode = [vc.model.blocks[i] for i in ode_block_indices(vc.model)]
+    ode = [block for _, block in vc.model.ode_blocks()]
     times = np.linspace(0.0, min(b.solver.T for b in ode), s["num_times"]) if ode else None
     ds = vc.pattern_completion(
         stim.images, stim.labels, s["mask_sizes"], times=times, stimulus_table=stim.table

@@ -14,7 +14,6 @@ import numpy as np
 
 from neurodcn.analysis.plots import plot_contrast_sweep
 from neurodcn.cortex.contrast import REGIMES
-from neurodcn.cortex.datasets import ode_block_indices
 from neurodcn.data.stimulus_sets import load_stimuli
 from neurodcn.paper.inputs import DEFAULT_STIMULI, checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
@@ -33,7 +32,7 @@ def settings(quick: bool = False) -> dict:
 
 def regimes(vc) -> tuple[str, ...]:
     """The regimes that apply to the cortex's model: all three with ODE blocks, else only "naive"."""
-    return REGIMES if ode_block_indices(vc.model) else ("naive",)
+    return REGIMES if vc.model.ode_blocks() else ("naive",)
 
 
 def _at(ds, name: str, c: float) -> float:

@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 
 from neurodcn.analysis.plots import save_figure
 from neurodcn.io.atomic import write_text
-from neurodcn.io.files import save_dataset, validate_dataset
+from neurodcn.io.files import save_dataset
+from neurodcn.schema import validate_dataset
 
 __all__ = ["INDEX_NAME", "Result", "Outputs", "read_index", "write_readme"]
 

@@ -15,10 +15,11 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from neurodcn.io.files import stamp_provenance
-from neurodcn.nn.models import MODEL_SPECS, build_model
+from neurodcn.nn.classifier import MODEL_SPECS
+from neurodcn.nn.zoo import build_model
 from neurodcn.paper.inputs import checkpoint_label, load_cortex, parameter_count
 from neurodcn.paper.results import Outputs, Result
+from neurodcn.schema import stamp_provenance
 
 __all__ = ["run", "PAPER_ROUNDED", "REFERENCE_EXACT", "count_table"]
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurodcn._version import __version__
 from neurodcn.io.atomic import write_bytes, write_text
 
 __all__ = [
@@ -136,8 +137,6 @@ def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
     "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and "sha256" of the weights.
     Returns the checkpoint path.
     """
-    from neurodcn import __version__
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     path = _check_path(path)
@@ -212,7 +211,7 @@ def _build(path, card: dict, builder: Callable[..., nn.Module] | None) -> nn.Mod
         raise CheckpointError(path, f"its card has no model name and config: {entry!r}")
     config = dict(entry["config"])
     if builder is None:
-        from neurodcn.nn.models import build_model
+        from neurodcn.nn.zoo import build_model
 
         config.setdefault("name", entry["name"])
         builder = build_model
@@ -240,7 +239,7 @@ def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tu
     """Load a checkpoint written by save_checkpoint: returns (model on CPU in eval mode, card).
 
     The model is rebuilt as ``builder(**card["model"]["config"])``; by default ``builder`` is
-    ``neurodcn.nn.models.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
+    ``neurodcn.nn.zoo.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
     Raises CheckpointError for truncated, corrupt, foreign or tampered files; executes nothing from the file.
     """
     if builder is not None and not callable(builder):
@@ -287,8 +286,6 @@ def save_training_state(path, *, model: nn.Module, epoch: int, optimizer: torch.
     Holds the model, optimizer and scheduler state_dicts, the RNG states (get_rng_state), ``epoch``, and the
     JSON-able ``metrics`` (e.g. per-epoch history) and ``card`` (e.g. the run's config). Returns the path.
     """
-    from neurodcn import __version__
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:

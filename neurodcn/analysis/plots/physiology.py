@@ -26,7 +26,7 @@ __all__ = [
 
 def plot_property_vs_biology(comparison: xr.Dataset, property_name: str, ax=None) -> Figure:
     """Fractions per published bin, model beside data, for one property of a "physiology_biology" dataset
-    (neurodcn.cortex.physiology_fits.compare_with_biology); the title gives n, KS distance and similarity."""
+    (neurodcn.analysis.physiology_fits.compare_with_biology); the title gives n, KS distance and similarity."""
     check_dataset(comparison, "physiology_biology", ["ks_distance", "similarity"], ["property"], what="comparison")
     names = [str(p) for p in comparison["property"].values]
     if property_name not in names:
@@ -67,7 +67,7 @@ def plot_rf_size_vs_depth(
     axes=None,
 ) -> Figure:
     """Left: theoretical support (full width) and effective SD of every spatial layer against depth (rf:
-    neurodcn.analysis.rf_size.theoretical_rf), and, with ``fits`` ("physiology_fits"), the measured GSF
+    neurodcn.cortex.rf_size.theoretical_rf), and, with ``fits`` ("physiology_fits"), the measured GSF
     diameter (median and quartiles over responsive units, highest contrast) at the depth of each block's last
     layer. Right: human pRF size (Gaussian SD) per visual area at ``eccentricity`` deg
     (neurodcn.analysis.biology.prf_size). One log-scaled degree axis for both."""

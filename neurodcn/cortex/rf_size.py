@@ -5,8 +5,8 @@ map pixel), a layer of kernel size K_l and stride s_l gives r_l = r_{l-1} + (K_l
 j_l = j_{l-1} s_l: r_l input pixels can influence one output pixel.
 
 Effective size. The Gaussian envelopes compose by adding variances: s_l^2 = s_{l-1}^2 + (sigma_l j_{l-1})^2
-(s_0 = 0), with sigma_l the SRF scale (px of the layer's input map; geometric mean over pairs for per-pair
-layers) and, for an ordinary K x K convolution or pool, the SD of a uniform weight over K pixels,
+(s_0 = 0), with sigma_l the SRF scale (px of the layer's input map; SRFConv2d.sigma_summary: the median over
+pairs for per-pair layers) and, for an ordinary K x K convolution or pool, the SD of a uniform weight over K pixels,
 sqrt((K^2 - 1) / 12). s_l is an SD (compare with a pRF sigma); r_l a full width.
 
 ODE blocks. One *pass* through an ODE block counts each convolution of its vector field once (h(T) =
@@ -14,7 +14,7 @@ h(0) + integral of f, and one evaluation of f applies conv1 then conv2). This is
 evaluates f NFE times and each evaluation composes with the last, so the support actually reachable grows with
 the number of steps (``passes_per_block`` = NFE gives that upper bound), while the effective size the
 trained dynamics give is what size tuning measures (neurodcn.cortex.physiology). Time-dependent SRF scales
-are read at t = 0 (as neurodcn.cortex.datasets does for the map geometry).
+are read at t = 0 (as neurodcn.cortex.geometry does for the map geometry).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
-from neurodcn.io.files import stamp_provenance
+from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.schema import stamp_provenance
 
 __all__ = ["layer_stack", "receptive_field_arithmetic", "theoretical_rf"]
 
@@ -47,25 +48,22 @@ def layer_stack(model: nn.Module, passes_per_block: int = 1) -> list[dict]:
     """
     if isinstance(passes_per_block, bool) or not isinstance(passes_per_block, int) or passes_per_block < 1:
         raise ValueError(f"passes_per_block must be a positive integer, got {passes_per_block!r}")
-    if not all(hasattr(model, a) for a in ("stem", "blocks", "transitions")):
+    if not isinstance(model, Classifier):
         raise ValueError(
-            f"model must be a staged classifier with stem, blocks and transitions, got {type(model).__name__}"
+            f"model must be a staged classifier (neurodcn.nn.classifier.Classifier), got {type(model).__name__}"
         )
-    stages = [("stem", 0, model.stem, 1)]
-    for i, block in enumerate(model.blocks):
-        stages.append((f"blocks.{i}", i + 1, block, passes_per_block if isinstance(block, ODEBlock) else 1))
-        if i < len(model.transitions):
-            stages.append((f"transitions.{i}", 0, model.transitions[i], 1))
     out = []
-    for prefix, k, stage, passes in stages:
+    for stage in model.stages():
+        k = stage.index + 1 if stage.kind == "block" else 0
+        passes = passes_per_block if isinstance(stage.module, ODEBlock) else 1
         layers = []
-        for name, m in stage.named_modules():
-            path = f"{prefix}.{name}" if name else prefix
+        for name, m in stage.module.named_modules():
+            path = f"{stage.path}.{name}" if name else stage.path
             if isinstance(m, SRFConv2d):
                 t = 0.0 if m.time_param else None
-                sigma = float(m.sigma_at(t).detach().double().log().mean().exp())
                 layers.append(
-                    dict(name=path, block=k, kernel=2 * m.half_width_at(t) + 1, stride=m.stride, sigma=sigma)
+                    dict(name=path, block=k, kernel=2 * m.half_width_at(t) + 1, stride=m.stride,
+                         sigma=m.sigma_summary(t))
                 )
             elif isinstance(m, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
                 stride = m.stride if m.stride is not None else m.kernel_size

@@ -29,8 +29,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from neurodcn.analysis.biology import compare_property
 from neurodcn.analysis.fits import fit_naka_rushton
-from neurodcn.io.files import stamp_provenance
+from neurodcn.schema import require_experiment, stamp_provenance
 
 __all__ = [
     "orientation_preference",
@@ -160,11 +161,7 @@ def fit_physiology(
     responsive = 0 and get NaN properties. Returns an xr.Dataset (experiment "physiology_fits") on dims unit,
     size_contrast and contrast (latency; contrasts > 0 only), with the unit coords of ``curves``.
     """
-    if not isinstance(curves, xr.Dataset) or curves.attrs.get("neurodcn_experiment") != "physiology":
-        raise ValueError(
-            f"curves must be a 'physiology' xr.Dataset (attrs neurodcn_experiment), got {type(curves).__name__} "
-            f"{getattr(curves, 'attrs', {}).get('neurodcn_experiment')!r}"
-        )
+    require_experiment(curves, "physiology", "curves")
     time = float(curves.attrs["fit_time"]) if time is None else time
     if time not in curves["time"].values:
         raise ValueError(
@@ -306,10 +303,7 @@ def compare_with_biology(fits: xr.Dataset, blocks=None) -> xr.Dataset:
     per property P the histograms reference_fraction_P / model_fraction_P on dim bin_P (coords bin_lo_P,
     bin_hi_P).
     """
-    from neurodcn.analysis.biology import compare_property
-
-    if not isinstance(fits, xr.Dataset) or fits.attrs.get("neurodcn_experiment") != "physiology_fits":
-        raise ValueError("fits must be a 'physiology_fits' xr.Dataset (see fit_physiology)")
+    require_experiment(fits, "physiology_fits", "fits")
     sel = fits["responsive"].values == 1
     if blocks is not None:
         wanted = np.atleast_1d(blocks)
