@@ -1,6 +1,6 @@
 """The training loop: the DCN reference schedule, validation-based model selection, guards, resumable runs.
 
-Defaults follow the reference scripts (REFERENCE 1.4): SGD with momentum 0.9, lr 0.1 * batch / 128, no weight
+Defaults follow the reference scripts of the DCN paper: SGD with momentum 0.9, lr 0.1 * batch / 128, no weight
 decay, lr x 0.1 at epochs 40 and 70 of 100, batch 128 with drop_last, evaluation batch 1000, random crop
 (zero padding 4) + horizontal flip, inputs in [0, 1], cross-entropy. Deviations from the reference: the best
 model is selected on a validation split carved from the training images (never the test set), and sigma is
