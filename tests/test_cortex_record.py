@@ -177,3 +177,32 @@ def test_default_nwb_export_has_no_critical_finding(model, images, tmp_path):
     rec = vc.record(images[:2], times=[0.0, 1.0])  # 4 samples, 16 units in block 3
     messages = list(inspect_nwbfile(nwbfile_path=nd.to_nwb(rec, tmp_path / "rec.nwb")))
     assert not [m for m in messages if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)]
+
+
+def test_fixed_grid_times_are_flagged_and_between_them_h_is_linear(images):
+    m = nd.build_model("dcn-ode", width=4, seed=0, solver=dict(method="rk4", step_size=0.5, adjoint=False))
+    vc = nd.VirtualCortex(m, image_size=16, batch_size=2, progress=False)
+    ds = vc.record(images, times=[0.0, 0.25, 0.5, 1.0, 1.3, 2.0])
+    for k in (1, 2, 3):
+        flags = ds[f"block{k}"]["solver_state"]
+        assert flags.dims == ("stimulus", "time") and flags.attrs["interpolant"] == "linear"
+        np.testing.assert_array_equal(flags.values, np.tile([1, 0, 1, 1, 0, 1], (3, 1)))
+        np.testing.assert_allclose(ds[f"block{k}"]["solver_step_time"].values, np.tile([0, 0.5, 1, 1.5, 2], (3, 1)))
+        h = ds[f"block{k}"]["h"]  # the flagged interpolant is what the values are: the mean of the two states
+        np.testing.assert_allclose(h.sel(time=0.25), 0.5 * (h.sel(time=0.0) + h.sel(time=0.5)), atol=1e-6)
+
+
+def test_adaptive_steps_are_reported_and_a_step_time_reads_as_a_state(model, images):
+    vc = nd.VirtualCortex(model, image_size=16, batch_size=8, progress=False)
+    ds = vc.record(images, times=[0.0, 1.0, 2.0])
+    assert ds["block1"].solver_state.attrs["interpolant"] == "dense output"
+    steps = ds["block1"].solver_step_time.values[0]
+    steps = steps[~np.isnan(steps)]
+    with torch.no_grad():
+        model(images)  # the same batch: the same steps
+    assert len(steps) == model.blocks[0].nfe.accepted_steps + 1 and steps[0] == 0.0
+    np.testing.assert_array_equal(ds["block1"].solver_state.values[:, 0], 1)  # h(0) is the initial state
+    inner = float(steps[1])  # requesting one of the solver's own step times: flagged as a state
+    again = vc.record(images, times=[inner, 2.0])
+    np.testing.assert_array_equal(again["block1"].solver_state.values[:, 0], 1)
+    np.testing.assert_array_equal(again["block1"].solver_step_time.values, ds["block1"].solver_step_time.values)

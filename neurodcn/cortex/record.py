@@ -18,6 +18,7 @@ import torch
 import xarray as xr
 
 from neurodcn.cortex.inputs import batch_slices, check_times
+from neurodcn.cortex.solver_states import flag_variable, step_variable
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.srf import SRFConv2d
@@ -68,21 +69,45 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     return model.head(h), trajectories
 
 
-def _tree(vc, hs: dict, times: np.ndarray, stim: dict, attrs: dict | None = None) -> xr.DataTree:
+def _in_group(variables: dict, k: int) -> dict:
+    """Variables named ``*_block{k}`` on dims ``*_block{k}`` (neurodcn.cortex.solver_states) as they sit in
+    group block{k}: without the suffix."""
+    suffix = f"_block{k}"
+    return {
+        name.removesuffix(suffix): (tuple(d.removesuffix(suffix) for d in dims), *rest)
+        for name, (dims, *rest) in variables.items()
+    }
+
+
+def _steps(steps: dict) -> xr.DataTree:
+    """solver_step_time (stimulus, step) of every block's group: written once, after the batches (ragged)."""
+    return xr.DataTree.from_dict(
+        {f"/{block_name(k)}": xr.Dataset(_in_group(step_variable(k, rows), k)) for k, rows in steps.items()}
+    )
+
+
+def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, attrs=None, step_times=False) -> xr.DataTree:
     """The recording of hs = {k: array [n, time, C, H, W]} for the ODE blocks k (1-based): stimulus and time
-    coords (and ``attrs``) at the root, one group block{k} per block holding h with its map coords."""
+    coords (and ``attrs``) at the root, one group block{k} per block holding h with its map coords,
+    solver_state and, with step_times, solver_step_time (neurodcn.cortex.solver_states; steps: {k: list of n
+    step-time rows})."""
     root = xr.Dataset(coords=dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms)), attrs=attrs)
     groups = {"/": root}
     for k, arr in hs.items():
         g = vc.geometry[k - 1]
         h = {"long_name": f"hidden state h(t) of ODE block {k}", "units": "1"}
         coords = block_coords(g.channels, *g.degrees(vc.image_size, vc.visual_degrees))
-        srf = [m for m in vc.model.blocks[k - 1].modules() if isinstance(m, SRFConv2d) and m.out_channels == g.channels]
+        block = vc.model.blocks[k - 1]
+        srf = [m for m in block.modules() if isinstance(m, SRFConv2d) and m.out_channels == g.channels]
         if srf:
             long_name = "SRF scale sigma of the block's last SRF layer (SRFConv2d.sigma_summary), in pixels"
             coords["sigma"] = ((), srf[-1].sigma_summary(), {"long_name": long_name, "units": PIXELS})
+        data = {"h": ((STIMULUS, TIME, *BLOCK_DIMS), arr, h)}
+        data.update(_in_group(flag_variable(k, times, steps[k], block.solver.interpolant), k))
+        if step_times:
+            data.update(_in_group(step_variable(k, steps[k]), k))
         groups[f"/{block_name(k)}"] = xr.Dataset(
-            {"h": ((STIMULUS, TIME, *BLOCK_DIMS), arr, h)},
+            data,
             coords=coords,
             attrs={"block_index": k, "map_stride_px": float(g.stride)},
         )
@@ -99,7 +124,8 @@ def record(vc, images, times, out=None, stimulus_table=None, stimulus_set=None) 
     Returns an xarray DataTree (see neurodcn.schema): the root holds the stimulus coords (index ``stimulus`` =
     ``stimulus_id``), ``time`` and ``time_ms`` and the provenance attrs; group ``block{k}`` (one per ODE block)
     holds ``h`` (stimulus, time, channel, y, x) with coords channel, y, x, y_deg, x_deg and attrs block_index,
-    map_stride_px. Root attr t_end: the end T of the recorded interval (model time).
+    map_stride_px, and the solver's bookkeeping (neurodcn.cortex.solver_states): solver_state (stimulus, time)
+    and solver_step_time (stimulus, step). Root attr t_end: the end T of the recorded interval (model time).
     out: None (in memory) or a ".zarr" path: batches are streamed there (memory bounded by one batch) and the
     lazily opened store is returned.
     """
@@ -119,13 +145,16 @@ def record(vc, images, times, out=None, stimulus_table=None, stimulus_set=None) 
     attrs["t_end"] = float(t_end)  # the end of the recorded interval [0, T] in model time
     writer = ZarrStreamWriter(out, dim=STIMULUS) if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
+    steps = {i + 1: [] for i in ode}
     model.eval()
     try:
         for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
             with torch.no_grad():
                 _, trajs = propagate(model, x[sl], times)
-            hs = {}
+            hs, batch_steps = {}, {}
             for i in ode:
+                batch_steps[i + 1] = [model.blocks[i].step_times.cpu().numpy()] * (sl.stop - sl.start)
+                steps[i + 1] += batch_steps[i + 1]
                 arr = trajs[i].transpose(0, 1).to(torch.float32).cpu().numpy()
                 if arr.shape[2:] != vc.map_shape(i):
                     raise RuntimeError(
@@ -136,11 +165,11 @@ def record(vc, images, times, out=None, stimulus_table=None, stimulus_set=None) 
                 for k, arr in hs.items():
                     full[k][sl] = arr
             else:
-                writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}))
+                writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, batch_steps))
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     if writer is None:
-        return _tree(vc, full, times, stim, attrs)
-    return load_dataset(writer.close(attrs=attrs), lazy=True)
+        return _tree(vc, full, times, stim, steps, attrs, step_times=True)
+    return load_dataset(writer.close(attrs=attrs, extra=_steps(steps)), lazy=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
 from torch import nn
 
+from neurodcn.cortex import compare as _compare
 from neurodcn.cortex import completion as _completion
 from neurodcn.cortex import contrast as _contrast
 from neurodcn.cortex import physiology as _physiology
@@ -24,6 +24,7 @@ from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
 from neurodcn.cortex.geometry import model_geometry
 from neurodcn.cortex.inputs import check_images, check_number
+from neurodcn.data.bundled import bundled_dir
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import stamp_provenance
@@ -31,8 +32,8 @@ from neurodcn.train.checkpoint import load_checkpoint
 
 __all__ = ["VirtualCortex", "CHECKPOINT_DIR"]
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
-"""Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): the repository's data/."""
+CHECKPOINT_DIR = bundled_dir("checkpoints")
+"""Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): package data, neurodcn/_data."""
 
 
 def _image_size(value) -> tuple[int, int]:
@@ -113,7 +114,8 @@ class VirtualCortex:
 
     @classmethod
     def pretrained(cls, name: str, **kwargs) -> VirtualCortex:
-        """A cortex on a bundled checkpoint, data/checkpoints/<name>.pt (no network access)."""
+        """A cortex on a bundled checkpoint, <name>.pt of the package's checkpoints folder (no network
+        access); ``neurodcn.data.bundled.bundled_checkpoints()`` lists them."""
         available = sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")) if CHECKPOINT_DIR.is_dir() else []
         if not isinstance(name, str) or name not in available:
             raise ValueError(
@@ -178,7 +180,15 @@ class VirtualCortex:
     def physiology(self, **kwargs) -> tuple[xr.Dataset, xr.Dataset]:
         return _physiology.physiology(self, **kwargs)
 
+    def rsa(self, stimuli, brain, **kwargs) -> xr.Dataset:
+        return _compare.rsa(self, stimuli, brain, **kwargs)
+
+    def predictivity(self, stimuli, recordings, **kwargs) -> xr.Dataset:
+        return _compare.predictivity(self, stimuli, recordings, **kwargs)
+
     record.__doc__ = _record.record.__doc__
+    rsa.__doc__ = _compare.rsa.__doc__
+    predictivity.__doc__ = _compare.predictivity.__doc__
     physiology.__doc__ = _physiology.physiology.__doc__
     receptive_fields.__doc__ = _rf.receptive_fields.__doc__
     contrast_sweep.__doc__ = _contrast.contrast_sweep.__doc__

@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from neurodcn.io.atomic import atomic_path, move_into_place, remove, temporary_sibling
+from neurodcn.io.extras import require
 from neurodcn.schema import json_default, nodes, validate_dataset
 
 __all__ = [
@@ -151,6 +152,8 @@ def save_dataset(ds, path, overwrite: bool = True, validate: bool = False) -> Pa
         raise FileExistsError(f"path {str(p)!r} exists and overwrite=False")
     if not p.parent.is_dir():
         raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
+    if p.suffix == ".zarr":
+        require("zarr", "save_dataset to a .zarr store")
     prepared = _prepare(ds, for_zarr=p.suffix == ".zarr")
     tree = {"write_inherited_coords": True} if isinstance(prepared, xr.DataTree) else {}
     with atomic_path(p) as tmp:
@@ -171,6 +174,10 @@ def load_dataset(path, decode: bool = True, lazy: bool = False):
     p = _check_path(path)
     if not p.exists():
         raise FileNotFoundError(f"path {str(p)!r} does not exist")
+    if lazy:
+        require("dask", "load_dataset(lazy=True)")
+    if p.suffix == ".zarr":
+        require("zarr", "load_dataset of a .zarr store")
     engine = "h5netcdf" if p.suffix == ".nc" else "zarr"
     ds = xr.open_datatree(p, engine=engine, chunks={} if lazy else None)
     if not ds.children:
@@ -197,6 +204,7 @@ class ZarrStreamWriter:
         self.path = _check_path(path)
         if self.path.suffix != ".zarr":
             raise ValueError(f"path must end in .zarr for streaming, got {str(path)!r}")
+        require("zarr", "ZarrStreamWriter")
         if not isinstance(dim, str) or not dim:
             raise ValueError(f"dim must be a non-empty string, got {dim!r}")
         if not overwrite and self.path.exists():
@@ -244,8 +252,10 @@ class ZarrStreamWriter:
             prepared.drop_vars(static).to_zarr(self._tmp, append_dim=self.dim, group=group, consolidated=False)
         self.size += sizes[0]
 
-    def close(self, attrs: dict | None = None) -> Path:
-        """Finish: optionally replace the global attrs by ``attrs``, then rename the store to ``path``."""
+    def close(self, attrs: dict | None = None, extra=None) -> Path:
+        """Finish: optionally add ``extra`` variables (a Dataset or DataTree) known only at the end (they may
+        have ``dim`` but must not need appending) and replace the global attrs by ``attrs``, then rename the
+        store to ``path``."""
         if not self._open:
             raise RuntimeError("this ZarrStreamWriter is closed")
         if self._static is None:
@@ -253,6 +263,9 @@ class ZarrStreamWriter:
         import zarr
 
         try:
+            for path, node in (nodes(extra) if extra is not None else {}).items():
+                group = None if path == "/" else path.lstrip("/")
+                _prepare_dataset(node, for_zarr=True).to_zarr(self._tmp, mode="a", group=group, consolidated=False)
             if attrs is not None:
                 if not isinstance(attrs, dict):
                     raise TypeError(f"attrs must be a dict or None, got {type(attrs).__name__}")
