@@ -36,7 +36,7 @@ def datasets():
         "physiology": curves,
         "physiology_fits": fits,
         "rf_size": theoretical_rf(model, visual_degrees=4.0, image_width=16),
-        "assembly": nd.to_assembly(rec, {"block1": "V1", "block2": "V2", "block3": "V4"}).to_dataset(promote_attrs=True),
+        "assembly": nd.to_assembly(rec, dict(block1="V1", block2="V2", block3="V4")).to_dataset(promote_attrs=True),
     }
 
 
