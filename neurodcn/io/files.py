@@ -265,7 +265,9 @@ class ZarrStreamWriter:
         try:
             for path, node in (nodes(extra) if extra is not None else {}).items():
                 group = None if path == "/" else path.lstrip("/")
+                kept = dict(zarr.open_group(self._tmp, mode="r", zarr_format=2, path=group or "").attrs)
                 _prepare_dataset(node, for_zarr=True).to_zarr(self._tmp, mode="a", group=group, consolidated=False)
+                zarr.open_group(self._tmp, mode="r+", zarr_format=2, path=group or "").attrs.update(kept)
             if attrs is not None:
                 if not isinstance(attrs, dict):
                     raise TypeError(f"attrs must be a dict or None, got {type(attrs).__name__}")
