@@ -67,7 +67,8 @@ def test_predictivity_from_an_nwb_recording(vc, tmp_path):
     x = _stimuli(n=30, size=16, seed=1)
     rec = vc.record(x, [0.0, 1.0, 2.0])
     path = nd.to_nwb(rec, tmp_path / "lab.nwb", positions="centre", channels=[0, 1])
-    ds = vc.predictivity(x, path, times=[0.0, 1.0, 2.0], n_boot=10, pool=None, n_splits=3)
+    ids = rec.stimulus_id.values  # the recording names its stimuli by their set's string ids
+    ds = vc.predictivity(x, path, times=[0.0, 1.0, 2.0], stimulus_id=ids, n_boot=10, pool=None, n_splits=3)
     # the recorded units are centre units of block 1 itself; with fewer stimuli than features ridge spreads
     # its weights (minimum-norm), so r < 1, but each recorded time is best predicted by its own model time
     assert set(ds["region"].values) == {"block1", "block2", "block3"}
