@@ -27,7 +27,7 @@ except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
 from neurodcn.analysis.physiology_fits import compare_with_biology
-from neurodcn.analysis.physiology_plots import (
+from neurodcn.analysis.plots import (
     plot_property_vs_biology,
     plot_rf_size_vs_depth,
     plot_size_tuning_contrast,
@@ -128,7 +128,7 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True) ->
         f"effective SD {float(rf['sigma_eff_deg'][-1]):.3g} deg"
     )
     run_settings = {
-        "checkpoint": str(checkpoint or common.DEFAULT_CHECKPOINT),
+        "checkpoint": common.checkpoint_label(checkpoint),
         "model": vc.name,
         "quick": quick,
         **{k: np.asarray(v).tolist() for k, v in params.items()},

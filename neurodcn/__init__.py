@@ -3,6 +3,7 @@
 from neurodcn._version import __version__
 from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.data.cifar10 import load_cifar10
+from neurodcn.data.stimulus_sets import load_stimuli
 from neurodcn.io.assembly import to_assembly
 from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.io.nwb import to_nwb
@@ -17,7 +18,7 @@ __all__ = [
     "__version__",
     "SRFConv2d", "ContinuousConv2d", "resize", "ODEBlock", "SolverConfig",
     "build_model", "list_models", "register_model",
-    "load_cifar10", "load_checkpoint", "save_checkpoint",
+    "load_cifar10", "load_stimuli", "load_checkpoint", "save_checkpoint",
     "VirtualCortex",
     "save_dataset", "load_dataset", "to_nwb", "to_assembly",
 ]

@@ -7,7 +7,7 @@ The network input is c * image for every regime; the regimes differ in what else
   (block 1 already receives the contrast through the image), so every block starts from a map of amplitude ~c
   (Fig. 5 bottom). Why it can work: GroupNorm makes f nearly scale invariant, f(t, c h) ~ f(t, h), so
   c h(s / c) solves the same ODE from c h0 and is reached at s = c T; the time input and GN's eps break this
-  slightly (REFERENCE 1.5).
+  slightly.
 NFE is the forward NFE of each ODE block's solve. One step size serves a whole batch, so NFE is a property of
 the batch: every image is credited its batch's NFE, and the reported NFE is their mean (per_image=True
 runs batches of one). A batch whose solve fails (neurodcn.nn.dynamics.SolverError: too many steps, step-size

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
 from neurodcn.cortex.geometry import model_geometry
 from neurodcn.cortex.inputs import check_images, check_number
+from neurodcn.data.bundled import bundled_dir
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import stamp_provenance
@@ -32,8 +32,8 @@ from neurodcn.train.checkpoint import load_checkpoint
 
 __all__ = ["VirtualCortex", "CHECKPOINT_DIR"]
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
-"""Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): the repository's data/."""
+CHECKPOINT_DIR = bundled_dir("checkpoints")
+"""Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): package data, neurodcn/_data."""
 
 
 def _image_size(value) -> tuple[int, int]:
@@ -114,7 +114,8 @@ class VirtualCortex:
 
     @classmethod
     def pretrained(cls, name: str, **kwargs) -> VirtualCortex:
-        """A cortex on a bundled checkpoint, data/checkpoints/<name>.pt (no network access)."""
+        """A cortex on a bundled checkpoint, <name>.pt of the package's checkpoints folder (no network
+        access); ``neurodcn.data.bundled.bundled_checkpoints()`` lists them."""
         available = sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")) if CHECKPOINT_DIR.is_dir() else []
         if not isinstance(name, str) or name not in available:
             raise ValueError(

@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from neurodcn.io.atomic import atomic_path, move_into_place, remove, temporary_sibling
+from neurodcn.io.extras import require
 from neurodcn.schema import json_default, validate_dataset
 
 __all__ = [
@@ -126,6 +127,8 @@ def save_dataset(ds: xr.Dataset, path, overwrite: bool = True, validate: bool = 
         raise FileExistsError(f"path {str(p)!r} exists and overwrite=False")
     if not p.parent.is_dir():
         raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
+    if p.suffix == ".zarr":
+        require("zarr", "save_dataset to a .zarr store")
     prepared = _prepare(ds, for_zarr=p.suffix == ".zarr")
     with atomic_path(p) as tmp:
         if p.suffix == ".nc":
@@ -144,9 +147,12 @@ def load_dataset(path, decode: bool = True, lazy: bool = False) -> xr.Dataset:
     p = _check_path(path)
     if not p.exists():
         raise FileNotFoundError(f"path {str(p)!r} does not exist")
+    if lazy:
+        require("dask", "load_dataset(lazy=True)")
     if p.suffix == ".nc":
         ds = xr.open_dataset(p, engine="h5netcdf", chunks={} if lazy else None)
     else:
+        require("zarr", "load_dataset of a .zarr store")
         ds = xr.open_zarr(p, chunks={} if lazy else None)
     if not lazy:
         loaded = ds.load()
@@ -168,6 +174,7 @@ class ZarrStreamWriter:
         self.path = _check_path(path)
         if self.path.suffix != ".zarr":
             raise ValueError(f"path must end in .zarr for streaming, got {str(path)!r}")
+        require("zarr", "ZarrStreamWriter")
         if not isinstance(dim, str) or not dim:
             raise ValueError(f"dim must be a non-empty string, got {dim!r}")
         if not overwrite and self.path.exists():

@@ -42,6 +42,7 @@ import xarray as xr
 
 from neurodcn.io.assembly import record_blocks, select_units, unit_responses
 from neurodcn.io.atomic import atomic_path
+from neurodcn.io.extras import require
 from neurodcn.io.files import decode_attrs, encode_attrs
 from neurodcn.schema import json_default
 
@@ -269,6 +270,7 @@ def to_nwb(
     related_publications, ...); by default identifier is a random UUID, session_start_time the dataset's
     ``created`` time. See the module docstring for the file layout.
     """
+    require("pynwb", "to_nwb")
     from pynwb import NWBHDF5IO
 
     if not isinstance(path, str | os.PathLike):
@@ -302,6 +304,7 @@ def read_nwb(path) -> xr.Dataset:
     original indices as coords), the stimulus coords, time (model time) and time_ms (from the timestamps,
     exact to float rounding), y_deg/x_deg, and the attrs stored in ``notes``.
     """
+    require("pynwb", "read_nwb")
     from pynwb import NWBHDF5IO
 
     p = Path(path)

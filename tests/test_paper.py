@@ -1,5 +1,6 @@
-"""analyses/: each script on a tiny checkpoint writes a valid .nc equal to the VirtualCortex's own answer
-(and to plain forward passes where they apply) and a .png; table 1 counts; the stimulus loader; the index."""
+"""neurodcn.paper: each figure function on a tiny checkpoint writes a valid .nc equal to the VirtualCortex's own
+answer (and to plain forward passes where they apply) and a .png; table 1 counts; the results index; the
+analyses/ command-line fronts."""
 
 import json
 from pathlib import Path
@@ -10,19 +11,19 @@ import pytest
 import torch
 
 import neurodcn as nd
-from neurodcn.demo import REPO_ROOT, load_analysis
+from analyses import fig3_sigma as fig3_script
+from analyses import fig4_pattern_completion as fig4_script
+from analyses import fig5_contrast as fig5_script
 from neurodcn.io.files import load_dataset
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.paper import fig3_sigma as fig3
+from neurodcn.paper import fig4_pattern_completion as fig4
+from neurodcn.paper import fig5_contrast as fig5
+from neurodcn.paper import table1_parameters as table1
+from neurodcn.paper.results import INDEX_NAME
 from neurodcn.schema import validate_dataset
 
-common = load_analysis("common")
-fig3 = load_analysis("fig3_sigma")
-fig4 = load_analysis("fig4_pattern_completion")
-fig5 = load_analysis("fig5_contrast")
-table1 = load_analysis("table1_parameters")
-
 FAST = dict(method="rk4", step_size=0.5, adjoint=False)
-SHARED = Path("/work/shared/data/cifar-10-subset")  # the exact CIFAR-10 subset the bundled images come from
 
 
 @pytest.fixture(scope="module")
@@ -49,67 +50,6 @@ def _plain_accuracy(model, images, labels) -> float:
 
 def _assert_png(path: Path):
     assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-# --------------------------------------------------------------------------------------------- stimuli
-def test_bundled_stimuli_are_the_raw_npz_and_match_cifar10():
-    stim = common.load_stimuli()
-    with np.load(common.BUNDLED_STIMULI, allow_pickle=False) as f:
-        raw, labels, classes = f["images"], f["labels"], f["classes"]
-    assert stim.images.shape == (128, 3, 32, 32) and stim.images.dtype == torch.float32
-    np.testing.assert_array_equal(stim.images.numpy(), raw.astype(np.float32) / np.float32(255))
-    np.testing.assert_array_equal(stim.labels.numpy(), labels)
-    assert list(stim.table["stimulus_id"]) == list(range(128))
-    assert list(stim.table["class_name"]) == [str(classes[k]) for k in labels]
-    assert common.BUNDLED_STIMULI.stat().st_size < 1_000_000
-    if SHARED.is_dir():  # the first 128 images of the official test batch
-        test = nd.load_cifar10(SHARED, "test")
-        torch.testing.assert_close(stim.images, test.images[:128], rtol=0, atol=0)
-        torch.testing.assert_close(stim.labels, test.labels[:128], rtol=0, atol=0)
-
-
-def test_drawn_subsets_are_seeded_and_in_source_order(tmp_path):
-    a, b, c = (common.load_stimuli(num_images=10, seed=s) for s in (3, 3, 4))
-    ids = a.table["stimulus_id"].to_numpy()
-    assert np.array_equal(ids, b.table["stimulus_id"].to_numpy()) and not np.array_equal(
-        ids, c.table["stimulus_id"].to_numpy()
-    )
-    assert np.all(np.diff(ids) > 0) and ids.size == 10
-    full = common.load_stimuli()
-    torch.testing.assert_close(a.images, full.images[torch.tensor(ids)], rtol=0, atol=0)
-    with pytest.raises(ValueError, match="num_images must be at most 128"):
-        common.load_stimuli(num_images=129)
-    with pytest.raises(ValueError, match="images_from"):
-        common.load_stimuli(tmp_path / "nothing-here.txt")
-
-
-def test_stimuli_from_a_cifar_folder_and_a_npz(synthetic_cifar, tmp_path):
-    stim = common.load_stimuli(synthetic_cifar.root, num_images=5, seed=0)
-    data, labels = synthetic_cifar.batches["test_batch"]
-    ids = stim.table["stimulus_id"].to_numpy()
-    expected = data[ids].reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255)
-    np.testing.assert_array_equal(stim.images.numpy(), expected)
-    np.testing.assert_array_equal(stim.labels.numpy(), labels[ids])
-    path = tmp_path / "mine.npz"
-    np.savez(
-        path,
-        images=data[:4].reshape(-1, 3, 32, 32),
-        labels=labels[:4],
-        classes=np.array(synthetic_cifar.classes),
-    )
-    mine = common.load_stimuli(path)
-    np.testing.assert_array_equal(
-        mine.images.numpy(), data[:4].reshape(-1, 3, 32, 32).astype(np.float32) / 255
-    )
-    np.testing.assert_array_equal(mine.labels.numpy(), labels[:4])
-    np.savez(
-        path,
-        images=data[:4].reshape(-1, 3, 32, 32).astype(np.float32),
-        labels=labels[:4],
-        classes=np.array(synthetic_cifar.classes),
-    )
-    with pytest.raises(ValueError, match="uint8"):
-        common.load_stimuli(path)
 
 
 # --------------------------------------------------------------------------------------------- fig 3
@@ -154,7 +94,7 @@ def test_fig4_pattern_completion_matches_the_cortex_and_plain_forward(tiny, tmp_
     }
     ds = validate_dataset(load_dataset(tmp_path / "fig4_pattern_completion.nc"))
     s = fig4.settings(quick=True)
-    stim = common.load_stimuli(None, s["num_images"], 0)
+    stim = nd.load_stimuli("cifar10-demo", s["num_images"], 0)
     vc = _cortex(tiny)
     ref = vc.pattern_completion(
         stim.images,
@@ -188,13 +128,13 @@ def test_fig5_contrast_matches_the_cortex_and_plain_forward(tiny, tmp_path):
     assert set(res.files) == {"fig5_contrast.png", *(f"fig5_contrast_{r}.nc" for r in regimes)}
     _assert_png(tmp_path / "fig5_contrast.png")
     s = fig5.settings(quick=True)
-    stim = common.load_stimuli(None, s["num_images"], 0)
+    stim = nd.load_stimuli("cifar10-demo", s["num_images"], 0)
     vc = _cortex(tiny)
     for regime in regimes:
         ds = validate_dataset(load_dataset(tmp_path / f"fig5_contrast_{regime}.nc"))
         assert ds.attrs["regime"] == regime
-        ref = vc.contrast_sweep(stim.images, stim.labels, s["contrasts"], regime=regime)
-        for name in ("accuracy", "nfe", "nfe_total", "solver_failed"):
+        ref = vc.contrast_sweep(stim.images, stim.labels, s["contrasts"], regime=regime, per_image=True)
+        for name in ("accuracy", "nfe", "nfe_total", "solver_failed", "correct", "nfe_per_image"):
             np.testing.assert_array_equal(ds[name].values, ref[name].values)
     naive = load_dataset(tmp_path / "fig5_contrast_naive.nc")
     for c in s["contrasts"]:
@@ -242,7 +182,7 @@ def test_table1_counts_equal_built_models_and_paper(tiny, tmp_path):
 def test_results_index_collects_every_run(tiny, tmp_path):
     fig3.run(tiny, tmp_path, progress=False)
     table1.run(tiny, tmp_path, progress=False)
-    index = json.loads((tmp_path / common.INDEX_NAME).read_text())
+    index = json.loads((tmp_path / INDEX_NAME).read_text())
     assert set(index["files"]) == {
         "fig3_sigma.nc",
         "fig3a_sigma_vs_depth.png",
@@ -256,9 +196,9 @@ def test_results_index_collects_every_run(tiny, tmp_path):
 
 
 def test_main_runs_and_reports_user_errors(tiny, tmp_path, capsys):
-    assert fig3.main(["--checkpoint", str(tiny), "--out", str(tmp_path), "--no-progress"]) == 0
+    assert fig3_script.main(["--checkpoint", str(tiny), "--out", str(tmp_path), "--no-progress"]) == 0
     assert "wrote" in capsys.readouterr().out and (tmp_path / "fig3_sigma.nc").is_file()
-    assert fig4.main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path)]) == 2
+    assert fig4_script.main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path)]) == 2
     assert "missing.pt" in capsys.readouterr().err
     args = [
         "--checkpoint",
@@ -270,11 +210,9 @@ def test_main_runs_and_reports_user_errors(tiny, tmp_path, capsys):
         "999",
         "--no-progress",
     ]
-    assert fig5.main(args) == 2
+    assert fig5_script.main(args) == 2
     assert "num_images must be at most 128" in capsys.readouterr().err
 
 
-def test_scripts_live_in_the_checkout():
-    assert Path(fig3.__file__).resolve() == REPO_ROOT / "analyses" / "fig3_sigma.py"
-    with pytest.raises(ValueError, match="name must be"):
-        load_analysis("os")
+def test_scripts_are_fronts_over_the_package():
+    assert fig3_script.run is fig3.run and fig4_script.run is fig4.run and fig5_script.run is fig5.run
