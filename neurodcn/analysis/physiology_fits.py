@@ -278,7 +278,7 @@ def fit_physiology(
         "nr_r_max": _var(u_dims, nr[:, 2], "Naka-Rushton maximum response", "1"),
         "nr_r_squared": _var(u_dims, nr[:, 3], "Naka-Rushton fit R^2", "1"),
         "nr_success": _var(
-            u_dims, (nr_status == 0).astype(np.int8), "Naka-Rushton fit converged, c50 and r_max inside their range", "1"
+            u_dims, (nr_status == 0).astype(np.int8), "Naka-Rushton fit converged, c50 and r_max in range", "1"
         ),
         "nr_status": _var(u_dims, nr_status, "outcome of the Naka-Rushton fit", "1", **_flags(NR_STATUS)),
         "latency_ms": _var(

@@ -42,9 +42,11 @@ RESPONSES = ("abs", "rectified")
 
 def default_parameters(vc) -> dict:
     """Stimulus parameters sized to the cortex's image: 12 orientations 0-165 deg, 9 SFs in half-octave steps
-    from Nyquist / 16 up to the Nyquist frequency itself (0.125-2 cycles/deg for 32 px over 8 deg), 4 phases, 10 log-spaced aperture
-    diameters from 2 px (a 1 px circle centred between pixels holds no pixel centre) to the image height,
-    size tuning at contrasts 0.1 and 1, 8 contrasts 0-1, 9 model times over [0, T], properties at t = T."""
+    from Nyquist / 16 up to the Nyquist frequency itself (0.125-2 cycles/deg for 32 px over 8 deg), 4 phases, 10
+    log-spaced aperture diameters from 2 px (a 1 px circle centred between pixels holds no pixel centre) to the
+    image height, size tuning at contrasts 0.1 and 1, 8 contrasts 0-1, 9 model times over [0, T], properties at
+    t = T.
+    """
     h, w = vc.image_size
     nyq = nyquist_frequency((h, w), vc.visual_degrees)
     deg_per_px = vc.visual_degrees / w
