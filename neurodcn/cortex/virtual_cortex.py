@@ -16,6 +16,7 @@ import torch
 import xarray as xr
 from torch import nn
 
+from neurodcn.cortex import compare as _compare
 from neurodcn.cortex import completion as _completion
 from neurodcn.cortex import contrast as _contrast
 from neurodcn.cortex import physiology as _physiology
@@ -179,7 +180,15 @@ class VirtualCortex:
     def physiology(self, **kwargs) -> tuple[xr.Dataset, xr.Dataset]:
         return _physiology.physiology(self, **kwargs)
 
+    def rsa(self, stimuli, brain, **kwargs) -> xr.Dataset:
+        return _compare.rsa(self, stimuli, brain, **kwargs)
+
+    def predictivity(self, stimuli, recordings, **kwargs) -> xr.Dataset:
+        return _compare.predictivity(self, stimuli, recordings, **kwargs)
+
     record.__doc__ = _record.record.__doc__
+    rsa.__doc__ = _compare.rsa.__doc__
+    predictivity.__doc__ = _compare.predictivity.__doc__
     physiology.__doc__ = _physiology.physiology.__doc__
     receptive_fields.__doc__ = _rf.receptive_fields.__doc__
     contrast_sweep.__doc__ = _contrast.contrast_sweep.__doc__

@@ -165,7 +165,7 @@ def srf_sigmas(model: nn.Module) -> dict[str, float]:
     return out
 
 
-def _scale_field_output(model: nn.Module, gain: float) -> None:
+def scale_field_output(model: nn.Module, gain: float) -> None:
     """Multiply the affine weight of the last GroupNorm (norm3) of every ODE vector field by ``gain``."""
     with torch.no_grad():
         for m in model.modules():
@@ -256,7 +256,7 @@ def _fresh_partial(blocks: int) -> dict:
             "backward_nfe": [0] * blocks, "seconds": 0.0, "kinetic": 0.0, "jacobian": 0.0}
 
 
-def _step_loss(net, plain, x, y, config: TrainConfig, generator: torch.Generator):
+def step_loss(net, plain, x, y, config: TrainConfig, generator: torch.Generator):
     """(logits, cross-entropy, objective, regulariser values) of one batch; the objective adds the weighted
     kinetic and Jacobian integrals (summed over ODE blocks, averaged over the batch) when they are on."""
     scope = (regularised(plain, kinetic=config.kinetic > 0, jacobian=config.jacobian > 0, generator=generator)
@@ -335,7 +335,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             raise ValueError(f"cannot resume {paths['state']}: its run differs in {changed} from the one asked for")
         start_epoch, prog = info["epoch"], info["metrics"]
     elif config.field_gain != 1.0:
-        _scale_field_output(plain, config.field_gain)
+        scale_field_output(plain, config.field_gain)
     if compile:
         for m in plain.modules():
             if isinstance(m, ODEFunc):
@@ -360,7 +360,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             x, y = x.to(device=device, dtype=dtype), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             try:
-                logits, loss, objective, reg = _step_loss(net, plain, x, y, config,
+                logits, loss, objective, reg = step_loss(net, plain, x, y, config,
                                                           epoch_generator(config.seed, epoch, f"jacobian-{step}"))
                 objective.backward()
             except SolverError as err:
