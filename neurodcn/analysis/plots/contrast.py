@@ -85,5 +85,6 @@ def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
     acc_axes[0].set_ylabel(f"accuracy{per}")
     nfe_axes[0].set_ylabel("function evaluations (forward NFE)")
     acc_axes[0].legend(frameon=False, fontsize="small", loc="lower right")
-    nfe_axes[0].legend(frameon=False, fontsize="small")
+    if nfe_axes[0].lines:  # a model without ODE blocks has no NFE to show
+        nfe_axes[0].legend(frameon=False, fontsize="small")
     return fig
