@@ -149,7 +149,7 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
         outputs.figure(fig, f"predictivity_v4_distributions_{tag}.png", "per-neuron r per block, best time")
         summary += _summary(table, "predictivity")
         summary.append("  V4: " + parts[0].attrs["ceiling_note"])
-    run_settings = {"checkpoint": str(checkpoint or common.DEFAULT_CHECKPOINT), "model": vc.name,
+    run_settings = {"checkpoint": common.checkpoint_label(checkpoint), "model": vc.name,
                     "recordings": str(root), "quick": quick, **s}
     return outputs.finish(run_settings, summary)
 

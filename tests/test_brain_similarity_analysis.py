@@ -10,11 +10,9 @@ import xarray as xr
 
 import neurodcn as nd
 from neurodcn.data.recordings import load_92_images, load_kriegeskorte2008_rdms
-from neurodcn.demo import load_analysis
 from neurodcn.io.files import load_dataset
 
 pytest.importorskip("rsatoolbox")
-load_analysis("common")  # puts the checkout's analyses package on the import path
 brain_similarity = importlib.import_module("analyses.brain_similarity")
 
 

@@ -112,11 +112,13 @@ def test_naka_rushton_flat_response_is_a_flagged_failure():
     assert math.isnan(fit.c50) and np.all(np.isnan(fit.predict([0.5])))
 
 
-def test_naka_rushton_unsaturated_curve_reports_bound():
+def test_naka_rushton_unsaturated_curve_is_not_a_success():
     c = np.linspace(0.01, 0.1, 10)
-    fit = fit_naka_rushton(c, 5.0 * c)  # a straight line: c50 and r_max run to their bounds
-    assert fit.success
-    assert "bound" in fit.message
+    fit = fit_naka_rushton(c, 5.0 * c)  # a straight line: c50 and r_max trade off until one meets its bound
+    assert not fit.success and fit.unidentified and "does not saturate" in fit.message
+    assert fit.r_max == pytest.approx(100 * 5.0 * c.max())  # its upper bound, 100 x the largest response
+    good = fit_naka_rushton(c, naka_rushton(c, 0.04, 2.0, 1.0))  # c50 inside the range tested
+    assert good.success and not good.unidentified and good.c50 == pytest.approx(0.04, rel=1e-4)
 
 
 @pytest.mark.parametrize(

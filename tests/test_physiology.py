@@ -11,7 +11,10 @@ import neurodcn as nd
 from neurodcn.analysis.biology import compare_property
 from neurodcn.analysis.fits import naka_rushton
 from neurodcn.analysis.physiology_fits import (
+    BANDWIDTH_FLAGS,
+    NR_STATUS,
     bandwidth,
+    bandwidth_flag,
     compare_with_biology,
     fit_physiology,
     half_max_time,
@@ -19,6 +22,8 @@ from neurodcn.analysis.physiology_fits import (
     peak_location,
     summation_field,
 )
+from neurodcn.cortex.physiology import default_parameters
+from neurodcn.data.stimuli import nyquist_frequency
 from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.nn.classifier import Classifier
 from neurodcn.schema import validate_dataset
@@ -136,6 +141,34 @@ def test_naka_rushton_wiring_recovers_known_parameters(linear_run):
     assert float(fits["nr_exponent"][0]) == pytest.approx(2.5, rel=1e-4)
     assert float(fits["nr_r_max"][0]) == pytest.approx(3.0, rel=1e-4)
     assert int(fits["nr_success"][0]) == 1
+
+
+def test_fits_say_when_they_fail_on_hand_made_curves(linear_run):
+    _, curves, _ = linear_run
+    c, f = curves["contrast"].values, curves["spatial_frequency"].values
+    synthetic = curves.copy(deep=True)
+    synthetic["contrast_response"][:] = 5.0 * c[None, None, :]  # a straight line: no saturation, c50 not identified
+    g = np.exp(-((np.log2(f) - np.log2(f[f.size // 2])) ** 2) / 0.5)  # a band-pass curve peaked mid-grid
+    synthetic["sf_tuning"][0] = g
+    fits = fit_physiology(synthetic)
+    assert int(fits["nr_status"][0]) == NR_STATUS.index("c50_not_identified") and int(fits["nr_success"][0]) == 0
+    assert np.isnan(float(fits["c50"][0])) and np.isnan(float(fits["nr_r_max"][0]))
+    assert fits["nr_status"].attrs["flag_meanings"].split() == list(NR_STATUS)
+    assert int(fits["sf_bandwidth_flag"][0]) == 0 and np.isfinite(float(fits["sf_bandwidth"][0]))
+    hand_made = ((f[::-1] / f.max(), "low_pass"), (f / f.max(), "high_pass"), (np.ones_like(f), "unbounded_both_sides"))
+    for curve, flag in hand_made:
+        synthetic["sf_tuning"][0] = curve
+        fits = fit_physiology(synthetic)
+        assert int(fits["sf_bandwidth_flag"][0]) == BANDWIDTH_FLAGS.index(flag), flag
+        assert np.isnan(float(fits["sf_bandwidth"][0])) and np.isnan(float(fits["sf_bandwidth_percent"][0]))
+    assert [bandwidth_flag(1.0, 2.0), bandwidth_flag(np.nan, 2.0), bandwidth_flag(1.0, np.nan)] == [0, 1, 2]
+
+
+def test_default_sf_grid_reaches_the_nyquist_frequency(linear_run):
+    vc, curves, _ = linear_run
+    sf = default_parameters(vc)["spatial_frequencies"]
+    assert sf[-1] == nyquist_frequency(vc.image_size, vc.visual_degrees)
+    np.testing.assert_allclose(np.diff(np.log2(sf)), 0.5)  # half-octave steps
 
 
 def test_summation_field_and_contrast_ratio_through_the_fits(linear_run):

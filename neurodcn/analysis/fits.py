@@ -104,9 +104,12 @@ class NakaRushtonFit:
 
     c50 is in the unit of the contrasts given, r_max and baseline in the unit of the responses, n is
     dimensionless. ``r_squared`` = 1 - SS_res / SS_tot on the data fitted. ``stderr_*`` come from the
-    covariance estimated by curve_fit (NaN where it is not defined). When ``success`` is False the parameters
-    are NaN and ``message`` says why; a successful fit with a parameter on its bound (e.g. c50 far above the
-    contrasts tested) says so in ``message``.
+    covariance estimated by curve_fit (NaN where it is not defined). When the fit fails (a flat response, no
+    start converges) the parameters are NaN and ``message`` says why. A fit whose c50 or r_max ends on a bound
+    of its search range is not a success either: the response does not saturate within the contrasts tested (c50
+    and r_max then trade off) or rises only below the lowest one, so c50 is not identified. Its parameters are
+    kept for inspection, ``unidentified`` is True and ``message`` says so. Other parameters on a bound (e.g. a
+    step-like n) are named in ``message`` of a successful fit.
     """
 
     c50: float
@@ -121,6 +124,7 @@ class NakaRushtonFit:
     success: bool
     message: str
     fit_baseline: bool
+    unidentified: bool = False
 
     def predict(self, contrast) -> np.ndarray:
         """The fitted curve at ``contrast`` (NaN everywhere when the fit failed)."""
@@ -157,7 +161,8 @@ def fit_naka_rushton(contrast, response, baseline: bool = False, max_nfev: int =
     Bounds: c50 in [min positive c / 100, max c * 100], n in ``N_BOUNDS``, r_max in [0, 100 * range(r)], and,
     with ``baseline=True``, baseline in [min r - range, max r]. Several starting points (c50 from the half-
     maximum crossing and a decade either side; n in {1, 2, 4}) are tried and the lowest residual is kept.
-    Returns ``success=False`` (no exception) when the response is flat or no start converges.
+    Returns ``success=False`` (no exception) when the response is flat, no start converges, or c50 or r_max
+    ends on one of its bounds (see :class:`NakaRushtonFit`).
     """
     if not isinstance(baseline, bool):
         raise TypeError(f"baseline must be a bool, got {type(baseline).__name__}")
@@ -225,6 +230,13 @@ def fit_naka_rushton(contrast, response, baseline: bool = False, max_nfev: int =
     with np.errstate(invalid="ignore"):
         stderr = np.sqrt(np.diag(pcov)) if np.all(np.isfinite(pcov)) else np.full(len(popt), np.nan)
     stderr = list(stderr) + ([float("nan")] if not baseline else [])
+    unidentified = "c50" in at_bound or "r_max" in at_bound
+    if unidentified:
+        low = np.isclose(popt[0], lower[0], rtol=1e-6, atol=0)
+        why = "saturates below the lowest of" if low else "does not saturate within"
+        message = f"{', '.join(at_bound)} at a bound: the response {why} the contrasts tested; c50 not identified"
+    else:
+        message = "ok" if not at_bound else "ok; at a bound (weakly identified): " + ", ".join(at_bound)
     return NakaRushtonFit(
         c50=float(popt[0]),
         n=float(popt[1]),
@@ -235,7 +247,8 @@ def fit_naka_rushton(contrast, response, baseline: bool = False, max_nfev: int =
         stderr_n=float(stderr[1]),
         stderr_r_max=float(stderr[2]),
         stderr_baseline=float(stderr[3]),
-        success=True,
-        message="ok" if not at_bound else "ok; at a bound (weakly identified): " + ", ".join(at_bound),
+        success=not unidentified,
+        message=message,
         fit_baseline=baseline,
+        unidentified=unidentified,
     )

@@ -13,12 +13,15 @@ a "physiology" dataset (neurodcn.cortex.physiology) at one model time:
   low- or high-pass over the range tested). Reported as log2(f_high / f_low) octaves at L = 1/2 (full width
   at half height) and as Schiller et al.'s (1976) percent 100 f_low / f_high at L = 1/sqrt(2) (data/bio
   README), measured directly at that level rather than converted from octaves (a conversion would assume a
-  tuning shape: for a Gaussian in log f the two are related by w(1/sqrt 2) = w(1/2) / sqrt 2).
+  tuning shape: for a Gaussian in log f the two are related by w(1/sqrt 2) = w(1/2) / sqrt 2). A bandwidth that
+  cannot be measured within the frequency grid is NaN with its reason in ``sf_bandwidth_flag`` /
+  ``sf_bandwidth_percent_flag`` (:data:`BANDWIDTH_FLAGS`: low-pass, high-pass, or both sides open).
 * size: grating summation field (GSF) = aperture diameter of the largest response (deg; Cavanaugh et al.
   2002 read it off a fitted curve, we use the measured one); surround suppression index SSI =
   (r_peak - r_largest aperture) / r_peak.
 * contrast: Naka-Rushton fit (neurodcn.analysis.fits.fit_naka_rushton, no baseline) of the response against
-  Michelson contrast: c50, exponent n, r_max.
+  Michelson contrast: c50, exponent n, r_max; NaN unless the fit succeeded, with ``nr_status`` saying why
+  (:data:`NR_STATUS`: a flat response or no convergence, or c50 not identified: c50 or r_max on a bound).
 * latency: the first time the response r(t) reaches half its maximum over the recorded times (linear
   interpolation between recorded times; 0 when r(0) already does), in ms through the cortex's time map:
   latency_ms = onset_ms + ms_per_unit_time * t_half.
@@ -39,6 +42,9 @@ __all__ = [
     "bandwidth",
     "summation_field",
     "half_max_time",
+    "bandwidth_flag",
+    "BANDWIDTH_FLAGS",
+    "NR_STATUS",
     "fit_physiology",
     "BIOLOGY",
     "compare_with_biology",
@@ -46,6 +52,12 @@ __all__ = [
 
 HALF = 0.5
 SCHILLER_LEVEL = 1.0 / np.sqrt(2.0)
+BANDWIDTH_FLAGS = ("measured", "low_pass", "high_pass", "unbounded_both_sides", "not_responsive")
+"""Meanings of the bandwidth flags 0..4: measured; no crossing below the peak within the grid (low-pass over
+the frequencies tested); none above it (high-pass, e.g. the grid stops before the response falls); neither;
+unit not responsive."""
+NR_STATUS = ("ok", "c50_not_identified", "failed", "not_responsive")
+"""Meanings of the Naka-Rushton status flags 0..3."""
 
 
 def _curve(name: str, x, r) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +134,11 @@ def bandwidth(frequencies, response, level: float = HALF) -> tuple[float, float]
     return float(2.0**lo), float(2.0**hi)
 
 
+def bandwidth_flag(f_low: float, f_high: float) -> int:
+    """Index into BANDWIDTH_FLAGS of a :func:`bandwidth` result: which side, if any, was not found."""
+    return int(np.isnan(f_low)) + 2 * int(np.isnan(f_high))
+
+
 def summation_field(diameters, response) -> tuple[float, float]:
     """(GSF diameter = aperture of the largest response, SSI = (r_peak - r_largest) / r_peak); NaNs for an
     all-zero curve."""
@@ -150,6 +167,11 @@ def half_max_time(times, response) -> float:
 
 def _var(dims, values, long_name: str, units: str, **attrs):
     return (dims, np.asarray(values), dict(long_name=long_name, units=units, **attrs))
+
+
+def _flags(meanings) -> dict:
+    """CF flag attrs: numeric flag_values 0..k-1 and space-separated flag_meanings."""
+    return {"flag_values": np.arange(len(meanings), dtype=np.int8), "flag_meanings": " ".join(meanings)}
 
 
 def fit_physiology(
@@ -185,7 +207,8 @@ def fit_physiology(
     schiller = np.full((n, 2), np.nan)
     gsf, ssi = np.full((n, sc.size), np.nan), np.full((n, sc.size), np.nan)
     nr = np.full((n, 4), np.nan)
-    nr_ok = np.zeros(n, np.int8)
+    nr_status = np.full(n, NR_STATUS.index("not_responsive"), np.int8)
+    bw_flag = np.full((n, 2), BANDWIDTH_FLAGS.index("not_responsive"), np.int8)
     latency = np.full((n, int(positive.sum())), np.nan)
     t_all = curves["time"].values
     cr_all = curves["contrast_response"].transpose("unit", "contrast", "time").values
@@ -195,11 +218,13 @@ def fit_physiology(
         pref_sf[u] = peak_location(sf, sf_curve)
         bw[u] = bandwidth(sf, sf_curve, HALF)
         schiller[u] = bandwidth(sf, sf_curve, SCHILLER_LEVEL)
+        bw_flag[u] = bandwidth_flag(*bw[u]), bandwidth_flag(*schiller[u])
         for j in range(sc.size):
             gsf[u, j], ssi[u, j] = summation_field(ap, at["size_tuning"].values[u, j])
         fit = fit_naka_rushton(cs, at["contrast_response"].values[u])
-        nr[u] = fit.c50, fit.n, fit.r_max, fit.r_squared
-        nr_ok[u] = fit.success
+        if fit.success:
+            nr[u] = fit.c50, fit.n, fit.r_max, fit.r_squared
+        nr_status[u] = NR_STATUS.index("ok" if fit.success else "c50_not_identified" if fit.unidentified else "failed")
         latency[u] = [half_max_time(t_all, r) for r in cr_all[u, positive]]
     onset, per = float(curves.attrs["onset_ms"]), float(curves.attrs["ms_per_unit_time"])
     lo_i, hi_i = int(np.argmin(sc)), int(np.argmax(sc))
@@ -218,16 +243,23 @@ def fit_physiology(
         "sf_bandwidth": _var(
             u_dims,
             np.log2(bw[:, 1] / bw[:, 0]),
-            "SF bandwidth in octaves (log2 f_high / f_low), full width at half height (NaN: unbounded)",
+            "SF bandwidth in octaves (log2 f_high / f_low), full width at half height (NaN: not measurable in the "
+            "grid, see sf_bandwidth_flag)",
             "1",
+        ),
+        "sf_bandwidth_flag": _var(
+            u_dims, bw_flag[:, 0], "outcome of the half-height SF bandwidth", "1", **_flags(BANDWIDTH_FLAGS)
         ),
         "sf_low_half": _var(u_dims, bw[:, 0], "SF below the peak at half height", CYCLES_PER_DEGREE),
         "sf_high_half": _var(u_dims, bw[:, 1], "SF above the peak at half height", CYCLES_PER_DEGREE),
         "sf_bandwidth_percent": _var(
             u_dims,
             100.0 * schiller[:, 0] / schiller[:, 1],
-            "SF bandwidth as 100 f_low / f_high at 1/sqrt(2) of the peak (Schiller 1976; NaN: unbounded)",
+            "SF bandwidth as 100 f_low / f_high at 1/sqrt(2) of the peak (Schiller 1976; NaN: see its flag)",
             "percent",
+        ),
+        "sf_bandwidth_percent_flag": _var(
+            u_dims, bw_flag[:, 1], "outcome of the Schiller SF bandwidth", "1", **_flags(BANDWIDTH_FLAGS)
         ),
         "gsf_diameter": _var(
             ("unit", "size_contrast"), gsf, "grating summation field: aperture of the largest response", DEGREE
@@ -242,11 +274,14 @@ def fit_physiology(
             "1",
             median=float(np.nanmedian(ratio)) if np.any(np.isfinite(ratio)) else float("nan"),
         ),
-        "c50": _var(u_dims, nr[:, 0], "Naka-Rushton semi-saturation contrast", "1"),
+        "c50": _var(u_dims, nr[:, 0], "Naka-Rushton semi-saturation contrast (NaN: see nr_status)", "1"),
         "nr_exponent": _var(u_dims, nr[:, 1], "Naka-Rushton exponent n", "1"),
         "nr_r_max": _var(u_dims, nr[:, 2], "Naka-Rushton maximum response", "1"),
         "nr_r_squared": _var(u_dims, nr[:, 3], "Naka-Rushton fit R^2", "1"),
-        "nr_success": _var(u_dims, nr_ok, "Naka-Rushton fit converged", "1"),
+        "nr_success": _var(
+            u_dims, (nr_status == 0).astype(np.int8), "Naka-Rushton fit converged, c50 and r_max in range", "1"
+        ),
+        "nr_status": _var(u_dims, nr_status, "outcome of the Naka-Rushton fit", "1", **_flags(NR_STATUS)),
         "latency_ms": _var(
             ("unit", "latency_contrast"),
             onset + per * latency,

@@ -41,17 +41,19 @@ RESPONSES = ("abs", "rectified")
 
 
 def default_parameters(vc) -> dict:
-    """Stimulus parameters sized to the cortex's image: 12 orientations 0-165 deg, 8 log-spaced SFs from
-    Nyquist / 8 to 0.9 Nyquist (0.25-1.8 cycles/deg for 32 px over 8 deg), 4 phases, 10 log-spaced aperture
-    diameters from 2 px (a 1 px circle centred between pixels holds no pixel centre) to the image height,
-    size tuning at contrasts 0.1 and 1, 8 contrasts 0-1, 9 model times over [0, T], properties at t = T."""
+    """Stimulus parameters sized to the cortex's image: 12 orientations 0-165 deg, 9 SFs in half-octave steps
+    from Nyquist / 16 up to the Nyquist frequency itself (0.125-2 cycles/deg for 32 px over 8 deg), 4 phases, 10
+    log-spaced aperture diameters from 2 px (a 1 px circle centred between pixels holds no pixel centre) to the
+    image height, size tuning at contrasts 0.1 and 1, 8 contrasts 0-1, 9 model times over [0, T], properties at
+    t = T.
+    """
     h, w = vc.image_size
     nyq = nyquist_frequency((h, w), vc.visual_degrees)
     deg_per_px = vc.visual_degrees / w
     T = min((block.solver.T for _, block in vc.model.ode_blocks()), default=1.0)
     return dict(
         orientations=np.arange(0.0, 180.0, 15.0),
-        spatial_frequencies=np.geomspace(nyq / 8, 0.9 * nyq, 8),
+        spatial_frequencies=np.geomspace(nyq / 16, nyq, 9),
         phases=(0.0, 90.0, 180.0, 270.0),
         aperture_diameters=np.geomspace(2 * deg_per_px, min(h, w) * deg_per_px, 10),
         size_contrasts=(0.1, 1.0),

@@ -74,7 +74,7 @@ def count_table() -> pd.DataFrame:
 
 def _dataset(table: pd.DataFrame, vc) -> xr.Dataset:
     count = {"units": "count"}
-    flag = {"units": "1", "flag_values": [-1, 0, 1], "flag_meanings": "no_published_number no yes"}
+    flag = {"units": "1", "flag_values": np.array([-1, 0, 1], np.int8), "flag_meanings": "no_published_number no yes"}
 
     def as_flag(col):
         return np.array([-1 if v is None else int(v) for v in table[col]], dtype=np.int8)

@@ -19,6 +19,10 @@ from neurodcn.analysis.plots.style import (
 
 __all__ = ["REGIME_TITLES", "plot_contrast_sweep"]
 
+BLOCK_STYLES = ("-", "--", ":", "-.")
+BLOCK_MARKERS = ("o", "s", "^", "D")
+"""Line style and marker per ODE block, so blocks with equal NFE stay visible on top of each other."""
+
 REGIME_TITLES = {
     "naive": "naive: input c x image",
     "scale_T_block1": "block 1 integrates to c T",
@@ -66,7 +70,16 @@ def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
         for b, k in enumerate(ds["block"].values):
             if per_image is not None:
                 _band(nfe_ax, c, per_image[:, :, b], block_colors[b], seed)
-            nfe_ax.plot(c, ds["nfe"].sel(block=k).values, color=block_colors[b], lw=1.2, label=f"block {k}")
+            nfe_ax.plot(
+                c,
+                ds["nfe"].sel(block=k).values,
+                color=block_colors[b],
+                ls=BLOCK_STYLES[b % len(BLOCK_STYLES)],
+                marker=BLOCK_MARKERS[b % len(BLOCK_MARKERS)],
+                ms=4,
+                lw=1.2,
+                label=f"block {k}",
+            )
         if ds.sizes["block"]:
             if per_image is not None:
                 _band(nfe_ax, c, per_image.sum(axis=2), "k", seed)
@@ -77,13 +90,15 @@ def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
         nfe_ax.set_xlabel("contrast")
         acc_ax.set_ylim(0, 1)
         if j:
-            acc_ax.sharey(acc_axes[0])
-            nfe_ax.sharey(nfe_axes[0])
             acc_ax.tick_params(labelleft=False)
             nfe_ax.tick_params(labelleft=False)
+    top = np.nanmax([np.nanmax(ds["nfe_total"].values, initial=0.0) for ds in named.values()])
+    for ax in nfe_axes:  # one NFE scale for every column, from 0 to the largest total
+        ax.set_ylim(0, 1.1 * top if top > 0 else 1.0)
     per = f" (mean, {CI_LEVEL:.0%} CI)" if all("correct" in ds for ds in named.values()) else ""
     acc_axes[0].set_ylabel(f"accuracy{per}")
     nfe_axes[0].set_ylabel("function evaluations (forward NFE)")
-    acc_axes[0].legend(frameon=False, fontsize="small", loc="lower right")
-    nfe_axes[0].legend(frameon=False, fontsize="small")
+    acc_axes[0].legend(frameon=False, fontsize="small", loc="upper left")
+    if nfe_axes[0].lines:  # a model without ODE blocks has no NFE to show
+        nfe_axes[0].legend(frameon=False, fontsize="small")
     return fig
