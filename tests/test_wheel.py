@@ -32,8 +32,8 @@ CHECK = textwrap.dedent(
     vc = nd.VirtualCortex.pretrained("dcn-ode", progress=False)
     stim = nd.load_stimuli("cifar10-demo", num_images=4)
     ds = vc.record(stim.images, times=[0, 1, 2], stimulus_table=stim.table)
-    nd.to_nwb(ds, "h.nwb")
-    with pynwb.NWBHDF5IO("h.nwb", "r") as io:
+    nd.to_nwb(ds, "check.nwb")  # the README writes h.nwb in the same folder
+    with pynwb.NWBHDF5IO("check.nwb", "r") as io:
         assert io.read().processing[nd.io.nwb.MODULE_NAME] is not None
     assert load_devalois1982_peak_sf()["count"].sum() > 0
     print("wheel ok", vc.name, dict(ds.sizes)["stimulus"])
