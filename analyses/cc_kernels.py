@@ -32,7 +32,7 @@ from tqdm.auto import trange
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
 from neurodcn.io.files import stamp_provenance
-from neurodcn.nn.cc_kernels import ContinuousKernel, NJetKernel
+from neurodcn.nn.kernels import ContinuousKernel, NJetKernel
 from neurodcn.nn.kernels import basis_indices
 from neurodcn.nn.resize import cubic
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurodcn.nn.cc import ContinuousConv2d, apply_plan
+from neurodcn.nn.cc import ContinuousConv2d
+from neurodcn.nn.sampling import apply_plan
 from neurodcn.nn.srf import SRFConv2d
 
 SCALES = [2 / 3, 3 / 4, 1 / 2, 3 / 2, (2 / 3, 5 / 4)]

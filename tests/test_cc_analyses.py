@@ -13,7 +13,7 @@ from scipy import stats
 
 import neurodcn as nd
 from neurodcn.demo import load_analysis
-from neurodcn.nn.cc_kernels import ContinuousKernel
+from neurodcn.nn.kernels import ContinuousKernel
 
 load_analysis("common")  # puts the checkout's analyses package on the import path
 cc_kernels = importlib.import_module("analyses.cc_kernels")

@@ -5,7 +5,8 @@ from fractions import Fraction as Fr
 import pytest
 import torch
 
-from neurodcn.nn.ccnet import CCNet, ConvNet, output_sizes, sample_scales
+from neurodcn.nn.ccnet import CCNet, ConvNet, sample_scales
+from neurodcn.nn.grid import sequence_sizes
 
 # Table 4, augmentation example 1 of the CC paper: per-layer scales [H, W] and output shapes from a 32 x 32 input
 TABLE4_SCALES = [(Fr(1), Fr(1)), (Fr(5, 6), Fr(7, 9)), (Fr(5, 6), Fr(4, 5)), (Fr(8, 9), Fr(5, 6)),
@@ -14,7 +15,7 @@ TABLE4_SHAPES = [(32, 32), (27, 25), (23, 20), (20, 17), (15, 13), (13, 11), (11
 
 
 def test_eq4_reproduces_table4():
-    assert output_sizes(32, TABLE4_SCALES) == TABLE4_SHAPES
+    assert sequence_sizes(32, TABLE4_SCALES) == TABLE4_SHAPES
 
 
 def test_sampled_scales_follow_appendix_a():
