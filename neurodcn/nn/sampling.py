@@ -158,23 +158,15 @@ def _phase_layout(a: AxisPlan):
     return -shift, firsts[n + k], a.offsets(n % k), -(-(a.out_size + shift) // k)
 
 
-def _conv_padding(first0: int, span: int, blocks: int, stride: int, size: int) -> tuple[int, int]:
-    """Symmetric zero padding P of a strided convolution whose block m' starts at input pixel l m' - P, so that
-    block m = m' - skip starts at first0 + l m and the last block's window (span pixels) fits. Returns (P, skip)."""
-    pad = (-first0) % stride
-    while pad + first0 < 0 or first0 + stride * (blocks - 1) + span > size + pad:
-        pad += stride
-    return pad, (pad + first0) // stride
-
-
 def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
              merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
     """Rational scales s = k / l: the grid repeats every k outputs, l input pixels on, so phase i of each axis is
     a discrete convolution with stride l. The kernel is evaluated once for one period (k_y k_x phase filters),
     the phase filters are placed in one merged window and run as a single strided convolution with k_y k_x C_out
-    output channels, and the phases are interleaved out[..., i::k_y, j::k_x] by a reshape (no scatter). Zero
-    padding is the convolution's own; other modes pad the input explicitly. When the merged window would cost
-    more than ``merge_ratio`` times the taps of one phase, one convolution runs per distinct window start."""
+    output channels, and the phases are interleaved out[..., i::k_y, j::k_x] by a reshape (no scatter). When the
+    merged window would cost more than ``merge_ratio`` times the taps of one phase, one convolution runs per
+    distinct window start. The k phases of an axis are taken from the output offset that keeps their windows'
+    starts closest together, which is what keeps the merged window small at every input size."""
     (ny, fy, dy, qy), (nx, fx, dx, qx) = _phase_layout(ay), _phase_layout(ax)
     ly, lx = ay.period.denominator, ax.period.denominator
     dev, dt = x.device, x.dtype
@@ -182,35 +174,36 @@ def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
     py, px, _, _, out_ch, in_ch = weights.shape
     rel_y, rel_x = fy - fy[0], fx - fx[0]
     span_y, span_x = ay.taps + int(rel_y.max()), ax.taps + int(rel_x.max())
+    xp = _padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding)
     if span_y * span_x <= merge_ratio * ay.taps * ax.taps:
         sy = _shift_matrix(rel_y, ay.taps, span_y, dt, dev)
         sx = _shift_matrix(rel_x, ax.taps, span_x, dt, dev)
         merged = torch.einsum("iAa,jBb,ijaboc->ijocAB", sy, sx, weights).reshape(-1, in_ch, span_y, span_x)
-        if padding == "zeros":
-            pad_y, skip_y = _conv_padding(int(fy[0]), span_y, qy, ly, ay.in_size)
-            pad_x, skip_x = _conv_padding(int(fx[0]), span_x, qx, lx, ax.in_size)
-            res = F.conv2d(x, merged, stride=(ly, lx), padding=(pad_y, pad_x))
-            res = res[:, :, skip_y:skip_y + qy, skip_x:skip_x + qx]
-        else:
-            res = F.conv2d(_padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding), merged,
-                           stride=(ly, lx))
-        res = res.reshape(x.shape[0], py, px, out_ch, qy, qx)
+        res = F.conv2d(xp, merged, stride=(ly, lx)).reshape(x.shape[0], py, px, out_ch, qy, qx)
     else:
-        xp = _padded_span(x, ay, ax, fy, fx, (ay.taps + int(rel_y.max()), ax.taps + int(rel_x.max())), (qy, qx),
-                          padding)
         res = _grouped(xp, weights, rel_y, rel_x, (ay.taps, ax.taps), (qy, qx), (ly, lx))
     out = res.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], out_ch, qy * py, qx * px)
     return out[:, :, -ny:-ny + ay.out_size, -nx:-nx + ax.out_size]
 
 
 def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding):
-    """The input padded (or cropped) to exactly the pixels from the first block's window to the last block's."""
+    """The input padded (or cropped) to exactly the pixels from the first block's window to the last block's.
+    Zero padding writes x once into a channels-last zero tensor (oneDNN's strided convolutions run markedly
+    faster on it, and a convolution's own padding would have to be symmetric)."""
     (span_y, span_x), (qy, qx) = spans, blocks
     ly, lx = ay.period.denominator, ax.period.denominator
-    len_y, len_x = (qy - 1) * ly + span_y, (qx - 1) * lx + span_x
     before_y, before_x = -int(fy[0]), -int(fx[0])
-    xp = pad_axis(x, 2, before_y, len_y - ay.in_size - before_y, padding)
-    return pad_axis(xp, 3, before_x, len_x - ax.in_size - before_x, padding)
+    after_y = (qy - 1) * ly + span_y - ay.in_size - before_y
+    after_x = (qx - 1) * lx + span_x - ax.in_size - before_x
+    if padding != "zeros":
+        return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding)
+    core = x[:, :, max(0, -before_y):ay.in_size - max(0, -after_y), max(0, -before_x):ax.in_size - max(0, -after_x)]
+    top, left = max(0, before_y), max(0, before_x)
+    xp = torch.empty((x.shape[0], x.shape[1], top + core.shape[2] + max(0, after_y),
+                      left + core.shape[3] + max(0, after_x)), dtype=x.dtype, device=x.device,
+                     memory_format=torch.channels_last).zero_()
+    xp[:, :, top:top + core.shape[2], left:left + core.shape[3]] = core
+    return xp
 
 
 def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> torch.Tensor:
