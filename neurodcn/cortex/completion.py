@@ -19,16 +19,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodcn.cortex.datasets import (
-    batch_slices,
-    check_labels,
-    check_times,
-    ode_block_indices,
-    stamp,
-    stimulus_coords,
-    time_coords,
-)
+from neurodcn.cortex.inputs import batch_slices, check_labels, check_times
 from neurodcn.cortex.record import propagate
+from neurodcn.schema import stimulus_coords, time_coords
 
 __all__ = ["DEFAULT_NUM_TIMES", "mask_slices", "center_mask", "pattern_completion"]
 
@@ -88,7 +81,7 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
     For models without ODE blocks (ResNets) only accuracy and correct are computed and times must be None.
     """
     model = vc.model
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     x = vc.check_images(images)
     n = x.shape[0]
     y = check_labels(labels, n, vc.num_classes)
@@ -149,4 +142,4 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
                     "units": "1",
                 },
             )
-    return stamp(xr.Dataset(data, coords=coords), vc, "pattern_completion")
+    return vc.stamp(xr.Dataset(data, coords=coords), "pattern_completion")

@@ -4,7 +4,8 @@ h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from h
 field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
 state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
 An adaptive solver takes one step size per batch, so h(t) depends on which images share a batch (within
-the solver tolerance); a solver failure raises neurodcn.nn.dynamics.SolverError.
+the solver tolerance); a solver failure raises neurodcn.nn.dynamics.SolverError. Every recorded time is flagged
+as the solver's own state or an interpolation (neurodcn.cortex.solver_states).
 """
 
 from __future__ import annotations
@@ -13,18 +14,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodcn.cortex.datasets import (
-    batch_slices,
-    block_coords,
-    block_dims,
-    check_times,
-    ode_block_indices,
-    stamp,
-    stimulus_coords,
-    time_coords,
-)
+from neurodcn.cortex.inputs import batch_slices, check_times
+from neurodcn.cortex.solver_states import flag_variable, step_variable
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.nn.dynamics import ODEBlock
+from neurodcn.schema import block_coords, block_dims, stimulus_coords, time_coords
 
 __all__ = ["propagate", "record"]
 
@@ -38,11 +32,12 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     Returns (logits [N, classes], trajectories): trajectories[i] is h of blocks[i] at ``times``,
     [len(times), N, C_i, H_i, W_i], or None (no times, or not an ODE block).
     """
-    h = model.stem(x)
-    trajectories = []
-    for i, block in enumerate(model.blocks):
-        if i > 0:
-            h = model.transitions[i - 1](h)
+    h, trajectories = x, []
+    for stage in model.stages():
+        if stage.kind != "block":
+            h = stage.module(h)
+            continue
+        i, block = stage.index, stage.module
         if input_scale is not None and input_scale[i] != 1:
             h = h * input_scale[i]
         traj = None
@@ -61,13 +56,13 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     return model.head(h), trajectories
 
 
-def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
-    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based)."""
+def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict) -> xr.Dataset:
+    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based); steps: {k: list of n step-time rows}."""
     coords = dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms))
     data = {}
     for k, arr in hs.items():
         g = vc.geometry[k - 1]
-        coords.update(block_coords(k, g, vc.image_size, vc.visual_degrees))
+        coords.update(block_coords(k, g.channels, *g.degrees(vc.image_size, vc.visual_degrees)))
         data[f"h_block{k}"] = (
             ("stimulus", "time", *block_dims(k)),
             arr,
@@ -78,6 +73,7 @@ def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
                 "map_stride_px": float(g.stride),
             },
         )
+        data.update(flag_variable(k, times, steps[k], vc.model.blocks[k - 1].solver.interpolant))
     return xr.Dataset(data, coords=coords)
 
 
@@ -90,7 +86,7 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
     one batch) and the lazily opened store is returned.
     """
     model = vc.model
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     if not ode:
         raise ValueError(
             f"record needs ODE blocks (h(t) over continuous time); model {vc.name!r} has none "
@@ -102,13 +98,16 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
     stim = stimulus_coords(n, stimulus_table)
     writer = ZarrStreamWriter(out, dim="stimulus") if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
+    steps = {i + 1: [] for i in ode}
     model.eval()
     try:
         for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
             with torch.no_grad():
                 _, trajs = propagate(model, x[sl], times)
-            hs = {}
+            hs, batch_steps = {}, {}
             for i in ode:
+                batch_steps[i + 1] = [model.blocks[i].step_times.cpu().numpy()] * (sl.stop - sl.start)
+                steps[i + 1] += batch_steps[i + 1]
                 arr = trajs[i].transpose(0, 1).to(torch.float32).cpu().numpy()
                 if arr.shape[2:] != vc.map_shape(i):
                     raise RuntimeError(
@@ -119,14 +118,21 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
                 for k, arr in hs.items():
                     full[k][sl] = arr
             else:
-                writer.append(
-                    _batch_dataset(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()})
-                )
+                writer.append(_batch_dataset(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()},
+                                             batch_steps))
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     if writer is None:
-        return stamp(_batch_dataset(vc, full, times, stim), vc, "record")
-    attrs = stamp(xr.Dataset(), vc, "record").attrs
-    return load_dataset(writer.close(attrs=attrs), lazy=True)
+        return vc.stamp(_batch_dataset(vc, full, times, stim, steps).assign(_step_variables(steps)), "record")
+    attrs = vc.stamp(xr.Dataset(), "record").attrs
+    return load_dataset(writer.close(attrs=attrs, extra=xr.Dataset(_step_variables(steps))), lazy=True)
+
+
+def _step_variables(steps: dict) -> dict:
+    """The solver's step times of every block (ragged across batches, so written once, after the batches)."""
+    out = {}
+    for k, rows in steps.items():
+        out.update(step_variable(k, rows))
+    return out

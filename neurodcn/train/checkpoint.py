@@ -4,7 +4,9 @@ A checkpoint is a torch file holding only tensors and plain data: {"format", "fo
 string), "state_dict"}. The card names the model and its config (the model is rebuilt from them), and holds
 whatever the trainer records (solver, data, schedule, epochs, metrics) plus the neurodcn version and a sha256 of
 the weights, checked on load. A copy of the card is written beside the file as ``<path stem>.card.json`` for
-people to read. Files are loaded with ``torch.load(weights_only=True)``: nothing in them is executed. The sha256
+people to read. Absolute file paths in the card's strings are reduced to their last component
+(:func:`portable_card`), so a card names its data set and command without the machine they ran on. Files are
+loaded with ``torch.load(weights_only=True)``: nothing in them is executed. The sha256
 detects modified or damaged weights, not a deliberate forger who also rewrites the card.
 
 A training state adds optimizer, scheduler and RNG states, the epoch and the metrics so far, so a run can stop
@@ -19,6 +21,7 @@ import json
 import os
 import pickle
 import random
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,10 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurodcn._version import __version__
 from neurodcn.io.atomic import write_bytes, write_text
 
 __all__ = [
-    "CheckpointError", "save_checkpoint", "load_checkpoint", "load_card", "card_path", "state_sha256",
+    "CheckpointError", "save_checkpoint", "portable_card", "load_checkpoint", "load_card", "card_path", "state_sha256",
     "save_training_state", "load_training_state", "get_rng_state", "set_rng_state",
 ]
 
@@ -104,6 +108,22 @@ def _model_entry(model: nn.Module, card: dict) -> dict:
     return {**(given if isinstance(given, dict) else {}), **entry}
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/-])/(?:[^\s/'\"(),;:]+/)+([^\s/'\"(),;:]+)")
+
+
+def portable_card(value):
+    """``value`` (a card or any part of one) with every absolute POSIX path of two or more components inside
+    its strings replaced by the path's last component: "--data /home/me/cifar-10-subset" -> "--data
+    cifar-10-subset". Dicts and lists are copied; other values are returned as they are."""
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(r"\1", value)
+    if isinstance(value, dict):
+        return {k: portable_card(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable_card(v) for v in value]
+    return value
+
+
 def _cpu_state(model: nn.Module) -> dict:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -111,13 +131,12 @@ def _cpu_state(model: nn.Module) -> dict:
 def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
     """Write ``model``'s weights and model card to ``path`` (atomically) and the card to ``card_path(path)``.
 
-    ``card``: JSON-able dict (e.g. solver, data, schedule, epochs, metrics). card["model"] = {"name", "config"}
-    is taken from ``model.config`` when the model has one, else it must be in ``card``. Added: "format",
+    ``card``: JSON-able dict (e.g. solver, data, schedule, epochs, metrics), stored through
+    :func:`portable_card`. card["model"] = {"name", "config"} is taken from ``model.config`` when the model has
+    one, else it must be in ``card``. Added: "format",
     "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and "sha256" of the weights.
     Returns the checkpoint path.
     """
-    from neurodcn import __version__
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     path = _check_path(path)
@@ -125,7 +144,7 @@ def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
     if not isinstance(card, dict):
         raise TypeError(f"card must be a dict or None, got {type(card).__name__}")
     state = _cpu_state(model)
-    full = {**card, "model": _model_entry(model, card), "format": CHECKPOINT_FORMAT,
+    full = {**portable_card(card), "model": _model_entry(model, card), "format": CHECKPOINT_FORMAT,
             "neurodcn_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "num_parameters": sum(p.numel() for p in model.parameters()), "sha256": state_sha256(state)}
     card_json = _to_json("card", full)
@@ -192,7 +211,7 @@ def _build(path, card: dict, builder: Callable[..., nn.Module] | None) -> nn.Mod
         raise CheckpointError(path, f"its card has no model name and config: {entry!r}")
     config = dict(entry["config"])
     if builder is None:
-        from neurodcn.nn.models import build_model
+        from neurodcn.nn.zoo import build_model
 
         config.setdefault("name", entry["name"])
         builder = build_model
@@ -220,7 +239,7 @@ def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tu
     """Load a checkpoint written by save_checkpoint: returns (model on CPU in eval mode, card).
 
     The model is rebuilt as ``builder(**card["model"]["config"])``; by default ``builder`` is
-    ``neurodcn.nn.models.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
+    ``neurodcn.nn.zoo.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
     Raises CheckpointError for truncated, corrupt, foreign or tampered files; executes nothing from the file.
     """
     if builder is not None and not callable(builder):
@@ -267,8 +286,6 @@ def save_training_state(path, *, model: nn.Module, epoch: int, optimizer: torch.
     Holds the model, optimizer and scheduler state_dicts, the RNG states (get_rng_state), ``epoch``, and the
     JSON-able ``metrics`` (e.g. per-epoch history) and ``card`` (e.g. the run's config). Returns the path.
     """
-    from neurodcn import __version__
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
