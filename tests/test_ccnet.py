@@ -99,3 +99,34 @@ def test_validation():
         small_ccnet()(torch.randn(1, 3, 16, 16), scales=[(1, 1)])
     with pytest.raises(ValueError, match="k"):
         small_ccnet().scale_ensemble(torch.randn(1, 3, 16, 16), k=0)
+
+
+def test_augmentation_is_keyed_by_the_step_counter_and_resumes_bit_identically():
+    """A run continued from a saved state dict draws the same scale sequences as an uninterrupted one."""
+    net = small_ccnet().train()
+    expected = [sample_scales(generator=net.step_generator(n)) for n in range(3)]
+    x = torch.randn(2, 3, 16, 16)
+    first = net(x)
+    assert int(net.augment_step) == 1
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    straight = [net(x) for _ in range(2)]
+    resumed = small_ccnet().train()
+    resumed.load_state_dict(state)
+    assert int(resumed.augment_step) == 1
+    for a, b in zip(straight, [resumed(x) for _ in range(2)], strict=True):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(first, small_ccnet().train()(x, expected[0]))  # step 0 drew sequence 0
+    assert int(net.augment_step) == 3 and expected[1] != expected[2]
+    net.eval()
+    net(x)
+    assert int(net.augment_step) == 3  # evaluation draws nothing
+
+
+def test_state_dict_without_step_counter_loads():
+    """Checkpoints written before the augment_step buffer existed load strictly, with the counter at 0."""
+    net = small_ccnet()
+    old = {k: v for k, v in net.state_dict().items() if k != "augment_step"}
+    fresh = small_ccnet()
+    fresh.augment_step += 5
+    fresh.load_state_dict(old)
+    assert int(fresh.augment_step) == 0
