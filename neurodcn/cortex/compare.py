@@ -18,9 +18,10 @@ from tqdm.auto import tqdm
 from neurodcn.analysis.compare.brain import as_regions, brain_rdms
 from neurodcn.analysis.compare.predictivity import DEFAULT_ALPHAS, predictivity_over_time
 from neurodcn.analysis.compare.rsa import rsa_over_time
-from neurodcn.cortex.datasets import check_times, ode_block_indices, stamp, time_coords
+from neurodcn.cortex.inputs import check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.nn.resize import resize
+from neurodcn.schema import time_coords
 
 __all__ = ["DEFAULT_TIMES", "prepare_stimuli", "block_features", "rsa", "predictivity"]
 
@@ -42,7 +43,7 @@ def prepare_stimuli(vc, stimuli) -> torch.Tensor:
 
 
 def _times(vc, times) -> np.ndarray:
-    ode = ode_block_indices(vc.model)
+    ode = [i for i, _ in vc.model.ode_blocks()]
     if not ode:
         raise ValueError(f"model comparison over time needs ODE blocks; model {vc.name!r} has none")
     T = min(vc.model.blocks[i].solver.T for i in ode)
@@ -56,7 +57,7 @@ def block_features(vc, stimuli, times=None, pool: int | None = 4, progress=None)
         raise ValueError(f"pool must be None or a positive int (positions per side), got {pool!r}")
     times = _times(vc, times)
     x = prepare_stimuli(vc, stimuli)
-    ode = ode_block_indices(vc.model)
+    ode = [i for i, _ in vc.model.ode_blocks()]
     parts: dict[str, list] = {f"block{i + 1}": [] for i in ode}
     show = vc.progress if progress is None else progress
     starts = range(0, x.shape[0], vc.batch_size)
@@ -84,7 +85,7 @@ def _finish(ds, vc, stimuli, times, pool, experiment: str):
     ds = ds.assign_coords(block_index=("block", [int(b[5:]) for b in ds["block"].values]))
     ds["block"].attrs.update(long_name="ODE block of the model")
     ds["block_index"].attrs.update(long_name="block number (1-based)", units="1")
-    ds = stamp(ds, vc, experiment)
+    ds = vc.stamp(ds, experiment)
     ds.attrs.update(
         stimulus_size_px=list(np.shape(stimuli)[2:]),
         stimulus_degrees=float(vc.visual_degrees),
