@@ -130,3 +130,15 @@ def test_state_dict_without_step_counter_loads():
     fresh.augment_step += 5
     fresh.load_state_dict(old)
     assert int(fresh.augment_step) == 0
+
+
+def test_seed_fixes_the_initialisation():
+    """neurodcn train passes seed to every zoo model: ConvNet and CC-Net initialise from it alone."""
+    from neurodcn.nn.zoo import build_model
+    for name in ("convnet", "ccnet"):
+        torch.manual_seed(1)
+        a = build_model(name, seed=3)
+        torch.manual_seed(2)
+        b = build_model(name, seed=3)
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert "seed" not in ConvNet().config and ConvNet(seed=3).config["seed"] == 3

@@ -9,6 +9,7 @@ and the other seven multiply to target_scale (1/4), each layer's output size fol
 
 from __future__ import annotations
 
+import contextlib
 import math
 from fractions import Fraction
 
@@ -108,10 +109,13 @@ class CCNet(nn.Module):
                        "scale_augmentation": bool(scale_augmentation), "seed": seed}
         self.target = target
         widths = (in_channels, *channels)
-        self.layers = nn.ModuleList(ContinuousConv2d(widths[i], widths[i + 1], kernel=kernel, support=supports[i],
-                                                     padding=padding) for i in range(len(channels)))
-        side = int(input_size * target)
-        self.head = _head(channels[-1] * side * side, fc, num_classes)
+        with torch.random.fork_rng(devices=[]):  # the initialisation is the seed's, whatever the global RNG
+            torch.manual_seed(seed)
+            self.layers = nn.ModuleList(ContinuousConv2d(widths[i], widths[i + 1], kernel=kernel,
+                                                         support=supports[i], padding=padding)
+                                        for i in range(len(channels)))
+            side = int(input_size * target)
+            self.head = _head(channels[-1] * side * side, fc, num_classes)
         self.register_buffer("augment_step", torch.zeros((), dtype=torch.long))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -166,10 +170,11 @@ class CCNet(nn.Module):
 
 class ConvNet(nn.Module):
     """The baseline ConvNet (Table 3): conv 3x3 / 4x4 with strides 1, 2, 1, 1, 1, 1, 1, 2 ("same"-style padding
-    1, so 32 -> 16 -> 8), ReLU after each, then FC layers. x [B, in_channels, S, S] -> logits [B, num_classes]."""
+    1, so 32 -> 16 -> 8), ReLU after each, then FC layers. x [B, in_channels, S, S] -> logits [B, num_classes].
+    seed: initialise from this seed (None: from the global RNG)."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
-                 channels=CHANNELS, supports=SUPPORTS, strides=STRIDES, fc=(512, 512)):
+                 channels=CHANNELS, supports=SUPPORTS, strides=STRIDES, fc=(512, 512), seed: int | None = None):
         super().__init__()
         channels, supports, strides, fc = tuple(channels), tuple(supports), tuple(strides), tuple(fc)
         _check_common(num_classes, in_channels, input_size, fc)
@@ -179,12 +184,20 @@ class ConvNet(nn.Module):
         self.config = {"name": "convnet", "num_classes": num_classes, "in_channels": in_channels,
                        "input_size": input_size, "channels": list(channels), "supports": list(supports),
                        "strides": list(strides), "fc": list(fc)}
-        widths, layers, side = (in_channels, *channels), [], input_size
-        for i, (k, s) in enumerate(zip(supports, strides, strict=True)):
-            layers += [nn.Conv2d(widths[i], widths[i + 1], k, stride=s, padding=1), nn.ReLU()]
-            side = (side + 2 - k) // s + 1
-        self.convs = nn.Sequential(*layers)
-        self.head = _head(channels[-1] * side * side, fc, num_classes)
+        if seed is not None:  # only then in the config, so configs written without it stay as they were
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
+            self.config["seed"] = seed
+        rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
+        with rng:
+            if seed is not None:
+                torch.manual_seed(seed)
+            widths, layers, side = (in_channels, *channels), [], input_size
+            for i, (k, s) in enumerate(zip(supports, strides, strict=True)):
+                layers += [nn.Conv2d(widths[i], widths[i + 1], k, stride=s, padding=1), nn.ReLU()]
+                side = (side + 2 - k) // s + 1
+            self.convs = nn.Sequential(*layers)
+            self.head = _head(channels[-1] * side * side, fc, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the last conv layer (after ReLU)."""
