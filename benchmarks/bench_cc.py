@@ -49,7 +49,7 @@ def run(sizes=(32, 64, 96, 128), repeats=3, batch=50, channels=32, scale=2 / 3, 
     torch.manual_seed(0)
     cc = ContinuousConv2d(channels, channels, support=3)
     conv = torch.nn.Conv2d(channels, channels, 3, padding=1)
-    rows = []
+    rows, load = [], os.getloadavg()[0]
     for size in sizes:
         x = torch.randn(batch, channels, size, size, requires_grad=True)
 
@@ -82,8 +82,9 @@ def run(sizes=(32, 64, 96, 128), repeats=3, batch=50, channels=32, scale=2 / 3, 
         print(" | ".join(row), flush=True)
     columns = ["input", "CC standard", "CC chunked", "CC by convs", "Conv2d 3x3 s1", "targets"]
     body = (f"One layer forward+backward, batch {batch}, {channels} -> {channels} channels, support 3, scale "
-            f"{scale:.4g}, float32, median of {repeats} interleaved repeats; peak = bytes allocated during the step "
-            "beyond the live input and parameters (torch.profiler memory events). Ratios are to Conv2d measured "
+            f"{scale:.4g}, float32, median of {repeats} interleaved repeats (load average {load:.1f} on "
+            f"{os.cpu_count()} cores when it started: other jobs shared the CPU); peak = bytes allocated during the "
+            "step beyond the live input and parameters (torch.profiler memory events). Ratios are to Conv2d measured "
             "in the same process; `V100` is the paper's Table 5 ratio for the same column.\n\n"
             + markdown_table(columns, rows))
     if write:

@@ -148,10 +148,10 @@ def _phase_layout(a: AxisPlan):
     output size when it is smaller). n_start in (-k, 0] is chosen so that the phases' windows start as close
     together as possible (the smallest merged window). Returns (n_start, first [p] (int64, the window start of
     block 0's phases), offsets [p, taps] (float64), blocks q)."""
-    k, l = a.period.numerator, a.period.denominator
+    k, step = a.period.numerator, a.period.denominator
     if a.out_size < k:
         return 0, a.first[:a.out_size], a.offsets(slice(0, a.out_size)), 1
-    firsts = torch.cat([a.first[:k] - l, a.first[:k]])  # window starts of outputs -k .. k - 1
+    firsts = torch.cat([a.first[:k] - step, a.first[:k]])  # window starts of outputs -k .. k - 1
     spread = [int(firsts[k - s + k - 1] - firsts[k - s]) for s in range(k)]  # n_start = -s
     shift = min(range(k), key=lambda s: (spread[s], s))
     n = torch.arange(-shift, k - shift)

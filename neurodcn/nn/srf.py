@@ -16,7 +16,6 @@ import contextlib
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from neurodcn.nn.kernels import (
     SIGMA_MODES,
