@@ -18,7 +18,7 @@ Writes <out>/cc_shift_equivariance.nc and .png. Data: --data, else $NEURODCN_CIF
 ../shared/data/cifar-10-subset next to the repository.
 
     python analyses/cc_shift_equivariance.py [--quick] [--seed 0] [--out results/cc_shift_equivariance]
-        [--data DIR] [--images 200] [--train-epochs 0]
+        [--data DIR] [--images 200] [--train-epochs 0] [--checkpoint CONVNET.pt CCNET.pt]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import batches, epoch_generator
 from neurodcn.nn.resize import cubic
 from neurodcn.schema import stamp_provenance
+from neurodcn.train.checkpoint import load_checkpoint
 
 try:
     from analyses import common
@@ -123,9 +124,12 @@ def _accuracy(model, images, labels) -> float:
 
 
 def run(out="results/cc_shift_equivariance", quick: bool = False, seed: int = 0, data=None,
-        images: int | None = None, train_epochs: int = 0, progress: bool = True) -> xr.Dataset:
+        images: int | None = None, train_epochs: int = 0, progress: bool = True, checkpoints=None) -> xr.Dataset:
     """Measure Table 1 for convnet and ccnet; write .nc + .png to out. images: inputs of each kind (default 200,
-    quick 4); train_epochs: brief training on the training split (0: untrained models)."""
+    quick 4); train_epochs: brief training on the training split (0: untrained models, a control).
+    checkpoints: paths of models trained by ``neurodcn train`` (e.g. a convnet's and a ccnet's best.pt), measured
+    instead; they were trained on images in [0, 1], so they get the inputs in that space (the noise is the same
+    N(0, 1) of the normalised space, mapped back with the training images' mean and SD)."""
     n = images or (4 if quick else 200)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"images must be a positive integer, got {images!r}")
@@ -142,17 +146,31 @@ def run(out="results/cc_shift_equivariance", quick: bool = False, seed: int = 0,
     inputs = {"cifar10": (test.images[pick] - mean) / std,
               "noise": torch.randn(len(pick), 3, 32, 32, generator=gen)}
     shifts = np.stack([torch.randint(-r, r + 1, (len(pick), 2), generator=gen).numpy() for r in MAX_SHIFTS])
-    names, configs = list(MODELS), {}
+    if checkpoints:
+        if train_epochs:
+            raise ValueError("train_epochs and checkpoints exclude each other: checkpoints are already trained")
+        loaded = [load_checkpoint(p) for p in checkpoints]
+        names = [card["model"]["name"] for _, card in loaded]
+        models = dict(zip(names, (m for m, _ in loaded), strict=True))
+        if len(models) != len(names):
+            raise ValueError(f"checkpoints must hold different models, got {names}")
+        inputs = {kind: x * std + mean for kind, x in inputs.items()}  # the trainer's input space, [0, 1]
+        space = lambda x: x  # noqa: E731
+    else:
+        names, models = list(MODELS), {name: _seeded(name, seed) for name in MODELS}
+        space = lambda x: (x - mean) / std  # noqa: E731
+    configs = {}
     cos = np.empty((len(names), len(inputs), len(MAX_SHIFTS), len(pick)))
     accuracy, final_loss = np.full(len(names), np.nan), np.full(len(names), np.nan)
     for m, name in enumerate(names):
-        model = _seeded(name, seed)
+        model = models[name]
         configs[name] = model.config
         if train_epochs:
-            history = train_briefly(model, (train.images - mean) / std, train.labels, train_epochs, MODELS[name],
+            history = train_briefly(model, space(train.images), train.labels, train_epochs, MODELS[name],
                                     seed, progress)
             final_loss[m] = history[-1]
-            accuracy[m] = _accuracy(model, (test.images - mean) / std, test.labels)
+        if train_epochs or checkpoints:
+            accuracy[m] = _accuracy(model.eval(), space(test.images), test.labels)
         model.eval()
         for k, x in enumerate(inputs.values()):
             with torch.no_grad():
@@ -161,7 +179,8 @@ def run(out="results/cc_shift_equivariance", quick: bool = False, seed: int = 0,
                 cos[m, k, r] = shift_cosine(model.features, x, shifts[r], ref)
     paper = np.full((len(names), len(inputs), len(MAX_SHIFTS)), np.nan)
     for (kind, name), values in PAPER_TABLE1.items():
-        paper[names.index(name), list(inputs).index(kind), 1:] = values
+        if name in names:
+            paper[names.index(name), list(inputs).index(kind), 1:] = values
     one = {"units": "1"}
     ds = xr.Dataset(
         {
@@ -190,15 +209,17 @@ def run(out="results/cc_shift_equivariance", quick: bool = False, seed: int = 0,
             "test_index": ("sample", pick.numpy(), dict(one, long_name="index of the CIFAR image in the test split")),
         },
     )
-    state = f"trained {train_epochs} epoch(s) here on {len(train)} images" if train_epochs else \
-        "untrained (random initialisation)"
+    state = (f"trained by neurodcn train: {', '.join(str(p) for p in checkpoints)}" if checkpoints else
+             f"trained {train_epochs} epoch(s) here on {len(train)} images" if train_epochs else
+             "untrained (random initialisation): a control, not the paper's measurement")
     ds = stamp_provenance(ds, "cc_shift_equivariance", "convnet vs ccnet",
                           model_config=configs,
                           title="Shift equivariance of ConvNet and CC-Net (CC paper Table 1)")
     ds.attrs.update(quick=int(quick), seed=seed, models=state, train_epochs=train_epochs, data=test.source,
                     shift="circular (torch.roll), integer px, uniform in [-r, r] per axis",
                     shift_back="cubic (Keys a = -0.5), edges replicated, by shift / 4 map px",
-                    normalisation="per-channel mean and SD of the training images")
+                    normalisation="images in [0, 1] as the trainer feeds them" if checkpoints else
+                    "per-channel mean and SD of the training images")
     nd.save_dataset(ds, out / "cc_shift_equivariance.nc")
     save_figure(plot(ds), out / "cc_shift_equivariance.png")
     return ds
@@ -235,9 +256,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=None, help="cifar-10-batches-py folder")
     parser.add_argument("--images", type=int, default=None, help="inputs of each kind (default 200)")
     parser.add_argument("--train-epochs", type=int, default=0, help="brief training first (0: untrained)")
+    parser.add_argument("--checkpoint", nargs="+", default=None,
+                        help="trained checkpoints (neurodcn train's best.pt of convnet and ccnet) to measure")
     args = parser.parse_args(argv)
     ds = run(args.out, quick=args.quick, seed=args.seed, data=args.data, images=args.images,
-             train_epochs=args.train_epochs)
+             train_epochs=args.train_epochs, checkpoints=args.checkpoint)
     print(f"models: {ds.attrs['models']}")
     for m, name in enumerate(ds["model"].values):
         for k, kind in enumerate(ds["input"].values):

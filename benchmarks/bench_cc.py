@@ -5,11 +5,15 @@ Forward+backward time (median of interleaved repeats) and peak memory (bytes all
 what was live before it, from torch.profiler memory events, so it works for CPU tensors) per path:
 standard (direct, one chunk), chunked (direct, automatic chunks recomputed in backward), by discrete convs.
 Targets (issue): by-convs <= 1.0x the Conv2d time at every size; chunked direct <= 5x with peak <= 1 GiB at 128.
+
+Network level (``network``): one training step (forward, backward, Adam step) of CC-Net with the Appendix A
+scale augmentation vs the ConvNet of Table 3, batch 64 of 3 x 32 x 32 inputs; target CC-Net <= 5x ConvNet.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 from torch.profiler import profile
@@ -17,6 +21,7 @@ from torch.profiler import profile
 from benchmarks.results_file import markdown_table, write_section
 from benchmarks.timing import median_times
 from neurodcn import ContinuousConv2d
+from neurodcn.nn.ccnet import CCNet, ConvNet
 
 PAPER_V100 = {  # Table 5 of the CC paper: (ms, GiB) for standard, chunked, by convs, conv
     32: ((8.7, 0.9), (19.7, 1.8), (3.5, 0.1), (0.8, 0.1)),
@@ -44,7 +49,7 @@ def run(sizes=(32, 64, 96, 128), repeats=3, batch=50, channels=32, scale=2 / 3, 
     torch.manual_seed(0)
     cc = ContinuousConv2d(channels, channels, support=3)
     conv = torch.nn.Conv2d(channels, channels, 3, padding=1)
-    rows = []
+    rows, load = [], os.getloadavg()[0]
     for size in sizes:
         x = torch.randn(batch, channels, size, size, requires_grad=True)
 
@@ -77,8 +82,9 @@ def run(sizes=(32, 64, 96, 128), repeats=3, batch=50, channels=32, scale=2 / 3, 
         print(" | ".join(row), flush=True)
     columns = ["input", "CC standard", "CC chunked", "CC by convs", "Conv2d 3x3 s1", "targets"]
     body = (f"One layer forward+backward, batch {batch}, {channels} -> {channels} channels, support 3, scale "
-            f"{scale:.4g}, float32, median of {repeats} interleaved repeats; peak = bytes allocated during the step "
-            "beyond the live input and parameters (torch.profiler memory events). Ratios are to Conv2d measured "
+            f"{scale:.4g}, float32, median of {repeats} interleaved repeats (load average {load:.1f} on "
+            f"{os.cpu_count()} cores when it started: other jobs shared the CPU); peak = bytes allocated during the "
+            "step beyond the live input and parameters (torch.profiler memory events). Ratios are to Conv2d measured "
             "in the same process; `V100` is the paper's Table 5 ratio for the same column.\n\n"
             + markdown_table(columns, rows))
     if write:
@@ -86,13 +92,45 @@ def run(sizes=(32, 64, 96, 128), repeats=3, batch=50, channels=32, scale=2 / 3, 
     return rows
 
 
+def network(repeats=5, batch=64, write=True):
+    """Seconds per training step of CC-Net (scale augmentation) and ConvNet, interleaved; returns the row."""
+    torch.manual_seed(0)
+    x, y = torch.rand(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    steps = {}
+    for name, net, lr in (("convnet", ConvNet(), 1e-3), ("ccnet", CCNet(), 5e-4)):
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=5e-4)
+        net.train()
+
+        def step(net=net, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        steps[name] = step
+    times = median_times(steps, repeats=repeats)
+    ratio = times["ccnet"] / times["convnet"]
+    row = [str(batch), f"{times['convnet']:.3f}", f"{times['ccnet']:.3f}", f"{ratio:.2f}x",
+           f"<= 5x: {'met' if ratio <= 5 else 'NOT met'}"]
+    print(" | ".join(row), flush=True)
+    if write:
+        body = ("One training step (forward, backward, Adam) on random 3 x 32 x 32 inputs, CC-Net with the "
+                f"Appendix A scale augmentation (a fresh scale sequence each step), median of {repeats} "
+                f"interleaved repeats; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when it "
+                "started (other jobs shared the CPU). The paper quotes 6 s vs 90 s per epoch on a GPU (15x).\n\n"
+                + markdown_table(["batch", "ConvNet (s)", "CC-Net (s)", "ratio", "target"], [row]))
+        write_section("CC-Net vs ConvNet training step (CC paper Table 3 networks)", body)
+    return row
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 96, 128])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--network-only", action="store_true", help="only the CC-Net vs ConvNet step")
     args = parser.parse_args(argv)
-    run(tuple(args.sizes), args.repeats, write=not args.no_write)
+    if not args.network_only:
+        run(tuple(args.sizes), args.repeats, write=not args.no_write)
+    network(args.repeats, write=not args.no_write)
 
 
 if __name__ == "__main__":

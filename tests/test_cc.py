@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurodcn.nn.cc import ContinuousConv2d, apply_plan
+from neurodcn.nn.cc import ContinuousConv2d
+from neurodcn.nn.sampling import apply_plan
 from neurodcn.nn.srf import SRFConv2d
 
 SCALES = [2 / 3, 3 / 4, 1 / 2, 3 / 2, (2 / 3, 5 / 4)]
@@ -152,3 +153,22 @@ def test_internal_net_init_variance_matches_conv_init():
     w = m.sample(taps, taps)
     conv_var = 1.0 / (3 * 64 * 9)  # PyTorch's default conv init: U(+-1/sqrt(fan_in))
     assert 0.5 * conv_var < w.var().item() < 3 * conv_var
+
+
+@pytest.mark.parametrize("size", [32, 64, 96, 128])
+@pytest.mark.parametrize("scale", [2 / 3, 0.8, 5 / 6, 6 / 7, 0.75])
+def test_by_convs_equals_direct_with_gradients_at_benchmark_sizes(size, scale):
+    """Every phase origin the by-convs path picks (the Appendix B sizes, the CC-Net's scales) gives the direct
+    path's values and gradients to float64 precision."""
+    torch.manual_seed(size)
+    m = layer().double()
+    x = torch.randn(1, 3, size, size, dtype=torch.float64, requires_grad=True)
+    results = []
+    for path in ("direct", "convs"):
+        m.path = path
+        out = m(x, scale=scale)
+        results.append((out, torch.autograd.grad((out ** 2).sum(), [x, *m.parameters()])))
+    (ref, ref_grads), (out, grads) = results
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-10)
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-9)

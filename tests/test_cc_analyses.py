@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 import neurodcn as nd
-from neurodcn.nn.cc_kernels import ContinuousKernel
+from neurodcn.nn.kernels import ContinuousKernel
 
 cc_kernels = importlib.import_module("analyses.cc_kernels")
 cc_misalignment = importlib.import_module("analyses.cc_misalignment")
@@ -156,3 +156,38 @@ def test_train_briefly_runs_the_recipe_and_leaves_eval_mode():
     assert history[0] == pytest.approx(math.log(10), abs=0.3)  # near chance at the start
     assert not model.training
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def _small_trained(tmp_path, name):
+    """A small zoo model of ``name`` saved as a checkpoint, as neurodcn train leaves one."""
+    from neurodcn.train.checkpoint import save_checkpoint
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = nd.build_model(name, channels=[4] * 8, fc=[8, 8])
+    return save_checkpoint(model.eval(), tmp_path / f"{name}.pt")
+
+
+def test_shift_equivariance_on_checkpoints(tmp_path, synthetic_cifar):
+    paths = [_small_trained(tmp_path, "convnet"), _small_trained(tmp_path, "ccnet")]
+    ds = cc_shift_equivariance.run(tmp_path / "out", data=synthetic_cifar.root, images=3, progress=False,
+                                   checkpoints=paths)
+    assert list(ds["model"].values) == ["convnet", "ccnet"] and "trained by neurodcn train" in ds.attrs["models"]
+    np.testing.assert_allclose(ds["cosine"].sel(max_shift=0).values, 1.0, atol=1e-6)  # no shift: identical maps
+    assert np.all(np.isfinite(ds["test_accuracy"].values))
+
+
+def test_scale_ensemble_accuracy_and_intervals(tmp_path, synthetic_cifar):
+    cc_scale_ensemble = importlib.import_module("analyses.cc_scale_ensemble")
+    path = _small_trained(tmp_path, "ccnet")
+    ds = cc_scale_ensemble.run(path, tmp_path / "out", data=synthetic_cifar.root, members=(1, 2, 3), seed=4,
+                               bootstrap=200)
+    from neurodcn.train.checkpoint import load_checkpoint
+    model, _ = load_checkpoint(path)
+    test = nd.load_cifar10(synthetic_cifar.root, "test")
+    for i, k in enumerate(ds["members"].values):  # the nested members are CCNet.scale_ensemble's
+        expected = (model.scale_ensemble(test.images, k=int(k), seed=4).argmax(1) == test.labels).double().mean()
+        assert ds["accuracy"].values[i] == pytest.approx(100 * float(expected))
+        assert ds["accuracy_low"].values[i] <= ds["accuracy"].values[i] <= ds["accuracy_high"].values[i]
+    single = (model.eval()(test.images).argmax(1) == test.labels).double().mean()
+    np.testing.assert_allclose(ds["gain"].values, ds["accuracy"].values - 100 * float(single), atol=1e-9)
+    assert (tmp_path / "out" / "cc_scale_ensemble.nc").exists()

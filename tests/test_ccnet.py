@@ -5,7 +5,8 @@ from fractions import Fraction as Fr
 import pytest
 import torch
 
-from neurodcn.nn.ccnet import CCNet, ConvNet, output_sizes, sample_scales
+from neurodcn.nn.ccnet import CCNet, ConvNet, sample_scales
+from neurodcn.nn.grid import sequence_sizes
 
 # Table 4, augmentation example 1 of the CC paper: per-layer scales [H, W] and output shapes from a 32 x 32 input
 TABLE4_SCALES = [(Fr(1), Fr(1)), (Fr(5, 6), Fr(7, 9)), (Fr(5, 6), Fr(4, 5)), (Fr(8, 9), Fr(5, 6)),
@@ -14,7 +15,7 @@ TABLE4_SHAPES = [(32, 32), (27, 25), (23, 20), (20, 17), (15, 13), (13, 11), (11
 
 
 def test_eq4_reproduces_table4():
-    assert output_sizes(32, TABLE4_SCALES) == TABLE4_SHAPES
+    assert sequence_sizes(32, TABLE4_SCALES) == TABLE4_SHAPES
 
 
 def test_sampled_scales_follow_appendix_a():
@@ -98,3 +99,46 @@ def test_validation():
         small_ccnet()(torch.randn(1, 3, 16, 16), scales=[(1, 1)])
     with pytest.raises(ValueError, match="k"):
         small_ccnet().scale_ensemble(torch.randn(1, 3, 16, 16), k=0)
+
+
+def test_augmentation_is_keyed_by_the_step_counter_and_resumes_bit_identically():
+    """A run continued from a saved state dict draws the same scale sequences as an uninterrupted one."""
+    net = small_ccnet().train()
+    expected = [sample_scales(generator=net.step_generator(n)) for n in range(3)]
+    x = torch.randn(2, 3, 16, 16)
+    first = net(x)
+    assert int(net.augment_step) == 1
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    straight = [net(x) for _ in range(2)]
+    resumed = small_ccnet().train()
+    resumed.load_state_dict(state)
+    assert int(resumed.augment_step) == 1
+    for a, b in zip(straight, [resumed(x) for _ in range(2)], strict=True):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(first, small_ccnet().train()(x, expected[0]))  # step 0 drew sequence 0
+    assert int(net.augment_step) == 3 and expected[1] != expected[2]
+    net.eval()
+    net(x)
+    assert int(net.augment_step) == 3  # evaluation draws nothing
+
+
+def test_state_dict_without_step_counter_loads():
+    """Checkpoints written before the augment_step buffer existed load strictly, with the counter at 0."""
+    net = small_ccnet()
+    old = {k: v for k, v in net.state_dict().items() if k != "augment_step"}
+    fresh = small_ccnet()
+    fresh.augment_step += 5
+    fresh.load_state_dict(old)
+    assert int(fresh.augment_step) == 0
+
+
+def test_seed_fixes_the_initialisation():
+    """neurodcn train passes seed to every zoo model: ConvNet and CC-Net initialise from it alone."""
+    from neurodcn.nn.zoo import build_model
+    for name in ("convnet", "ccnet"):
+        torch.manual_seed(1)
+        a = build_model(name, seed=3)
+        torch.manual_seed(2)
+        b = build_model(name, seed=3)
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert "seed" not in ConvNet().config and ConvNet(seed=3).config["seed"] == 3

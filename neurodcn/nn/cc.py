@@ -1,9 +1,9 @@
 """ContinuousConv2d: a continuous kernel sampled on the projected grid of any scale (the CC paper).
 
 The four blocks of the paper: (1) the projected grid of each axis (grid.py, Eq. 2), (2) the neighbours of each
-grid point within the kernel support, (3) the weights K(offsets) from a continuous kernel (cc_kernels.py),
-(4) the weighted sum over neighbours and input channels (cc_paths.py). Scale and output size are chosen per
-call and per axis.
+grid point within the kernel support, (3) the weights K(offsets) from a continuous kernel (kernels.py),
+(4) the weighted sum over neighbours and input channels (sampling.py: the plan, the path rule and the two
+paths). Scale and output size are chosen per call and per axis.
 """
 
 from __future__ import annotations
@@ -13,17 +13,10 @@ import math
 import torch
 from torch import nn
 
-from neurodcn.nn.cc_kernels import build_kernel
-from neurodcn.nn.cc_paths import MERGE_RATIO, PADDINGS, AxisPlan, by_convs, direct, plan_axis
-from neurodcn.nn.grid import resolve_sizes
+from neurodcn.nn.kernels import build_kernel
+from neurodcn.nn.sampling import PADDINGS, PATHS, AxisPlan, apply_plan, choose_path, plan
 
-__all__ = ["ContinuousConv2d", "PATHS", "plan", "apply_plan", "check_input", "choose_chunk_rows",
-           "CHUNK_BYTES"]
-
-PATHS = ("auto", "direct", "convs")
-CHUNK_BYTES = 256 * 2**20
-"""Automatic chunking of the direct path: rows per chunk so that one chunk's neighbours and weights stay
-under this many bytes (about; autograd keeps a few times that while a chunk is recomputed)."""
+__all__ = ["ContinuousConv2d", "check_input"]
 
 
 def check_input(x, in_channels: int | None = None, dtype=None) -> torch.Tensor:
@@ -40,39 +33,6 @@ def check_input(x, in_channels: int | None = None, dtype=None) -> torch.Tensor:
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"x has dtype {x.dtype} but the layer's parameters are {dtype}: call layer.to({x.dtype})")
     return x
-
-
-def plan(in_hw, support, scale=None, out_size=None, max_period: int = 10) -> tuple[AxisPlan, AxisPlan]:
-    """The grid, windows and rational period of both axes for an input of size in_hw = (H, W) pixels."""
-    scales, sizes = resolve_sizes(tuple(in_hw), scale, out_size)
-    return tuple(plan_axis(i, o, s, S, max_period, max_period)
-                 for i, o, s, S in zip(in_hw, sizes, scales, support, strict=True))
-
-
-def choose_chunk_rows(x, ay: AxisPlan, ax: AxisPlan, out_channels: int, budget: int = CHUNK_BYTES) -> int:
-    """Output rows per chunk so that neighbours [B, C, r, Ty, W', Tx] and weights [r, W', Ty, Tx, O, C] fit."""
-    per_row = ax.out_size * ay.taps * ax.taps * x.shape[1] * (x.shape[0] + out_channels) * x.element_size()
-    return max(1, budget // max(per_row, 1))
-
-
-def apply_plan(x, window, ay: AxisPlan, ax: AxisPlan, padding: str = "zeros", path: str = "auto",
-               chunk_rows: int | None = None, out_channels: int | None = None,
-               merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
-    """Run a window function over a planned grid: "convs" needs rational scales on both axes, "auto" takes it
-    when it can. chunk_rows: output rows per direct chunk (None: from CHUNK_BYTES; >= out height: one chunk);
-    merge_ratio: see cc_paths.MERGE_RATIO."""
-    if path not in PATHS:
-        raise ValueError(f"path must be one of {list(PATHS)}, got {path!r}")
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
-    rational = ay.period is not None and ax.period is not None
-    if path == "convs" and not rational:
-        raise ValueError(f"path='convs' needs rational scales k/l with small k, l; got {ay.scale}, {ax.scale}")
-    if path == "convs" or (path == "auto" and rational):
-        return by_convs(x, window, ay, ax, padding, merge_ratio)
-    if chunk_rows is None:
-        chunk_rows = choose_chunk_rows(x, ay, ax, out_channels or x.shape[1])
-    return direct(x, window, ay, ax, padding, chunk_rows)
 
 
 class ContinuousConv2d(nn.Module):
@@ -130,10 +90,7 @@ class ContinuousConv2d(nn.Module):
 
     def resolve_path(self, in_hw, scale=None, out_size=None) -> str:
         """The path a call would take: "direct" or "convs"."""
-        ay, ax = self.plan(in_hw, scale, out_size)
-        if self.path != "auto":
-            return self.path
-        return "convs" if ay.period is not None and ax.period is not None else "direct"
+        return choose_path(self.path, *self.plan(in_hw, scale, out_size))
 
     def sample(self, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
         """The kernel on the separable offsets dy [Ty] x dx [Tx] (pixels): weights [out, in, Ty, Tx]. At integer

@@ -1,5 +1,6 @@
 """The CC paper's classification networks (Appendix A, Table 3): CC-Net with gradual scales and the ConvNet
-baseline, with the paper's scale augmentation (Eq. 4 output sizes) and scale ensembles at inference.
+baseline, with the paper's scale augmentation (Eq. 4 output sizes, grid.sequence_sizes) and scale ensembles at
+inference.
 
 Both: 8 conv/CC layers (32, 32, 64 x 6 channels; supports 3, 4, 3, 3, 3, 3, 3, 4), ReLU after each, then
 FC 512, 512, num_classes. The ConvNet uses strides 1, 2, 1, 1, 1, 1, 1, 2; the CC-Net's first layer has scale 1
@@ -8,6 +9,7 @@ and the other seven multiply to target_scale (1/4), each layer's output size fol
 
 from __future__ import annotations
 
+import contextlib
 import math
 from fractions import Fraction
 
@@ -15,8 +17,9 @@ import torch
 from torch import nn
 
 from neurodcn.nn.cc import ContinuousConv2d
+from neurodcn.nn.grid import sequence_sizes
 
-__all__ = ["CCNet", "ConvNet", "output_sizes", "sample_scales", "CHANNELS", "SUPPORTS", "STRIDES"]
+__all__ = ["CCNet", "ConvNet", "sample_scales", "CHANNELS", "SUPPORTS", "STRIDES"]
 
 CHANNELS = (32, 32, 64, 64, 64, 64, 64, 64)
 SUPPORTS = (3, 4, 3, 3, 3, 3, 3, 4)
@@ -54,20 +57,6 @@ def sample_scales(layers: int = 8, target=Fraction(1, 4), std: float = 0.01, max
     return list(zip(axes[0], axes[1], strict=True))
 
 
-def output_sizes(input_size, scales, target=Fraction(1, 4)) -> list[tuple[int, int]]:
-    """Eq. 4: layer j outputs ceil(input x prod_{i <= j} s_i) per axis, the last exactly input x target."""
-    hw = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    target = _fraction(target, "target")
-    sizes, cum = [], [Fraction(1), Fraction(1)]
-    for j, pair in enumerate(scales):
-        cum = [c * _fraction(s, "scale") for c, s in zip(cum, pair, strict=True)]
-        if j == len(scales) - 1:
-            sizes.append(tuple(math.ceil(n * target) for n in hw))
-        else:
-            sizes.append(tuple(math.ceil(n * c) for n, c in zip(hw, cum, strict=True)))
-    return sizes
-
-
 def _head(in_features: int, fc, num_classes: int) -> nn.Sequential:
     layers, width = [nn.Flatten()], in_features
     for f in fc:
@@ -89,9 +78,14 @@ class CCNet(nn.Module):
     """CC-Net (Table 3): 8 ContinuousConv2d layers with gradual scales, then FC layers.
 
     forward(x, scales=None): scales is a list of 8 pairs (s_y, s_x); None takes, in training mode with
-    scale_augmentation, a fresh sample_scales draw from the network's seeded generator, and otherwise
-    ``default_scales`` (layer 1 at 1, then the rounded mean scale, the last layer completing target_scale).
-    x [B, in_channels, input_size, input_size] -> logits [B, num_classes].
+    scale_augmentation, a fresh sample_scales draw (Appendix A) and otherwise ``default_scales`` (layer 1 at 1,
+    then the rounded mean scale, the last layer completing target_scale). Output sizes follow Eq. 4, the last
+    layer's being input x target_scale. x [B, in_channels, input_size, input_size] -> logits [B, num_classes].
+
+    Reproducible augmentation: the draw of training step n comes from a generator seeded by (seed, n), with n
+    the buffer ``augment_step`` (saved in the state dict, advanced by each augmented forward), so a run resumed
+    from a checkpoint continues with the same scale sequences. A state dict without it (written before the
+    buffer existed) loads with n = 0.
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
@@ -103,6 +97,8 @@ class CCNet(nn.Module):
         _check_common(num_classes, in_channels, input_size, fc)
         if len(channels) != len(supports) or len(channels) < 2:
             raise ValueError(f"channels and supports must have the same length >= 2, got {channels}, {supports}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+            raise ValueError(f"seed must be an integer in [0, 2^31), got {seed!r}")
         target = _fraction(target_scale, "target_scale")
         if (input_size * target).denominator != 1:
             raise ValueError(f"input_size x target_scale must be an integer, got {input_size} x {target_scale}")
@@ -113,17 +109,29 @@ class CCNet(nn.Module):
                        "scale_augmentation": bool(scale_augmentation), "seed": seed}
         self.target = target
         widths = (in_channels, *channels)
-        self.layers = nn.ModuleList(ContinuousConv2d(widths[i], widths[i + 1], kernel=kernel, support=supports[i],
-                                                     padding=padding) for i in range(len(channels)))
-        side = int(input_size * target)
-        self.head = _head(channels[-1] * side * side, fc, num_classes)
-        self._generator = torch.Generator().manual_seed(int(seed))
+        with torch.random.fork_rng(devices=[]):  # the initialisation is the seed's, whatever the global RNG
+            torch.manual_seed(seed)
+            self.layers = nn.ModuleList(ContinuousConv2d(widths[i], widths[i + 1], kernel=kernel,
+                                                         support=supports[i], padding=padding)
+                                        for i in range(len(channels)))
+            side = int(input_size * target)
+            self.head = _head(channels[-1] * side * side, fc, num_classes)
+        self.register_buffer("augment_step", torch.zeros((), dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "augment_step", torch.zeros((), dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def step_generator(self, step: int | None = None) -> torch.Generator:
+        """The generator of augmentation step ``step`` (default: the current ``augment_step``)."""
+        step = int(self.augment_step) if step is None else step
+        return torch.Generator().manual_seed(self.config["seed"] * 2**32 + step)
 
     def sample_scales(self, generator: torch.Generator | None = None) -> list[tuple[Fraction, Fraction]]:
-        """A random scale sequence (Appendix A) from ``generator`` (default: the network's seeded one)."""
+        """A random scale sequence (Appendix A) from ``generator`` (default: that of the current step)."""
         c = self.config
         return sample_scales(len(self.layers), self.target, c["scale_std"], c["max_denominator"],
-                             generator if generator is not None else self._generator)
+                             generator if generator is not None else self.step_generator())
 
     def default_scales(self) -> list[tuple[Fraction, Fraction]]:
         """The deterministic sequence: 1, then the mean target^(1/7) rounded, the last layer completing it."""
@@ -135,11 +143,15 @@ class CCNet(nn.Module):
     def features(self, x: torch.Tensor, scales=None) -> torch.Tensor:
         """Output of the last CC layer (after ReLU): [B, channels[-1], input x target, input x target]."""
         if scales is None:
-            scales = self.sample_scales() if (self.training and self.config["scale_augmentation"]) \
-                else self.default_scales()
+            if self.training and self.config["scale_augmentation"]:
+                scales = self.sample_scales()
+                self.augment_step += 1
+            else:
+                scales = self.default_scales()
         if len(scales) != len(self.layers):
             raise ValueError(f"scales must hold {len(self.layers)} pairs (s_y, s_x), got {len(scales)}")
-        sizes = output_sizes(tuple(x.shape[-2:]), scales, self.target)
+        hw = tuple(x.shape[-2:])
+        sizes = sequence_sizes(hw, list(scales[:-1])) + [tuple(math.ceil(n * self.target) for n in hw)]
         for layer, s, size in zip(self.layers, scales, sizes, strict=True):
             x = torch.relu(layer(x, scale=s, out_size=size))
         return x
@@ -158,10 +170,11 @@ class CCNet(nn.Module):
 
 class ConvNet(nn.Module):
     """The baseline ConvNet (Table 3): conv 3x3 / 4x4 with strides 1, 2, 1, 1, 1, 1, 1, 2 ("same"-style padding
-    1, so 32 -> 16 -> 8), ReLU after each, then FC layers. x [B, in_channels, S, S] -> logits [B, num_classes]."""
+    1, so 32 -> 16 -> 8), ReLU after each, then FC layers. x [B, in_channels, S, S] -> logits [B, num_classes].
+    seed: initialise from this seed (None: from the global RNG)."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
-                 channels=CHANNELS, supports=SUPPORTS, strides=STRIDES, fc=(512, 512)):
+                 channels=CHANNELS, supports=SUPPORTS, strides=STRIDES, fc=(512, 512), seed: int | None = None):
         super().__init__()
         channels, supports, strides, fc = tuple(channels), tuple(supports), tuple(strides), tuple(fc)
         _check_common(num_classes, in_channels, input_size, fc)
@@ -171,12 +184,20 @@ class ConvNet(nn.Module):
         self.config = {"name": "convnet", "num_classes": num_classes, "in_channels": in_channels,
                        "input_size": input_size, "channels": list(channels), "supports": list(supports),
                        "strides": list(strides), "fc": list(fc)}
-        widths, layers, side = (in_channels, *channels), [], input_size
-        for i, (k, s) in enumerate(zip(supports, strides, strict=True)):
-            layers += [nn.Conv2d(widths[i], widths[i + 1], k, stride=s, padding=1), nn.ReLU()]
-            side = (side + 2 - k) // s + 1
-        self.convs = nn.Sequential(*layers)
-        self.head = _head(channels[-1] * side * side, fc, num_classes)
+        if seed is not None:  # only then in the config, so configs written without it stay as they were
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
+            self.config["seed"] = seed
+        rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
+        with rng:
+            if seed is not None:
+                torch.manual_seed(seed)
+            widths, layers, side = (in_channels, *channels), [], input_size
+            for i, (k, s) in enumerate(zip(supports, strides, strict=True)):
+                layers += [nn.Conv2d(widths[i], widths[i + 1], k, stride=s, padding=1), nn.ReLU()]
+                side = (side + 2 - k) // s + 1
+            self.convs = nn.Sequential(*layers)
+            self.head = _head(channels[-1] * side * side, fc, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the last conv layer (after ReLU)."""

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import math
-from fractions import Fraction
 
 import torch
 from torch import nn
 
 from neurodcn.nn.blocks import activation, classifier_head, group_norm, make_conv
 from neurodcn.nn.cc import ContinuousConv2d
-from neurodcn.nn.cc_paths import PADDINGS
 from neurodcn.nn.classifier import Classifier, check_options, stage_block
-from neurodcn.nn.grid import check_scale, output_size, rational_scale
+from neurodcn.nn.grid import check_scale, rational_scale, sequence_sizes
+from neurodcn.nn.sampling import PADDINGS
 
 __all__ = ["GradualDownsample", "build_dcn_cc", "DEFAULT_SCALES", "DEFAULT_SUPPORT"]
 
@@ -68,11 +67,7 @@ class GradualDownsample(nn.Module):
 
     def plan(self, in_hw) -> list[tuple[object, tuple[int, int]]]:
         """(scale, (H_j, W_j)) of each step for an input of in_hw = (H, W) pixels: Eq. 4, H_j = ceil(H prod s)."""
-        cumulative, out = Fraction(1), []
-        for s in self.scales:
-            cumulative = cumulative * s
-            out.append((s, tuple(output_size(int(n), cumulative) for n in in_hw)))
-        return out
+        return list(zip(self.scales, sequence_sizes(tuple(int(n) for n in in_hw), list(self.scales)), strict=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for norm, conv, (s, size) in zip(self.norms, self.convs, self.plan(x.shape[-2:]), strict=True):

@@ -7,6 +7,7 @@ calls these per axis with that axis' own scale and output size (the two are inde
 * grid (Eq. 2): g_n = n / s + (in_size - 1) / 2 - (out_size - 1) / (2 s),  n = 0 .. out_size - 1
 * window:       the ceil(S) input pixels first_n, first_n + 1, ... with first_n = ceil(g_n - S / 2)
 * period:       for s = k / l the grid repeats after k outputs, shifted by l input pixels
+* sequence (Eq. 4): layer j of a sequence of scales s_1 .. s_m outputs ceil(in_size * s_1 * ... * s_j)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from numbers import Real
 import torch
 
 __all__ = ["DEFAULT_TOLERANCE", "check_scale", "output_size", "projected_grid", "neighbour_window",
-           "rational_scale", "phase_counts", "resolve_sizes"]
+           "rational_scale", "phase_counts", "resolve_sizes", "sequence_sizes"]
 
 DEFAULT_TOLERANCE = 1e-9
 """Relative slack for float scales: s * in_size within this of an integer counts as that integer, and a float
@@ -129,3 +130,25 @@ def resolve_sizes(in_hw: tuple[int, int], scale=None, out_size=None) -> tuple[tu
         scales = tuple(s if isinstance(s, Fraction) else float(s) for s in scales)
     sizes = tuple(output_size(i, s) if o is None else o for i, o, s in zip(in_hw, sizes, scales, strict=True))
     return scales, sizes
+
+
+def sequence_sizes(in_hw, scales) -> list[tuple[int, int]]:
+    """Eq. 4 of the CC paper: the output size (H_j, W_j) of each layer j of a sequence with scales s_1 .. s_m,
+    H_j = ceil(H s_1 ... s_j) per axis (not the rounded sizes of the layer before), so the last size is exactly
+    H times the product when that is an integer.
+
+    in_hw: H or (H, W) pixels; scales: one s or (s_y, s_x) per layer (Fractions keep the products exact; a float
+    product within DEFAULT_TOLERANCE of an integer counts as it).
+    """
+    hw = tuple(_check_size(v, "in_hw") for v in _pair(in_hw, "in_hw"))
+    if not isinstance(scales, (list, tuple)):
+        raise ValueError(f"scales must be a list of scale factors or (s_y, s_x) pairs, got {scales!r}")
+    sizes, cumulative = [], [Fraction(1), Fraction(1)]
+    for pair in scales:
+        pair = _pair(pair, "scales")
+        for s in pair:
+            check_scale(s, "scales")
+        cumulative = [c * s if isinstance(s, Fraction) and isinstance(c, Fraction) else float(c) * float(s)
+                      for c, s in zip(cumulative, pair, strict=True)]
+        sizes.append(tuple(output_size(n, c) for n, c in zip(hw, cumulative, strict=True)))
+    return sizes

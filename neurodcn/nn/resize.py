@@ -1,6 +1,7 @@
 """Image and feature-map resizing: a continuous convolution with a known kernel, one axis at a time.
 
-Same projected grid (Eq. 2) and the same paths as ContinuousConv2d. Antialiasing (s < 1) widens the kernel:
+A client of the sampling pipeline (sampling.py), as ContinuousConv2d is: the same projected grid (Eq. 2),
+plan and paths. Antialiasing (s < 1) widens the kernel:
 k_s(d) = s k(s d) with support S / s. Weights are normalised to sum 1 over each output's window. Unlike the
 well-known resizing library with this grid: an axis with s == 1 but another output size is resized (not
 skipped), the border is padded "symmetric" by default (a constant image stays constant), and float64 works
@@ -13,9 +14,8 @@ import math
 
 import torch
 
-from neurodcn.nn.cc import apply_plan, plan
-from neurodcn.nn.cc_paths import PADDINGS
 from neurodcn.nn.grid import resolve_sizes
+from neurodcn.nn.sampling import PADDINGS, apply_plan, plan
 
 __all__ = ["resize", "RESIZE_KERNELS", "box", "linear", "cubic", "lanczos3"]
 

@@ -13,25 +13,22 @@ The separable path wins for large K (its cost hardly grows with K); ``path="auto
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from neurodcn.nn.kernels import (
+    SIGMA_MODES,
+    TIME_PARAMS,
+    NJet,
     basis_indices,
     gaussian_derivatives_1d,
     half_width,
     integer_offsets,
-    njet_basis,
-    num_basis,
 )
 
 __all__ = ["SRFConv2d", "SIGMA_MODES", "TIME_PARAMS", "SEPARABLE_MIN_SIZE"]
 
-SIGMA_MODES = ("shared", "per_pair")
-TIME_PARAMS = (None, "sigma_t", "sigma_t2", "sigma_alpha_t")
 PATHS = ("auto", "direct", "separable")
 SEPARABLE_MIN_SIZE = 13
 """Kernel size from which ``path="auto"`` takes the separable path (measured: benchmarks/RESULTS.md)."""
@@ -43,14 +40,10 @@ def _positive_int(name, value):
     return value
 
 
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
-class SRFConv2d(nn.Module):
-    """2-D convolution with structured receptive fields (Gaussian N-jet filters with learnable scale).
+class SRFConv2d(NJet):
+    """2-D convolution with structured receptive fields (Gaussian N-jet filters with learnable scale): the N-jet
+    kernel (:class:`neurodcn.nn.kernels.NJet`, its parameters and time meta-parametrisation) sampled on the
+    integer grid.
 
     Args:
         in_channels, out_channels: channel counts.
@@ -74,92 +67,24 @@ class SRFConv2d(nn.Module):
                  sigma_range: tuple[float, float] = (0.05, 8.0), max_half_width: int | None = None,
                  kernel_size: int = 7, path: str = "auto", time_scale: float = 0.5,
                  time_clip: tuple[float, float] = (-0.25, 1.25)):
-        super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-            raise ValueError(f"order must be an integer >= 0, got {order!r}")
-        self.order = order
-        self.sigma_mode = _choice("sigma_mode", sigma_mode, SIGMA_MODES)
-        self.time_param = _choice("time_param", time_param, TIME_PARAMS)
-        self.stride = _positive_int("stride", stride)
+        _positive_int("stride", stride)
         if not (padding in ("same", "valid") or (isinstance(padding, int) and not isinstance(padding, bool)
                                                  and padding >= 0)):
             raise ValueError(f"padding must be 'same', 'valid' or an integer >= 0, got {padding!r}")
-        self.padding = padding
-        lo, hi = (float(v) for v in sigma_range)
-        if not (0 < lo < hi and math.isfinite(hi)):
-            raise ValueError(f"sigma_range must be (min, max) with 0 < min < max < inf, got {sigma_range!r}")
-        self.sigma_range = (lo, hi)
-        self.max_half_width = (half_width(hi) if max_half_width is None
-                               else _positive_int("max_half_width", max_half_width))
         if sigma_mode == "per_pair":
             if _positive_int("kernel_size", kernel_size) % 2 == 0:
                 raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
-        self.kernel_size = kernel_size
-        self.path = _choice("path", path, PATHS)
+        if path not in PATHS:
+            raise ValueError(f"path must be one of {list(PATHS)}, got {path!r}")
         if path == "separable" and sigma_mode != "shared":
             raise ValueError("path='separable' needs sigma_mode='shared' (a per-pair basis is not shared)")
-        self.time_scale = float(time_scale)
-        self.time_clip = (float(time_clip[0]), float(time_clip[1]))
-
-        nb = num_basis(order)
-        sigma_shape = () if sigma_mode == "shared" else (in_channels, out_channels)
-        alpha_shape = (nb, in_channels, out_channels)
-        timed = time_param is not None
-        self.alpha = nn.Parameter(torch.randn(alpha_shape) * (0.05 if time_param == "sigma_alpha_t" else 0.1))
-        self.log2_sigma = nn.Parameter(torch.randn(sigma_shape) * (0.1 if timed else 2.0 / 3.0))
-        if timed:
-            self.log2_sigma_slope = nn.Parameter(torch.randn(sigma_shape) * (2.0 / 3.0))
-        if time_param == "sigma_t2":
-            self.log2_sigma_curvature = nn.Parameter(torch.randn(sigma_shape) * (2.0 / 3.0))
-        if time_param == "sigma_alpha_t":
-            self.alpha_slope = nn.Parameter(torch.randn(alpha_shape) * 0.1)
+        super().__init__(in_channels, out_channels, order, sigma_mode, time_param, sigma_range, time_scale,
+                         time_clip)
+        self.stride, self.padding, self.kernel_size, self.path = stride, padding, kernel_size, path
+        hi = self.sigma_range[1]
+        self.max_half_width = (half_width(hi) if max_half_width is None
+                               else _positive_int("max_half_width", max_half_width))
         self._cache: dict | None = None
-
-    # ----------------------------------------------------------------------------- parameters at time t
-    def _time(self, t):
-        if self.time_param is None:
-            return None
-        if t is None:
-            raise ValueError(f"t is required: this layer's parameters depend on time ({self.time_param})")
-        t = torch.as_tensor(t, dtype=self.alpha.dtype, device=self.alpha.device)
-        return (self.time_scale * t).clamp(*self.time_clip)
-
-    def log2_sigma_at(self, t=None) -> torch.Tensor:
-        """log2 sigma (unclipped) at time t: shape [] (shared) or [in, out] (per_pair)."""
-        tp = self._time(t)
-        s = self.log2_sigma
-        if tp is not None:
-            s = s + self.log2_sigma_slope * tp
-            if self.time_param == "sigma_t2":
-                s = s + self.log2_sigma_curvature * tp * tp
-        return s
-
-    def sigma_at(self, t=None) -> torch.Tensor:
-        """sigma in pixels at time t, clipped to sigma_range: shape [] (shared) or [in, out] (per_pair)."""
-        lo, hi = self.sigma_range
-        return torch.exp2(self.log2_sigma_at(t).clamp(math.log2(lo), math.log2(hi)))
-
-    @property
-    def sigma(self) -> torch.Tensor:
-        """sigma in pixels (time-independent layers; use sigma_at(t) otherwise)."""
-        return self.sigma_at(None)
-
-    def sigma_summary(self, t=None) -> float:
-        """The layer's sigma as one number, in pixels: the shared sigma, or for per-pair layers the median over
-        the (input, output) pairs (torch.median: the lower of the two middle values), at model time t (None:
-        t = 0 for a time-dependent layer). Training logs, receptive fields and RF size all report this."""
-        if t is None and self.time_param is not None:
-            t = 0.0
-        with torch.no_grad():
-            return float(self.sigma_at(t).median())
-
-    def alpha_at(self, t=None) -> torch.Tensor:
-        """Basis coefficients [F, in, out] at time t."""
-        if self.time_param == "sigma_alpha_t":
-            return self.alpha + self.alpha_slope * self._time(t)
-        return self.alpha
 
     def half_width_at(self, t=None) -> int:
         """Half-width of the sampled kernel in pixels (reads sigma on the host for a shared sigma)."""
@@ -172,14 +97,9 @@ class SRFConv2d(nn.Module):
         return gaussian_derivatives_1d(integer_offsets(h, self.alpha.dtype, self.alpha.device), sigma, self.order)
 
     def kernel(self, t=None) -> torch.Tensor:
-        """The sampled filter bank W [out, in, K, K] at time t."""
-        sigma, alpha, h = self.sigma_at(t), self.alpha_at(t), self.half_width_at(t)
-        grid = integer_offsets(h, alpha.dtype, alpha.device)
-        if self.sigma_mode == "shared":
-            return torch.einsum("fco,fyx->ocyx", alpha, njet_basis(grid, grid, sigma, order=self.order))
-        grid = grid.expand(self.in_channels, self.out_channels, -1)
-        basis = njet_basis(grid, grid, sigma.unsqueeze(-1), order=self.order)  # [F, in, out, K, K]
-        return torch.einsum("fco,fcoyx->ocyx", alpha, basis)
+        """The sampled filter bank W [out, in, K, K] at time t: the N-jet on the integer grid -h..h."""
+        grid = integer_offsets(self.half_width_at(t), self.alpha.dtype, self.alpha.device)
+        return self.weights(grid, grid, t).permute(2, 3, 0, 1)
 
     @contextlib.contextmanager
     def cached_kernel(self):

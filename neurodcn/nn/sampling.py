@@ -1,0 +1,275 @@
+"""The sampling pipeline of continuous convolution: plan -> direct (chunked) or by-convs path.
+
+Steps, one axis at a time then both together:
+
+1. plan: the projected grid (grid.py, Eq. 2), each output's window of ceil(S) input pixels and the rational
+   period k / l of the scale (``AxisPlan``, ``plan``);
+2. path rule (``choose_path``): "convs" when both scales are rational with small k, l, otherwise "direct";
+3. direct: gather each output's neighbours and weight them by the kernel at their offsets (chunked rows,
+   recomputed in backward); by convs: the grid repeats every k outputs, so the kernel is evaluated for one
+   period only and applied as one strided convolution whose output channels are the k_y k_x phases.
+
+Both paths take a window function ``window(dy [..., Ty], dx [..., Tx]) -> [..., Ty, Tx, C_out, C_in]`` (a
+ContinuousKernel's ``window``) and compute
+out[b, o, i, j] = sum_{c, a, t} x[b, c, first_y[i] + a, first_x[j] + t] K(dy[i, a], dx[j, t])[o, c]
+with dy = first_y + a - g_y (input pixels), values outside the input taken from the padding. Clients:
+ContinuousConv2d (cc.py) and resize (resize.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from neurodcn.nn.grid import neighbour_window, projected_grid, rational_scale, resolve_sizes
+
+__all__ = ["PADDINGS", "PATHS", "AxisPlan", "plan_axis", "plan", "choose_path", "pad_axis", "direct", "by_convs",
+           "apply_plan", "choose_chunk_rows", "MERGE_RATIO", "CHUNK_BYTES"]
+
+PADDINGS = ("zeros", "reflect", "replicate", "symmetric")
+PATHS = ("auto", "direct", "convs")
+CHUNK_BYTES = 256 * 2**20
+"""Automatic chunking of the direct path: rows per chunk so that one chunk's neighbours and weights stay
+under this many bytes (about; autograd keeps a few times that while a chunk is recomputed)."""
+MERGE_RATIO = 2.0
+"""by_convs runs all phases as one convolution when the merged window costs at most this many times the
+taps of one phase (the phases' windows start at different pixels); otherwise one convolution per start."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AxisPlan:
+    """One axis: sizes (pixels), scale, grid [out] (float64), first neighbour [out] (int64), taps, period k / l."""
+
+    in_size: int
+    out_size: int
+    scale: float
+    grid: torch.Tensor
+    first: torch.Tensor
+    taps: int
+    period: Fraction | None
+
+    def offsets(self, rows=slice(None)) -> torch.Tensor:
+        """Offsets m - g of the window taps, float64 [n, taps] for the outputs ``rows``. On a periodic grid they are
+        read from the first period, so every path sees bit-identical offsets (ties of a box kernel included)."""
+        n = torch.arange(self.out_size)[rows]
+        if self.period is not None:
+            n = n % self.period.numerator
+        return (self.first[n, None] + torch.arange(self.taps)).double() - self.grid[n, None]
+
+
+def plan_axis(in_size: int, out_size: int, scale, support: float, max_numerator: int = 10,
+              max_denominator: int = 10) -> AxisPlan:
+    """Grid (Eq. 2), windows and rational period (None when s is not k / l with small k, l) of one axis."""
+    period = rational_scale(scale, max_numerator, max_denominator)
+    grid = projected_grid(in_size, out_size, scale if period is None else period)
+    first, taps = neighbour_window(grid, support)
+    return AxisPlan(in_size, out_size, float(scale), grid, first, taps, period)
+
+
+def padded_index(index: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """Map integer positions (any range) into [0, size) by the padding rule; "zeros" maps outside to ``size``."""
+    if mode == "replicate":
+        return index.clamp(0, size - 1)
+    if mode == "zeros":
+        return torch.where((index < 0) | (index >= size), torch.full_like(index, size), index)
+    if mode == "reflect":  # ... 2 1 | 0 1 2 ... (edge not repeated)
+        if size == 1:
+            return torch.zeros_like(index)
+        r = index.remainder(2 * (size - 1))
+        return torch.where(r >= size, 2 * (size - 1) - r, r)
+    if mode == "symmetric":  # ... 1 0 | 0 1 2 ... (edge repeated)
+        r = index.remainder(2 * size)
+        return torch.where(r >= size, 2 * size - 1 - r, r)
+    raise ValueError(f"padding must be one of {list(PADDINGS)}, got {mode!r}")
+
+
+def _outside(x: torch.Tensor, dim: int, start: int, stop: int, mode: str) -> torch.Tensor:
+    """The padding values at positions start .. stop - 1 (outside the input) of axis ``dim``."""
+    if mode == "zeros":
+        shape = list(x.shape)
+        shape[dim] = stop - start
+        return x.new_zeros(shape)
+    return x.index_select(dim, padded_index(torch.arange(start, stop, device=x.device), x.shape[dim], mode))
+
+
+def pad_axis(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
+    """Pad (positive) or crop (negative) ``before``/``after`` entries of axis ``dim`` by the padding rule."""
+    size = x.shape[dim]
+    core = x.narrow(dim, max(0, -before), size - max(0, -before) - max(0, -after))
+    if before <= 0 and after <= 0:
+        return core
+    pieces = [_outside(x, dim, -before, 0, mode)] if before > 0 else []
+    pieces.append(core)
+    if after > 0:
+        pieces.append(_outside(x, dim, size, size + after, mode))
+    return torch.cat(pieces, dim)
+
+
+def _chunk(xt, rows, cols, dy, dx, window):
+    r, w = rows.shape[0], cols.shape[0]
+    patches = xt[rows[:, None, :, None], cols[None, :, None, :]]  # [r, W', Ty, Tx, C, B]
+    weights = window(dy[:, None, :], dx[None, :, :])  # [r, W', Ty, Tx, O, C]
+    out_ch = weights.shape[-2]
+    weights = weights.permute(0, 1, 4, 2, 3, 5).reshape(r * w, out_ch, -1)  # [P, O, (Ty, Tx, C)]
+    out = torch.bmm(weights, patches.reshape(r * w, -1, xt.shape[-1]))  # [P, O, B]
+    return out.view(r, w, out_ch, -1).permute(3, 2, 0, 1)
+
+
+def direct(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str, chunk_rows: int) -> torch.Tensor:
+    """Gather each output's neighbours, weight them by the kernel at their offsets and sum.
+
+    The input is laid out once as [H, W, C, B] so that each neighbour is one contiguous block; output rows are
+    processed ``chunk_rows`` at a time, and when that splits the work each chunk is recomputed in backward
+    (torch.utils.checkpoint), so memory holds one chunk's neighbours and weights at a time.
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
+    xt = x.permute(2, 3, 1, 0)
+    if padding == "zeros":  # padded positions point at an appended zero row / column
+        xt = F.pad(xt, (0, 0, 0, 0, 0, 1, 0, 1))
+    xt = xt.contiguous()
+    dev, dt = x.device, x.dtype
+    rows = padded_index(ay.first[:, None] + torch.arange(ay.taps), ay.in_size, padding).to(dev)
+    cols = padded_index(ax.first[:, None] + torch.arange(ax.taps), ax.in_size, padding).to(dev)
+    dy, dx = ay.offsets().to(dev, dt), ax.offsets().to(dev, dt)
+    if chunk_rows >= ay.out_size:
+        return _chunk(xt, rows, cols, dy, dx, window)
+    parts = [checkpoint(_chunk, xt, rows[i:i + chunk_rows], cols, dy[i:i + chunk_rows], dx, window,
+                        use_reentrant=False) for i in range(0, ay.out_size, chunk_rows)]
+    return torch.cat(parts, dim=2)
+
+
+def _phase_layout(a: AxisPlan):
+    """The k phases of one axis as a block of k consecutive outputs n_start + j, j = 0 .. p - 1 (p = k, or the
+    output size when it is smaller). n_start in (-k, 0] is chosen so that the phases' windows start as close
+    together as possible (the smallest merged window). Returns (n_start, first [p] (int64, the window start of
+    block 0's phases), offsets [p, taps] (float64), blocks q)."""
+    k, step = a.period.numerator, a.period.denominator
+    if a.out_size < k:
+        return 0, a.first[:a.out_size], a.offsets(slice(0, a.out_size)), 1
+    firsts = torch.cat([a.first[:k] - step, a.first[:k]])  # window starts of outputs -k .. k - 1
+    spread = [int(firsts[k - s + k - 1] - firsts[k - s]) for s in range(k)]  # n_start = -s
+    shift = min(range(k), key=lambda s: (spread[s], s))
+    n = torch.arange(-shift, k - shift)
+    return -shift, firsts[n + k], a.offsets(n % k), -(-(a.out_size + shift) // k)
+
+
+def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
+             merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
+    """Rational scales s = k / l: the grid repeats every k outputs, l input pixels on, so phase i of each axis is
+    a discrete convolution with stride l. The kernel is evaluated once for one period (k_y k_x phase filters),
+    the phase filters are placed in one merged window and run as a single strided convolution with k_y k_x C_out
+    output channels, and the phases are interleaved out[..., i::k_y, j::k_x] by a reshape (no scatter). When the
+    merged window would cost more than ``merge_ratio`` times the taps of one phase, one convolution runs per
+    distinct window start. The k phases of an axis are taken from the output offset that keeps their windows'
+    starts closest together, which is what keeps the merged window small at every input size."""
+    (ny, fy, dy, qy), (nx, fx, dx, qx) = _phase_layout(ay), _phase_layout(ax)
+    ly, lx = ay.period.denominator, ax.period.denominator
+    dev, dt = x.device, x.dtype
+    weights = window(dy.to(dev, dt)[:, None, :], dx.to(dev, dt)[None, :, :])  # [py, px, Ty, Tx, O, C]
+    py, px, _, _, out_ch, in_ch = weights.shape
+    rel_y, rel_x = fy - fy[0], fx - fx[0]
+    span_y, span_x = ay.taps + int(rel_y.max()), ax.taps + int(rel_x.max())
+    xp = _padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding)
+    if span_y * span_x <= merge_ratio * ay.taps * ax.taps:
+        sy = _shift_matrix(rel_y, ay.taps, span_y, dt, dev)
+        sx = _shift_matrix(rel_x, ax.taps, span_x, dt, dev)
+        merged = torch.einsum("iAa,jBb,ijaboc->ijocAB", sy, sx, weights).reshape(-1, in_ch, span_y, span_x)
+        res = F.conv2d(xp, merged, stride=(ly, lx)).reshape(x.shape[0], py, px, out_ch, qy, qx)
+    else:
+        res = _grouped(xp, weights, rel_y, rel_x, (ay.taps, ax.taps), (qy, qx), (ly, lx))
+    out = res.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], out_ch, qy * py, qx * px)
+    return out[:, :, -ny:-ny + ay.out_size, -nx:-nx + ax.out_size]
+
+
+def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding):
+    """The input padded (or cropped) to exactly the pixels from the first block's window to the last block's.
+    Zero padding writes x once into a channels-last zero tensor (oneDNN's strided convolutions run markedly
+    faster on it, and a convolution's own padding would have to be symmetric)."""
+    (span_y, span_x), (qy, qx) = spans, blocks
+    ly, lx = ay.period.denominator, ax.period.denominator
+    before_y, before_x = -int(fy[0]), -int(fx[0])
+    after_y = (qy - 1) * ly + span_y - ay.in_size - before_y
+    after_x = (qx - 1) * lx + span_x - ax.in_size - before_x
+    if padding != "zeros":
+        return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding)
+    core = x[:, :, max(0, -before_y):ay.in_size - max(0, -after_y), max(0, -before_x):ax.in_size - max(0, -after_x)]
+    top, left = max(0, before_y), max(0, before_x)
+    xp = torch.empty((x.shape[0], x.shape[1], top + core.shape[2] + max(0, after_y),
+                      left + core.shape[3] + max(0, after_x)), dtype=x.dtype, device=x.device,
+                     memory_format=torch.channels_last).zero_()
+    xp[:, :, top:top + core.shape[2], left:left + core.shape[3]] = core
+    return xp
+
+
+def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> torch.Tensor:
+    """One-hot [p, width, taps]: entry (i, rel_i + t, t) = 1, placing phase i's taps inside a wider window."""
+    eye = torch.zeros(len(rel), width, taps, dtype=dtype)
+    for i, r in enumerate(rel.tolist()):
+        eye[i, r:r + taps] = torch.eye(taps, dtype=dtype)
+    return eye.to(device)
+
+
+def _grouped(xp, weights, rel_y, rel_x, taps, counts, strides):
+    """One convolution per distinct (window start y, window start x); results in phase order [B, py, px, O, q, q]."""
+    (ty, tx), (qy, qx), (ly, lx) = taps, counts, strides
+    out_ch, in_ch = weights.shape[-2:]
+    rows = []
+    order_y = []
+    for ry in torch.unique(rel_y).tolist():
+        iy = torch.nonzero(rel_y == ry).flatten()
+        order_y.append(iy)
+        cols, order_x = [], []
+        for rx in torch.unique(rel_x).tolist():
+            ix = torch.nonzero(rel_x == rx).flatten()
+            order_x.append(ix)
+            w = weights[iy][:, ix].permute(0, 1, 4, 5, 2, 3).reshape(-1, in_ch, ty, tx)
+            part = xp[:, :, ry:ry + (qy - 1) * ly + ty, rx:rx + (qx - 1) * lx + tx]
+            cols.append(F.conv2d(part, w, stride=(ly, lx)).view(xp.shape[0], len(iy), len(ix), out_ch, qy, qx))
+        rows.append(torch.cat(cols, 2).index_select(2, torch.argsort(torch.cat(order_x)).to(xp.device)))
+    return torch.cat(rows, 1).index_select(1, torch.argsort(torch.cat(order_y)).to(xp.device))
+
+
+# ============================================================================== the plan and the path rule
+def plan(in_hw, support, scale=None, out_size=None, max_period: int = 10) -> tuple[AxisPlan, AxisPlan]:
+    """The grid, windows and rational period of both axes for an input of size in_hw = (H, W) pixels and a
+    kernel support (S_y, S_x) pixels; scale and out_size as in grid.resolve_sizes."""
+    scales, sizes = resolve_sizes(tuple(in_hw), scale, out_size)
+    return tuple(plan_axis(i, o, s, S, max_period, max_period)
+                 for i, o, s, S in zip(in_hw, sizes, scales, support, strict=True))
+
+
+def choose_path(path: str, ay: AxisPlan, ax: AxisPlan) -> str:
+    """The path rule: "convs" needs rational scales on both axes; "auto" takes it when it can, else "direct"."""
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {list(PATHS)}, got {path!r}")
+    rational = ay.period is not None and ax.period is not None
+    if path == "convs" and not rational:
+        raise ValueError(f"path='convs' needs rational scales k/l with small k, l; got {ay.scale}, {ax.scale}")
+    if path == "auto":
+        return "convs" if rational else "direct"
+    return path
+
+
+def choose_chunk_rows(x, ay: AxisPlan, ax: AxisPlan, out_channels: int, budget: int = CHUNK_BYTES) -> int:
+    """Output rows per chunk so that neighbours [B, C, r, Ty, W', Tx] and weights [r, W', Ty, Tx, O, C] fit."""
+    per_row = ax.out_size * ay.taps * ax.taps * x.shape[1] * (x.shape[0] + out_channels) * x.element_size()
+    return max(1, budget // max(per_row, 1))
+
+
+def apply_plan(x, window, ay: AxisPlan, ax: AxisPlan, padding: str = "zeros", path: str = "auto",
+               chunk_rows: int | None = None, out_channels: int | None = None,
+               merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
+    """Run a window function over a planned grid on the path ``choose_path`` gives. chunk_rows: output rows per
+    direct chunk (None: from CHUNK_BYTES; >= out height: one chunk); merge_ratio: see MERGE_RATIO."""
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
+    if choose_path(path, ay, ax) == "convs":
+        return by_convs(x, window, ay, ax, padding, merge_ratio)
+    if chunk_rows is None:
+        chunk_rows = choose_chunk_rows(x, ay, ax, out_channels or x.shape[1])
+    return direct(x, window, ay, ax, padding, chunk_rows)
