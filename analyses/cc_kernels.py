@@ -31,8 +31,7 @@ from tqdm.auto import trange
 
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
-from neurodcn.nn.kernels import ContinuousKernel, NJetKernel
-from neurodcn.nn.kernels import basis_indices
+from neurodcn.nn.kernels import ContinuousKernel, NJetKernel, basis_indices
 from neurodcn.nn.resize import cubic
 from neurodcn.schema import stamp_provenance
 
