@@ -339,7 +339,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
     if compile:
         for m in plain.modules():
             if isinstance(m, ODEFunc):
-                m.compile()
+                m.compile(dynamic=False)  # static shapes: dynamic-shape recompiles failed in inductor
     net = dist.wrap(plain)
     params = [p for p in plain.parameters() if p.requires_grad]
     best = prog["best"]
