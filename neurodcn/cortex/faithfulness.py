@@ -16,6 +16,7 @@ import torch
 import xarray as xr
 
 from neurodcn.cortex.inputs import batch_slices
+from neurodcn.cortex.record import propagate
 from neurodcn.nn.dynamics import SolverConfig
 from neurodcn.schema import stamp_provenance
 
@@ -33,21 +34,14 @@ the training solver; h(T) under dopri5 within 1 % (relative L2, median over imag
 def _outputs(model, x: torch.Tensor, solver: SolverConfig, batch_size: int, progress: bool, desc: str):
     """(logits [N, classes], [h(T) of each ODE block [N, ...]], mean forward NFE per ODE block) under ``solver``."""
     model.set_solver(solver)
-    logits, outs, nfe, batches = [], None, None, 0
+    logits, outs, nfe = [], [], []
     with torch.no_grad():
         for _, sl in batch_slices(len(x), batch_size, progress, desc):
-            hs = []
-            h = x[sl]
-            for stage in model.stages():
-                h = stage.module(h)
-                if stage.kind == "block" and hasattr(stage.module, "solver"):
-                    hs.append(h.float().cpu())
-            logits.append(model.head(h).float().cpu())
-            counts = [r["forward_nfe"] for r in model.nfe_report()]
-            outs = [[o] for o in hs] if outs is None else [o + [n] for o, n in zip(outs, hs, strict=True)]
-            nfe = np.asarray(counts, float) if nfe is None else nfe + counts
-            batches += 1
-    return torch.cat(logits), [torch.cat(o) for o in outs], nfe / batches
+            out, trajectories = propagate(model, x[sl], times=[solver.T])
+            logits.append(out.float().cpu())
+            outs.append([h[-1].float().cpu() for h in trajectories if h is not None])
+            nfe.append([r["forward_nfe"] for r in model.nfe_report()])
+    return torch.cat(logits), [torch.cat(block) for block in zip(*outs, strict=True)], np.mean(nfe, axis=0)
 
 
 def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers: dict | None = None,
