@@ -58,3 +58,17 @@ def test_summary_applies_both_criteria(data):
 def test_bad_arguments(data, kw, word):
     with pytest.raises(ValueError, match=word):
         solver_agreement(nd.build_model("dcn-ode", width=4, seed=0), *data, progress=False, **kw)
+
+
+def test_the_bundled_default_is_solver_faithful():
+    """The issue's criteria on the bundled dcn-ode and the bundled 128 CIFAR-10 test images: accuracy under
+    dopri5 (1e-3), rk4 (step 0.25) and the training solver within 1 point; h(T) under dopri5 and rk4 (step 0.05)
+    within 1 % relative L2 (median over the images)."""
+    vc = nd.VirtualCortex.pretrained(progress=False)
+    assert vc.name == "dcn-ode" and vc.card["solver"]["method"] == "dopri5"
+    stimuli = nd.load_stimuli("cifar10-demo")
+    ds = solver_agreement(vc.model, stimuli.images, torch.as_tensor(stimuli.labels), batch_size=128, progress=False)
+    s = faithfulness_summary(ds)
+    assert s["accuracy_spread_points"] <= 1.0
+    assert max(s["median_relative_l2"]) <= 0.01
+    assert s["faithful"]

@@ -24,7 +24,7 @@ from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
 from neurodcn.cortex.geometry import model_geometry
 from neurodcn.cortex.inputs import check_images, check_number
-from neurodcn.data.bundled import bundled_dir
+from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_dir
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import stamp_provenance
@@ -113,15 +113,11 @@ class VirtualCortex:
         return vc
 
     @classmethod
-    def pretrained(cls, name: str, **kwargs) -> VirtualCortex:
+    def pretrained(cls, name: str = DEFAULT_CHECKPOINT, **kwargs) -> VirtualCortex:
         """A cortex on a bundled checkpoint, <name>.pt of the package's checkpoints folder (no network
-        access); ``neurodcn.data.bundled.bundled_checkpoints()`` lists them."""
-        available = sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")) if CHECKPOINT_DIR.is_dir() else []
-        if not isinstance(name, str) or name not in available:
-            raise ValueError(
-                f"no bundled checkpoint named {name!r} in {CHECKPOINT_DIR}; available: {available or 'none'}"
-            )
-        return cls.from_checkpoint(CHECKPOINT_DIR / f"{name}.pt", **kwargs)
+        access); default the solver-faithful dcn-ode. ``neurodcn.data.bundled.bundled_checkpoints()`` lists
+        them."""
+        return cls.from_checkpoint(bundled_checkpoint(name), **kwargs)
 
     # ------------------------------------------------------------------ shared facts for the experiments
     @property

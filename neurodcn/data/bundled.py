@@ -16,10 +16,13 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["KINDS", "bundled_dir", "bundled_checkpoints", "bundled_checkpoint"]
+__all__ = ["KINDS", "DEFAULT_CHECKPOINT", "bundled_dir", "bundled_checkpoints", "bundled_checkpoint"]
 
 KINDS = ("checkpoints", "stimuli", "bio")
 """The folders of bundled data."""
+
+DEFAULT_CHECKPOINT = "dcn-ode"
+"""The bundled model used when none is named: the solver-faithful dcn-ode (trained with dopri5)."""
 
 
 def bundled_dir(kind: str) -> Path:

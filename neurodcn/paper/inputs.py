@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from neurodcn.cortex.virtual_cortex import VirtualCortex
-from neurodcn.data.bundled import bundled_checkpoint
+from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_STIMULI", "load_cortex", "checkpoint_label", "parameter_count"]
 
-DEFAULT_MODEL = "dcn-ode"
+DEFAULT_MODEL = DEFAULT_CHECKPOINT
 """The bundled model the paper functions use when no checkpoint is given."""
 
 DEFAULT_STIMULI = "cifar10-demo"
