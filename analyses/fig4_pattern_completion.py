@@ -3,6 +3,7 @@
 Command-line front of neurodcn.paper.fig4_pattern_completion (the computation, the files it writes and their settings).
 
     python analyses/fig4_pattern_completion.py [--checkpoint CKPT] [--out results] [--quick] [--num-images N]
+        [--baselines [CKPT ...]]
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-from neurodcn.paper.fig4_pattern_completion import run
+from neurodcn.paper.fig4_pattern_completion import BASELINES, run
 
 __all__ = ["run", "main"]
 
 
 def main(argv=None) -> int:
-    return common.main(run, common.parser("fig4_pattern_completion", __doc__.splitlines()[0]), argv)
+    p = common.parser("fig4_pattern_completion", __doc__.splitlines()[0])
+    p.add_argument("--baselines", nargs="*", default=list(BASELINES), metavar="CKPT",
+                   help=f"bundled names or checkpoint paths beside the model in Fig. 3c (default: "
+                   f"{' '.join(BASELINES)}; none: no baselines)")
+    return common.main(run, p, argv)
 
 
 if __name__ == "__main__":

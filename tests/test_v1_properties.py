@@ -97,4 +97,4 @@ def test_figures_draw_what_the_datasets_hold(quick_run):
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     code = v1_properties.main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path), "--quick"])
-    assert code == 2 and "does not exist" in capsys.readouterr().err
+    assert code == 2 and "is neither a file nor a bundled checkpoint" in capsys.readouterr().err

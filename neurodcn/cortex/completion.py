@@ -21,6 +21,7 @@ import xarray as xr
 
 from neurodcn.cortex.inputs import batch_slices, check_labels, check_times
 from neurodcn.cortex.record import propagate
+from neurodcn.cortex.solver_states import padded_steps
 from neurodcn.schema import PIXELS, stimulus_coords, time_coords
 
 __all__ = ["DEFAULT_NUM_TIMES", "mask_slices", "center_mask", "pattern_completion"]
@@ -97,10 +98,12 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
         )
     correct = np.zeros((sizes.size, n), np.int8)
     D = {i: np.zeros((sizes.size, n, len(times))) for i in ode}
+    steps = {i: [[] for _ in sizes] for i in ode}  # per block and mask: one step-time row per stimulus
     model.eval()
     for _, sl in batch_slices(n, vc.batch_size, vc.progress, "pattern completion"):
         with torch.no_grad():
             logits0, intact = propagate(model, x[sl], times if ode else None)
+            intact_steps = {i: model.blocks[i].step_times.cpu().numpy() for i in ode}
             amplitude = {i: _abs_sum(intact[i]) for i in ode}
             for mi, size in enumerate(sizes):
                 if size == 0:
@@ -110,6 +113,8 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
                 correct[mi, sl] = (logits.argmax(1).cpu() == y[sl]).numpy()
                 for i in ode:
                     D[i][mi, sl] = (_abs_sum(intact[i] - masked[i]) / amplitude[i]).T.cpu().numpy()
+                    row = intact_steps[i] if size == 0 else model.blocks[i].step_times.cpu().numpy()
+                    steps[i][mi] += [row] * (sl.stop - sl.start)
     coords = {
         "mask_size": (
             "mask_size",
@@ -140,6 +145,17 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
                     "long_name": f"normalised difference D(t) = sum|h_im - h_masked| / "
                     f"sum|h_im| of ODE block {i + 1}",
                     "units": "1",
+                },
+            )
+            longest = max(len(r) for rows in steps[i] for r in rows)
+            data[f"solver_step_time_block{i + 1}"] = (
+                ("mask_size", "stimulus", f"step_block{i + 1}"),
+                np.stack([padded_steps(rows, longest) for rows in steps[i]]),
+                {
+                    "long_name": f"model times of the ODE solver's own states in block {i + 1} when solving "
+                    "the masked images (mask 0: the intact ones); NaN: fewer steps",
+                    "units": "1",
+                    "interpolant": model.blocks[i].solver.interpolant,
                 },
             )
     return vc.stamp(xr.Dataset(data, coords=coords), "pattern_completion")

@@ -22,9 +22,10 @@ def state_flags(times: np.ndarray, step_times: np.ndarray) -> np.ndarray:
     return (np.abs(times[:, None] - step_times[None, :]) <= TOLERANCE).any(axis=1).astype(np.int8)
 
 
-def padded_steps(rows: list[np.ndarray]) -> np.ndarray:
-    """Step-time rows of unequal length as one float array [rows, longest], padded with NaN."""
-    out = np.full((len(rows), max((len(r) for r in rows), default=0)), np.nan)
+def padded_steps(rows: list[np.ndarray], width: int | None = None) -> np.ndarray:
+    """Step-time rows of unequal length as one float array [rows, width], padded with NaN (width: the longest
+    row unless given; it must hold every row)."""
+    out = np.full((len(rows), max((len(r) for r in rows), default=0) if width is None else width), np.nan)
     for i, r in enumerate(rows):
         out[i, : len(r)] = r
     return out

@@ -17,11 +17,14 @@ from neurodcn.data.stimulus_sets import load_stimuli
 from neurodcn.paper.inputs import DEFAULT_STIMULI, checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
 
-__all__ = ["run", "settings", "REFERENCE_MASK"]
+__all__ = ["run", "settings", "REFERENCE_MASK", "BASELINES"]
 
 NAME = "fig4_pattern_completion"
 REFERENCE_MASK = 14
 """The DCN reference masks x[:, :, 9:23, 9:23]: a 14 x 14 square."""
+
+BASELINES = ("odenet", "resnet-blocks")
+"""The bundled models Fig. 3c sets beside the checkpoint's (the paper's ODE-Net and ResNet-blocks)."""
 
 
 def settings(quick: bool = False) -> dict:
@@ -40,10 +43,12 @@ def run(
     num_images: int | None = None,
     mask_sizes=None,
     num_times: int | None = None,
+    baselines=BASELINES,
     progress: bool = True,
 ) -> Result:
     """Pattern completion of the checkpoint's model on ``num_images`` images (None: the settings' default)
-    with the given mask sizes (px) and number of model times; None takes :func:`settings`."""
+    with the given mask sizes (px) and number of model times; None takes :func:`settings`. ``baselines``:
+    checkpoints (bundled names or paths) whose accuracy against mask size joins Fig. 3c, on the same images."""
     s = settings(quick)
     s.update(
         {
@@ -69,17 +74,25 @@ def run(
         f"pattern completion of {vc.name}: accuracy per centred mask size and, per "
         "ODE block, D(t) per mask size, image and model time",
     )
-    fig = plot_accuracy_vs_mask({vc.name: ds})
+    compared = {vc.name: ds}
+    for baseline in baselines or ():
+        other = load_cortex(baseline, progress=progress)
+        acc = other.pattern_completion(stim.images, stim.labels, s["mask_sizes"], stimulus_table=stim.table,
+                                       times=[0.0, min(b.solver.T for _, b in other.model.ode_blocks())]
+                                       if other.model.ode_blocks() else None)
+        compared[f"{other.name} ({baseline})" if other.name in compared else other.name] = acc
+        ds[f"accuracy_{other.name}"] = acc["accuracy"].assign_attrs(long_name=f"fraction correct of {baseline}")
+    fig = plot_accuracy_vs_mask(compared)
     fig.suptitle("Fig. 3c: accuracy with a centred zero mask")
     outputs.figure(
         fig, "fig3c_accuracy_vs_mask.png", "Fig. 3c: accuracy against the side of the centred mask"
     )
-    acc = ds["accuracy"]
     summary = [
-        f"{NAME}: {stim.images.shape[0]} images; accuracy "
+        f"{NAME}: {stim.images.shape[0]} images; accuracy {name} "
         + ", ".join(
-            f"{float(a):.3f} (mask {int(n)})" for n, a in zip(ds["mask_size"].values, acc.values, strict=True)
+            f"{float(a):.3f} (mask {int(n)})" for n, a in zip(d["mask_size"].values, d["accuracy"].values, strict=True)
         )
+        for name, d in compared.items()
     ]
     if ode:
         sizes = ds["mask_size"].values
@@ -101,5 +114,6 @@ def run(
         stimuli=stim.source,
         seed=seed,
         num_images=int(stim.images.shape[0]),
+        baselines=list(baselines or ()),
     )
     return outputs.finish(s, summary)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from neurodcn.cortex.virtual_cortex import VirtualCortex
-from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint
+from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_checkpoints
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_STIMULI", "load_cortex", "checkpoint_label", "parameter_count"]
 
@@ -20,22 +20,27 @@ DEFAULT_STIMULI = "cifar10-demo"
 
 
 def load_cortex(checkpoint=None, progress: bool = True) -> VirtualCortex:
-    """A VirtualCortex on ``checkpoint`` (a path; None: the bundled DEFAULT_MODEL), default visual field and
-    time map."""
+    """A VirtualCortex on ``checkpoint`` (a path, or the name of a bundled checkpoint that is not also a file;
+    None: the bundled DEFAULT_MODEL), default visual field and time map."""
     if checkpoint is None:
         return VirtualCortex.pretrained(DEFAULT_MODEL, progress=progress)
     if not isinstance(checkpoint, str | os.PathLike):
         raise TypeError(f"checkpoint must be None, a str or os.PathLike, got {type(checkpoint).__name__}")
     if not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} does not exist")
+        if isinstance(checkpoint, str) and checkpoint in bundled_checkpoints():
+            return VirtualCortex.pretrained(checkpoint, progress=progress)
+        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} is neither a file nor a bundled checkpoint "
+                                f"({sorted(bundled_checkpoints())})")
     return VirtualCortex.from_checkpoint(checkpoint, progress=progress)
 
 
 def checkpoint_label(checkpoint=None) -> str:
-    """How results name the model's source: "bundled <name>" for the default, else the path as given (a
+    """How results name the model's source: "bundled <name>" for a bundled one, else the path as given (a
     machine's absolute path to the package never goes into a result)."""
     if checkpoint is None:
-        return f"bundled {DEFAULT_MODEL} ({bundled_checkpoint(DEFAULT_MODEL).name})"
+        checkpoint = DEFAULT_MODEL
+    if isinstance(checkpoint, str) and not Path(checkpoint).is_file() and checkpoint in bundled_checkpoints():
+        return f"bundled {checkpoint} ({bundled_checkpoint(checkpoint).name})"
     return str(checkpoint)
 
 
