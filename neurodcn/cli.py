@@ -142,6 +142,13 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                    help="clip of SRF sigma in pixels (default 0.05 8)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="global batch (default 128)")
     p.add_argument("--lr", type=positive_float, help="initial learning rate (default 0.1 * batch / 128)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="sgd (default) or adam")
+    p.add_argument("--kinetic", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of the kinetic-energy regulariser int ||f||^2 dt (default 0: off)")
+    p.add_argument("--jacobian", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of the Jacobian Frobenius-norm regulariser (Hutchinson; default 0: off)")
+    p.add_argument("--field-gain", type=positive_float, default=1.0, metavar="GAIN",
+                   help="scale the last GroupNorm weight of every ODE vector field at the start (default 1)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--milestones", type=positive_int, nargs="*", metavar="EPOCH",
@@ -199,7 +206,8 @@ def _run_train(args) -> int:
     schedule = dict(batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
                     gamma=args.gamma, eval_batch_size=args.eval_batch_size, augment=not args.no_augment,
                     seed=args.seed, clip_sigma=not args.no_clip_sigma, grad_clip=args.grad_clip,
-                    checkpoint_every=args.checkpoint_every)
+                    checkpoint_every=args.checkpoint_every, optimizer=args.optimizer, kinetic=args.kinetic,
+                    jacobian=args.jacobian, field_gain=args.field_gain)
     config = (TrainConfig.scaled(args.epochs, **schedule) if args.milestones is None
               else TrainConfig(epochs=args.epochs, milestones=tuple(args.milestones), **schedule))
     full = load_cifar10(root, "train")

@@ -85,9 +85,10 @@ def test_resume_after_an_epoch_is_bit_identical(splits, tmp_path):
                                   _strip_seconds(pd.read_csv(tmp_path / "b" / "metrics.csv")))
 
 
-def test_resume_mid_epoch_is_bit_identical(splits, tmp_path):
+@pytest.mark.parametrize("extra", [{}, {"kinetic": 0.1, "jacobian": 0.05}, {"optimizer": "adam"}])
+def test_resume_mid_epoch_is_bit_identical(splits, tmp_path, extra):
     train_part, val = splits
-    config = TrainConfig(epochs=1, batch_size=10, checkpoint_every=2)  # 4 steps, states after steps 2 (and 4)
+    config = TrainConfig(epochs=1, batch_size=10, checkpoint_every=2, **extra)  # 4 steps, states after 2 (and 4)
     straight = tiny()
     train(straight, train_part, val, tmp_path / "a", config, progress=False)
 
@@ -101,6 +102,9 @@ def test_resume_mid_epoch_is_bit_identical(splits, tmp_path):
     train(resumed, train_part, val, tmp_path / "b", config, resume=True, progress=False)
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    if extra.get("kinetic"):  # the regularisers are logged per epoch (mean over the steps)
+        logged = pd.read_csv(tmp_path / "a" / "metrics.csv")
+        assert logged["train_kinetic"].iloc[0] > 0 and logged["train_jacobian"].iloc[0] > 0
     pd.testing.assert_frame_equal(_strip_seconds(pd.read_csv(tmp_path / "a" / "metrics.csv")),
                                   _strip_seconds(pd.read_csv(tmp_path / "b" / "metrics.csv")))
 
@@ -181,3 +185,20 @@ def test_train_rejects_bad_arguments(splits, tmp_path):
         train(tiny(), train_part, val, tmp_path, TrainConfig(batch_size=1000))
     with pytest.raises(TypeError, match="config"):
         train(tiny(), train_part, val, tmp_path, {"epochs": 1})
+
+
+def test_field_gain_scales_the_last_norm_of_every_vector_field_once(splits, tmp_path):
+    train_part, val = splits
+    config = TrainConfig(epochs=2, batch_size=20, lr=1e-12, field_gain=0.1, augment=False)
+    before = [b.func.norm3.weight.detach().clone() for _, b in tiny().ode_blocks()]
+
+    def kill(epoch, step):
+        if (epoch, step) == (1, 0):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), train_part, val, tmp_path, config, progress=False, on_step=kill)
+    resumed = tiny()  # resuming restores the trained weights: the gain is not applied twice
+    train(resumed, train_part, val, tmp_path, config, resume=True, progress=False)
+    for w0, (_, b) in zip(before, resumed.ode_blocks(), strict=True):
+        torch.testing.assert_close(b.func.norm3.weight.detach(), 0.1 * w0, rtol=1e-6, atol=1e-9)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -22,6 +23,9 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from neurodcn.nn.blocks import CONV_KINDS, activation, apply_conv, group_norm, make_conv
 from neurodcn.nn.srf import SRFConv2d
+
+if TYPE_CHECKING:
+    from neurodcn.nn.regularisation import Regulariser
 
 __all__ = ["ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "TIME_MODES", "SolverError", "solver_errors", "SolverConfig",
            "NFEStats", "ODEFunc", "ODEBlock"]
@@ -131,15 +135,11 @@ class SolverConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
-    def odeint_kwargs(self) -> dict:
-        """Keyword arguments for torchdiffeq's odeint / odeint_adjoint."""
-        options = {"step_size": self.step_size} if not self.adaptive else {}
-        if self.adaptive and self.max_num_steps is not None:
-            options["max_num_steps"] = self.max_num_steps
-        kw = {"rtol": self.rtol, "atol": self.atol, "method": self.method, "options": options}
-        if self.adjoint:
-            kw["adjoint_options"] = dict(options, norm="seminorm") if self.seminorm else dict(options)
-        return kw
+    def options(self) -> dict:
+        """torchdiffeq's ``options``: the step of fixed-grid methods, or max_num_steps of adaptive ones."""
+        if not self.adaptive:
+            return {"step_size": self.step_size}
+        return {} if self.max_num_steps is None else {"max_num_steps": self.max_num_steps}
 
 
 @dataclasses.dataclass
@@ -212,8 +212,8 @@ class _CountedField:
     """The callable handed to torchdiffeq for one pass: counts evaluations and steps into one NFEStats, and owns
     the kernel-cache scope of this pass's adjoint backward solve."""
 
-    def __init__(self, func: ODEFunc, stats: NFEStats, adaptive: bool, cache: bool):
-        self.func, self.stats, self.cache, self.backward = func, stats, cache, False
+    def __init__(self, func, stats: NFEStats, adaptive: bool, cached_layers: list[SRFConv2d]):
+        self.func, self.stats, self.cached_layers, self.backward = func, stats, cached_layers, False
         self._scope: contextlib.ExitStack | None = None
         if adaptive:
             self.callback_accept_step = self._count("accepted_steps")
@@ -238,9 +238,8 @@ class _CountedField:
 
     def kernel_scope(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
-        if self.cache:
-            for layer in self.func.srf_layers():
-                stack.enter_context(layer.cached_kernel())
+        for layer in self.cached_layers:
+            stack.enter_context(layer.cached_kernel())
         return stack
 
     def open_backward(self, *_):
@@ -252,6 +251,14 @@ class _CountedField:
         if self._scope is not None:
             self._scope.close()
             self._scope = None
+
+
+def _adjoint_node(out: torch.Tensor):
+    """The autograd node of torchdiffeq's adjoint solve behind ``out`` (a tuple state adds split/view nodes)."""
+    node = out.grad_fn
+    while node is not None and "OdeintAdjoint" not in type(node).__name__:
+        node = node.next_functions[0][0] if node.next_functions else None
+    return node
 
 
 class ODEBlock(nn.Module):
@@ -275,6 +282,8 @@ class ODEBlock(nn.Module):
         self.cache_kernels = bool(cache_kernels)
         self.nfe = NFEStats()
         self._field: _CountedField | None = None
+        self.regulariser: Regulariser | None = None  # set by neurodcn.nn.regularisation.regularised()
+        self.regularisation: dict[str, torch.Tensor] = {}  # per-sample integrals [B] of the last regularised solve
 
     def reset_nfe(self) -> None:
         """Start a fresh NFEStats (a pending adjoint backward of an earlier pass keeps counting into the old one)."""
@@ -305,20 +314,29 @@ class ODEBlock(nn.Module):
             self._field.close_backward()
         self.reset_nfe()
         cfg = self.solver
-        field = _CountedField(self.func, self.nfe, cfg.adaptive, self.cache_kernels and isinstance(self.func, ODEFunc))
+        reg = self.regulariser if torch.is_grad_enabled() else None
+        func, y0, options = self.func, h0, cfg.options()
+        if reg is not None:
+            func, y0, options = reg.field(self.func, h0), reg.initial_state(h0), dict(options, norm=reg.norm)
+        cached = self.func.srf_layers() if self.cache_kernels and isinstance(self.func, ODEFunc) else []
+        field = _CountedField(func, self.nfe, cfg.adaptive, cached)
         self._field = field
-        kw = cfg.odeint_kwargs()
-        adjoint_options = kw.pop("adjoint_options", None)
+        kw = dict(rtol=cfg.rtol, atol=cfg.atol, method=cfg.method, options=options)
         with solver_errors(), field.kernel_scope():
             if cfg.adjoint and torch.is_grad_enabled():
                 params = tuple(p for p in self.func.parameters() if p.requires_grad)
-                out = odeint_adjoint(field, h0, t, adjoint_params=params, adjoint_options=adjoint_options, **kw)
-                if out.grad_fn is not None:  # the adjoint node: give its backward solve its own kernel scope
-                    out.grad_fn.register_prehook(field.open_backward)
-                    out.grad_fn.register_hook(field.close_backward)
+                adjoint_options = dict(options, norm="seminorm") if cfg.seminorm else dict(options)
+                out = odeint_adjoint(field, y0, t, adjoint_params=params, adjoint_options=adjoint_options, **kw)
+                node = _adjoint_node(out[0] if reg is not None else out)
+                if node is not None:  # give the adjoint's backward solve its own kernel scope
+                    node.register_prehook(field.open_backward)
+                    node.register_hook(field.close_backward)
             else:
-                out = odeint(field, h0, t, **kw)
+                out = odeint(field, y0, t, **kw)
         field.backward = True
+        if reg is not None:
+            self.regularisation = {name: integral[-1] for name, integral in zip(reg.names, out[1:], strict=True)}
+            out = out[0]
         return out
 
     def extra_repr(self) -> str:

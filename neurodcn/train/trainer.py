@@ -16,6 +16,7 @@ any checkpoint and resumed ends bit-identical (on CPU) to an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -33,7 +34,8 @@ from tqdm.auto import tqdm
 from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches
 from neurodcn.io.atomic import write_text
-from neurodcn.nn.dynamics import SolverError
+from neurodcn.nn.dynamics import ODEFunc, SolverError
+from neurodcn.nn.regularisation import regularisation_terms, regularised
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.train import distributed as dist
 from neurodcn.train.checkpoint import load_training_state, save_checkpoint, save_training_state
@@ -42,6 +44,7 @@ __all__ = ["TrainConfig", "TrainingDiverged", "train", "evaluate", "srf_sigmas",
            "METRICS_FILE"]
 
 STATE_FILE, BEST_FILE, METRICS_FILE = "state.pt", "best.pt", "metrics.csv"
+OPTIMIZERS = ("sgd", "adam")
 
 
 class TrainingDiverged(RuntimeError):
@@ -71,6 +74,10 @@ class TrainConfig:
     ``crop_padding`` (pixels) + horizontal flip. seed: batch order and augmentation. clip_sigma: project each SRF
     layer's log2 sigma into its sigma_range after every step. grad_clip: max global L2 norm of the gradients
     (None: no clipping). checkpoint_every: also save the training state every this many steps inside an epoch.
+    optimizer: "sgd" (with momentum) or "adam" (lr defaults to 1e-3). kinetic, jacobian: weights of the
+    vector-field regularisers (Finlay et al. 2020; see neurodcn.nn.regularisation), 0 = off. field_gain:
+    multiplies the weight of each ODE vector field's last GroupNorm when a run starts (1 = the reference init;
+    < 1 starts from slow dynamics that an adaptive solver integrates in few steps).
     """
 
     epochs: int = 100
@@ -87,6 +94,10 @@ class TrainConfig:
     clip_sigma: bool = True
     grad_clip: float | None = None
     checkpoint_every: int | None = None
+    optimizer: str = "sgd"
+    kinetic: float = 0.0
+    jacobian: float = 0.0
+    field_gain: float = 1.0
 
     def __post_init__(self):
         _int("epochs", self.epochs, 1)
@@ -99,6 +110,11 @@ class TrainConfig:
         _num("momentum", self.momentum, 0)
         _num("weight_decay", self.weight_decay, 0)
         _num("gamma", self.gamma, 0, allow_equal=False)
+        _num("kinetic", self.kinetic, 0)
+        _num("jacobian", self.jacobian, 0)
+        _num("field_gain", self.field_gain, 0, allow_equal=False)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainConfig.optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.grad_clip is not None:
             _num("grad_clip", self.grad_clip, 0, allow_equal=False)
         if self.checkpoint_every is not None:
@@ -114,8 +130,19 @@ class TrainConfig:
 
     @property
     def base_lr(self) -> float:
-        """The initial learning rate: ``lr`` or 0.1 * batch_size / 128."""
-        return self.lr if self.lr is not None else 0.1 * self.batch_size / 128
+        """The initial learning rate: ``lr``, else 0.1 * batch_size / 128 (SGD) or 1e-3 (Adam)."""
+        if self.lr is not None:
+            return self.lr
+        return 0.1 * self.batch_size / 128 if self.optimizer == "sgd" else 1e-3
+
+    @property
+    def regularised(self) -> bool:
+        return self.kinetic > 0 or self.jacobian > 0
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.base_lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=self.base_lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     @classmethod
     def scaled(cls, epochs: int, **changes) -> TrainConfig:
@@ -137,6 +164,14 @@ def srf_sigmas(model: nn.Module) -> dict[str, float]:
             with torch.no_grad():
                 out[name] = float(m.sigma_at(None if m.time_param is None else 0.0).median())
     return out
+
+
+def _scale_field_output(model: nn.Module, gain: float) -> None:
+    """Multiply the affine weight of the last GroupNorm (norm3) of every ODE vector field by ``gain``."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, ODEFunc):
+                m.norm3.weight.mul_(gain)
 
 
 def _project_sigma(model: nn.Module) -> None:
@@ -219,7 +254,20 @@ def _write_csv(path: Path, history: list[dict]) -> None:
 
 def _fresh_partial(blocks: int) -> dict:
     return {"loss_sum": 0.0, "correct": 0, "count": 0, "steps": 0, "forward_nfe": [0] * blocks,
-            "backward_nfe": [0] * blocks, "seconds": 0.0}
+            "backward_nfe": [0] * blocks, "seconds": 0.0, "kinetic": 0.0, "jacobian": 0.0}
+
+
+def _step_loss(net, plain, x, y, config: TrainConfig, generator: torch.Generator):
+    """(logits, cross-entropy, objective, regulariser values) of one batch; the objective adds the weighted
+    kinetic and Jacobian integrals (summed over ODE blocks, averaged over the batch) when they are on."""
+    scope = (regularised(plain, kinetic=config.kinetic > 0, jacobian=config.jacobian > 0, generator=generator)
+             if config.regularised else contextlib.nullcontext())
+    with scope:
+        logits = net(x)
+        terms = regularisation_terms(plain) if config.regularised else {}
+    loss = F.cross_entropy(logits, y)
+    objective = loss + sum(getattr(config, name) * value for name, value in terms.items())
+    return logits, loss, objective, {name: float(value.detach()) for name, value in terms.items()}
 
 
 def _diverged(epoch, step, what, out: Path, last_epoch: int) -> TrainingDiverged:
@@ -262,8 +310,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
     paths = {"state": out / STATE_FILE, "best_path": out / BEST_FILE, "metrics": out / METRICS_FILE}
     plain = dist.unwrap(model)
     device, dtype = next(plain.parameters()).device, next(plain.parameters()).dtype
-    optimizer = torch.optim.SGD(plain.parameters(), lr=config.base_lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
+    optimizer = config.make_optimizer(plain.parameters())
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), config.gamma)
     run = _run_card(plain, config, train_data, val_data)
     blocks = _ode_count(plain)
@@ -273,10 +320,15 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             raise FileExistsError(f"{paths['state']} exists: pass resume=True (--resume) to continue that run, or "
                                   "choose a new output directory")
         info = load_training_state(paths["state"], model=plain, optimizer=optimizer, scheduler=scheduler)
+        # fields added to TrainConfig after a run started take their defaults, which that run used
+        info["card"]["train"] = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)},
+                                 **info["card"]["train"]}
         if info["card"] != run:
             changed = sorted(k for k in run if info["card"].get(k) != run[k])
             raise ValueError(f"cannot resume {paths['state']}: its run differs in {changed} from the one asked for")
         start_epoch, prog = info["epoch"], info["metrics"]
+    elif config.field_gain != 1.0:
+        _scale_field_output(plain, config.field_gain)
     net = dist.wrap(plain)
     params = [p for p in plain.parameters() if p.requires_grad]
     best = prog["best"]
@@ -297,9 +349,9 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             x, y = x.to(device=device, dtype=dtype), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             try:
-                logits = net(x)
-                loss = F.cross_entropy(logits, y)
-                loss.backward()
+                logits, loss, objective, reg = _step_loss(net, plain, x, y, config,
+                                                          epoch_generator(config.seed, epoch, f"jacobian-{step}"))
+                objective.backward()
             except SolverError as err:
                 raise _diverged(epoch, step, f"the ODE solver failed ({err})", out, epoch) from err
             gnorm = nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip else math.inf)
@@ -316,6 +368,8 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             for i, r in enumerate(_nfe(plain)):
                 acc["forward_nfe"][i] += r["forward_nfe"]
                 acc["backward_nfe"][i] += r["backward_nfe"]
+            for name, value in reg.items():
+                acc[name] = acc.get(name, 0.0) + value
             acc["loss_sum"] += float(stats[0])
             acc["correct"] += int(stats[1])
             acc["count"] += int(stats[2])
@@ -343,6 +397,9 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             row[f"train_forward_nfe_block{i}"] = acc["forward_nfe"][i] / acc["steps"]
             row[f"train_backward_nfe_block{i}"] = acc["backward_nfe"][i] / acc["steps"]
             row[f"val_forward_nfe_block{i}"] = val["forward_nfe"][i]
+        for name in ("kinetic", "jacobian"):
+            if getattr(config, name) > 0:
+                row[f"train_{name}"] = acc.get(name, 0.0) / acc["steps"]
         row.update({f"sigma:{k}": v for k, v in srf_sigmas(plain).items()})
         row["seconds"] = acc["seconds"]
         history = prog["history"] + [row]
