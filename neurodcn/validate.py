@@ -25,6 +25,7 @@ __all__ = [
     "check_path",
     "check_str",
     "check_type",
+    "check_feature_map",
 ]
 
 
@@ -148,3 +149,19 @@ def check_type(name: str, value, types, what: str):
     if not isinstance(value, types):
         raise ArgumentTypeError(f"{name} must be {what}, got {type(value).__name__}: {show(value)}")
     return value
+
+
+def check_feature_map(name: str, x, channels: int | None = None, dtype=None):
+    """``x`` if it is a floating-point torch tensor [N, channels, H, W] with N >= 1 (any channel count if
+    ``channels`` is None), of ``dtype`` if given (a torch dtype)."""
+    import torch
+
+    c = "C" if channels is None else str(channels)
+    check_type(name, x, torch.Tensor, f"a torch.Tensor [N, {c}, H, W]")
+    if x.dim() != 4 or x.shape[0] < 1 or (channels is not None and x.shape[1] != channels):
+        what = "" if channels is None else f", {channels} channels"
+        raise ValueError(f"{name} must be a tensor [N, {c}, H, W] (N >= 1{what}), got shape {tuple(x.shape)}")
+    if not x.is_floating_point() or (dtype is not None and x.dtype != dtype):
+        want = "a floating-point tensor" if dtype is None else f"a floating tensor of the layer's dtype {dtype}"
+        raise ArgumentTypeError(f"{name} must be {want}, got {x.dtype} (convert it with .to())")
+    return x

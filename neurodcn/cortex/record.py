@@ -4,7 +4,9 @@ h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from h
 field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
 state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
 An adaptive solver takes one step size per batch, so h(t) depends on which images share a batch (within
-the solver tolerance); a solver failure raises neurodcn.nn.dynamics.SolverError.
+the solver tolerance). Solver effort is bounded (neurodcn.cortex.budget); a batch whose solve fails or runs out
+of its budget is recorded as NaN and flagged in ``solver_failure`` (per stimulus: why), and the other batches
+are kept (streamed to zarr as they are done).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
 from neurodcn.cortex.datasets import (
     batch_slices,
     block_coords,
@@ -61,10 +64,10 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     return model.head(h), trajectories
 
 
-def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
-    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based)."""
+def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict, failure: np.ndarray) -> xr.Dataset:
+    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based); failure: [n] codes (budget)."""
     coords = dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms))
-    data = {}
+    data = {"solver_failure": ("stimulus", failure, failure_attrs("the stimulus's batch"))}
     for k, arr in hs.items():
         g = vc.geometry[k - 1]
         coords.update(block_coords(k, g, vc.image_size, vc.visual_degrees))
@@ -81,13 +84,26 @@ def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict) -> xr.Dataset:
     return xr.Dataset(data, coords=coords)
 
 
-def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
+def record(
+    vc,
+    images,
+    times,
+    out=None,
+    stimulus_table=None,
+    max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
+    solve_budget_s: float = DEFAULT_SOLVE_BUDGET_S,
+    time_budget_s: float | None = None,
+) -> xr.Dataset:
     """h(t) of every ODE block of ``vc.model`` for every image at the given model times (schema "record").
 
-    images: [N, C, H, W] in [0, 1]; times: model times in [0, T]; stimulus_table: optional pandas DataFrame
-    (N rows, a stimulus_id column; see neurodcn.data.stimuli) whose columns become stimulus coords.
+    images: [N, C, H, W] in [0, 1]; values that overshoot [0, 1] by float rounding only (e.g. 1.0000001 after
+    an antialiased resize; up to 4 float32 epsilons) are clipped to it, anything further is an error.
+    times: model times in [0, T]; stimulus_table: optional pandas DataFrame (N rows, a stimulus_id column; see
+    neurodcn.data.stimuli) whose columns become stimulus coords.
     out: None (return an in-memory dataset) or a ".zarr" path: batches are streamed there (memory bounded by
-    one batch) and the lazily opened store is returned.
+    one batch) and the lazily opened store is returned. max_num_steps, solve_budget_s (s), time_budget_s (s or
+    None): the solver-effort bounds of neurodcn.cortex.budget.SolveBudget; a failed batch is NaN, flagged in
+    solver_failure, and the others are kept.
     """
     model = vc.model
     ode = ode_block_indices(model)
@@ -100,33 +116,42 @@ def record(vc, images, times, out=None, stimulus_table=None) -> xr.Dataset:
     times = check_times(times, min(model.blocks[i].solver.T for i in ode))
     n = x.shape[0]
     stim = stimulus_coords(n, stimulus_table)
+    budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     writer = ZarrStreamWriter(out, dim="stimulus") if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
+    failure = np.zeros(n, np.int8)
     model.eval()
     try:
-        for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
-            with torch.no_grad():
-                _, trajs = propagate(model, x[sl], times)
-            hs = {}
-            for i in ode:
-                arr = trajs[i].transpose(0, 1).to(torch.float32).cpu().numpy()
-                if arr.shape[2:] != vc.map_shape(i):
-                    raise RuntimeError(
-                        f"block {i + 1} map is {arr.shape[2:]} but the geometry predicts {vc.map_shape(i)}"
+        with budget.limits(model), torch.no_grad():
+            for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
+                code, result = budget.run(lambda: propagate(model, x[sl], times))  # noqa: B023
+                failure[sl] = code
+                m = len(range(n)[sl])
+                hs = {}
+                for i in ode:
+                    if code:
+                        hs[i + 1] = np.full((m, len(times), *vc.map_shape(i)), np.nan, np.float32)
+                        continue
+                    arr = result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
+                    if arr.shape[2:] != vc.map_shape(i):
+                        raise RuntimeError(
+                            f"block {i + 1} map is {arr.shape[2:]} but the geometry predicts {vc.map_shape(i)}"
+                        )
+                    hs[i + 1] = arr
+                if writer is None:
+                    for k, arr in hs.items():
+                        full[k][sl] = arr
+                else:
+                    writer.append(
+                        _batch_dataset(
+                            vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, failure[sl]
+                        )
                     )
-                hs[i + 1] = arr
-            if writer is None:
-                for k, arr in hs.items():
-                    full[k][sl] = arr
-            else:
-                writer.append(
-                    _batch_dataset(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()})
-                )
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     if writer is None:
-        return stamp(_batch_dataset(vc, full, times, stim), vc, "record")
+        return stamp(_batch_dataset(vc, full, times, stim, failure), vc, "record")
     attrs = stamp(xr.Dataset(), vc, "record").attrs
     return load_dataset(writer.close(attrs=attrs), lazy=True)

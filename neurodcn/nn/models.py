@@ -18,6 +18,7 @@ from torch import nn
 
 from neurodcn.nn.blocks import ACTIVATIONS, GN_GROUPS, ResBlock, classifier_head, downsample, make_conv
 from neurodcn.nn.dynamics import TIME_MODES, NFEStats, ODEBlock, ODEFunc, SolverConfig
+from neurodcn.validate import check_bool, check_choice, check_feature_map, check_int, check_str
 
 __all__ = ["Classifier", "register_model", "build_model", "list_models", "stage_block", "MODEL_SPECS"]
 
@@ -54,11 +55,50 @@ class Classifier(nn.Module):
         self.blocks, self.transitions = nn.ModuleList(blocks), nn.ModuleList(transitions)
         self.config = config
 
+    @property
+    def in_channels(self) -> int:
+        """Channels of the input images."""
+        given = self.config.get("in_channels")
+        return int(given) if given else next(m.in_channels for m in self.stem.modules() if hasattr(m, "in_channels"))
+
+    def min_input_size(self) -> int:
+        """The smallest square input (px) that one image can take through the whole model (found once, by
+        passing zeros; smaller maps vanish in the stem or transitions, or leave a norm one value per group)."""
+        if getattr(self, "_min_input_size", None) is None:
+            p, c, training = next(self.parameters()), self.in_channels, self.training
+            self.eval()
+            try:
+                self._min_input_size = next(n for n in range(1, 4097) if self._fits(p.new_zeros(1, c, n, n)))
+            finally:
+                self.train(training)
+        return self._min_input_size
+
+    def _fits(self, x: torch.Tensor) -> bool:
+        try:
+            with torch.no_grad():
+                self.head(self._stages(x, len(self.blocks) - 1))
+        except (RuntimeError, ValueError):
+            return False
+        return True
+
+    def check_input(self, x) -> torch.Tensor:
+        """``x`` if it is a [B, in_channels, H, W] tensor of the model's floating dtype, at least
+        min_input_size() px high and wide; else a ValueError or TypeError saying what is expected."""
+        check_feature_map("x", x, self.in_channels, next(self.parameters()).dtype)
+        smallest = self.min_input_size()
+        if min(x.shape[-2:]) < smallest:
+            raise ValueError(f"x must be at least {smallest} x {smallest} px for this model (see min_input_size), "
+                             f"got shape {tuple(x.shape)}")
+        return x
+
     def features(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         """Feature map after blocks[upto] (default: the last block), before the head: [B, C, H', W']."""
         last = len(self.blocks) - 1 if upto is None else upto
         if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last < len(self.blocks):
             raise ValueError(f"upto must be a block index in 0..{len(self.blocks) - 1}, got {upto!r}")
+        return self._stages(self.check_input(x), last)
+
+    def _stages(self, x: torch.Tensor, last: int) -> torch.Tensor:
         h = self.stem(x)
         for i in range(last + 1):
             h = self.blocks[i](h if i == 0 else self.transitions[i - 1](h))
@@ -104,8 +144,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 def register_model(name: str, builder: Callable[..., nn.Module], *, replace: bool = False) -> None:
     """Register builder(**overrides) -> nn.Module under name. The module should carry a JSON-serialisable
     ``config`` dict holding "name" and its options, so that build_model(**model.config) rebuilds it."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    check_str("name", name)
+    replace = check_bool("replace", replace)
     if not callable(builder):
         raise TypeError(f"builder must be callable, got {type(builder).__name__}")
     if name in _REGISTRY and not replace:
@@ -122,8 +162,8 @@ def build_model(name: str, **overrides) -> nn.Module:
     """Build a registered model; overrides change its defaults (the built-in classifiers take width,
     num_classes, in_channels, act, gn_groups, seed, and where they apply solver, time_mode, cache_kernels,
     order, sigma_range, pair_size)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {list_models()}")
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"name must be one of the known models {list_models()}, got {name!r}")
     return _REGISTRY[name](**overrides)
 
 
@@ -146,19 +186,14 @@ def _check_options(name: str, overrides: dict) -> dict:
         raise ValueError(f"{name} does not take {unknown}; its options are {sorted(allowed)}")
     opts = dict(allowed, **overrides)
     for key in ("width", "num_classes", "in_channels"):
-        v = opts[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{key} must be a positive integer, got {v!r}")
-    if opts["act"] not in ACTIVATIONS:
-        raise ValueError(f"act must be one of {list(ACTIVATIONS)}, got {opts['act']!r}")
-    if opts["gn_groups"] not in GN_GROUPS:
-        raise ValueError(f"gn_groups must be one of {list(GN_GROUPS)}, got {opts['gn_groups']!r}")
-    if opts["seed"] is not None and (isinstance(opts["seed"], bool) or not isinstance(opts["seed"], int)):
-        raise ValueError(f"seed must be an integer or None, got {opts['seed']!r}")
+        opts[key] = check_int(key, opts[key], minimum=1)
+    check_choice("act", opts["act"], ACTIVATIONS)
+    check_choice("gn_groups", opts["gn_groups"], GN_GROUPS)
+    if opts["seed"] is not None:
+        opts["seed"] = check_int("seed", opts["seed"])
     if "solver" in opts:
         opts["solver"] = SolverConfig.coerce(opts["solver"]).to_dict()
-        if opts["time_mode"] not in TIME_MODES:
-            raise ValueError(f"time_mode must be one of {list(TIME_MODES)}, got {opts['time_mode']!r}")
+        check_choice("time_mode", opts["time_mode"], TIME_MODES)
     if "sigma_range" in opts:
         sr = opts["sigma_range"]
         if not isinstance(sr, (list, tuple)) or len(sr) != 2:
