@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(PY) -m neurodcn demo --out results
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests notebooks --nbmake --durations=15
+	NEURODCN_TORCH="$(TORCH)" $(PY) -m pytest -q tests notebooks --nbmake --durations=15
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -31,10 +31,10 @@ from tqdm.auto import trange
 
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
-from neurodcn.io.files import stamp_provenance
 from neurodcn.nn.cc_kernels import ContinuousKernel, NJetKernel
 from neurodcn.nn.kernels import basis_indices
 from neurodcn.nn.resize import cubic
+from neurodcn.schema import stamp_provenance
 
 __all__ = ["GaussianKernel", "cubic_kernel", "sample_kernel", "masked_kernel", "test_image", "resizer",
            "fit_resizer", "run", "main", "SCALE_RANGE"]

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
-from neurodcn.io.files import stamp_provenance
+from neurodcn.schema import stamp_provenance
 
 try:
     from analyses.cc_kernels import GaussianKernel

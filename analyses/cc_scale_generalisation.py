@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
-from neurodcn.io.files import stamp_provenance
+from neurodcn.schema import stamp_provenance
 
 try:
     from analyses.cc_kernels import SCALE_RANGE, cubic_kernel, fit_resizer, masked_kernel, resizer, test_image

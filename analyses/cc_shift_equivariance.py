@@ -38,8 +38,8 @@ import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
 from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import batches, epoch_generator
-from neurodcn.io.files import stamp_provenance
 from neurodcn.nn.resize import cubic
+from neurodcn.schema import stamp_provenance
 
 try:
     from analyses import common

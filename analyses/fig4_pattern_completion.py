@@ -1,10 +1,6 @@
 """DCN paper Figs. 3c and 4: pattern completion, accuracy against mask size and D(t) inside the ODE blocks.
 
-A centred n x n square of every image is set to 0 (neurodcn.cortex.completion); the cortex reports the
-accuracy per mask size and, per ODE block, D(t) = sum|h_im(t) - h_masked(t)| / sum|h_im(t)| at model times
-over [0, T]. Writes fig4_pattern_completion.nc, fig3c_accuracy_vs_mask.png and (models with ODE blocks)
-fig4_completion_dynamics.png (D(t) mean +- SD over images for the reference's 14 x 14 mask, or the largest
-mask below it in quick runs).
+Command-line front of neurodcn.paper.fig4_pattern_completion (the computation, the files it writes and their settings).
 
     python analyses/fig4_pattern_completion.py [--checkpoint CKPT] [--out results] [--quick] [--num-images N]
 """
@@ -13,107 +9,18 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
 try:
     from analyses import common
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-from neurodcn.analysis.plots import plot_accuracy_vs_mask, plot_completion_dynamics
-from neurodcn.cortex.completion import DEFAULT_NUM_TIMES
-from neurodcn.cortex.datasets import ode_block_indices
+from neurodcn.paper.fig4_pattern_completion import run
 
-__all__ = ["run", "main", "settings"]
-
-NAME = "fig4_pattern_completion"
-REFERENCE_MASK = 14
-"""The DCN reference masks x[:, :, 9:23, 9:23]: a 14 x 14 square (REFERENCE 1.5)."""
-
-
-def settings(quick: bool = False) -> dict:
-    """Default settings: num_images, mask_sizes (px), num_times (evenly spaced over [0, T])."""
-    if quick:
-        return {"num_images": 8, "mask_sizes": [0, 8, 14], "num_times": 5}
-    return {"num_images": None, "mask_sizes": list(range(0, 22, 2)), "num_times": DEFAULT_NUM_TIMES}
-
-
-def run(
-    checkpoint=None,
-    out="results",
-    quick: bool = False,
-    seed: int = 0,
-    images_from=None,
-    num_images: int | None = None,
-    mask_sizes=None,
-    num_times: int | None = None,
-    progress: bool = True,
-) -> common.Result:
-    """Pattern completion of the checkpoint's model on ``num_images`` images (None: the settings' default)
-    with the given mask sizes (px) and number of model times; None takes :func:`settings`."""
-    s = settings(quick)
-    s.update(
-        {
-            k: v
-            for k, v in (("num_images", num_images), ("mask_sizes", mask_sizes), ("num_times", num_times))
-            if v is not None
-        }
-    )
-    if isinstance(s["num_times"], bool) or not isinstance(s["num_times"], int) or s["num_times"] < 2:
-        raise ValueError(f"num_times must be an integer >= 2, got {s['num_times']!r}")
-    vc = common.load_cortex(checkpoint, progress=progress)
-    stim = common.load_stimuli(images_from, s["num_images"], seed)
-    ode = [vc.model.blocks[i] for i in ode_block_indices(vc.model)]
-    times = np.linspace(0.0, min(b.solver.T for b in ode), s["num_times"]) if ode else None
-    ds = vc.pattern_completion(
-        stim.images, stim.labels, s["mask_sizes"], times=times, stimulus_table=stim.table
-    )
-    ds.attrs["stimuli"] = stim.source
-    outputs = common.Outputs(out, NAME)
-    outputs.dataset(
-        ds,
-        f"{NAME}.nc",
-        f"pattern completion of {vc.name}: accuracy per centred mask size and, per "
-        "ODE block, D(t) per mask size, image and model time",
-    )
-    fig = plot_accuracy_vs_mask({vc.name: ds})
-    fig.suptitle("Fig. 3c: accuracy with a centred zero mask")
-    outputs.figure(
-        fig, "fig3c_accuracy_vs_mask.png", "Fig. 3c: accuracy against the side of the centred mask"
-    )
-    acc = ds["accuracy"]
-    summary = [
-        f"{NAME}: {stim.images.shape[0]} images; accuracy "
-        + ", ".join(
-            f"{float(a):.3f} (mask {int(n)})" for n, a in zip(ds["mask_size"].values, acc.values, strict=True)
-        )
-    ]
-    if ode:
-        sizes = ds["mask_size"].values
-        below = sizes[(sizes > 0) & (sizes <= REFERENCE_MASK)]
-        shown = int(below.max() if below.size else sizes.max())
-        fig = plot_completion_dynamics(ds, mask_size=shown)
-        fig.suptitle(f"Fig. 4: D(t) inside the ODE blocks ({vc.name})")
-        outputs.figure(
-            fig,
-            "fig4_completion_dynamics.png",
-            f"Fig. 4: D(t) mean +- SD over images for the {shown} x {shown} px mask, one line per ODE block",
-        )
-        for name in sorted(v for v in ds.data_vars if str(v).startswith("D_block")):
-            d = ds[name].sel(mask_size=shown).mean("stimulus").values
-            summary.append(f"  {name} (mask {shown}): mean D {d[0]:.3g} at t = 0 -> {d[-1]:.3g} at t = T")
-    s.update(
-        checkpoint=str(checkpoint or common.DEFAULT_CHECKPOINT),
-        model=vc.name,
-        stimuli=stim.source,
-        seed=seed,
-        num_images=int(stim.images.shape[0]),
-    )
-    return outputs.finish(s, summary)
+__all__ = ["run", "main"]
 
 
 def main(argv=None) -> int:
-    return common.main(run, common.parser(NAME, __doc__.splitlines()[0]), argv)
+    return common.main(run, common.parser("fig4_pattern_completion", __doc__.splitlines()[0]), argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
     import training
 
-from neurodcn.nn.models import MODEL_SPECS
+from neurodcn.nn.classifier import MODEL_SPECS
 
 __all__ = ["run", "main", "MODELS", "PAPER_TABLE1"]
 

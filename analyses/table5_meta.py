@@ -27,7 +27,7 @@ except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
     import training
 
-from neurodcn.nn.models import Classifier
+from neurodcn.nn.classifier import Classifier
 
 __all__ = ["run", "main", "MODELS", "PAPER_TABLE5", "sigma_curves"]
 

@@ -23,9 +23,10 @@ except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
 from neurodcn.data.cifar10 import CIFAR10, ENV_VAR, load_cifar10, per_class_subset, train_val_split
-from neurodcn.io.files import stamp_provenance
+from neurodcn.nn.classifier import MODEL_SPECS
 from neurodcn.nn.dynamics import SolverConfig
-from neurodcn.nn.models import MODEL_SPECS, build_model
+from neurodcn.nn.zoo import build_model
+from neurodcn.schema import stamp_provenance
 from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.train.trainer import TrainConfig, evaluate, train
 

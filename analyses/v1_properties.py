@@ -4,7 +4,7 @@ Runs VirtualCortex.physiology on the centre unit of every channel of every ODE b
 size tuning at low and high contrast, contrast response, latency; see neurodcn.cortex.physiology), compares
 the distributions of preferred SF (De Valois et al. 1982), SF bandwidth (Schiller et al. 1976), grating
 summation field and surround suppression (Cavanaugh et al. 2002) with the published histograms (KS distance
-and similarity = 1 - KS), and sets the theoretical RF size against depth (neurodcn.analysis.rf_size) beside
+and similarity = 1 - KS), and sets the theoretical RF size against depth (neurodcn.cortex.rf_size) beside
 the measured summation fields and human pRF sizes (Wandell & Winawer 2015, at 2 deg eccentricity).
 
 Writes v1_physiology.nc (tuning curves), v1_physiology_fits.nc (fitted properties), v1_biology.nc
@@ -26,15 +26,15 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-from neurodcn.analysis.physiology_plots import (
+from neurodcn.analysis.physiology_fits import compare_with_biology
+from neurodcn.analysis.plots import (
     plot_property_vs_biology,
     plot_rf_size_vs_depth,
     plot_size_tuning_contrast,
     plot_unit_tuning,
 )
-from neurodcn.analysis.rf_size import theoretical_rf
 from neurodcn.cortex.physiology import default_parameters
-from neurodcn.cortex.physiology_fits import compare_with_biology
+from neurodcn.cortex.rf_size import theoretical_rf
 
 __all__ = ["run", "main", "settings"]
 
@@ -128,7 +128,7 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True) ->
         f"effective SD {float(rf['sigma_eff_deg'][-1]):.3g} deg"
     )
     run_settings = {
-        "checkpoint": str(checkpoint or common.DEFAULT_CHECKPOINT),
+        "checkpoint": common.checkpoint_label(checkpoint),
         "model": vc.name,
         "quick": quick,
         **{k: np.asarray(v).tolist() for k, v in params.items()},

@@ -1,29 +1,24 @@
 """neurodcn: Deep Continuous Networks, continuous convolutions, and a virtual cortex to record from."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("neurodcn")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
-
+from neurodcn._version import __version__
 from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.data.cifar10 import load_cifar10
+from neurodcn.data.stimulus_sets import load_stimuli
 from neurodcn.io.assembly import to_assembly
 from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.io.nwb import to_nwb
 from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.dynamics import ODEBlock, SolverConfig
-from neurodcn.nn.models import build_model, list_models, register_model
 from neurodcn.nn.resize import resize
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.nn.zoo import build_model, list_models, register_model
 from neurodcn.train.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [
     "__version__",
     "SRFConv2d", "ContinuousConv2d", "resize", "ODEBlock", "SolverConfig",
     "build_model", "list_models", "register_model",
-    "load_cifar10", "load_checkpoint", "save_checkpoint",
+    "load_cifar10", "load_stimuli", "load_checkpoint", "save_checkpoint",
     "VirtualCortex",
     "save_dataset", "load_dataset", "to_nwb", "to_assembly",
 ]

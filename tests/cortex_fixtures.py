@@ -1,6 +1,6 @@
 """Small synthetic datasets that follow the virtual-cortex schemas (/work/helper-notes/cortex-schema.md).
 
-Each builder returns an xr.Dataset stamped with provenance (neurodcn.io.files.stamp_provenance) and the cortex
+Each builder returns an xr.Dataset stamped with provenance (neurodcn.schema.stamp_provenance) and the cortex
 attrs visual_degrees (deg), ms_per_unit_time (ms) and onset_ms (ms). Values are seeded random numbers with a
 known structure, so tests can check exports and plots against the entries they put in.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from neurodcn.analysis.fits import fit_lognormal
-from neurodcn.io.files import stamp_provenance
+from neurodcn.schema import stamp_provenance
 
 CORTEX_ATTRS = {"visual_degrees": 8.0, "ms_per_unit_time": 100.0, "onset_ms": 50.0}
 
@@ -179,9 +179,10 @@ def make_receptive_fields_dataset(
 
 
 def make_contrast_sweep_dataset(
-    n_contrasts: int = 6, n_blocks: int = 3, regime: str = "naive", failed=(), seed: int = 0
+    n_contrasts: int = 6, n_blocks: int = 3, regime: str = "naive", failed=(), seed: int = 0, per_image: int = 0
 ) -> xr.Dataset:
-    """A "contrast_sweep" dataset; contrasts logspace(-3, 0.7); ``failed``: indices of failed contrasts."""
+    """A "contrast_sweep" dataset; contrasts logspace(-3, 0.7); ``failed``: indices of failed contrasts;
+    ``per_image``: this many images' correct and nfe_per_image (0: none)."""
     rng = np.random.default_rng(seed)
     c = np.logspace(-3, 0.7, n_contrasts)
     acc = 0.1 + 0.8 * c / (c + 0.05)
@@ -202,6 +203,13 @@ def make_contrast_sweep_dataset(
             "block": ("block", np.arange(1, n_blocks + 1)),
         },
     )
+    if per_image:  # per-image results, as contrast_sweep(per_image=True) adds them
+        correct = (rng.uniform(size=(per_image, n_contrasts)) < np.nan_to_num(acc)[None]).astype(np.int8)
+        correct[:, failed_flag == 1] = -1
+        ds["correct"] = (("stimulus", "contrast"), correct, {"long_name": "image classified correctly", "units": "1"})
+        ds["nfe_per_image"] = (("stimulus", "contrast", "block"), np.broadcast_to(nfe, (per_image, *nfe.shape)).copy(),
+                               {"long_name": "forward NFE (batch of one)", "units": "count"})
+        ds = ds.assign_coords(stimulus_id=("stimulus", np.arange(per_image)))
     return _finish(ds, "contrast_sweep", regime=regime)
 
 
@@ -217,8 +225,10 @@ def make_pattern_completion_dataset(
     }
     coords.update(_time_coords(n_times))
     decay = np.exp(-np.linspace(0, 2, n_times))
+    correct = (rng.uniform(size=(len(m), n_stimuli)) < (0.9 - 0.02 * m)[:, None]).astype(np.int8)
     data_vars = {
-        "accuracy": ("mask_size", 0.9 - 0.02 * m, {"long_name": "accuracy (fraction correct)", "units": "1"})
+        "accuracy": ("mask_size", correct.mean(axis=1), {"long_name": "fraction correct", "units": "1"}),
+        "correct": (("mask_size", "stimulus"), correct, {"long_name": "image classified correctly", "units": "1"}),
     }
     for k in range(1, n_blocks + 1):
         d = (

@@ -17,9 +17,10 @@ import torch
 import xarray as xr
 
 import neurodcn as nd
-from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches, per_class_subset, train_val_split
 from neurodcn.data.augment import crop_flip, random_crop_flip
-from neurodcn.io.files import ZarrStreamWriter, stamp_provenance, validate_dataset
+from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches, per_class_subset, train_val_split
+from neurodcn.io.files import ZarrStreamWriter
+from neurodcn.schema import stamp_provenance, validate_dataset
 from neurodcn.train.checkpoint import load_training_state, save_training_state
 from neurodcn.train.trainer import TrainConfig
 from neurodcn.validate import ArgumentTypeError

@@ -12,10 +12,8 @@ import torch.nn.functional as F
 from scipy import stats
 
 import neurodcn as nd
-from neurodcn.demo import load_analysis
 from neurodcn.nn.cc_kernels import ContinuousKernel
 
-load_analysis("common")  # puts the checkout's analyses package on the import path
 cc_kernels = importlib.import_module("analyses.cc_kernels")
 cc_misalignment = importlib.import_module("analyses.cc_misalignment")
 cc_scale_generalisation = importlib.import_module("analyses.cc_scale_generalisation")

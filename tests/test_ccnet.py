@@ -84,7 +84,7 @@ def test_convnet_matches_table3():
 
 
 def test_registered_and_rebuilt_from_config():
-    from neurodcn.nn.models import build_model, list_models
+    from neurodcn.nn.zoo import build_model, list_models
     assert {"ccnet", "convnet"} <= set(list_models())
     net = build_model("convnet", fc=[8, 8])
     again = build_model(**net.config)

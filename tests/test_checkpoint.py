@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import neurodcn
+from neurodcn.data.bundled import bundled_checkpoints
 from neurodcn.data.cifar10 import batches
 from neurodcn.train import checkpoint as ckpt
 from neurodcn.train.checkpoint import (
@@ -20,6 +21,7 @@ from neurodcn.train.checkpoint import (
     load_card,
     load_checkpoint,
     load_training_state,
+    portable_card,
     save_checkpoint,
     save_training_state,
     set_rng_state,
@@ -79,7 +81,7 @@ def test_sha256_is_over_names_dtypes_shapes_and_bytes(tmp_path):
 
 
 def test_default_builder_uses_the_model_zoo(tmp_path):
-    models = pytest.importorskip("neurodcn.nn.models")
+    models = pytest.importorskip("neurodcn.nn.zoo")
     models.register_model("test-checkpoint-tiny", lambda **kw: Tiny(**kw, name="test-checkpoint-tiny"),
                           replace=True)
     model = models.build_model("test-checkpoint-tiny", hidden=4)
@@ -256,3 +258,18 @@ def test_training_state_errors(tmp_path):
         load_training_state(tmp_path / "c.pt", model=Tiny())
     with pytest.raises(ValueError, match="epoch"):
         save_training_state(tmp_path / "s.pt", model=Tiny(), epoch=-1)
+
+
+def test_cards_name_data_sources_without_the_machines_paths(tmp_path):
+    card = {"command": "neurodcn train --data /home/me/data/cifar-10-subset --out /tmp/runs/a --lr 0.1",
+            "data": {"train": {"source": "CIFAR-10 train split from /srv/x/cifar-10-batches-py (5 files)"}},
+            "note": "ratios like 64/128 and 1/sqrt(2) stay"}
+    path = save_checkpoint(nn.Linear(2, 2), tmp_path / "m.pt", {**card, "model": {"name": "lin", "config": {}}})
+    _, loaded = load_checkpoint(path, builder=lambda **_: nn.Linear(2, 2))
+    assert loaded["command"] == "neurodcn train --data cifar-10-subset --out a --lr 0.1"
+    assert loaded["data"]["train"]["source"] == "CIFAR-10 train split from cifar-10-batches-py (5 files)"
+    assert loaded["note"] == card["note"]
+    for bundled in bundled_checkpoints().values():  # the shipped cards record no absolute path either
+        assert "/work/" not in card_path(bundled).read_text()
+        text = json.dumps(load_checkpoint(bundled)[1])
+        assert portable_card(text) == text

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from neurodcn.cli import COMMANDS, build_parser, dataset_name, main, register_command
+from neurodcn.data.bundled import bundled_checkpoint
 from neurodcn.data.cifar10 import load_cifar10
 from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.train.trainer import evaluate
@@ -132,7 +133,7 @@ SUBSET = REPO.parent / "shared" / "data" / "cifar-10-subset"
 @pytest.mark.skipif(not SUBSET.is_dir(), reason=f"the CIFAR-10 subset is not at {SUBSET}")
 @pytest.mark.parametrize("name", ["dcn-ode", "odenet"])
 def test_bundled_checkpoints_reproduce_their_cards(name, tmp_path, capsys):
-    path = REPO / "data" / "checkpoints" / f"{name}.pt"
+    path = bundled_checkpoint(name)
     result_file = tmp_path / "result.json"
     assert main(["evaluate", str(path), "--data", str(SUBSET), "--json", str(result_file), "--no-progress"]) == 0
     result = json.loads(result_file.read_text())

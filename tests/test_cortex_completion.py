@@ -9,8 +9,8 @@ from torch import nn
 
 import neurodcn as nd
 from neurodcn.cortex import center_mask, mask_slices
-from neurodcn.io.files import validate_dataset
-from neurodcn.nn.models import Classifier
+from neurodcn.nn.classifier import Classifier
+from neurodcn.schema import validate_dataset
 
 
 def test_mask_placement():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import neurodcn as nd
-from neurodcn.io.files import validate_dataset
+from neurodcn.schema import validate_dataset
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import torch
 
 import neurodcn as nd
 from neurodcn.cortex import virtual_cortex
-from neurodcn.io.files import validate_dataset
+from neurodcn.schema import validate_dataset
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,8 @@ def test_streamed_zarr_equals_in_memory(model, images, tmp_path):
     np.testing.assert_array_equal(disk.contrast.values, [0.1, 0.5, 1.0])
     for k in (1, 2, 3):
         np.testing.assert_array_equal(disk[f"h_block{k}"].values, mem[f"h_block{k}"].values)
+        for name in (f"solver_state_block{k}", f"solver_step_time_block{k}"):
+            np.testing.assert_array_equal(disk[name].values, mem[name].values)
         np.testing.assert_array_equal(disk[f"x_deg_block{k}"].values, mem[f"x_deg_block{k}"].values)
     assert disk.attrs["neurodcn_experiment"] == "record" and disk.attrs["onset_ms"] == 50.0
     assert not [p for p in tmp_path.iterdir() if p.name != "rec.zarr"]  # no temporary store left
@@ -127,3 +129,32 @@ def test_checkpoint_and_pretrained(model, images, tmp_path, monkeypatch):
     )
     with pytest.raises(ValueError, match=r"available: \['tiny'\]"):
         nd.VirtualCortex.pretrained("dcn-ode")
+
+
+def test_fixed_grid_times_are_flagged_and_between_them_h_is_linear(images):
+    m = nd.build_model("dcn-ode", width=4, seed=0, solver=dict(method="rk4", step_size=0.5, adjoint=False))
+    vc = nd.VirtualCortex(m, image_size=16, batch_size=2, progress=False)
+    ds = vc.record(images, times=[0.0, 0.25, 0.5, 1.0, 1.3, 2.0])
+    for k in (1, 2, 3):
+        flags = ds[f"solver_state_block{k}"]
+        assert flags.dims == ("stimulus", "time") and flags.attrs["interpolant"] == "linear"
+        np.testing.assert_array_equal(flags.values, np.tile([1, 0, 1, 1, 0, 1], (3, 1)))
+        np.testing.assert_allclose(ds[f"solver_step_time_block{k}"].values, np.tile([0, 0.5, 1, 1.5, 2], (3, 1)))
+        h = ds[f"h_block{k}"]  # the flagged interpolant is what the values are: the mean of the two states
+        np.testing.assert_allclose(h.sel(time=0.25), 0.5 * (h.sel(time=0.0) + h.sel(time=0.5)), atol=1e-6)
+
+
+def test_adaptive_steps_are_reported_and_a_step_time_reads_as_a_state(model, images):
+    vc = nd.VirtualCortex(model, image_size=16, batch_size=8, progress=False)
+    ds = vc.record(images, times=[0.0, 1.0, 2.0])
+    assert ds.solver_state_block1.attrs["interpolant"] == "dense output"
+    steps = ds.solver_step_time_block1.values[0]
+    steps = steps[~np.isnan(steps)]
+    with torch.no_grad():
+        model(images)  # the same batch: the same steps
+    assert len(steps) == model.blocks[0].nfe.accepted_steps + 1 and steps[0] == 0.0
+    np.testing.assert_array_equal(ds.solver_state_block1.values[:, 0], 1)  # h(0) is the initial state
+    inner = float(steps[1])  # requesting one of the solver's own step times: flagged as a state
+    again = vc.record(images, times=[inner, 2.0])
+    np.testing.assert_array_equal(again.solver_state_block1.values[:, 0], 1)
+    np.testing.assert_array_equal(again.solver_step_time_block1.values, ds.solver_step_time_block1.values)

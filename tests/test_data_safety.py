@@ -90,7 +90,7 @@ def test_to_nwb_with_overwrite_never_replaces_a_directory(tmp_path):
 
 
 def _tiny_checkpoint(tmp_path) -> Path:
-    from neurodcn.nn.models import build_model
+    from neurodcn.nn.zoo import build_model
 
     return save_checkpoint(build_model("odenet", width=4, solver={"method": "euler", "step_size": 1.0}),
                            tmp_path / "m.pt")

@@ -8,14 +8,14 @@ import torch
 import torch.nn.functional as F
 
 import neurodcn as nd
-from neurodcn.cortex.datasets import MapGeometry
+from neurodcn.cortex.geometry import MapGeometry
 from neurodcn.nn.dcn_cc import GradualDownsample
 from neurodcn.nn.grid import projected_grid
 
 EULER = {"method": "euler", "step_size": 1.0, "adjoint": False}
 
 
-def _ode_func(d):  # REFERENCE 1.3: a DCN ODE function of width d
+def _ode_func(d):  # the reference implementation's DCN ODE function of width d
     return 6 * d + 12 * d * (d + 1) + 2
 
 

@@ -6,7 +6,9 @@ import re
 import pytest
 
 import neurodcn as nd
-from neurodcn.demo import ANALYSES, run_demo, write_readme
+from neurodcn.demo import run_demo
+from neurodcn.paper import DEMO_ORDER
+from neurodcn.paper.results import write_readme
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def test_demo_writes_every_analysis_and_a_readme_of_exactly_the_files(tiny, tmp_
     lines = []
     out = tmp_path / "results"
     results = run_demo(out, quick=True, checkpoint=tiny, progress=False, echo=lines.append)
-    assert list(results) == list(ANALYSES)
+    assert list(results) == list(DEMO_ORDER)
     present = {p.name for p in out.iterdir()}
     listed = _listed(out / "README.md")
     assert set(listed) == present

@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 
 from neurodcn.cli import main
 from neurodcn.data.cifar10 import load_cifar10, per_class_subset, train_val_split
-from neurodcn.nn.models import build_model
+from neurodcn.nn.zoo import build_model
 from neurodcn.train import distributed
 from neurodcn.train.checkpoint import load_training_state
 from neurodcn.train.trainer import TrainConfig, train
@@ -98,7 +98,7 @@ def test_torchrun_runs_the_train_command(synthetic_cifar, tmp_path):
             "--no-progress", "--threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    done = subprocess.run([*torchrun, "-m", "neurodcn.train", *args, "--out", str(tmp_path / "two")], env=env,
+    done = subprocess.run([*torchrun, "-m", "neurodcn", "train", *args, "--out", str(tmp_path / "two")], env=env,
                           capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stderr[-3000:]
     assert main(["train", *args, "--out", str(tmp_path / "one")]) == 0  # one process, same global batch

@@ -9,15 +9,8 @@ import pytest
 import xarray as xr
 
 import neurodcn
-from neurodcn.io.files import (
-    JSON_ATTRS_KEY,
-    REQUIRED_GLOBAL_ATTRS,
-    ZarrStreamWriter,
-    load_dataset,
-    save_dataset,
-    stamp_provenance,
-    validate_dataset,
-)
+from neurodcn.io.files import JSON_ATTRS_KEY, ZarrStreamWriter, load_dataset, save_dataset
+from neurodcn.schema import REQUIRED_GLOBAL_ATTRS, stamp_provenance, validate_dataset
 
 ODD_ATTRS = {
     "a_dict": {"lr": 0.1, "layers": [1, 2], "nested": {"ok": True}},

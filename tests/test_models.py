@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 import neurodcn as nd
+from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.dynamics import ODEBlock
-from neurodcn.nn.models import Classifier
 from neurodcn.nn.srf import SRFConv2d
 
-PARAMETER_COUNTS = {  # REFERENCE 1.3 (exact counts of the reference implementation, CIFAR-10 defaults)
+PARAMETER_COUNTS = {  # exact counts of the reference implementation, CIFAR-10 defaults
     "dcn-ode": 428_752,
     "dcn-full": 325_843,
     "dcn-sigma-ji": 472_202,
@@ -36,7 +36,7 @@ def test_default_parameter_counts_are_exact(name):
 
 
 def test_block_parameter_formulas():
-    """DCN ODE function of width d: 6d + 12 d (d + 1) + 2 (REFERENCE 1.3); offset time: the time channel's
+    """DCN ODE function of width d: 6d + 12 d (d + 1) + 2 (reference code); offset time: the time channel's
     6 d weights per layer become d offsets."""
     m = nd.build_model("dcn-ode")
     assert [n_params(b) for b in m.blocks] == [12_866, 50_306, 198_914]
@@ -141,8 +141,8 @@ def test_register_model():
         with pytest.raises(ValueError, match="already registered"):
             nd.register_model("tiny-test-model", builder)
     finally:
-        from neurodcn.nn import models
-        models._REGISTRY.pop("tiny-test-model")
+        from neurodcn.nn import zoo
+        zoo._REGISTRY.pop("tiny-test-model")
 
 
 def test_width_that_groupnorm_cannot_split_is_refused_clearly():

@@ -10,7 +10,7 @@ from torch import nn
 import neurodcn as nd
 from neurodcn.analysis.biology import compare_property
 from neurodcn.analysis.fits import naka_rushton
-from neurodcn.cortex.physiology_fits import (
+from neurodcn.analysis.physiology_fits import (
     bandwidth,
     compare_with_biology,
     fit_physiology,
@@ -19,8 +19,9 @@ from neurodcn.cortex.physiology_fits import (
     peak_location,
     summation_field,
 )
-from neurodcn.io.files import load_dataset, save_dataset, validate_dataset
-from neurodcn.nn.models import Classifier
+from neurodcn.io.files import load_dataset, save_dataset
+from neurodcn.nn.classifier import Classifier
+from neurodcn.schema import validate_dataset
 
 SIGMA_PX, DEG_PER_PX, SIZE = 2.0, 0.25, 33
 GROWTH = 1.0  # dh/dt = GROWTH * h

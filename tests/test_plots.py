@@ -17,6 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from neurodcn.analysis.plots import (  # noqa: E402
+    bootstrap_ci,
     plot_accuracy_vs_mask,
     plot_completion_dynamics,
     plot_contrast_sweep,
@@ -27,12 +28,13 @@ from neurodcn.analysis.plots import (  # noqa: E402
 )
 from neurodcn.nn.srf import SRFConv2d  # noqa: E402
 
-UNITS = re.compile(r"\((px|deg|ms|1|count|1/px|fraction correct, 1|SRF layer index, 1)\)$")
+UNIT_OF_ONE = re.compile(r"\(1\)|, 1\)|\+-")
 
 
-def _labels_have_units(ax):
-    assert UNITS.search(ax.get_xlabel()), ax.get_xlabel()
-    assert UNITS.search(ax.get_ylabel()), ax.get_ylabel()
+def _labels_read_as_words(ax):
+    """Both axis labels are set, and none writes a dimensionless unit as "(1)" or a spread as "+-"."""
+    for label in (ax.get_xlabel(), ax.get_ylabel()):
+        assert label and not UNIT_OF_ONE.search(label), label
 
 
 def test_sigma_vs_depth_markers_per_block():
@@ -40,7 +42,7 @@ def test_sigma_vs_depth_markers_per_block():
     fig = plot_sigma_vs_depth(ds)
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     ax = fig.axes[0]
-    _labels_have_units(ax)
+    _labels_read_as_words(ax)
     assert len(ax.lines) == 1 and len(ax.collections) == 3  # blocks 0, 1, 2
     block2 = ax.collections[2].get_offsets()
     sel = ds["block"].values == 2
@@ -55,7 +57,7 @@ def test_sigma_distributions_overlay_the_scipy_lognormal_fit():
     fig = plot_sigma_distributions(ds, bins=20)
     assert len(fig.axes) == 2
     for k, ax in enumerate(fig.axes, start=1):
-        _labels_have_units(ax)
+        _labels_read_as_words(ax)
         samples = ds[f"sigma_ji_block{k}"].values
         assert len(ax.patches) == 20
         area = sum(p.get_height() * p.get_width() for p in ax.patches)
@@ -84,20 +86,29 @@ def test_accuracy_vs_mask_several_models():
         make_pattern_completion_dataset(seed=0),
         make_pattern_completion_dataset(mask_sizes=(0, 4, 8, 16)),
     )
-    fig = plot_accuracy_vs_mask({"dcn-ode": dcn, "resnet": base})
+    fig = plot_accuracy_vs_mask({"dcn-ode": dcn, "resnet": base}, chance=0.1)
     (ax,) = fig.axes
-    _labels_have_units(ax)
-    assert [ln.get_label() for ln in ax.lines] == ["dcn-ode", "resnet"]
+    _labels_read_as_words(ax)
+    assert [ln.get_label() for ln in ax.lines] == ["dcn-ode (5 images)", "resnet (5 images)", "chance (0.1)"]
     np.testing.assert_array_equal(ax.lines[1].get_xdata(), [0, 4, 8, 16])
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), dcn["accuracy"].values)
-    assert len(plot_accuracy_vs_mask(dcn).axes[0].lines) == 1
+    assert ax.lines[2].get_ydata()[0] == 0.1 and ax.get_ylabel() == "accuracy (mean, 95% CI)"
+    lo, hi = bootstrap_ci(dcn["correct"].values, axis=1)  # the band is the bootstrap CI of each mask's mean
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(lo.min()) and band.max() == pytest.approx(hi.max())
+    assert np.all(lo <= dcn["accuracy"].values) and np.all(dcn["accuracy"].values <= hi)
+    assert len(plot_accuracy_vs_mask(dcn).axes[0].lines) == 1  # the model config names no class count
+    dcn.attrs["model_config"] = '{"name": "dcn-ode", "num_classes": 4}'
+    assert plot_accuracy_vs_mask(dcn).axes[0].lines[-1].get_label() == "chance (0.25)"
+    with pytest.raises(ValueError, match="chance must be"):
+        plot_accuracy_vs_mask(dcn, chance=2.0)
 
 
 def test_completion_dynamics_mean_and_sd_per_block():
     ds = make_pattern_completion_dataset(n_blocks=3)
     fig = plot_completion_dynamics(ds, mask_size=6)
     (ax,) = fig.axes
-    _labels_have_units(ax)
+    _labels_read_as_words(ax)
     assert len(ax.lines) == 3 and len(ax.collections) == 3
     d = ds["D_block2"].values[1]  # mask_size index 1 == 6 px; (stimulus, time)
     np.testing.assert_allclose(ax.lines[1].get_ydata(), d.mean(axis=0))
@@ -106,24 +117,31 @@ def test_completion_dynamics_mean_and_sd_per_block():
     lo, hi = d.mean(axis=0) - d.std(axis=0), d.mean(axis=0) + d.std(axis=0)
     assert band.min() == pytest.approx(lo.min()) and band.max() == pytest.approx(hi.max())
     (top,) = ax.child_axes
-    assert top.get_xlabel() == "model time t (1)"
+    assert top.get_xlabel() == "model time t" and ax.get_xlabel() == "time after stimulus onset (ms)"
     assert "14 x 14" in plot_completion_dynamics(ds).axes[0].get_title()  # default: largest mask
 
 
-def test_contrast_sweep_regimes_blocks_and_total():
-    naive = make_contrast_sweep_dataset(n_blocks=3, regime="naive", failed=(0,))
-    scaled = make_contrast_sweep_dataset(n_blocks=3, regime="scaled", seed=1)
-    fig = plot_contrast_sweep({"naive": naive, "scaled": scaled})
-    acc_ax, nfe_ax = fig.axes
-    for ax in (acc_ax, nfe_ax):
-        _labels_have_units(ax)
+def test_contrast_sweep_one_column_per_regime_with_blocks_total_and_cis():
+    naive = make_contrast_sweep_dataset(n_blocks=3, regime="naive", failed=(0,), per_image=20)
+    scaled = make_contrast_sweep_dataset(n_blocks=3, regime="scale_all", seed=1, per_image=20)
+    fig = plot_contrast_sweep({"naive": naive, "scale_all": scaled})
+    acc_axes, nfe_axes = fig.axes[:2], fig.axes[2:]
+    for ax in fig.axes:
         assert ax.get_xscale() == "log"
-    assert len(acc_ax.lines) == 2 and len(nfe_ax.lines) == 2 * (3 + 1)
-    assert np.isnan(acc_ax.lines[0].get_ydata()[0])  # a failed contrast leaves a gap
-    totals = [ln for ln in nfe_ax.lines if ln.get_label() == "scaled: total"]
-    np.testing.assert_array_equal(totals[0].get_ydata(), scaled["nfe"].values.sum(axis=1))
-    lone = plot_contrast_sweep(naive).axes[1]
-    assert len(lone.lines) == 4 and lone.lines[-1].get_label() == "naive: total"
+    _labels_read_as_words(nfe_axes[0])  # the accuracy row shares the contrast axis of its column
+    assert acc_axes[0].get_ylabel() == "accuracy (mean, 95% CI)"
+    assert nfe_axes[0].get_xlabel() == "contrast" and acc_axes[1].get_title() == "every block to c T, maps scaled by c"
+    assert [ln.get_label() for ln in nfe_axes[1].lines] == ["block 1", "block 2", "block 3", "total"]
+    assert np.isnan(acc_axes[0].lines[0].get_ydata()[0])  # a failed contrast leaves a gap
+    np.testing.assert_array_equal(nfe_axes[1].lines[-1].get_ydata(), scaled["nfe"].values.sum(axis=1))
+    correct = scaled["correct"].values.astype(float)  # the accuracy band: bootstrap CI over the images
+    lo, hi = bootstrap_ci(correct, axis=0)
+    band = acc_axes[1].collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(np.nanmin(lo)) and band.max() == pytest.approx(np.nanmax(hi))
+    assert len(nfe_axes[1].collections) == 3 + 1  # one band per block and one for the total
+    lone = plot_contrast_sweep(make_contrast_sweep_dataset(n_blocks=3))  # no per-image data: lines only
+    assert len(lone.axes) == 2 and len(lone.axes[1].lines) == 4 and not lone.axes[1].collections
+    assert lone.axes[0].get_ylabel() == "accuracy"
 
 
 def test_srf_filter_grid():
@@ -144,7 +162,7 @@ def test_plot_on_given_axes():
     fig = Figure()
     ax = fig.add_subplot(1, 1, 1)
     assert plot_sigma_vs_depth(make_receptive_fields_dataset(), ax=ax) is fig
-    axes = Figure().subplots(1, 2)
+    axes = Figure().subplots(2, 1)
     assert plot_contrast_sweep(make_contrast_sweep_dataset(), axes=axes) is axes[0].figure
     with pytest.raises(ValueError, match="2 Axes"):
         plot_contrast_sweep(make_contrast_sweep_dataset(), axes=ax)
@@ -210,3 +228,19 @@ def test_time_dependent_sigma_is_shown_at_one_time():
         plot_sigma_vs_depth(ds, time=1.0)
     with pytest.raises(ValueError, match="no time dim"):
         plot_sigma_vs_depth(rf, time=0.0)
+
+
+def test_bootstrap_ci_matches_the_normal_approximation_of_a_proportion():
+    x = np.r_[np.ones(200), np.zeros(200)]  # p = 0.5 over n = 400 images: SE = sqrt(p (1 - p) / n) = 0.025
+    lo, hi = bootstrap_ci(x)
+    assert float(lo) == pytest.approx(0.5 - 1.96 * 0.025, abs=0.006)
+    assert float(hi) == pytest.approx(0.5 + 1.96 * 0.025, abs=0.006)
+    assert bootstrap_ci(x) == (lo, hi)  # seeded: the same interval every time
+    cols = np.stack([x, np.ones(400), np.r_[x[:-1], np.nan]], axis=1)  # one column per condition
+    lo, hi = bootstrap_ci(cols, axis=0)
+    assert lo[1] == hi[1] == 1.0  # no spread, no interval
+    assert lo[2] < 0.5 < hi[2]  # the NaN sample is left out
+    lo, hi = bootstrap_ci(np.array([[1.0], [np.nan]]), axis=0)
+    assert np.isnan(lo[0]) and np.isnan(hi[0])
+    with pytest.raises(ValueError, match="level must lie"):
+        bootstrap_ci(x, level=95)

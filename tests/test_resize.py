@@ -39,7 +39,7 @@ def test_constant_image_stays_constant_unless_zero_padded():
     for padding in ("symmetric", "reflect", "replicate"):
         torch.testing.assert_close(resize(ones, 0.5, padding=padding), torch.ones(1, 1, 8, 8, dtype=torch.float64))
     corner = resize(ones, 0.5, padding="zeros")[0, 0, 0, 0].item()
-    assert corner == pytest.approx(0.87, abs=0.005)  # the darkened border of zero padding (REFERENCE 2 (d))
+    assert corner == pytest.approx(0.87, abs=0.005)  # the darkened border of zero padding (as the CC paper shows)
 
 
 def test_antialias_is_kernel_widened_by_one_over_s():

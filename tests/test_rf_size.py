@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import neurodcn as nd
-from neurodcn.analysis.rf_size import layer_stack, receptive_field_arithmetic, theoretical_rf
-from neurodcn.io.files import validate_dataset
+from neurodcn.cortex.rf_size import layer_stack, receptive_field_arithmetic, theoretical_rf
+from neurodcn.schema import validate_dataset
 
 
 def test_arithmetic_by_hand():
@@ -72,7 +72,7 @@ def test_model_stack_with_hand_set_sigmas():
             layer.log2_sigma.fill_(math.log2(s))
     ds = theoretical_rf(m, visual_degrees=8.0, image_width=32)
     validate_dataset(ds)
-    sizes = [2 * math.ceil(2 * s + 0.5) + 1 for s in sigmas]  # reference half-width rule, REFERENCE 1.1
+    sizes = [2 * math.ceil(2 * s + 0.5) + 1 for s in sigmas]  # the reference implementation's half-width rule
     kernels = [3, *sizes[:2], 4, *sizes[2:4], 4, *sizes[4:]]
     strides = [1, 1, 1, 2, 1, 1, 2, 1, 1]
     np.testing.assert_array_equal(ds["kernel_size"].values, kernels)

@@ -16,8 +16,8 @@ from neurodcn.data.stimuli import (
     grating_image,
     natural_images,
     nyquist_frequency,
-    stimulus_coords,
 )
+from neurodcn.schema import stimulus_coords
 
 
 def _peak(img: torch.Tensor) -> tuple[int, int]:
@@ -158,7 +158,8 @@ def test_natural_images_all_resize_and_crop():
 
 def test_stimulus_coords_build_a_dataset():
     images, table = grating_grid(8, 2.0, [1.0], contrasts=[0.1, 1.0])
-    ds = xr.Dataset({"mean": ("stimulus", images.mean(dim=(1, 2, 3)).numpy())}, coords=stimulus_coords(table))
+    coords = stimulus_coords(len(table), table)
+    ds = xr.Dataset({"mean": ("stimulus", images.mean(dim=(1, 2, 3)).numpy())}, coords=coords)
     assert ds["contrast"].attrs["units"] == "1"
     assert ds["spatial_frequency"].attrs["units"] == "cycles/deg"
     assert list(ds["stimulus_id"].values) == list(table["stimulus_id"])

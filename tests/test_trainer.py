@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from neurodcn.data.cifar10 import load_cifar10, per_class_subset, train_val_split
-from neurodcn.nn.models import build_model
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.nn.zoo import build_model
 from neurodcn.train.checkpoint import load_checkpoint, load_training_state
 from neurodcn.train.trainer import TrainConfig, TrainingDiverged, evaluate, srf_sigmas, train
 
@@ -202,3 +202,29 @@ def test_field_gain_scales_the_last_norm_of_every_vector_field_once(splits, tmp_
     train(resumed, train_part, val, tmp_path, config, resume=True, progress=False)
     for w0, (_, b) in zip(before, resumed.ode_blocks(), strict=True):
         torch.testing.assert_close(b.func.norm3.weight.detach(), 0.1 * w0, rtol=1e-6, atol=1e-9)
+
+
+def test_compile_refuses_the_jacobian_regulariser(splits, tmp_path):
+    train_part, val = splits
+    with pytest.raises(ValueError, match="jacobian"):
+        train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=1, batch_size=20, jacobian=0.1), compile=True)
+    with pytest.raises(TypeError, match="compile"):
+        train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=1, batch_size=20), compile="yes")
+
+
+@pytest.mark.slow
+def test_a_field_compiled_in_place_keeps_its_keys_values_and_gradients():
+    eager = tiny().blocks[0].func
+    compiled = tiny().blocks[0].func
+    compiled.compile()
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    h = torch.rand(4, 2, 30, 30, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor(0.5)
+    out_e, out_c = eager(t, h), compiled(t, h)
+    torch.testing.assert_close(out_c, out_e, rtol=1e-5, atol=1e-5)
+    w = torch.randn(out_e.shape, generator=torch.Generator().manual_seed(1))
+    (out_e * w).mean().backward()
+    (out_c * w).mean().backward()
+    scale = max(float(p.grad.abs().max()) for p in eager.parameters())  # float32 sums in another order
+    for (name, p_e), p_c in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(p_c.grad, p_e.grad, rtol=1e-4, atol=1e-5 * scale, msg=name)

@@ -12,12 +12,11 @@ import torch
 import torch.nn.functional as F
 
 import neurodcn as nd
-from neurodcn.demo import load_analysis
-from neurodcn.io.files import load_dataset, validate_dataset
+from neurodcn.io.files import load_dataset
 from neurodcn.nn.reconstruction import build_reconstruction
+from neurodcn.schema import validate_dataset
 from neurodcn.train.trainer import evaluate
 
-load_analysis("common")  # puts the checkout's analyses package on the import path
 training = importlib.import_module("analyses.training")
 table1 = importlib.import_module("analyses.table1_accuracy")
 table2 = importlib.import_module("analyses.table2_small_data")
@@ -130,7 +129,7 @@ def test_table5_meta_sigma_curves(synthetic_cifar, tmp_path):
     assert table.loc[0, "test_accuracy"] == evaluate(model, nd.load_cifar10(synthetic_cifar.root, "test"))[
         "accuracy"]
     assert sigma["layer"].nunique() == 6 and sigma["t"].min() == 0 and sigma["t"].max() == 2.0
-    layer = model.blocks[1].func.conv2  # sigma = 2^(a t' + b), t' = t / 2 (REFERENCE 1.3), within sigma_range
+    layer = model.blocks[1].func.conv2  # sigma = 2^(a t' + b), t' = t / 2 (reference code), within sigma_range
     a, b = float(layer.log2_sigma_slope.detach()), float(layer.log2_sigma.detach())
     lo, hi = layer.sigma_range
     rows = sigma[sigma["layer"] == "blocks.1.func.conv2"]

@@ -13,16 +13,14 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import neurodcn as nd  # noqa: E402
 from neurodcn.analysis.biology import compare_property, prf_size  # noqa: E402
-from neurodcn.analysis.physiology_plots import (  # noqa: E402
+from neurodcn.analysis.plots import (  # noqa: E402
     plot_property_vs_biology,
     plot_rf_size_vs_depth,
     plot_size_tuning_contrast,
     plot_unit_tuning,
 )
-from neurodcn.demo import load_analysis  # noqa: E402
 from neurodcn.io.files import load_dataset  # noqa: E402
 
-load_analysis("common")  # puts the checkout's analyses package on the import path
 v1_properties = importlib.import_module("analyses.v1_properties")
 
 

@@ -1,6 +1,6 @@
 """Published V1 measurements and distribution comparisons between a model and the biology.
 
-The tables live in ``data/bio`` at the repository root (see its README for sources and units); set the
+The tables ship with the package (``neurodcn/_data/bio``; its README.md gives sources and units); set the
 environment variable ``NEURODCN_BIO_DATA`` to a folder holding the same CSVs to use another copy.
 
 Distances. :func:`ks_distance` is the Kolmogorov-Smirnov distance sup_x |F_model(x) - F_ref(x)| between the
@@ -24,6 +24,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from neurodcn.data.bundled import bundled_dir
 
 __all__ = [
     "PROPERTIES",
@@ -68,13 +70,15 @@ class Histogram(NamedTuple):
 
 
 def bio_data_dir() -> Path:
-    """The folder holding the biology CSVs: $NEURODCN_BIO_DATA, else <repository>/data/bio."""
+    """The folder holding the biology CSVs: $NEURODCN_BIO_DATA, else the bundled tables."""
     env = os.environ.get("NEURODCN_BIO_DATA")
-    folder = Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "bio"
+    if not env:
+        return bundled_dir("bio")
+    folder = Path(env)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"biology tables not found at {folder}: they ship in data/bio of the neurodcn repository (install "
-            "it editable from a checkout) or set NEURODCN_BIO_DATA to a folder holding the CSVs"
+            f"biology tables not found at {folder} (NEURODCN_BIO_DATA): unset it to use the bundled tables or "
+            "point it at a folder holding the CSVs"
         )
     return folder
 

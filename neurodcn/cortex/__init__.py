@@ -2,7 +2,7 @@
 
 from neurodcn.cortex.completion import center_mask, mask_slices
 from neurodcn.cortex.contrast import REGIMES
-from neurodcn.cortex.datasets import MapGeometry, model_geometry
+from neurodcn.cortex.geometry import MapGeometry, model_geometry
 from neurodcn.cortex.receptive_fields import preferred_frequency
 from neurodcn.cortex.record import propagate
 from neurodcn.cortex.virtual_cortex import CHECKPOINT_DIR, VirtualCortex

@@ -22,16 +22,9 @@ import torch
 import xarray as xr
 
 from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
-from neurodcn.cortex.datasets import (
-    batch_slices,
-    check_labels,
-    check_times,
-    ode_block_indices,
-    stamp,
-    stimulus_coords,
-    time_coords,
-)
+from neurodcn.cortex.inputs import batch_slices, check_labels, check_times
 from neurodcn.cortex.record import propagate
+from neurodcn.schema import stimulus_coords, time_coords
 
 __all__ = ["DEFAULT_NUM_TIMES", "mask_slices", "center_mask", "pattern_completion"]
 
@@ -104,7 +97,7 @@ def pattern_completion(
     """
     budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     model = vc.model
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     x = vc.check_images(images)
     n = x.shape[0]
     y = check_labels(labels, n, vc.num_classes)
@@ -179,4 +172,4 @@ def pattern_completion(
                     "units": "1",
                 },
             )
-    return stamp(xr.Dataset(data, coords=coords), vc, "pattern_completion")
+    return vc.stamp(xr.Dataset(data, coords=coords), "pattern_completion")

@@ -7,7 +7,7 @@ The network input is c * image for every regime; the regimes differ in what else
   (block 1 already receives the contrast through the image), so every block starts from a map of amplitude ~c
   (Fig. 5 bottom). Why it can work: GroupNorm makes f nearly scale invariant, f(t, c h) ~ f(t, h), so
   c h(s / c) solves the same ODE from c h0 and is reached at s = c T; the time input and GN's eps break this
-  slightly (REFERENCE 1.5).
+  slightly.
 NFE is the forward NFE of each ODE block's solve. One step size serves a whole batch, so NFE is a property of
 the batch: every image is credited its batch's NFE, and the reported NFE is their mean (per_image=True
 runs batches of one). Solver effort is bounded (neurodcn.cortex.budget: steps per solve, seconds per solve and
@@ -23,8 +23,9 @@ import torch
 import xarray as xr
 
 from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
-from neurodcn.cortex.datasets import batch_slices, check_labels, ode_block_indices, stamp, stimulus_coords
+from neurodcn.cortex.inputs import batch_slices, check_labels
 from neurodcn.cortex.record import propagate
+from neurodcn.schema import stimulus_coords
 from neurodcn.validate import check_bool
 
 __all__ = ["REGIMES", "regime_settings", "contrast_sweep"]
@@ -36,7 +37,7 @@ def regime_settings(model, regime: str, c: float) -> tuple[list, list]:
     """(T, input_scale) per block for neurodcn.cortex.record.propagate at contrast c (None T: solver.T)."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {list(REGIMES)}, got {regime!r}")
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     T, scale = [None] * len(model.blocks), [1.0] * len(model.blocks)
     if regime != "naive" and not ode:
         raise ValueError(
@@ -94,7 +95,7 @@ def contrast_sweep(
     y = check_labels(labels, n, vc.num_classes)
     cs = _contrasts(contrasts)
     stim = stimulus_coords(n, stimulus_table) if per_image else {}
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     correct = np.zeros((n, cs.size), np.int8)
     nfe = np.full((n, cs.size, len(ode)), np.nan)
     failure = np.zeros(cs.size, np.int8)
@@ -178,4 +179,4 @@ def contrast_sweep(
         )
     ds = xr.Dataset(data, coords=coords)
     ds.attrs["regime"] = regime
-    return stamp(ds, vc, "contrast_sweep", title=f"contrast_sweep {regime} ({vc.name})")
+    return vc.stamp(ds, "contrast_sweep", title=f"contrast_sweep {regime} ({vc.name})")

@@ -29,10 +29,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodcn.cortex.datasets import batch_slices, check_times, ode_block_indices, stamp, time_coords
-from neurodcn.cortex.physiology_fits import fit_physiology
+from neurodcn.analysis.physiology_fits import fit_physiology
+from neurodcn.cortex.inputs import batch_slices, check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.data.stimuli import circular_aperture, grating_grid, grating_image, nyquist_frequency
+from neurodcn.schema import time_coords
 
 __all__ = ["RESPONSES", "default_parameters", "center_units", "physiology"]
 
@@ -47,11 +48,7 @@ def default_parameters(vc) -> dict:
     h, w = vc.image_size
     nyq = nyquist_frequency((h, w), vc.visual_degrees)
     deg_per_px = vc.visual_degrees / w
-    T = (
-        min(vc.model.blocks[i].solver.T for i in ode_block_indices(vc.model))
-        if ode_block_indices(vc.model)
-        else 1.0
-    )
+    T = min((block.solver.T for _, block in vc.model.ode_blocks()), default=1.0)
     return dict(
         orientations=np.arange(0.0, 180.0, 15.0),
         spatial_frequencies=np.geomspace(nyq / 8, 0.9 * nyq, 8),
@@ -89,7 +86,7 @@ def center_units(vc, blocks=None, center=(0.0, 0.0)) -> list[dict]:
 
     Returns [{block, row, col, x_deg, y_deg, channels}] in block order.
     """
-    ode = [i + 1 for i in ode_block_indices(vc.model)]
+    ode = [i + 1 for i, _ in vc.model.ode_blocks()]
     if not ode:
         raise ValueError(f"physiology needs ODE blocks (h(t)); model {vc.name!r} has none")
     chosen = ode if blocks is None else list(np.atleast_1d(blocks))
@@ -331,5 +328,5 @@ def physiology(
         n_test_pairs=int(len(pairs)),
         n_stimuli=int(1 + imgs.shape[0] + sum(s.shape[0] for s in stack)),
     )
-    curves = stamp(ds, vc, "physiology")
+    curves = vc.stamp(ds, "physiology")
     return curves, fit_physiology(curves)

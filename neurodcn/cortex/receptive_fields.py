@@ -1,12 +1,13 @@
 """Receptive fields of the SRF layers (experiment "receptive_fields"; DCN paper Fig. 3a, 3b).
 
-Per SRF layer, in forward order (stem, block 1, transition 1, block 2, ..., head): the learned scale sigma
-(pixels of the map the layer filters; the geometric mean over pairs for per-pair layers), sigma in degrees of
-visual angle (sigma_px x cumulative stride of the layer's input map x visual_degrees / image width), the
-kernel size K, and the median over the layer's 2-D filters W[o, c] of their preferred spatial frequency: the
-radial frequency of the peak of the amplitude spectrum of the filter zero-padded to 64 x 64 (cycles per map
-pixel, resolution 1/64), converted to cycles/deg through the same stride. Per-pair layers (DCN sigma_ji) also
-give every sigma_ji of each block and a log-normal fit of their distribution (analysis.fits.fit_lognormal).
+Per SRF layer, in forward order (stem, block 1, transition 1, block 2, ...): the learned scale sigma
+(pixels of the map the layer filters; SRFConv2d.sigma_summary, the median over pairs for per-pair layers),
+sigma in degrees of visual angle (sigma_px x cumulative stride of the layer's input map x visual_degrees /
+image width), the kernel size K, and the median over the layer's 2-D filters W[o, c] of their preferred
+spatial frequency: the radial frequency of the peak of the amplitude spectrum of the filter zero-padded to
+64 x 64 (cycles per map pixel, resolution 1/64), converted to cycles/deg through the same stride. Per-pair
+layers (DCN sigma_ji) also give every sigma_ji of each block and a log-normal fit of their distribution
+(analysis.fits.fit_lognormal).
 Layers whose sigma depends on time are reported at t = 0 and t = T on a ``time`` dim.
 """
 
@@ -17,8 +18,8 @@ import torch
 import xarray as xr
 
 from neurodcn.analysis.fits import fit_lognormal
-from neurodcn.cortex.datasets import ode_block_indices, stamp, time_coords
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.schema import time_coords
 
 __all__ = ["preferred_frequency", "srf_layers", "receptive_fields"]
 
@@ -46,24 +47,20 @@ def preferred_frequency(kernels, size: int = FFT_SIZE) -> np.ndarray:
 
 
 def srf_layers(model) -> list[tuple[str, SRFConv2d, int, int]]:
-    """(module path, layer, block k (0 outside blocks), conv index in its stage, 1-based) in forward order."""
-    stages = [("stem", 0, model.stem)]
-    for i, block in enumerate(model.blocks):
-        stages.append((f"blocks.{i}", i + 1, block))
-        if i < len(model.transitions):
-            stages.append((f"transitions.{i}", 0, model.transitions[i]))
-    stages.append(("head", 0, model.head))
+    """(module path, layer, block k (0 outside blocks), conv index in its stage, 1-based) of every SRF layer of
+    the stages (stem, blocks, transitions), in forward order."""
     out = []
-    for prefix, k, stage in stages:
-        convs = [(name, m) for name, m in stage.named_modules() if isinstance(m, SRFConv2d)]
-        out += [(f"{prefix}.{name}" if name else prefix, m, k, j + 1) for j, (name, m) in enumerate(convs)]
+    for stage in model.stages():
+        k = stage.index + 1 if stage.kind == "block" else 0
+        convs = [(name, m) for name, m in stage.module.named_modules() if isinstance(m, SRFConv2d)]
+        out += [(f"{stage.path}.{name}" if name else stage.path, m, k, j + 1) for j, (name, m) in enumerate(convs)]
     return out
 
 
 def _times(model, layers) -> list:
     if not any(m.time_param for _, m, _, _ in layers):
         return [None]
-    ends = {model.blocks[i].solver.T for i in ode_block_indices(model)}
+    ends = {block.solver.T for _, block in model.ode_blocks()}
     if len(ends) != 1:
         raise ValueError(
             f"time-dependent sigma is reported at t = 0 and t = T, which needs one T for every ODE "
@@ -111,12 +108,11 @@ def receptive_fields(vc) -> xr.Dataset:
         for j, (_, m, k, conv) in enumerate(layers):
             per_time = []
             for ti, t in enumerate(times):
-                s = m.sigma_at(t).to(torch.float64).cpu()
-                sigma[ti, j] = float(torch.exp(torch.log(s).mean()))
+                sigma[ti, j] = m.sigma_summary(t)
                 kern = m.kernel(t)
                 size[ti, j] = kern.shape[-1]
                 sf[ti, j] = np.median(preferred_frequency(kern.reshape(-1, *kern.shape[-2:])))
-                per_time.append(s.numpy().ravel())
+                per_time.append(m.sigma_at(t).to(torch.float64).cpu().numpy().ravel())
             if m.sigma_mode == "per_pair":
                 cin, cout = np.meshgrid(np.arange(m.in_channels), np.arange(m.out_channels), indexing="ij")
                 pairs.setdefault(k, []).append((conv, cin.ravel(), cout.ravel(), np.stack(per_time)))
@@ -127,7 +123,7 @@ def receptive_fields(vc) -> xr.Dataset:
         "sigma_px": (
             dims,
             pick(sigma),
-            {"long_name": "SRF scale sigma (geometric mean over pairs)", "units": "px"},
+            {"long_name": "SRF scale sigma (median over pairs)", "units": "px"},
         ),
         "sigma_deg": (
             dims,
@@ -195,4 +191,4 @@ def receptive_fields(vc) -> xr.Dataset:
             {"long_name": f"per-pair SRF scale sigma_ji, block {k}", "units": "px"},
         )
         data.update(_fit_vars(k, values, dims[:-1]))
-    return stamp(xr.Dataset(data, coords=coords), vc, "receptive_fields")
+    return vc.stamp(xr.Dataset(data, coords=coords), "receptive_fields")

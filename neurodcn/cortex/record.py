@@ -4,9 +4,10 @@ h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from h
 field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
 state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
 An adaptive solver takes one step size per batch, so h(t) depends on which images share a batch (within
-the solver tolerance). Solver effort is bounded (neurodcn.cortex.budget); a batch whose solve fails or runs out
-of its budget is recorded as NaN and flagged in ``solver_failure`` (per stimulus: why), and the other batches
-are kept (streamed to zarr as they are done).
+the solver tolerance). Every recorded time is flagged as the solver's own state or an interpolation
+(neurodcn.cortex.solver_states). Solver effort is bounded (neurodcn.cortex.budget); a batch whose solve fails or
+runs out of its budget is recorded as NaN with no solver steps and flagged in ``solver_failure`` (per stimulus:
+why), and the other batches are kept (streamed to zarr as they are done).
 """
 
 from __future__ import annotations
@@ -16,18 +17,11 @@ import torch
 import xarray as xr
 
 from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
-from neurodcn.cortex.datasets import (
-    batch_slices,
-    block_coords,
-    block_dims,
-    check_times,
-    ode_block_indices,
-    stamp,
-    stimulus_coords,
-    time_coords,
-)
+from neurodcn.cortex.inputs import batch_slices, check_times
+from neurodcn.cortex.solver_states import flag_variable, step_variable
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.nn.dynamics import ODEBlock
+from neurodcn.schema import block_coords, block_dims, stimulus_coords, time_coords
 
 __all__ = ["propagate", "record"]
 
@@ -41,11 +35,12 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     Returns (logits [N, classes], trajectories): trajectories[i] is h of blocks[i] at ``times``,
     [len(times), N, C_i, H_i, W_i], or None (no times, or not an ODE block).
     """
-    h = model.stem(x)
-    trajectories = []
-    for i, block in enumerate(model.blocks):
-        if i > 0:
-            h = model.transitions[i - 1](h)
+    h, trajectories = x, []
+    for stage in model.stages():
+        if stage.kind != "block":
+            h = stage.module(h)
+            continue
+        i, block = stage.index, stage.module
         if input_scale is not None and input_scale[i] != 1:
             h = h * input_scale[i]
         traj = None
@@ -64,13 +59,14 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
     return model.head(h), trajectories
 
 
-def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict, failure: np.ndarray) -> xr.Dataset:
-    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based); failure: [n] codes (budget)."""
+def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, failure: np.ndarray) -> xr.Dataset:
+    """hs: {k: array [n, time, C, H, W]} for the ODE blocks k (1-based); steps: {k: list of n step-time rows};
+    failure: [n] codes (neurodcn.cortex.budget)."""
     coords = dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms))
     data = {"solver_failure": ("stimulus", failure, failure_attrs("the stimulus's batch"))}
     for k, arr in hs.items():
         g = vc.geometry[k - 1]
-        coords.update(block_coords(k, g, vc.image_size, vc.visual_degrees))
+        coords.update(block_coords(k, g.channels, *g.degrees(vc.image_size, vc.visual_degrees)))
         data[f"h_block{k}"] = (
             ("stimulus", "time", *block_dims(k)),
             arr,
@@ -81,6 +77,7 @@ def _batch_dataset(vc, hs: dict, times: np.ndarray, stim: dict, failure: np.ndar
                 "map_stride_px": float(g.stride),
             },
         )
+        data.update(flag_variable(k, times, steps[k], vc.model.blocks[k - 1].solver.interpolant))
     return xr.Dataset(data, coords=coords)
 
 
@@ -106,7 +103,7 @@ def record(
     solver_failure, and the others are kept.
     """
     model = vc.model
-    ode = ode_block_indices(model)
+    ode = [i for i, _ in model.ode_blocks()]
     if not ode:
         raise ValueError(
             f"record needs ODE blocks (h(t) over continuous time); model {vc.name!r} has none "
@@ -119,6 +116,7 @@ def record(
     budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     writer = ZarrStreamWriter(out, dim="stimulus") if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
+    steps = {i + 1: [] for i in ode}
     failure = np.zeros(n, np.int8)
     model.eval()
     try:
@@ -126,32 +124,39 @@ def record(
             for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
                 code, result = budget.run(lambda: propagate(model, x[sl], times))  # noqa: B023
                 failure[sl] = code
-                m = len(range(n)[sl])
-                hs = {}
+                m = sl.stop - sl.start
+                hs, batch_steps = {}, {}
                 for i in ode:
                     if code:
+                        batch_steps[i + 1] = [np.empty(0)] * m
                         hs[i + 1] = np.full((m, len(times), *vc.map_shape(i)), np.nan, np.float32)
-                        continue
-                    arr = result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
-                    if arr.shape[2:] != vc.map_shape(i):
-                        raise RuntimeError(
-                            f"block {i + 1} map is {arr.shape[2:]} but the geometry predicts {vc.map_shape(i)}"
-                        )
-                    hs[i + 1] = arr
+                    else:
+                        batch_steps[i + 1] = [model.blocks[i].step_times.cpu().numpy()] * m
+                        hs[i + 1] = result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
+                        if hs[i + 1].shape[2:] != vc.map_shape(i):
+                            raise RuntimeError(f"block {i + 1} map is {hs[i + 1].shape[2:]} but the geometry "
+                                               f"predicts {vc.map_shape(i)}")
+                    steps[i + 1] += batch_steps[i + 1]
                 if writer is None:
                     for k, arr in hs.items():
                         full[k][sl] = arr
                 else:
-                    writer.append(
-                        _batch_dataset(
-                            vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, failure[sl]
-                        )
-                    )
+                    writer.append(_batch_dataset(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()},
+                                                 batch_steps, failure[sl]))
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     if writer is None:
-        return stamp(_batch_dataset(vc, full, times, stim, failure), vc, "record")
-    attrs = stamp(xr.Dataset(), vc, "record").attrs
-    return load_dataset(writer.close(attrs=attrs), lazy=True)
+        ds = _batch_dataset(vc, full, times, stim, steps, failure)
+        return vc.stamp(ds.assign(_step_variables(steps)), "record")
+    attrs = vc.stamp(xr.Dataset(), "record").attrs
+    return load_dataset(writer.close(attrs=attrs, extra=xr.Dataset(_step_variables(steps))), lazy=True)
+
+
+def _step_variables(steps: dict) -> dict:
+    """The solver's step times of every block (ragged across batches, so written once, after the batches)."""
+    out = {}
+    for k, rows in steps.items():
+        out.update(step_variable(k, rows))
+    return out

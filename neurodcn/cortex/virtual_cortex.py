@@ -1,6 +1,6 @@
 """VirtualCortex: a trained staged classifier wrapped as something to record from and experiment on.
 
-Every experiment returns a labelled xr.Dataset (conventions: DESIGN.md). Physical units: the input image of
+Every experiment returns a labelled xr.Dataset (the schema: neurodcn.schema). Physical units: the input image of
 ``image_size`` pixels spans ``visual_degrees`` horizontally; model time t maps to ms as
 onset_ms + ms_per_unit_time * t. The defaults (25 ms per unit, onset 50 ms) put an ODE block's [0, 2] at
 50-100 ms after stimulus onset, in the spirit of Brain-Score's V1 bins from 50 ms.
@@ -9,31 +9,35 @@ onset_ms + ms_per_unit_time * t. The defaults (25 ms per unit, onset 50 ms) put 
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
 from torch import nn
 
+from neurodcn.cortex import compare as _compare
 from neurodcn.cortex import completion as _completion
 from neurodcn.cortex import contrast as _contrast
 from neurodcn.cortex import physiology as _physiology
 from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
-from neurodcn.cortex.datasets import check_images, model_geometry, ode_block_indices
+from neurodcn.cortex.geometry import model_geometry
+from neurodcn.cortex.inputs import check_images
+from neurodcn.data.bundled import bundled_dir
+from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.schema import stamp_provenance
 from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.validate import check_bool, check_int, check_pair, check_real, check_type
 
 __all__ = ["VirtualCortex", "CHECKPOINT_DIR"]
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
-"""Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): the repository's data/."""
+CHECKPOINT_DIR = bundled_dir("checkpoints")
+"""Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): package data, neurodcn/_data."""
 
 
 class VirtualCortex:
-    """A staged classifier (neurodcn.nn.models.Classifier: stem, blocks, transitions, head) to experiment on.
+    """A staged classifier (neurodcn.nn.classifier.Classifier: stem, blocks, transitions, head) to experiment on.
 
     Args:
         model: the network; put in eval mode, never trained here.
@@ -57,11 +61,10 @@ class VirtualCortex:
         image_size=32,
     ):
         check_type("model", model, nn.Module, "a torch nn.Module (a staged classifier)")
-        missing = [a for a in ("stem", "blocks", "transitions", "head") if not hasattr(model, a)]
-        if missing:
+        if not isinstance(model, Classifier):
             raise ValueError(
-                f"model must be a staged classifier with stem, blocks, transitions and head "
-                f"(neurodcn.nn.models.Classifier); {type(model).__name__} lacks {missing}"
+                f"model must be a staged classifier (neurodcn.nn.classifier.Classifier: stem, blocks, "
+                f"transitions, head), got {type(model).__name__}"
             )
         self.model = model.eval()
         self.visual_degrees = check_real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
@@ -83,12 +86,10 @@ class VirtualCortex:
             linear[-1].out_features if linear else None
         )
         self.geometry, self.layer_strides = model_geometry(model, self.in_channels, self.image_size)
-        smallest = model.min_input_size() if callable(getattr(model, "min_input_size", None)) else 1
-        empty = [i + 1 for i, g in enumerate(self.geometry) if g.height < 1 or g.width < 1]
-        if min(self.image_size) < smallest or empty:
-            need = f"at least {smallest} x {smallest} px" if smallest > 1 else "large enough for every block map"
-            raise ValueError(f"image_size must be {need} for {self.name!r} (smaller images leave a block map "
-                             f"empty or a norm one value per group), got {image_size!r}")
+        smallest = model.min_input_size()
+        if min(self.image_size) < smallest:
+            raise ValueError(f"image_size must be at least {smallest} x {smallest} px for {self.name!r} (smaller "
+                             f"images leave a block map empty or a norm one value per group), got {image_size!r}")
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -101,7 +102,8 @@ class VirtualCortex:
 
     @classmethod
     def pretrained(cls, name: str, **kwargs) -> VirtualCortex:
-        """A cortex on a bundled checkpoint, data/checkpoints/<name>.pt (no network access)."""
+        """A cortex on a bundled checkpoint, <name>.pt of the package's checkpoints folder (no network
+        access); ``neurodcn.data.bundled.bundled_checkpoints()`` lists them."""
         available = sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")) if CHECKPOINT_DIR.is_dir() else []
         if not isinstance(name, str) or name not in available:
             raise ValueError(
@@ -114,7 +116,7 @@ class VirtualCortex:
     def solver_config(self) -> dict:
         """The ODE blocks' solver config (one dict if they agree, else {"block{k}": dict}); {} if none."""
         configs = {
-            f"block{i + 1}": self.model.blocks[i].solver.to_dict() for i in ode_block_indices(self.model)
+            f"block{i + 1}": block.solver.to_dict() for i, block in self.model.ode_blocks()
         }
         unique = {repr(c) for c in configs.values()}
         return next(iter(configs.values())) if len(unique) == 1 else configs
@@ -127,6 +129,22 @@ class VirtualCortex:
     def check_images(self, images) -> torch.Tensor:
         """Validated images [N, in_channels, H, W] in [0, 1] on the model's device and dtype."""
         return check_images(images, self.in_channels, self.image_size, next(self.model.parameters()))
+
+    def stamp(self, ds: xr.Dataset, experiment: str, title: str | None = None) -> xr.Dataset:
+        """``ds`` with the provenance attrs (neurodcn.schema.stamp_provenance) and this cortex's visual_degrees
+        (deg), ms_per_unit_time (ms), onset_ms (ms) and image_size ([H, W] px)."""
+        return stamp_provenance(
+            ds,
+            experiment,
+            self.name,
+            model_config=self.model_config,
+            solver_config=self.solver_config,
+            title=title,
+            visual_degrees=float(self.visual_degrees),
+            ms_per_unit_time=float(self.ms_per_unit_time),
+            onset_ms=float(self.onset_ms),
+            image_size=list(self.image_size),
+        )
 
     # ------------------------------------------------------------------ experiments
     def record(self, images, times, out=None, stimulus_table=None, **budget) -> xr.Dataset:
@@ -153,7 +171,15 @@ class VirtualCortex:
     def physiology(self, **kwargs) -> tuple[xr.Dataset, xr.Dataset]:
         return _physiology.physiology(self, **kwargs)
 
+    def rsa(self, stimuli, brain, **kwargs) -> xr.Dataset:
+        return _compare.rsa(self, stimuli, brain, **kwargs)
+
+    def predictivity(self, stimuli, recordings, **kwargs) -> xr.Dataset:
+        return _compare.predictivity(self, stimuli, recordings, **kwargs)
+
     record.__doc__ = _record.record.__doc__
+    rsa.__doc__ = _compare.rsa.__doc__
+    predictivity.__doc__ = _compare.predictivity.__doc__
     physiology.__doc__ = _physiology.physiology.__doc__
     receptive_fields.__doc__ = _rf.receptive_fields.__doc__
     contrast_sweep.__doc__ = _contrast.contrast_sweep.__doc__
@@ -168,17 +194,9 @@ class VirtualCortex:
             times = [None]
             if any(m.time_param for m in block.modules() if isinstance(m, SRFConv2d)) and T is not None:
                 times = [0.0, T]
-            sig = [
-                m.sigma_at(t).detach().cpu().numpy().ravel()
-                for m in block.modules()
-                if isinstance(m, SRFConv2d)
-                for t in times
-            ]
+            sig = [m.sigma_summary(t) for m in block.modules() if isinstance(m, SRFConv2d) for t in times]
             sigma = (
-                f"median {np.median(np.concatenate(sig)):.3g} (min {np.min(np.concatenate(sig)):.3g}, max "
-                f"{np.max(np.concatenate(sig)):.3g})"
-                if sig
-                else "-"
+                f"median {np.median(sig):.3g} (min {np.min(sig):.3g}, max {np.max(sig):.3g})" if sig else "-"
             )
             span = (
                 f"t 0-{T:g} = {self.onset_ms:g}-{self.onset_ms + self.ms_per_unit_time * T:g} ms"

@@ -13,7 +13,7 @@ cycles/pixel, i.e. 0.5 W / visual_degrees cycles/degree.
 
 Builders return ``(images, table)``: images a float tensor [N, 3, H, W] in [0, 1] (grey replicated to three
 channels) and table a pandas DataFrame with a ``stimulus_id`` column and one column per parameter, units in
-``table.attrs["units"]``; :func:`stimulus_coords` turns it into xarray coordinates on the stimulus dim.
+``table.attrs["units"]``; neurodcn.schema.stimulus_coords turns it into xarray coordinates on the stimulus dim.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ __all__ = [
     "drifting_grating",
     "gabor_grid",
     "natural_images",
-    "stimulus_coords",
 ]
 
 MEAN_LUMINANCE = 0.5
@@ -355,22 +354,3 @@ def natural_images(names=None, size=64, dtype=torch.float32) -> tuple[torch.Tens
         )
     table = _table(rows, "natural")
     return torch.stack(images).to(dtype), table
-
-
-def stimulus_coords(table: pd.DataFrame, dim: str = "stimulus") -> dict:
-    """xarray coordinates along ``dim`` from a stimulus table: {column: (dim, values, attrs)}.
-
-    attrs carry ``long_name`` and ``units`` from ``table.attrs``. Use as ``xr.Dataset(..., coords=...)``.
-    """
-    if not isinstance(table, pd.DataFrame) or "stimulus_id" not in table.columns:
-        raise ValueError(f"table must be a pandas DataFrame with a stimulus_id column, got {type(table).__name__}")
-    units = table.attrs.get("units", {})
-    long_names = table.attrs.get("long_names", {})
-    coords = {}
-    for col in table.columns:
-        attrs = {"long_name": long_names.get(col, col)}
-        if col in units:
-            attrs["units"] = units[col]
-        values = table[col].to_numpy()
-        coords[col] = (dim, values.astype(str) if values.dtype == object else values, attrs)
-    return coords

@@ -9,26 +9,23 @@ depending on it: presentation x neuroid x time_bin, flat coordinates, integer-ms
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from neurodcn.schema import require_experiment
+
 __all__ = ["record_blocks", "select_units", "unit_responses", "to_assembly", "POSITIONS"]
 
 POSITIONS = ("all", "centre")
-_BLOCK_VAR = re.compile(r"^h_block(\d+)$")
 
 
 def record_blocks(ds: xr.Dataset) -> list[int]:
     """Check that ``ds`` is a "record" dataset (see the cortex schema); return its block numbers 1..B."""
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
-    experiment = ds.attrs.get("neurodcn_experiment")
-    if experiment != "record":
-        raise ValueError(f"ds must be a 'record' dataset (attrs neurodcn_experiment), got {experiment!r}")
-    blocks = sorted(int(m.group(1)) for name in ds.data_vars if (m := _BLOCK_VAR.match(str(name))))
+    require_experiment(ds, "record")
+    blocks = sorted(int(v.attrs["block_index"]) for v in ds.data_vars.values() if "block_index" in v.attrs)
     if blocks != list(range(1, len(blocks) + 1)) or not blocks:
         raise ValueError(f"ds must hold data variables h_block1..h_blockB, got blocks {blocks}")
     missing = [n for n in ("stimulus_id", "time", "time_ms") if n not in ds.coords]

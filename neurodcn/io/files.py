@@ -12,20 +12,17 @@ Attributes. netCDF and zarr only store strings, numbers and numeric arrays. Befo
 tuple, bool and None attribute (global, data variable or coordinate) is JSON-encoded into a string and its
 name recorded in the ``neurodcn_json_attrs`` attribute of the same object; :func:`load_dataset` decodes them
 back (tuples come back as lists; numpy scalar attributes, as netCDF returns numbers, become Python
-numbers). Model and solver configurations follow the DESIGN.md convention and are
-stored as JSON strings from the start (see :func:`stamp_provenance`), so they stay strings on load.
+numbers). Model and solver configurations are stored as JSON strings from the start
+(neurodcn.schema.stamp_provenance), so they stay strings on load.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from neurodcn.io.atomic import (
@@ -36,17 +33,16 @@ from neurodcn.io.atomic import (
     remove,
     temporary_sibling,
 )
+from neurodcn.io.extras import require
+from neurodcn.schema import json_default, validate_dataset
 from neurodcn.validate import check_bool, check_path, check_str, check_type
 
 __all__ = [
     "JSON_ATTRS_KEY",
-    "REQUIRED_GLOBAL_ATTRS",
     "encode_attrs",
     "decode_attrs",
     "save_dataset",
     "load_dataset",
-    "validate_dataset",
-    "stamp_provenance",
     "ZarrStreamWriter",
     "STORE_ATTR",
     "is_neurodcn_store",
@@ -55,29 +51,10 @@ __all__ = [
 JSON_ATTRS_KEY = "neurodcn_json_attrs"
 """Attribute listing (as a JSON list) which attributes of the same object were JSON-encoded."""
 
-REQUIRED_GLOBAL_ATTRS = (
-    "title",
-    "source",
-    "model",
-    "model_config",
-    "solver_config",
-    "created",
-    "neurodcn_experiment",
-)
 _SUFFIXES = (".nc", ".zarr")
 
 STORE_ATTR = "neurodcn_store"
 """Global attr of a zarr store written by neurodcn: "incomplete" while it is written, "complete" once closed."""
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"attribute value of type {type(obj).__name__} is not JSON-serialisable")
 
 
 def _needs_json(value) -> bool:
@@ -91,7 +68,7 @@ def _encode_dict(attrs: dict, where: str) -> dict:
     for key, value in attrs.items():
         if _needs_json(value):
             try:
-                out[key] = json.dumps(value, default=_json_default)
+                out[key] = json.dumps(value, default=json_default)
             except TypeError as exc:
                 raise TypeError(f"{where} attribute {key!r}: {exc}") from exc
             encoded.append(key)
@@ -178,7 +155,7 @@ def is_neurodcn_store(path) -> bool:
 def save_dataset(ds: xr.Dataset, path, overwrite: bool = True, validate: bool = False) -> Path:
     """Write ``ds`` to ``path`` (.nc: netCDF4 via h5netcdf; .zarr: zarr store), atomically; returns the path.
 
-    ``validate=True`` first checks the DESIGN.md conventions (:func:`validate_dataset`). With
+    ``validate=True`` first checks the schema (neurodcn.schema.validate_dataset). With
     ``overwrite=False`` an existing destination raises FileExistsError.
     """
     p = _check_path(path)
@@ -188,6 +165,8 @@ def save_dataset(ds: xr.Dataset, path, overwrite: bool = True, validate: bool = 
     if validate:
         validate_dataset(ds)
     check_destination(p, overwrite, is_neurodcn_store)
+    if p.suffix == ".zarr":
+        require("zarr", "save_dataset to a .zarr store")
     prepared = _prepare(ds, for_zarr=p.suffix == ".zarr")
     with atomic_path(p, replace_dir=is_neurodcn_store) as tmp:
         if p.suffix == ".nc":
@@ -219,6 +198,10 @@ def load_dataset(path, decode: bool = True, lazy: bool = False) -> xr.Dataset:
     check_bool("lazy", lazy)
     if not p.exists():
         raise FileNotFoundError(f"path {str(p)!r} does not exist")
+    if lazy:
+        require("dask", "load_dataset(lazy=True)")
+    if p.suffix == ".zarr":
+        require("zarr", "load_dataset of a .zarr store")
     kind = "netCDF-4" if p.suffix == ".nc" else "zarr"
     try:
         if p.suffix == ".nc":
@@ -239,87 +222,6 @@ def load_dataset(path, decode: bool = True, lazy: bool = False) -> xr.Dataset:
     return decode_attrs(ds) if decode else ds
 
 
-def validate_dataset(ds: xr.Dataset) -> xr.Dataset:
-    """Check the DESIGN.md dataset conventions; raise ValueError listing every problem, else return ``ds``.
-
-    Checks: every data variable has ``long_name`` and ``units`` attrs; the global attrs in
-    ``REQUIRED_GLOBAL_ATTRS`` are present; ``model_config`` and ``solver_config`` are JSON strings; no index
-    is a pandas MultiIndex.
-    """
-    check_type("ds", ds, xr.Dataset, "an xarray.Dataset")
-    problems = []
-    for name, var in ds.data_vars.items():
-        missing = [a for a in ("long_name", "units") if a not in var.attrs]
-        if missing:
-            problems.append(f"data variable {name!r} lacks attrs {missing}")
-    missing = [a for a in REQUIRED_GLOBAL_ATTRS if a not in ds.attrs]
-    if missing:
-        problems.append(f"global attrs missing: {missing}")
-    for key in ("model_config", "solver_config"):
-        if key in ds.attrs:
-            value = ds.attrs[key]
-            try:
-                if not isinstance(value, str):
-                    raise TypeError
-                json.loads(value)
-            except (TypeError, ValueError):
-                problems.append(f"global attr {key!r} must be a JSON string, got {value!r}")
-    multi = [name for name, index in ds.indexes.items() if isinstance(index, pd.MultiIndex)]
-    if multi:
-        problems.append(f"MultiIndex coordinates (use flat coords): {multi}")
-    if problems:
-        raise ValueError("dataset does not follow the neurodcn conventions:\n- " + "\n- ".join(problems))
-    return ds
-
-
-def _config_json(name: str, config) -> str:
-    if isinstance(config, str):
-        try:
-            json.loads(config)
-        except ValueError as exc:
-            raise ValueError(f"{name} given as a string must be valid JSON, got {config!r}") from exc
-        return config
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        config = dataclasses.asdict(config)
-    if config is not None and not isinstance(config, dict):
-        raise TypeError(
-            f"{name} must be a dict, a dataclass instance, a JSON string or None, got {type(config).__name__}"
-        )
-    return json.dumps(config if config is not None else {}, sort_keys=True, default=_json_default)
-
-
-def stamp_provenance(
-    ds: xr.Dataset, experiment: str, model: str, model_config=None, solver_config=None, title: str | None = None
-) -> xr.Dataset:
-    """A shallow copy of ``ds`` with the DESIGN.md global attrs set.
-
-    source = "neurodcn <version>", created = current UTC time (ISO 8601), neurodcn_experiment = experiment,
-    model = model name; model_config and solver_config (dict, dataclass, JSON string or None -> "{}") are
-    stored as JSON strings; title defaults to an existing title or "<experiment> (<model>)".
-    """
-    import neurodcn
-
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
-    for name, value in (("experiment", experiment), ("model", model)):
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"title must be a string or None, got {type(title).__name__}")
-    out = ds.copy(deep=False)
-    out.attrs = dict(ds.attrs)
-    out.attrs.update(
-        title=title or ds.attrs.get("title") or f"{experiment} ({model})",
-        source=f"neurodcn {neurodcn.__version__}",
-        model=model,
-        model_config=_config_json("model_config", model_config),
-        solver_config=_config_json("solver_config", solver_config),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        neurodcn_experiment=experiment,
-    )
-    return out
-
-
 class ZarrStreamWriter:
     """Append datasets batch by batch along ``dim`` to a zarr store, then move it into place atomically.
 
@@ -331,6 +233,7 @@ class ZarrStreamWriter:
 
     def __init__(self, path, dim: str = "stimulus", overwrite: bool = True):
         self.path = check_path("path", path, (".zarr",))
+        require("zarr", "ZarrStreamWriter")
         check_str("dim", dim)
         check_destination(self.path, check_bool("overwrite", overwrite), is_neurodcn_store)
         clean_stale_temporaries(self.path)
@@ -363,8 +266,9 @@ class ZarrStreamWriter:
             prepared.drop_vars(static).to_zarr(self._tmp, append_dim=self.dim, consolidated=True)
         self.size += batch.sizes[self.dim]
 
-    def close(self, attrs: dict | None = None) -> Path:
-        """Finish: optionally replace the global attrs by ``attrs``, then rename the store to ``path``."""
+    def close(self, attrs: dict | None = None, extra: xr.Dataset | None = None) -> Path:
+        """Finish: optionally add ``extra`` variables known only at the end (they may have ``dim`` but must not
+        need appending) and replace the global attrs by ``attrs``, then rename the store to ``path``."""
         if not self._open:
             raise RuntimeError("this ZarrStreamWriter is closed")
         if self._static is None:
@@ -374,6 +278,9 @@ class ZarrStreamWriter:
         if attrs is not None:
             check_type("attrs", attrs, dict, "a dict or None")
         try:
+            if extra is not None:
+                check_type("extra", extra, xr.Dataset, "an xarray.Dataset or None")
+                _prepare(extra, for_zarr=True).to_zarr(self._tmp, mode="a", consolidated=True)
             group = zarr.open_group(self._tmp, mode="r+", zarr_format=2)
             if attrs is not None:
                 group.attrs.clear()

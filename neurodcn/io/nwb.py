@@ -41,7 +41,9 @@ import xarray as xr
 
 from neurodcn.io.assembly import record_blocks, select_units, unit_responses
 from neurodcn.io.atomic import atomic_path, check_destination
-from neurodcn.io.files import _json_default, decode_attrs, encode_attrs
+from neurodcn.io.extras import require
+from neurodcn.io.files import decode_attrs, encode_attrs
+from neurodcn.schema import json_default
 from neurodcn.validate import check_bool, check_path, check_real
 
 __all__ = ["to_nwb", "read_nwb", "DEFAULT_SUBJECT", "MODULE_NAME"]
@@ -117,7 +119,7 @@ def _session_start(ds) -> datetime:
 def _notes(ds) -> str:
     enc = encode_attrs(ds)
     variables = {n: {"attrs": dict(v.attrs), "dtype": str(v.dtype)} for n, v in enc.variables.items()}
-    return json.dumps({_NOTES_KEY: {"attrs": dict(enc.attrs), "variables": variables}}, default=_json_default)
+    return json.dumps({_NOTES_KEY: {"attrs": dict(enc.attrs), "variables": variables}}, default=json_default)
 
 
 _RESERVED_FIELDS = (
@@ -268,6 +270,7 @@ def to_nwb(
     related_publications, ...); by default identifier is a random UUID, session_start_time the dataset's
     ``created`` time. See the module docstring for the file layout.
     """
+    require("pynwb", "to_nwb")
     from pynwb import NWBHDF5IO
 
     p = check_path("path", path, (".nwb",))
@@ -293,6 +296,7 @@ def read_nwb(path) -> xr.Dataset:
     original indices as coords), the stimulus coords, time (model time) and time_ms (from the timestamps,
     exact to float rounding), y_deg/x_deg, and the attrs stored in ``notes``.
     """
+    require("pynwb", "read_nwb")
     from pynwb import NWBHDF5IO
 
     p = check_path("path", path, (".nwb",))

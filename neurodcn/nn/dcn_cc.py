@@ -21,8 +21,8 @@ from torch import nn
 from neurodcn.nn.blocks import activation, classifier_head, group_norm, make_conv
 from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.cc_paths import PADDINGS
+from neurodcn.nn.classifier import Classifier, check_options, stage_block
 from neurodcn.nn.grid import check_scale, output_size, rational_scale
-from neurodcn.nn.models import Classifier, _check_options, register_model, stage_block
 
 __all__ = ["GradualDownsample", "build_dcn_cc", "DEFAULT_SCALES", "DEFAULT_SUPPORT"]
 
@@ -93,7 +93,7 @@ def build_dcn_cc(**overrides) -> Classifier:
     Input [B, in_channels, H, W] in [0, 1] -> logits [B, num_classes]."""
     overrides.pop("name", None)
     own = {k: overrides.pop(k, v) for k, v in _OWN.items()}
-    opts = _check_options("dcn-ode", overrides)
+    opts = check_options("dcn-ode", overrides)
     scales = own["scales"]
     if not isinstance(scales, (list, tuple)) or not scales:
         raise ValueError(f"scales must be a non-empty list of scale factors > 0, got {scales!r}")
@@ -107,6 +107,7 @@ def build_dcn_cc(**overrides) -> Classifier:
         raise ValueError(f"cc_padding must be one of {list(PADDINGS)}, got {own['cc_padding']!r}")
     config = dict(name="dcn-cc", **opts, scales=[float(s) for s in scales], cc_support=support,
                   cc_padding=own["cc_padding"])
+    config["solver"] = opts["solver"].to_dict()  # the config is JSON; the blocks take the object
     w, act, groups = opts["width"], opts["act"], opts["gn_groups"]
     rng = torch.random.fork_rng(devices=[]) if opts["seed"] is not None else contextlib.nullcontext()
     with rng:
@@ -114,15 +115,13 @@ def build_dcn_cc(**overrides) -> Classifier:
             torch.manual_seed(opts["seed"])
         stem = make_conv("conv", opts["in_channels"], w, kernel_size=3, padding=0, bias=True)
         widths = [w, 2 * w, 4 * w]
-        ode_config = dict(config, name="dcn-ode")
+        ode_options = dict(opts, name="dcn-ode")
         blocks, transitions = [], []
         for i, c in enumerate(widths):
-            blocks.append(stage_block(ode_config, c))
+            blocks.append(stage_block(ode_options, c))
             if i < len(widths) - 1:
                 transitions.append(GradualDownsample(c, 2 * c, scales, support, act, groups, opts["order"],
                                                      opts["sigma_range"], own["cc_padding"]))
         head = classifier_head(4 * w, opts["num_classes"], act, groups)
     return Classifier(stem, blocks, transitions, head, config)
 
-
-register_model("dcn-cc", build_dcn_cc)

@@ -106,6 +106,13 @@ class SolverConfig:
     def adaptive(self) -> bool:
         return self.method in ADAPTIVE_METHODS
 
+    @property
+    def interpolant(self) -> str:
+        """How torchdiffeq returns h at a time between two of the solver's own states: adaptive methods by their
+        dense output (a 4th-order polynomial through both step ends, the step's midpoint and both slopes),
+        fixed-grid methods by linear interpolation between grid states."""
+        return "dense output" if self.adaptive else "linear"
+
     def to_dict(self) -> dict:
         """A JSON-serialisable dict; SolverConfig.from_dict(d) rebuilds the same config."""
         return dataclasses.asdict(self)
@@ -215,18 +222,21 @@ class _CountedField:
     def __init__(self, func, stats: NFEStats, adaptive: bool, cached_layers: list[SRFConv2d]):
         self.func, self.stats, self.cached_layers, self.backward = func, stats, cached_layers, False
         self._scope: contextlib.ExitStack | None = None
+        self.step_ends: list[torch.Tensor] = []  # end time of every accepted forward step (tensors: no host sync)
         if adaptive:
-            self.callback_accept_step = self._count("accepted_steps")
+            self.callback_accept_step = self._count("accepted_steps", record=True)
             self.callback_reject_step = self._count("rejected_steps")
             self.callback_accept_step_adjoint = self._count("backward_accepted_steps")
             self.callback_reject_step_adjoint = self._count("backward_rejected_steps")
         else:
-            self.callback_step = self._count("accepted_steps")
+            self.callback_step = self._count("accepted_steps", record=True)
             self.callback_step_adjoint = self._count("backward_accepted_steps")
 
-    def _count(self, field):
+    def _count(self, field, record=False):
         def callback(t0, y0, dt):
             setattr(self.stats, field, getattr(self.stats, field) + 1)
+            if record:
+                self.step_ends.append((t0 + dt).detach())
         return callback
 
     def __call__(self, t, y):
@@ -284,6 +294,7 @@ class ODEBlock(nn.Module):
         self._field: _CountedField | None = None
         self.regulariser: Regulariser | None = None  # set by neurodcn.nn.regularisation.regularised()
         self.regularisation: dict[str, torch.Tensor] = {}  # per-sample integrals [B] of the last regularised solve
+        self.step_times: torch.Tensor | None = None  # the solver's own states of the last forward solve (model time)
 
     def reset_nfe(self) -> None:
         """Start a fresh NFEStats (a pending adjoint backward of an earlier pass keeps counting into the old one)."""
@@ -334,6 +345,7 @@ class ODEBlock(nn.Module):
             else:
                 out = odeint(field, y0, t, **kw)
         field.backward = True
+        self.step_times = torch.stack([t[0].detach(), *field.step_ends])
         if reg is not None:
             self.regularisation = {name: integral[-1] for name, integral in zip(reg.names, out[1:], strict=True)}
             out = out[0]

@@ -4,228 +4,32 @@ Every classifier here has the same skeleton (width w, default 32):
     stem -> block(w) -> DS(w -> 2w) -> block(2w) -> DS(2w -> 4w) -> block(4w) -> head
 with blocks either ODE blocks (Eq. 2) or pre-activation ResBlocks. Plain stem: Conv2d(in, w, 3, no padding,
 bias); "full" models use SRF layers ("same" padding) in the stem and the downsampling too. On 32 x 32 inputs the
-maps are 30 -> 15 -> 7 (plain) or 32 -> 16 -> 8 (full). Other modules add models with register_model.
+maps are 30 -> 15 -> 7 (plain) or 32 -> 16 -> 8 (full). Other modules add models with
+neurodcn.nn.zoo.register_model; the zoo registers every name of MODEL_SPECS with build_classifier.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Callable
 
 import torch
-from torch import nn
 
-from neurodcn.nn.blocks import ACTIVATIONS, GN_GROUPS, ResBlock, classifier_head, downsample, make_conv
-from neurodcn.nn.dynamics import TIME_MODES, NFEStats, ODEBlock, ODEFunc, SolverConfig
-from neurodcn.validate import check_bool, check_choice, check_feature_map, check_int, check_str
+from neurodcn.nn.blocks import classifier_head, downsample, make_conv
+from neurodcn.nn.classifier import MODEL_SPECS, Classifier, check_options, srf_options, stage_block
 
-__all__ = ["Classifier", "register_model", "build_model", "list_models", "stage_block", "MODEL_SPECS"]
-
-# name -> (block kind, conv inside blocks, SRF stem/downsampling, time_param, default activation, default GN groups)
-MODEL_SPECS = {
-    "dcn-ode": ("ode", "srf", False, None, "celu", "min32"),
-    "dcn-full": ("ode", "srf", True, None, "celu", "channels"),
-    "dcn-sigma-ji": ("ode", "srf_pair", False, None, "celu", "min32"),
-    "odenet": ("ode", "conv", False, None, "relu", "min32"),
-    "resnet-blocks": ("res", "conv", False, None, "relu", "min32"),
-    "resnet-srf-blocks": ("res", "srf", False, None, "relu", "min32"),
-    "resnet-srf-full": ("res", "srf", True, None, "relu", "min32"),
-    "dcn-sigma-t": ("ode", "srf", False, "sigma_t", "celu", "min32"),
-    "dcn-sigma-t2": ("ode", "srf", False, "sigma_t2", "celu", "min32"),
-    "dcn-sigma-alpha-t": ("ode", "srf", False, "sigma_alpha_t", "celu", "min32"),
-}
+__all__ = ["build_classifier"]
 
 
-class Classifier(nn.Module):
-    """A staged image classifier: stem, blocks interleaved with transitions, head.
-
-    Submodules: ``stem``; ``blocks`` (nn.ModuleList of ODEBlock or ResBlock, one per stage); ``transitions``
-    (nn.ModuleList of downsamplings, len(blocks) - 1; transitions[i] follows blocks[i]); ``head`` (GN, act,
-    global average pool, flatten, Linear). ``config`` is a JSON-serialisable dict with build_model(**config)
-    rebuilding the architecture. Input [B, in_channels, H, W] (values in [0, 1]) -> logits [B, num_classes].
-    """
-
-    def __init__(self, stem: nn.Module, blocks: list[nn.Module], transitions: list[nn.Module], head: nn.Module,
-                 config: dict):
-        super().__init__()
-        if len(transitions) != len(blocks) - 1:
-            raise ValueError(f"need len(blocks) - 1 = {len(blocks) - 1} transitions, got {len(transitions)}")
-        self.stem, self.head = stem, head
-        self.blocks, self.transitions = nn.ModuleList(blocks), nn.ModuleList(transitions)
-        self.config = config
-
-    @property
-    def in_channels(self) -> int:
-        """Channels of the input images."""
-        given = self.config.get("in_channels")
-        return int(given) if given else next(m.in_channels for m in self.stem.modules() if hasattr(m, "in_channels"))
-
-    def min_input_size(self) -> int:
-        """The smallest square input (px) that one image can take through the whole model (found once, by
-        passing zeros; smaller maps vanish in the stem or transitions, or leave a norm one value per group)."""
-        if getattr(self, "_min_input_size", None) is None:
-            p, c, training = next(self.parameters()), self.in_channels, self.training
-            self.eval()
-            try:
-                self._min_input_size = next(n for n in range(1, 4097) if self._fits(p.new_zeros(1, c, n, n)))
-            finally:
-                self.train(training)
-        return self._min_input_size
-
-    def _fits(self, x: torch.Tensor) -> bool:
-        try:
-            with torch.no_grad():
-                self.head(self._stages(x, len(self.blocks) - 1))
-        except (RuntimeError, ValueError):
-            return False
-        return True
-
-    def check_input(self, x) -> torch.Tensor:
-        """``x`` if it is a [B, in_channels, H, W] tensor of the model's floating dtype, at least
-        min_input_size() px high and wide; else a ValueError or TypeError saying what is expected."""
-        check_feature_map("x", x, self.in_channels, next(self.parameters()).dtype)
-        smallest = self.min_input_size()
-        if min(x.shape[-2:]) < smallest:
-            raise ValueError(f"x must be at least {smallest} x {smallest} px for this model (see min_input_size), "
-                             f"got shape {tuple(x.shape)}")
-        return x
-
-    def features(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
-        """Feature map after blocks[upto] (default: the last block), before the head: [B, C, H', W']."""
-        last = len(self.blocks) - 1 if upto is None else upto
-        if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last < len(self.blocks):
-            raise ValueError(f"upto must be a block index in 0..{len(self.blocks) - 1}, got {upto!r}")
-        return self._stages(self.check_input(x), last)
-
-    def _stages(self, x: torch.Tensor, last: int) -> torch.Tensor:
-        h = self.stem(x)
-        for i in range(last + 1):
-            h = self.blocks[i](h if i == 0 else self.transitions[i - 1](h))
-        return h
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def ode_blocks(self) -> list[tuple[int, ODEBlock]]:
-        """(index in blocks, block) of every ODE block."""
-        return [(i, b) for i, b in enumerate(self.blocks) if isinstance(b, ODEBlock)]
-
-    def nfe_report(self) -> list[dict]:
-        """Per ODE block, the NFE and step counts of the last pass: dicts with keys "block" (index in blocks)
-        and the NFEStats fields (forward_nfe, backward_nfe, accepted_steps, rejected_steps,
-        backward_accepted_steps, backward_rejected_steps, total_nfe). Empty for ResNets."""
-        return [dict(block=i, **b.nfe.as_dict()) for i, b in self.ode_blocks()]
-
-    def total_nfe(self) -> NFEStats:
-        """NFEStats summed over the ODE blocks of the last pass."""
-        total = NFEStats()
-        for _, b in self.ode_blocks():
-            for k, v in vars(b.nfe).items():
-                setattr(total, k, getattr(total, k) + v)
-        return total
-
-    def reset_nfe(self) -> None:
-        for _, b in self.ode_blocks():
-            b.reset_nfe()
-
-    def set_solver(self, solver) -> None:
-        """Use one solver configuration (SolverConfig or dict) for every ODE block; updates config."""
-        solver = SolverConfig.coerce(solver)
-        for _, b in self.ode_blocks():
-            b.solver = solver
-        if "solver" in self.config:
-            self.config["solver"] = solver.to_dict()
-
-
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_model(name: str, builder: Callable[..., nn.Module], *, replace: bool = False) -> None:
-    """Register builder(**overrides) -> nn.Module under name. The module should carry a JSON-serialisable
-    ``config`` dict holding "name" and its options, so that build_model(**model.config) rebuilds it."""
-    check_str("name", name)
-    replace = check_bool("replace", replace)
-    if not callable(builder):
-        raise TypeError(f"builder must be callable, got {type(builder).__name__}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"model {name!r} is already registered (pass replace=True to override it)")
-    _REGISTRY[name] = builder
-
-
-def list_models() -> list[str]:
-    """Names accepted by build_model, in registration order."""
-    return list(_REGISTRY)
-
-
-def build_model(name: str, **overrides) -> nn.Module:
-    """Build a registered model; overrides change its defaults (the built-in classifiers take width,
-    num_classes, in_channels, act, gn_groups, seed, and where they apply solver, time_mode, cache_kernels,
-    order, sigma_range, pair_size)."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"name must be one of the known models {list_models()}, got {name!r}")
-    return _REGISTRY[name](**overrides)
-
-
-def _defaults(name: str) -> dict:
-    kind, conv, full, time_param, act, groups = MODEL_SPECS[name]
-    d = dict(width=32, num_classes=10, in_channels=3, act=act, gn_groups=groups, seed=None)
-    if kind == "ode":
-        d.update(solver=SolverConfig().to_dict(), time_mode="concat", cache_kernels=True)
-    if conv != "conv" or full:
-        d.update(order=2, sigma_range=[0.05, 8.0])
-    if conv == "srf_pair":
-        d.update(pair_size=7)
-    return d
-
-
-def _check_options(name: str, overrides: dict) -> dict:
-    allowed = _defaults(name)
-    unknown = sorted(set(overrides) - set(allowed))
-    if unknown:
-        raise ValueError(f"{name} does not take {unknown}; its options are {sorted(allowed)}")
-    opts = dict(allowed, **overrides)
-    for key in ("width", "num_classes", "in_channels"):
-        opts[key] = check_int(key, opts[key], minimum=1)
-    check_choice("act", opts["act"], ACTIVATIONS)
-    check_choice("gn_groups", opts["gn_groups"], GN_GROUPS)
-    if opts["seed"] is not None:
-        opts["seed"] = check_int("seed", opts["seed"])
-    if "solver" in opts:
-        opts["solver"] = SolverConfig.coerce(opts["solver"]).to_dict()
-        check_choice("time_mode", opts["time_mode"], TIME_MODES)
-    if "sigma_range" in opts:
-        sr = opts["sigma_range"]
-        if not isinstance(sr, (list, tuple)) or len(sr) != 2:
-            raise ValueError(f"sigma_range must be a pair (min, max) in pixels, got {sr!r}")
-        opts["sigma_range"] = [float(sr[0]), float(sr[1])]
-    return opts
-
-
-def _srf_options(opts: dict) -> dict:
-    return {k: opts[k] for k in ("order", "sigma_range", "pair_size") if k in opts}
-
-
-def stage_block(config: dict, channels: int) -> nn.Module:
-    """A fresh block of the kind a built-in classifier with this config uses, at the given channel count."""
-    name = config.get("name")
-    if name not in MODEL_SPECS:
-        raise ValueError(f"stage_block needs a built-in classifier config, one of {list(MODEL_SPECS)}; got {name!r}")
-    kind, conv, _, time_param, _, _ = MODEL_SPECS[name]
-    srf = _srf_options(config)
-    if kind == "res":
-        return ResBlock(channels, conv, config["act"], config["gn_groups"], **srf)
-    func = ODEFunc(channels, conv, time_param=time_param, time_mode=config["time_mode"], act=config["act"],
-                   gn_groups=config["gn_groups"], **srf)
-    return ODEBlock(func, config["solver"], cache_kernels=config["cache_kernels"])
-
-
-def _build_classifier(name: str, **overrides) -> Classifier:
-    opts = _check_options(name, overrides)
+def build_classifier(name: str, **overrides) -> Classifier:
+    """Built-in classifier ``name`` (a key of MODEL_SPECS) with its options changed by ``overrides``; its
+    ``config`` (JSON, solver as a dict) rebuilds it through neurodcn.nn.zoo.build_model."""
+    opts = check_options(name, overrides)
     _, _, full, _, _, _ = MODEL_SPECS[name]
     config = dict(name=name, **opts)
+    if "solver" in opts:
+        config["solver"] = opts["solver"].to_dict()  # the config is JSON; the blocks take the object
     w, act, groups = opts["width"], opts["act"], opts["gn_groups"]
-    srf = {k: v for k, v in _srf_options(opts).items() if k != "pair_size"}
+    srf = {k: v for k, v in srf_options(opts).items() if k != "pair_size"}
     rng = torch.random.fork_rng(devices=[]) if opts["seed"] is not None else contextlib.nullcontext()
     with rng:
         if opts["seed"] is not None:
@@ -235,19 +39,8 @@ def _build_classifier(name: str, **overrides) -> Classifier:
         widths = [w, 2 * w, 4 * w]
         blocks, transitions = [], []
         for i, c in enumerate(widths):
-            blocks.append(stage_block(config, c))
+            blocks.append(stage_block(dict(opts, name=name), c))
             if i < len(widths) - 1:
                 transitions.append(downsample(c, "srf" if full else "conv", act, groups, **srf))
         head = classifier_head(4 * w, opts["num_classes"], act, groups)
     return Classifier(stem, blocks, transitions, head, config)
-
-
-for _name in MODEL_SPECS:
-    register_model(_name, functools.partial(_build_classifier, _name))
-
-from neurodcn.nn.ccnet import CCNet, ConvNet  # noqa: E402  (the CC paper's Table 3 networks)
-
-register_model("ccnet", CCNet)
-register_model("convnet", ConvNet)
-
-from neurodcn.nn import dcn_cc  # noqa: E402, F401  (registers "dcn-cc": the DCN with gradual CC downsampling)

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from neurodcn.nn.blocks import activation, group_norm
+from neurodcn.nn.classifier import Classifier, stage_block
 from neurodcn.nn.dynamics import ODEBlock
-from neurodcn.nn.models import Classifier, build_model, stage_block
+from neurodcn.nn.zoo import build_model
 
 __all__ = ["RECONSTRUCTION_ENCODERS", "Decoder", "ReconstructionNet", "build_reconstruction", "center_crop",
            "reconstruction_loss"]

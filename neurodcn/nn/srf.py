@@ -146,6 +146,15 @@ class SRFConv2d(nn.Module):
         """sigma in pixels (time-independent layers; use sigma_at(t) otherwise)."""
         return self.sigma_at(None)
 
+    def sigma_summary(self, t=None) -> float:
+        """The layer's sigma as one number, in pixels: the shared sigma, or for per-pair layers the median over
+        the (input, output) pairs (torch.median: the lower of the two middle values), at model time t (None:
+        t = 0 for a time-dependent layer). Training logs, receptive fields and RF size all report this."""
+        if t is None and self.time_param is not None:
+            t = 0.0
+        with torch.no_grad():
+            return float(self.sigma_at(t).median())
+
     def alpha_at(self, t=None) -> torch.Tensor:
         """Basis coefficients [F, in, out] at time t."""
         if self.time_param == "sigma_alpha_t":

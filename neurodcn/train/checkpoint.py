@@ -6,9 +6,10 @@ whatever the trainer records (solver, data, schedule, epochs, metrics) plus the 
 the weights ("sha256") and a sha256 of the whole checkpoint ("checkpoint_sha256": the weights' sha256 and every
 other card entry, so the architecture config and the solver too), both checked on load. Checkpoints of
 format_version 1 (before checkpoint_sha256) still load, checked on their weights' sha256 only. A copy of the
-card is written beside the file as ``<path stem>.card.json`` for people to read. Files are loaded with
-``torch.load(weights_only=True)``: nothing in them is executed. The hashes detect modified or damaged files,
-not a deliberate forger who recomputes them.
+card is written beside the file as ``<path stem>.card.json`` for people to read. Absolute file paths in the
+card's strings are reduced to their last component (:func:`portable_card`), so a card names its data set and
+command without the machine they ran on. Files are loaded with ``torch.load(weights_only=True)``: nothing in
+them is executed. The hashes detect modified or damaged files, not a deliberate forger who recomputes them.
 
 A training state adds optimizer, scheduler and RNG states, the epoch and the metrics so far, so a run can stop
 and continue bit-identically.
@@ -21,6 +22,7 @@ import io
 import json
 import pickle
 import random
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,12 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurodcn._version import __version__
 from neurodcn.io.atomic import write_bytes, write_text
 from neurodcn.validate import check_bool, check_int, check_path, check_type
 
 __all__ = [
-    "CheckpointError", "save_checkpoint", "load_checkpoint", "load_card", "card_path", "state_sha256",
-    "checkpoint_sha256",
+    "CheckpointError", "save_checkpoint", "portable_card", "load_checkpoint", "load_card", "card_path",
+    "state_sha256", "checkpoint_sha256",
     "save_training_state", "load_training_state", "get_rng_state", "set_rng_state",
 ]
 
@@ -118,6 +121,22 @@ def _model_entry(model: nn.Module, card: dict) -> dict:
     return {**(given if isinstance(given, dict) else {}), **entry}
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/-])/(?:[^\s/'\"(),;:]+/)+([^\s/'\"(),;:]+)")
+
+
+def portable_card(value):
+    """``value`` (a card or any part of one) with every absolute POSIX path of two or more components inside
+    its strings replaced by the path's last component: "--data /home/me/cifar-10-subset" -> "--data
+    cifar-10-subset". Dicts and lists are copied; other values are returned as they are."""
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(r"\1", value)
+    if isinstance(value, dict):
+        return {k: portable_card(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable_card(v) for v in value]
+    return value
+
+
 def _cpu_state(model: nn.Module) -> dict:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -125,20 +144,19 @@ def _cpu_state(model: nn.Module) -> dict:
 def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
     """Write ``model``'s weights and model card to ``path`` (atomically) and the card to ``card_path(path)``.
 
-    ``card``: JSON-able dict (e.g. solver, data, schedule, epochs, metrics). card["model"] = {"name", "config"}
-    is taken from ``model.config`` when the model has one, else it must be in ``card``. Added: "format",
+    ``card``: JSON-able dict (e.g. solver, data, schedule, epochs, metrics), stored through
+    :func:`portable_card`. card["model"] = {"name", "config"} is taken from ``model.config`` when the model has
+    one, else it must be in ``card``. Added: "format",
     "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and "sha256" of the weights.
     Returns the checkpoint path.
     """
-    from neurodcn import __version__
-
     check_type("model", model, nn.Module, "a torch.nn.Module")
     path = _check_path(path)
     card = {} if card is None else card
     check_type("card", card, dict, "a dict or None")
     _check_writable(path)
     state = _cpu_state(model)
-    full = {**card, "model": _model_entry(model, card), "format": CHECKPOINT_FORMAT,
+    full = {**portable_card(card), "model": _model_entry(model, card), "format": CHECKPOINT_FORMAT,
             "neurodcn_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "num_parameters": sum(p.numel() for p in model.parameters()), "sha256": state_sha256(state)}
     full.pop("checkpoint_sha256", None)
@@ -218,7 +236,7 @@ def _build(path, card: dict, builder: Callable[..., nn.Module] | None) -> nn.Mod
         raise CheckpointError(path, f"its card has no model name and config: {entry!r}")
     config = dict(entry["config"])
     if builder is None:
-        from neurodcn.nn.models import build_model
+        from neurodcn.nn.zoo import build_model
 
         config.setdefault("name", entry["name"])
         builder = build_model
@@ -262,7 +280,7 @@ def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tu
     """Load a checkpoint written by save_checkpoint: returns (model on CPU in eval mode, card).
 
     The model is rebuilt as ``builder(**card["model"]["config"])``; by default ``builder`` is
-    ``neurodcn.nn.models.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
+    ``neurodcn.nn.zoo.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
     Raises CheckpointError for truncated, corrupt, foreign or tampered files; executes nothing from the file.
     """
     if builder is not None and not callable(builder):
@@ -309,8 +327,6 @@ def save_training_state(path, *, model: nn.Module, epoch: int, optimizer: torch.
     Holds the model, optimizer and scheduler state_dicts, the RNG states (get_rng_state), ``epoch``, and the
     JSON-able ``metrics`` (e.g. per-epoch history) and ``card`` (e.g. the run's config). Returns the path.
     """
-    from neurodcn import __version__
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_int("epoch", epoch, minimum=0)

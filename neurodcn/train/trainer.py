@@ -1,6 +1,6 @@
 """The training loop: the DCN reference schedule, validation-based model selection, guards, resumable runs.
 
-Defaults follow the reference scripts (REFERENCE 1.4): SGD with momentum 0.9, lr 0.1 * batch / 128, no weight
+Defaults follow the reference scripts of the DCN paper: SGD with momentum 0.9, lr 0.1 * batch / 128, no weight
 decay, lr x 0.1 at epochs 40 and 70 of 100, batch 128 with drop_last, evaluation batch 1000, random crop
 (zero padding 4) + horizontal flip, inputs in [0, 1], cross-entropy. Deviations from the reference: the best
 model is selected on a validation split carved from the training images (never the test set), and sigma is
@@ -161,12 +161,11 @@ def srf_sigmas(model: nn.Module) -> dict[str, float]:
     out = {}
     for name, m in dist.unwrap(model).named_modules():
         if isinstance(m, SRFConv2d):
-            with torch.no_grad():
-                out[name] = float(m.sigma_at(None if m.time_param is None else 0.0).median())
+            out[name] = m.sigma_summary()
     return out
 
 
-def _scale_field_output(model: nn.Module, gain: float) -> None:
+def scale_field_output(model: nn.Module, gain: float) -> None:
     """Multiply the affine weight of the last GroupNorm (norm3) of every ODE vector field by ``gain``."""
     with torch.no_grad():
         for m in model.modules():
@@ -257,7 +256,7 @@ def _fresh_partial(blocks: int) -> dict:
             "backward_nfe": [0] * blocks, "seconds": 0.0, "kinetic": 0.0, "jacobian": 0.0}
 
 
-def _step_loss(net, plain, x, y, config: TrainConfig, generator: torch.Generator):
+def step_loss(net, plain, x, y, config: TrainConfig, generator: torch.Generator):
     """(logits, cross-entropy, objective, regulariser values) of one batch; the objective adds the weighted
     kinetic and Jacobian integrals (summed over ODE blocks, averaged over the batch) when they are on."""
     scope = (regularised(plain, kinetic=config.kinetic > 0, jacobian=config.jacobian > 0, generator=generator)
@@ -279,12 +278,15 @@ def _diverged(epoch, step, what, out: Path, last_epoch: int) -> TrainingDiverged
 
 def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, config: TrainConfig | None = None, *,
           resume: bool = False, progress: bool = True, card: dict | None = None,
-          on_step: Callable[[int, int], None] | None = None) -> dict:
+          on_step: Callable[[int, int], None] | None = None, compile: bool = False) -> dict:
     """Train ``model`` (on its device, in its dtype) on ``train_data``, select on ``val_data``, write to ``out_dir``.
 
     resume: continue from ``out_dir/state.pt`` (the run's settings must match); without it an existing state is
         an error. card: extra JSON-able entries for best.pt's model card (e.g. the data set's name).
     on_step(epoch, step): called after every optimizer step (0-based), e.g. to stop a run early.
+    compile: torch.compile every ODE vector field in place (state-dict keys unchanged). A run-time choice, not part
+        of the run's settings: results agree with eager mode to float rounding. Not with the Jacobian regulariser,
+        whose vector-Jacobian product needs double backward, which compiled graphs do not support.
     Inside a torch.distributed process group the model is wrapped in DistributedDataParallel and each rank
     takes its share of every global batch; only rank 0 writes files.
     Returns {"history": list of per-epoch rows, "best": best row or None, "out_dir", "state", "best_path",
@@ -298,6 +300,11 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
     for name, d in (("train_data", train_data), ("val_data", val_data)):
         if not isinstance(d, CIFAR10):
             raise TypeError(f"{name} must be a CIFAR10 (see load_cifar10), got {type(d).__name__}")
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be True or False, got {compile!r}")
+    if compile and config.jacobian > 0:
+        raise ValueError(f"compile=True cannot be combined with the Jacobian regulariser (jacobian={config.jacobian}):"
+                         " it needs double backward through the vector field")
     if card is not None and not isinstance(card, dict):
         raise TypeError(f"card must be a dict or None, got {type(card).__name__}")
     n_batches = num_batches(len(train_data), config.batch_size, drop_last=True)
@@ -328,7 +335,11 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             raise ValueError(f"cannot resume {paths['state']}: its run differs in {changed} from the one asked for")
         start_epoch, prog = info["epoch"], info["metrics"]
     elif config.field_gain != 1.0:
-        _scale_field_output(plain, config.field_gain)
+        scale_field_output(plain, config.field_gain)
+    if compile:
+        for m in plain.modules():
+            if isinstance(m, ODEFunc):
+                m.compile()
     net = dist.wrap(plain)
     params = [p for p in plain.parameters() if p.requires_grad]
     best = prog["best"]
@@ -349,7 +360,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             x, y = x.to(device=device, dtype=dtype), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             try:
-                logits, loss, objective, reg = _step_loss(net, plain, x, y, config,
+                logits, loss, objective, reg = step_loss(net, plain, x, y, config,
                                                           epoch_generator(config.seed, epoch, f"jacobian-{step}"))
                 objective.backward()
             except SolverError as err:

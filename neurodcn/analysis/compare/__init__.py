@@ -1,0 +1,16 @@
+"""Model-brain comparison (data side): RSA over model time, ridge predictivity and the time mapping.
+
+Works on arrays and datasets only; neurodcn.cortex.compare runs a model and calls these.
+"""
+
+from neurodcn.analysis.compare.brain import BrainRDMs, brain_rdms, brain_responses
+from neurodcn.analysis.compare.predictivity import predictivity_over_time, ridge_predictivity
+from neurodcn.analysis.compare.rdm import calc_rdms, compare_rdms, noise_ceiling
+from neurodcn.analysis.compare.rsa import rsa_over_time
+from neurodcn.analysis.compare.timemap import fit_time_mapping
+
+__all__ = [
+    "BrainRDMs", "brain_rdms", "brain_responses",
+    "calc_rdms", "compare_rdms", "noise_ceiling",
+    "rsa_over_time", "ridge_predictivity", "predictivity_over_time", "fit_time_mapping",
+]

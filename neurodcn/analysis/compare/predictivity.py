@@ -1,0 +1,194 @@
+"""Neural predictivity over model time: cross-validated ridge regression from a block's features to neurons.
+
+scikit-learn does the fitting: a Pipeline of StandardScaler, an optional PCA and RidgeCV (one
+regularisation per neuron, chosen by efficient leave-one-out within the training folds), evaluated with
+cross_val_predict over shuffled KFold splits of the stimuli. A neuron's score is the Pearson r between its
+held-out predictions and its responses (scipy.stats.pearsonr). Ceilings need repeated presentations (trials):
+split-half reliability of the trial means, Spearman-Brown corrected; without repeats none is possible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+from tqdm.auto import tqdm
+
+from neurodcn.analysis.compare._deps import optional
+from neurodcn.analysis.compare.brain import brain_responses, time_bins
+from neurodcn.analysis.compare.rsa import check_bootstrap, shared_bins, time_fit_variables
+
+__all__ = ["DEFAULT_ALPHAS", "ridge_predictivity", "split_half_ceiling", "predictivity_over_time"]
+
+DEFAULT_ALPHAS = tuple(10.0 ** np.arange(-2, 7))
+"""Ridge penalties RidgeCV chooses from (on standardised features)."""
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r per column; nan where a column is constant."""
+    ok = (np.ptp(a, axis=0) > 0) & (np.ptp(b, axis=0) > 0)
+    r = np.full(a.shape[1], np.nan)
+    if ok.any():
+        r[ok] = stats.pearsonr(a[:, ok], b[:, ok], axis=0).statistic
+    return r
+
+
+def ridge_predictivity(features, responses, n_splits: int = 5, alphas=DEFAULT_ALPHAS, pca=None, seed: int = 0):
+    """Held-out Pearson r per neuron [n_neurons] of a cross-validated ridge from features [n, F] to
+    responses [n, n_neurons]. pca: None or the number of principal components kept (fitted on the
+    training folds only, at most n_train - 1 and F)."""
+    PCA = optional("sklearn.decomposition").PCA
+    RidgeCV = optional("sklearn.linear_model").RidgeCV
+    selection = optional("sklearn.model_selection")
+    make_pipeline = optional("sklearn.pipeline").make_pipeline
+    StandardScaler = optional("sklearn.preprocessing").StandardScaler
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(responses, dtype=np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"features [n, F] and responses [n, n_neurons] must share n, got {x.shape} and {y.shape}")
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or not 2 <= n_splits <= x.shape[0]:
+        raise ValueError(f"n_splits must be an int in [2, {x.shape[0]}] (the stimuli), got {n_splits!r}")
+    steps = [StandardScaler()]
+    if pca is not None:
+        if isinstance(pca, bool) or not isinstance(pca, int) or pca < 1:
+            raise ValueError(f"pca must be None or a positive int (components), got {pca!r}")
+        n_train = x.shape[0] - -(-x.shape[0] // n_splits)
+        steps.append(PCA(n_components=min(pca, n_train - 1, x.shape[1]), random_state=seed))
+    steps.append(RidgeCV(alphas=np.asarray(alphas, dtype=np.float64), alpha_per_target=True))
+    folds = selection.KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    pred = selection.cross_val_predict(make_pipeline(*steps), x, y, cv=folds)
+    return _pearson(pred, y)
+
+
+def split_half_ceiling(da: xr.DataArray, stimulus_id, seed: int = 0) -> np.ndarray | None:
+    """Per-neuron reliability [n_neurons (, n_bins)] of trial responses (presentation x neuroid [x time_bin]
+    with repeated stimulus_ids): Pearson r between the means of two random halves of each stimulus's
+    trials, Spearman-Brown corrected (2 r / (1 + r)). None when some stimulus has fewer than two trials."""
+    da = da.transpose("presentation", "neuroid", *(["time_bin"] if "time_bin" in da.dims else []))
+    ids = da["stimulus_id"].values
+    rng = np.random.default_rng(seed)
+    halves = [[], []]
+    for s in np.asarray(stimulus_id).tolist():
+        rows = np.flatnonzero(ids == s)
+        if rows.size < 2:
+            return None
+        rows = rng.permutation(rows)
+        for h, part in enumerate((rows[: rows.size // 2], rows[rows.size // 2 :])):
+            halves[h].append(da.values[part].mean(axis=0))
+    a, b = np.stack(halves[0]), np.stack(halves[1])
+    r = _pearson(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)).reshape(a.shape[1:])
+    return 2 * r / (1 + r)
+
+
+def predictivity_over_time(
+    features: dict,
+    times,
+    recordings: dict,
+    stimulus_id,
+    n_splits: int = 5,
+    alphas=DEFAULT_ALPHAS,
+    pca=None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Ridge predictivity of every neuron from each block at each model time (and time bin).
+
+    features: block -> [n_times, n_stimuli, n_features]; recordings: region -> response DataArray
+    (presentation x neuroid [x time_bin], coord stimulus_id; see brain.brain_responses); stimulus_id: the
+    ids of the feature rows. Medians over a region's neurons get ci-level intervals from n_boot bootstrap
+    samples of the neurons (seeded). Returns a dataset on block x time x neuroid [x time_bin] (r, ceiling)
+    and block x time x region [x time_bin] (median_r and CIs), with the time-mapping fit when time-resolved.
+    """
+    check_bootstrap(n_boot, ci)
+    if not isinstance(recordings, dict) or not recordings:
+        raise TypeError("recordings must be a non-empty dict region -> response DataArray")
+    stimulus_id = np.asarray(stimulus_id)
+    times = np.asarray(times, dtype=np.float64)
+    blocks = list(features)
+    bad = {k: np.shape(v) for k, v in features.items() if np.shape(v)[:2] != (times.size, stimulus_id.size)}
+    if bad or not blocks:
+        raise ValueError(f"features must be block -> [{times.size} times, {stimulus_id.size} stimuli, F], got {bad}")
+    resp = {r: brain_responses(da, stimulus_id, r) for r, da in recordings.items()}
+    bins = shared_bins({r: time_bins(da) for r, da in resp.items()})
+    regions = list(resp)
+    y = np.concatenate([da.values.reshape(da.shape[0], da.shape[1], -1) for da in resp.values()], axis=1)
+    region_of = np.concatenate([[r] * resp[r].shape[1] for r in regions])
+    n_bins, n_neu = y.shape[2], y.shape[1]
+    B, T, R = len(blocks), times.size, len(regions)
+    r_all = np.empty((B, T, n_neu, n_bins))
+    with tqdm(total=B * T, desc="predictivity", disable=not progress, leave=False) as bar:
+        for i, k in enumerate(blocks):
+            for t in range(T):
+                flat = ridge_predictivity(
+                    features[k][t], y.reshape(y.shape[0], -1), n_splits, alphas, pca, seed
+                )
+                r_all[i, t] = flat.reshape(n_neu, n_bins)
+                bar.update()
+    ceilings = []
+    for reg in regions:
+        c = split_half_ceiling(recordings[reg], stimulus_id, seed) if _has_repeats(recordings[reg]) else None
+        ceilings.append(np.full((resp[reg].shape[1], n_bins), np.nan) if c is None else c.reshape(-1, n_bins))
+    ceiling = np.concatenate(ceilings, axis=0)
+    rng = np.random.default_rng(seed)
+    med = np.empty((B, T, R, n_bins))
+    boot = np.empty((n_boot, B, T, R, n_bins))
+    for j, reg in enumerate(regions):
+        cols = np.flatnonzero(region_of == reg)
+        med[:, :, j] = np.nanmedian(r_all[:, :, cols], axis=2)
+        for b in range(n_boot):
+            boot[b, :, :, j] = np.nanmedian(r_all[:, :, rng.choice(cols, cols.size)], axis=2)
+    q = [50 * (1 - ci), 50 * (1 + ci)]
+    lo, hi = np.percentile(boot, q, axis=0) if n_boot else np.full((2, *med.shape), np.nan)
+
+    tb = () if bins is None else ("time_bin",)
+    sq = (lambda a: a[..., 0]) if bins is None else (lambda a: a)
+    what = "held-out Pearson r of ridge predictions"
+    data_vars = {
+        "r": (("block", "time", "neuroid", *tb), sq(r_all), {"long_name": what, "units": "1"}),
+        "median_r": (("block", "time", "region", *tb), sq(med), {"long_name": f"median {what}", "units": "1"}),
+        "median_r_ci_low": (("block", "time", "region", *tb), sq(lo),
+                            {"long_name": f"median {what}, {ci:.0%} CI low (neurons resampled)", "units": "1"}),
+        "median_r_ci_high": (("block", "time", "region", *tb), sq(hi),
+                             {"long_name": f"median {what}, {ci:.0%} CI high (neurons resampled)", "units": "1"}),
+        "ceiling": (("neuroid", *tb), sq(ceiling),
+                    {"long_name": "split-half reliability of trial means, Spearman-Brown corrected", "units": "1"}),
+    }
+    coords = {
+        "block": ("block", blocks),
+        "time": ("time", times, {"long_name": "model time", "units": "1"}),
+        "region": ("region", regions),
+        "neuroid_region": ("neuroid", region_of),
+        "neuroid_id": ("neuroid", np.concatenate(
+            [da["neuroid_id"].values if "neuroid_id" in da.coords else np.arange(da.shape[1]) for da in resp.values()]
+        )),
+    }
+    if bins is not None:
+        coords["time_bin_start"] = ("time_bin", bins[:, 0], {"long_name": "time bin start", "units": "ms"})
+        coords["time_bin_end"] = ("time_bin", bins[:, 1], {"long_name": "time bin end", "units": "ms"})
+        if T >= 3:
+            data_vars.update(time_fit_variables(med, boot, times, bins, ci, "median predictivity"))
+    none = [reg for reg, c in zip(regions, ceilings, strict=True) if np.all(np.isnan(c))]
+    notes = [str(recordings[reg].attrs.get("ceiling", "")) for reg in none]
+    attrs = {
+        "n_splits": n_splits,
+        "alphas": list(map(float, alphas)),
+        "pca_components": -1 if pca is None else int(pca),
+        "n_boot": n_boot,
+        "ci_level": ci,
+        "seed": seed,
+        "n_stimuli": int(stimulus_id.size),
+        "ceiling_note": (
+            "no noise ceiling possible for " + ", ".join(
+                f"{reg} ({note or 'no repeated presentations'})" for reg, note in zip(none, notes, strict=True)
+            )
+            if none else "ceilings from split-half reliability of repeated presentations"
+        ),
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _has_repeats(da: xr.DataArray) -> bool:
+    ids = da["stimulus_id"].values
+    return np.unique(ids).size < ids.size

@@ -1,0 +1,36 @@
+"""Figures of neurodcn datasets, one module per experiment, shared styling in :mod:`.style`.
+
+* :mod:`.sigma`: learned sigma against depth (DCN paper Fig. 3a), sigma_ji histograms (Fig. 3b), SRF kernels.
+* :mod:`.completion`: accuracy against mask size (Fig. 3c), D(t) in the ODE blocks (Fig. 4).
+* :mod:`.contrast`: accuracy and NFE against contrast (Fig. 5).
+* :mod:`.physiology`: in-silico V1 physiology and its comparison with published data.
+
+Every function takes the dataset of one experiment, draws on a new Figure (or the ``ax``/``axes`` given) and
+saves nothing: :func:`save_figure` writes a figure atomically.
+"""
+
+from neurodcn.analysis.plots.completion import plot_accuracy_vs_mask, plot_completion_dynamics
+from neurodcn.analysis.plots.contrast import plot_contrast_sweep
+from neurodcn.analysis.plots.physiology import (
+    plot_property_vs_biology,
+    plot_rf_size_vs_depth,
+    plot_size_tuning_contrast,
+    plot_unit_tuning,
+)
+from neurodcn.analysis.plots.sigma import plot_sigma_distributions, plot_sigma_vs_depth, plot_srf_filters
+from neurodcn.analysis.plots.style import bootstrap_ci, save_figure
+
+__all__ = [
+    "plot_sigma_vs_depth",
+    "plot_sigma_distributions",
+    "plot_srf_filters",
+    "plot_accuracy_vs_mask",
+    "plot_completion_dynamics",
+    "plot_contrast_sweep",
+    "plot_property_vs_biology",
+    "plot_rf_size_vs_depth",
+    "plot_size_tuning_contrast",
+    "plot_unit_tuning",
+    "bootstrap_ci",
+    "save_figure",
+]

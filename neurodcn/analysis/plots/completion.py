@@ -1,0 +1,92 @@
+"""Figures of pattern-completion datasets: accuracy against the side of a centred mask (DCN paper Fig. 3c)
+and the normalised difference D(t) inside the ODE blocks (Fig. 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from neurodcn.analysis.plots.style import (
+    BAND_ALPHA,
+    CI_LEVEL,
+    block_numbers,
+    bootstrap_ci,
+    chance_level,
+    check_dataset,
+    colors,
+    named_datasets,
+    new_figure,
+)
+
+__all__ = ["plot_accuracy_vs_mask", "plot_completion_dynamics"]
+
+
+def plot_accuracy_vs_mask(data, ax=None, chance="auto", seed: int = 0) -> Figure:
+    """Accuracy against mask side (px), one line per model, each with its 95 % bootstrap CI over images (from
+    the per-image ``correct``, which pattern_completion datasets hold; seeded with ``seed``), and a dashed
+    chance line. data: a "pattern_completion"
+    dataset or a dict name -> dataset (several models on one axis). chance: "auto" (1 / num_classes of the
+    first model), a number, or None for no line."""
+    named = named_datasets(data, "data")
+    for name, ds in named.items():
+        check_dataset(ds, "pattern_completion", ["accuracy"], ["mask_size"], what=f"data[{name!r}]")
+    first = next(iter(named.values()))
+    level = chance_level(first) if chance == "auto" else chance
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1):
+        raise ValueError(f"chance must be 'auto', None or a number in (0, 1), got {chance!r}")
+    fig, (ax,) = new_figure(ax)
+    for (name, ds), color in zip(named.items(), colors(len(named)), strict=True):
+        sizes = ds["mask_size"].values
+        if "correct" in ds:
+            lo, hi = bootstrap_ci(ds["correct"].transpose("mask_size", "stimulus").values, axis=1, seed=seed)
+            ax.fill_between(sizes, lo, hi, color=color, alpha=BAND_ALPHA, lw=0)
+        images = f" ({ds.sizes['stimulus']} images)" if "stimulus" in ds.dims else ""
+        ax.plot(sizes, ds["accuracy"].values, marker="o", color=color, label=f"{name}{images}")
+    if level is not None:
+        ax.axhline(level, color="0.4", ls="--", lw=1, label=f"chance ({level:.2g})")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("side of the centred mask (px)")
+    per = all("correct" in ds for ds in named.values())
+    ax.set_ylabel(f"accuracy (mean, {CI_LEVEL:.0%} CI)" if per else "accuracy")
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def _time_map(ds: xr.Dataset) -> tuple[float, float]:
+    """(onset_ms, ms_per_unit_time) from the attrs, else from the time and time_ms coords."""
+    if "onset_ms" in ds.attrs and "ms_per_unit_time" in ds.attrs:
+        return float(ds.attrs["onset_ms"]), float(ds.attrs["ms_per_unit_time"])
+    t, ms = np.asarray(ds["time"].values, dtype=float), np.asarray(ds["time_ms"].values, dtype=float)
+    if t.size < 2:
+        raise ValueError("ds needs attrs onset_ms and ms_per_unit_time when it has a single time point")
+    slope = (ms[-1] - ms[0]) / (t[-1] - t[0])
+    return float(ms[0] - slope * t[0]), float(slope)
+
+
+def plot_completion_dynamics(ds: xr.Dataset, mask_size=None, ax=None) -> Figure:
+    """D(t) (mean +- SD over stimuli) of every block against time_ms, for one mask size (default the largest);
+    a secondary top axis shows model time. ds: "pattern_completion"."""
+    check_dataset(ds, "pattern_completion", coords=["mask_size", "time", "time_ms"])
+    blocks = block_numbers(ds, "D_block")
+    if not blocks:
+        raise ValueError("ds (pattern_completion) lacks D_block{k} variables")
+    sizes = ds["mask_size"].values
+    mask_size = sizes.max() if mask_size is None else mask_size
+    if mask_size not in sizes:
+        raise ValueError(f"mask_size must be one of {sizes.tolist()}, got {mask_size!r}")
+    onset, scale = _time_map(ds)
+    fig, (ax,) = new_figure(ax)
+    ms = ds["time_ms"].values
+    for k, color in zip(blocks, colors(len(blocks)), strict=True):
+        d = ds[f"D_block{k}"].sel(mask_size=mask_size)
+        mean, sd = d.mean("stimulus").values, d.std("stimulus").values
+        ax.plot(ms, mean, color=color, label=f"block {k}")
+        ax.fill_between(ms, mean - sd, mean + sd, color=color, alpha=BAND_ALPHA, lw=0)
+    ax.set_xlabel("time after stimulus onset (ms)")
+    ax.set_ylabel("D(t), mean ± SD over images")
+    ax.set_title(f"mask {mask_size} x {mask_size} px, {ds.sizes['stimulus']} images", fontsize="medium")
+    top = ax.secondary_xaxis("top", functions=(lambda x: (x - onset) / scale, lambda t: onset + scale * t))
+    top.set_xlabel("model time t")
+    ax.legend(frameon=False)
+    return fig

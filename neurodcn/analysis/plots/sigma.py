@@ -1,0 +1,147 @@
+"""Figures of receptive-field datasets: learned sigma against depth (DCN paper Fig. 3a), sigma_ji histograms
+with their log-normal fits (Fig. 3b), and the kernels of one SRF layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from scipy import stats
+
+from neurodcn.analysis.plots.style import block_numbers, check_dataset, colors, new_figure
+
+__all__ = ["plot_sigma_vs_depth", "plot_sigma_distributions", "plot_srf_filters"]
+
+
+def _at_time(ds: xr.Dataset, time) -> xr.Dataset:
+    """For a receptive_fields dataset with a ``time`` dim (time-dependent sigma), the values at model time
+    ``time`` (default: the last one, t = T); ValueError for a time not recorded or for a time without dim."""
+    if "time" not in ds.dims:
+        if time is not None:
+            raise ValueError(
+                f"time must be None: ds has no time dim (its sigma does not depend on t), got {time!r}"
+            )
+        return ds
+    times = ds["time"].values
+    if time is None:
+        return ds.isel(time=-1)
+    if time not in times:
+        raise ValueError(f"time must be one of the recorded model times {times.tolist()}, got {time!r}")
+    return ds.sel(time=time)
+
+
+def _time_note(ds: xr.Dataset) -> str:
+    """'' or ', t = <model time>' for a dataset selected at one time by :func:`_at_time`."""
+    return f", t = {float(ds['time']):g}" if "time" in ds.coords and ds["time"].ndim == 0 else ""
+
+
+def plot_sigma_vs_depth(ds: xr.Dataset, unit: str = "px", time=None, ax=None) -> Figure:
+    """sigma of every SRF layer against its depth, markers coloured by block (0: stem/transitions), joined in
+    depth order by a grey line. ds: "receptive_fields"; unit: "px" (sigma_px) or "deg" (sigma_deg); time: for
+    time-dependent sigma, the model time to show (default the last, t = T)."""
+    if unit not in ("px", "deg"):
+        raise ValueError(f"unit must be 'px' or 'deg', got {unit!r}")
+    name = f"sigma_{unit}"
+    ds = _at_time(check_dataset(ds, "receptive_fields", [name], ["depth", "block"]), time)
+    fig, (ax,) = new_figure(ax)
+    depth, sigma, block = (np.asarray(ds[n].values) for n in ("depth", name, "block"))
+    order = np.argsort(depth)
+    ax.plot(depth[order], sigma[order], color="0.7", lw=1, zorder=1)
+    kinds = np.unique(block)
+    for k, color in zip(kinds, colors(len(kinds)), strict=True):
+        sel = block == k
+        label = "outside blocks" if k == 0 else f"block {k}"
+        ax.scatter(depth[sel], sigma[sel], color=color, label=label, zorder=2)
+    ax.set_xlabel("depth (SRF layer)")
+    ax.set_ylabel(f"sigma ({unit})")
+    if _time_note(ds):
+        ax.set_title(_time_note(ds)[2:])
+    ax.legend(frameon=False)
+    return fig
+
+
+def _block_fit(ds: xr.Dataset, k: int) -> tuple[float, float]:
+    """(shape, scale) of block k: scalar lognorm_*_block{k} vars, or lognorm_* on a dim named block."""
+    out = []
+    for key in ("shape", "scale"):
+        name = f"lognorm_{key}"
+        if f"{name}_block{k}" in ds.data_vars:
+            out.append(float(ds[f"{name}_block{k}"]))
+        elif name in ds.data_vars and "block" in ds[name].dims:
+            var = ds[name]
+            out.append(float(var.sel(block=k) if "block" in var.coords else var.isel(block=k - 1)))
+        else:
+            raise ValueError(f"ds (receptive_fields) lacks the log-normal fit of block {k}: {name}_block{k}")
+    return out[0], out[1]
+
+
+def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=None) -> Figure:
+    """One panel per ODE block: density histogram of sigma_ji (px) and the fitted log-normal pdf,
+    scipy.stats.lognorm.pdf(x, shape, scale=scale) on 200 points from 0 to the largest sample.
+    ds: "receptive_fields" of a per-pair model (sigma_ji_block{k} and the fits lognorm_shape/scale);
+    time: for time-dependent sigma, the model time to show (default the last, t = T)."""
+    ds = _at_time(check_dataset(ds, "receptive_fields"), time)
+    blocks = block_numbers(ds, "sigma_ji_block")
+    if not blocks:
+        raise ValueError("ds (receptive_fields) lacks sigma_ji_block{k} variables (per-pair models only)")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    fits = {k: _block_fit(ds, k) for k in blocks}
+    fig, axs = new_figure(axes, ncols=len(blocks), width=3.8)
+    for ax, k, color in zip(axs, blocks, colors(len(blocks)), strict=True):
+        samples = np.asarray(ds[f"sigma_ji_block{k}"].values, dtype=np.float64)
+        shape, scale = fits[k]
+        ax.hist(samples, bins=bins, density=True, color=color, alpha=0.5, label="sigma_ji")
+        x = np.linspace(0.0, samples.max(), 200)
+        ax.plot(
+            x,
+            stats.lognorm.pdf(x, shape, scale=scale),
+            color="k",
+            lw=1.5,
+            label=f"log-normal (s={shape:.2f}, scale={scale:.2f} px)",
+        )
+        ax.set_title(f"block {k} (n={samples.size}{_time_note(ds)})")
+        ax.set_xlabel(f"sigma_ji ({ds[f'sigma_ji_block{k}'].attrs.get('units', 'px')})")
+        ax.set_ylabel("probability density (1/px)")
+        ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def plot_srf_filters(layer, t=None, max_out: int = 8, max_in: int = 8) -> Figure:
+    """The K x K kernels of an SRF layer as a grid (rows: output channels, columns: input channels), one
+    symmetric colour scale for all. layer: an SRFConv2d (its kernel(t) is drawn) or an array [out, in, K, K];
+    at most max_out x max_in kernels are shown."""
+    from neurodcn.nn.srf import SRFConv2d
+
+    for name, v in (("max_out", max_out), ("max_in", max_in)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if isinstance(layer, SRFConv2d):
+        import torch
+
+        with torch.no_grad():
+            w = layer.kernel(t).detach().cpu().numpy()
+    else:
+        w = np.asarray(layer.detach().cpu() if hasattr(layer, "detach") else layer, dtype=np.float64)
+    if w.ndim != 4 or w.shape[2] != w.shape[3] or w.shape[2] % 2 == 0:
+        raise ValueError(
+            f"layer must be an SRFConv2d or an array [out, in, K, K] with odd K, got shape {w.shape}"
+        )
+    w = w[:max_out, :max_in]
+    rows, cols, h = w.shape[0], w.shape[1], w.shape[2] // 2
+    vmax = float(np.abs(w).max()) or 1.0
+    fig = Figure(figsize=(1.2 * cols + 1.2, 1.2 * rows + 0.6), layout="constrained")
+    axs = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    extent = (-h - 0.5, h + 0.5, h + 0.5, -h - 0.5)  # offsets in px, y down as in the image
+    for o in range(rows):
+        for c in range(cols):
+            image = axs[o, c].imshow(w[o, c], cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=extent)
+            axs[o, c].set_xticks([-h, 0, h])
+            axs[o, c].set_yticks([-h, 0, h])
+        axs[o, 0].set_ylabel(f"out {o}")
+    for c in range(cols):
+        axs[0, c].set_title(f"in {c}", fontsize="small")
+    fig.supxlabel("x offset (px)")
+    fig.supylabel("y offset (px)")
+    fig.colorbar(image, ax=axs, shrink=0.8, label="filter weight")
+    return fig

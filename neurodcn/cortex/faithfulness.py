@@ -1,0 +1,114 @@
+"""Is a model an ODE model? The same weights solved with other solvers must give the same answers.
+
+A network trained with a coarse fixed-step solver can exploit that solver's error; solved accurately it then
+behaves differently, and every dynamical measurement on it describes the solver. ``solver_agreement`` runs one
+model under several solvers on the same images and reports, per solver: accuracy, forward NFE per block, and
+per block the relative L2 distance of the block output h(T) from the reference solver's, per image
+(||h - h_ref||_2 / ||h_ref||_2 over the block's whole map).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from neurodcn.cortex.inputs import batch_slices
+from neurodcn.nn.dynamics import SolverConfig
+from neurodcn.schema import stamp_provenance
+
+__all__ = ["FAITHFUL_SOLVERS", "solver_agreement", "faithfulness_summary"]
+
+FAITHFUL_SOLVERS = {
+    "dopri5": SolverConfig(method="dopri5", rtol=1e-3, atol=1e-3, adjoint=False),
+    "rk4_0.25": SolverConfig(method="rk4", step_size=0.25, adjoint=False),
+    "rk4_0.05": SolverConfig(method="rk4", step_size=0.05, adjoint=False),
+}
+"""The solvers of the faithfulness criteria: accuracy under dopri5 (1e-3) and rk4 (step 0.25) within one point of
+the training solver; h(T) under dopri5 within 1 % (relative L2, median over images) of rk4 with step 0.05."""
+
+
+def _outputs(model, x: torch.Tensor, solver: SolverConfig, batch_size: int, progress: bool, desc: str):
+    """(logits [N, classes], [h(T) of each ODE block [N, ...]], mean forward NFE per ODE block) under ``solver``."""
+    model.set_solver(solver)
+    logits, outs, nfe, batches = [], None, None, 0
+    with torch.no_grad():
+        for _, sl in batch_slices(len(x), batch_size, progress, desc):
+            hs = []
+            h = x[sl]
+            for stage in model.stages():
+                h = stage.module(h)
+                if stage.kind == "block" and hasattr(stage.module, "solver"):
+                    hs.append(h.float().cpu())
+            logits.append(model.head(h).float().cpu())
+            counts = [r["forward_nfe"] for r in model.nfe_report()]
+            outs = [[o] for o in hs] if outs is None else [o + [n] for o, n in zip(outs, hs, strict=True)]
+            nfe = np.asarray(counts, float) if nfe is None else nfe + counts
+            batches += 1
+    return torch.cat(logits), [torch.cat(o) for o in outs], nfe / batches
+
+
+def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers: dict | None = None,
+                     reference: str = "dopri5", batch_size: int = 100, progress: bool = True) -> xr.Dataset:
+    """Accuracy, NFE and block outputs of ``model`` under each solver, against ``reference``.
+
+    model: a staged classifier with ODE blocks (its own solver is restored afterwards). images [N, C, H, W] in
+    [0, 1], labels [N]. solvers: name -> SolverConfig or dict (default FAITHFUL_SOLVERS plus the model's own
+    solver as "training"). Returns a Dataset: accuracy [solver], forward_nfe [solver, block] and
+    relative_l2 [solver, image, block] = ||h(T) - h_ref(T)|| / ||h_ref(T)||.
+    """
+    if not hasattr(model, "ode_blocks") or not model.ode_blocks():
+        raise ValueError("model must be a classifier with ODE blocks (see nd.list_models())")
+    if not torch.is_tensor(images) or images.ndim != 4:
+        raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")
+    if not torch.is_tensor(labels) or labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must be a tensor [{images.shape[0]}], got {getattr(labels, 'shape', labels)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    own = model.ode_blocks()[0][1].solver
+    solvers = dict(FAITHFUL_SOLVERS, training=own) if solvers is None else dict(solvers)
+    if reference not in solvers:
+        raise ValueError(f"reference must be one of the solvers {list(solvers)}, got {reference!r}")
+    solvers = {name: SolverConfig.coerce(s) for name, s in solvers.items()}
+    was_training = model.training
+    model.eval()
+    results = {}
+    try:
+        for name, solver in solvers.items():
+            results[name] = _outputs(model, images, solver, batch_size, progress, f"solver {name}")
+    finally:
+        model.set_solver(own)
+        model.train(was_training)
+    _, ref_outs, _ = results[reference]
+    names = list(solvers)
+    acc = [float((results[n][0].argmax(1) == labels).float().mean()) for n in names]
+    rel = np.stack([np.stack([((o - r).flatten(1).norm(dim=1) / r.flatten(1).norm(dim=1)).numpy()
+                              for o, r in zip(results[n][1], ref_outs, strict=True)], axis=1) for n in names])
+    ds = xr.Dataset(
+        {
+            "accuracy": (("solver",), np.asarray(acc), {"long_name": "test accuracy", "units": "1"}),
+            "forward_nfe": (("solver", "block"), np.stack([results[n][2] for n in names]),
+                            {"long_name": "forward function evaluations per batch", "units": "1"}),
+            "relative_l2": (("solver", "image", "block"), rel,
+                            {"long_name": f"relative L2 distance of h(T) from the {reference} solution",
+                             "units": "1"}),
+        },
+        coords={"solver": ("solver", names), "block": ("block", [i + 1 for i, _ in model.ode_blocks()]),
+                "image": ("image", np.arange(len(labels)))},
+    )
+    ds["solver_config"] = ("solver", [str(solvers[n].to_dict()) for n in names])
+    return stamp_provenance(ds, "solver_agreement", model.config.get("name", type(model).__name__),
+                            model_config=model.config, solver_config=own, reference=reference)
+
+
+def faithfulness_summary(ds: xr.Dataset, training: str = "training", fine: str = "rk4_0.05",
+                         accuracy_points: float = 1.0, max_relative_l2: float = 0.01) -> dict:
+    """The faithfulness criteria on a ``solver_agreement`` dataset (reference dopri5): accuracy spread (points)
+    of dopri5, rk4_0.25 and the training solver; median relative L2 of h(T) between dopri5 and ``fine`` per
+    block; and whether both are within their bounds."""
+    acc = 100 * ds.accuracy.sel(solver=["dopri5", "rk4_0.25", training]).values
+    spread = float(acc.max() - acc.min())
+    l2 = ds.relative_l2.sel(solver=fine).median("image").values
+    return {"accuracy_percent": dict(zip(["dopri5", "rk4_0.25", training], acc.round(2).tolist(), strict=True)),
+            "accuracy_spread_points": spread, "median_relative_l2": l2.tolist(),
+            "faithful": bool(spread <= accuracy_points and (l2 <= max_relative_l2).all())}

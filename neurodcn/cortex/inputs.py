@@ -1,0 +1,78 @@
+"""Inputs of the virtual-cortex experiments: image, label, time and number checks, and batching."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["ROUNDING", "check_images", "check_labels", "check_times", "batch_slices"]
+
+
+ROUNDING = 4 * float(np.finfo(np.float32).eps)
+"""How far images may overshoot [0, 1] by float rounding (4 float32 epsilons, ~4.8e-7); such values are clipped."""
+
+
+def check_images(images, in_channels: int, image_hw: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
+    """images [N, in_channels, H, W] (torch or numpy), floats in [0, 1], (H, W) = image_hw; returned with the
+    dtype and device of ``like`` (a model parameter). Values within ROUNDING outside [0, 1] are clipped."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not torch.is_tensor(images):
+        raise TypeError(f"images must be a torch.Tensor or numpy array, got {type(images).__name__}")
+    shape = tuple(images.shape)
+    if images.dim() != 4 or shape[0] < 1 or shape[1] != in_channels or shape[2:] != tuple(image_hw):
+        raise ValueError(
+            f"images must have shape [N >= 1, {in_channels}, {image_hw[0]}, {image_hw[1]}] "
+            f"(N, channels, height, width), got {list(shape)}"
+        )
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point with values in [0, 1], got dtype {images.dtype}")
+    lo, hi = float(images.min()), float(images.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -ROUNDING or hi > 1 + ROUNDING:
+        raise ValueError(f"images must hold finite values in [0, 1], got min {lo!r}, max {hi!r}")
+    if lo < 0 or hi > 1:  # float rounding only (e.g. an antialiased resize): clip
+        images = images.clamp(0.0, 1.0)
+    return images.to(dtype=like.dtype, device=like.device)
+
+
+def check_labels(labels, n: int, num_classes: int | None) -> torch.Tensor:
+    """Integer class labels [n] in [0, num_classes) as a CPU int64 tensor."""
+    arr = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise ValueError(
+            f"labels must be {n} integers (one per image), got shape {arr.shape}, dtype {arr.dtype}"
+        )
+    if arr.size and (arr.min() < 0 or (num_classes is not None and arr.max() >= num_classes)):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got min {arr.min()}, max {arr.max()}")
+    return torch.as_tensor(arr, dtype=torch.int64)
+
+
+def check_times(times, T: float) -> np.ndarray:
+    """Model times: 1-D (a scalar becomes one time), finite, strictly increasing, within [0, T]."""
+    arr = np.atleast_1d(np.asarray(times.cpu() if torch.is_tensor(times) else times, dtype=np.float64))
+    if (
+        arr.ndim != 1
+        or arr.size == 0
+        or not np.all(np.isfinite(arr))
+        or np.any(np.diff(arr) <= 0)
+        or arr[0] < 0
+        or arr[-1] > T
+    ):
+        raise ValueError(
+            f"times must be a non-empty, strictly increasing sequence of model times within "
+            f"[0, {T:g}] (the blocks' integration interval), got {arr.tolist()}"
+        )
+    return arr
+
+
+def batch_slices(n: int, batch_size: int, progress: bool, desc: str, repeat: int = 1):
+    """Yield (r, slice) for r in range(repeat) and consecutive batches of n items, with one tqdm bar."""
+    starts = range(0, n, batch_size)
+    with tqdm(total=repeat * len(starts), desc=desc, disable=not progress, leave=False) as bar:
+        for r in range(repeat):
+            for s in starts:
+                yield r, slice(s, min(s + batch_size, n))
+                bar.update()

@@ -1,0 +1,53 @@
+"""Files shipped inside the package (``neurodcn/_data``), found through importlib.resources.
+
+Three folders, each with a README.md on its sources:
+
+* ``checkpoints``: pretrained models. A model ``<name>`` is the file ``<name>.pt`` (with its readable card
+  ``<name>.card.json`` and training log ``<name>.metrics.csv`` beside it); dropping such files into the folder
+  is all it takes to bundle another model.
+* ``stimuli``: the demo stimulus set (the first 128 CIFAR-10 test images, uint8 in a .npz).
+* ``bio``: published V1 tables (CSV) for the physiology comparison.
+
+An installed wheel holds the same folders as a source checkout, so these paths work from any directory.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["KINDS", "bundled_dir", "bundled_checkpoints", "bundled_checkpoint"]
+
+KINDS = ("checkpoints", "stimuli", "bio")
+"""The folders of bundled data."""
+
+
+def bundled_dir(kind: str) -> Path:
+    """The folder of bundled data ``kind`` (one of KINDS) on the file system."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+    root = resources.files("neurodcn").joinpath("_data", kind)
+    if not isinstance(root, Path):
+        raise FileNotFoundError(
+            f"the bundled {kind} of neurodcn are not on the file system ({root!r}): install neurodcn unpacked "
+            "(pip install, not a zipped import)"
+        )
+    if not root.is_dir():
+        raise FileNotFoundError(f"the bundled {kind} folder {root} is missing: reinstall neurodcn")
+    return root
+
+
+def bundled_checkpoints() -> dict[str, Path]:
+    """Every bundled model: name -> path of ``<name>.pt``, sorted by name."""
+    return {p.stem: p for p in sorted(bundled_dir("checkpoints").glob("*.pt"))}
+
+
+def bundled_checkpoint(name: str) -> Path:
+    """The path of the bundled checkpoint ``<name>.pt``; ValueError listing the names for an unknown one."""
+    available = bundled_checkpoints()
+    if not isinstance(name, str) or name not in available:
+        raise ValueError(
+            f"name must be a bundled checkpoint (one of {sorted(available) or 'none'}; folder "
+            f"{bundled_dir('checkpoints')}), got {name!r}"
+        )
+    return available[name]

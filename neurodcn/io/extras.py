@@ -1,0 +1,26 @@
+"""Optional dependencies: an import that names the pip command of the extra providing it."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["EXTRAS", "require"]
+
+EXTRAS = {"pynwb": "nwb", "hdmf": "nwb", "pynapple": "nwb", "nwbinspector": "nwb", "zarr": "zarr", "dask": "zarr"}
+"""Optional module -> the extra of neurodcn that installs it (pyproject.toml [project.optional-dependencies])."""
+
+
+def require(module: str, what: str) -> ModuleType:
+    """Import optional ``module`` for feature ``what``; ModuleNotFoundError naming ``pip install
+    "neurodcn[<extra>]"`` when it is not installed."""
+    if module not in EXTRAS:
+        raise ValueError(f"module must be one of the optional modules {sorted(EXTRAS)}, got {module!r}")
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ModuleNotFoundError(
+            f"{what} needs the optional package {module!r}, which is not installed: "
+            f'pip install "neurodcn[{EXTRAS[module]}]"',
+            name=module,
+        ) from err

@@ -1,0 +1,60 @@
+"""solver_agreement: accuracy and block outputs of one model under several solvers."""
+
+import numpy as np
+import pytest
+import torch
+
+import neurodcn as nd
+from neurodcn.cortex.faithfulness import faithfulness_summary, solver_agreement
+
+EULER = dict(method="euler", step_size=1.0, adjoint=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(6, 3, 16, 16, generator=g), torch.randint(0, 10, (6,), generator=g)
+
+
+def test_accuracy_and_distances_match_direct_solves(data):
+    x, y = data
+    model = nd.build_model("dcn-ode", width=4, seed=0, solver=EULER)
+    solvers = {"dopri5": dict(method="dopri5", rtol=1e-7, atol=1e-7, adjoint=False), "euler": EULER,
+               "rk4_0.02": dict(method="rk4", step_size=0.02, adjoint=False),
+               "rk4_0.01": dict(method="rk4", step_size=0.01, adjoint=False)}
+    ds = solver_agreement(model, x, y, solvers, batch_size=4, progress=False)
+    assert model.blocks[0].solver == nd.SolverConfig(**EULER)  # the model's own solver is restored
+    for name, solver in solvers.items():
+        m = nd.build_model("dcn-ode", width=4, seed=0, solver=solver).eval()
+        with torch.no_grad():
+            expected = float((m(x).argmax(1) == y).float().mean())
+        assert float(ds.accuracy.sel(solver=name)) == pytest.approx(expected)
+    np.testing.assert_array_equal(ds.relative_l2.sel(solver="dopri5").values, 0.0)
+    with torch.no_grad():  # block 1 by hand: h(T) of the stem output under both solvers
+        ref = nd.build_model("dcn-ode", width=4, seed=0, solver=solvers["dopri5"]).eval()
+        h0 = ref.stem(x)
+        h_ref = ref.blocks[0](h0)
+        h_eul = nd.build_model("dcn-ode", width=4, seed=0, solver=EULER).eval().blocks[0](h0)
+    rel = ((h_eul - h_ref).flatten(1).norm(dim=1) / h_ref.flatten(1).norm(dim=1)).numpy()
+    np.testing.assert_allclose(ds.relative_l2.sel(solver="euler", block=1).values, rel, rtol=1e-4)
+    # rk4 converges to the dopri5 solution at 4th order: halving the step divides the distance by about 16
+    coarse, fine = (float(ds.relative_l2.sel(solver=s).median()) for s in ("rk4_0.02", "rk4_0.01"))
+    assert fine < 1e-3 and 8 < coarse / fine < 32
+    assert ds.forward_nfe.sel(solver="euler").values.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_summary_applies_both_criteria(data):
+    x, y = data
+    model = nd.build_model("dcn-ode", width=4, seed=0, solver=EULER)
+    ds = solver_agreement(model, x, y, progress=False)
+    s = faithfulness_summary(ds)
+    acc = 100 * ds.accuracy.values
+    spread = max(acc[:2].max(), acc[-1]) - min(acc[:2].min(), acc[-1])
+    assert s["accuracy_spread_points"] == pytest.approx(spread)
+    assert s["faithful"] == (spread <= 1.0 and max(s["median_relative_l2"]) <= 0.01)
+
+
+@pytest.mark.parametrize("kw, word", [(dict(reference="rk2"), "reference"), (dict(batch_size=0), "batch_size")])
+def test_bad_arguments(data, kw, word):
+    with pytest.raises(ValueError, match=word):
+        solver_agreement(nd.build_model("dcn-ode", width=4, seed=0), *data, progress=False, **kw)
