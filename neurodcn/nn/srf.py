@@ -27,6 +27,7 @@ from neurodcn.nn.kernels import (
     njet_basis,
     num_basis,
 )
+from neurodcn.validate import check_choice, check_feature_map, check_int
 
 __all__ = ["SRFConv2d", "SIGMA_MODES", "TIME_PARAMS", "SEPARABLE_MIN_SIZE"]
 
@@ -35,18 +36,6 @@ TIME_PARAMS = (None, "sigma_t", "sigma_t2", "sigma_alpha_t")
 PATHS = ("auto", "direct", "separable")
 SEPARABLE_MIN_SIZE = 13
 """Kernel size from which ``path="auto"`` takes the separable path (measured: benchmarks/RESULTS.md)."""
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
 
 
 class SRFConv2d(nn.Module):
@@ -75,14 +64,12 @@ class SRFConv2d(nn.Module):
                  kernel_size: int = 7, path: str = "auto", time_scale: float = 0.5,
                  time_clip: tuple[float, float] = (-0.25, 1.25)):
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-            raise ValueError(f"order must be an integer >= 0, got {order!r}")
-        self.order = order
-        self.sigma_mode = _choice("sigma_mode", sigma_mode, SIGMA_MODES)
-        self.time_param = _choice("time_param", time_param, TIME_PARAMS)
-        self.stride = _positive_int("stride", stride)
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.out_channels = check_int("out_channels", out_channels, minimum=1)
+        self.order = check_int("order", order, minimum=0)
+        self.sigma_mode = check_choice("sigma_mode", sigma_mode, SIGMA_MODES)
+        self.time_param = check_choice("time_param", time_param, TIME_PARAMS)
+        self.stride = check_int("stride", stride, minimum=1)
         if not (padding in ("same", "valid") or (isinstance(padding, int) and not isinstance(padding, bool)
                                                  and padding >= 0)):
             raise ValueError(f"padding must be 'same', 'valid' or an integer >= 0, got {padding!r}")
@@ -92,12 +79,12 @@ class SRFConv2d(nn.Module):
             raise ValueError(f"sigma_range must be (min, max) with 0 < min < max < inf, got {sigma_range!r}")
         self.sigma_range = (lo, hi)
         self.max_half_width = (half_width(hi) if max_half_width is None
-                               else _positive_int("max_half_width", max_half_width))
+                               else check_int("max_half_width", max_half_width, minimum=1))
         if sigma_mode == "per_pair":
-            if _positive_int("kernel_size", kernel_size) % 2 == 0:
+            if check_int("kernel_size", kernel_size, minimum=1) % 2 == 0:
                 raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
         self.kernel_size = kernel_size
-        self.path = _choice("path", path, PATHS)
+        self.path = check_choice("path", path, PATHS)
         if path == "separable" and sigma_mode != "shared":
             raise ValueError("path='separable' needs sigma_mode='shared' (a per-pair basis is not shared)")
         self.time_scale = float(time_scale)
@@ -221,10 +208,7 @@ class SRFConv2d(nn.Module):
                         groups=o)
 
     def forward(self, x: torch.Tensor, t=None) -> torch.Tensor:
-        if not torch.is_tensor(x) or x.dim() != 4:
-            raise ValueError(f"x must be a 4-D tensor [B, C, H, W], got shape {tuple(getattr(x, 'shape', ()))}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x has {x.shape[1]} channels but in_channels is {self.in_channels}")
+        check_feature_map("x", x, self.in_channels)
         h = self.half_width_at(t)
         if self.resolve_path(h) == "separable":
             return self._separable(x, t, h)
