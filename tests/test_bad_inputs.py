@@ -118,6 +118,8 @@ case("build_model-act", lambda: nd.build_model("odenet", act="tanhh"), "act", "t
 case("build_model-gn_groups", lambda: nd.build_model("odenet", gn_groups="max"), "gn_groups", "max", "one of")
 case("build_model-time_mode", lambda: nd.build_model("dcn-ode", time_mode="linear"), "time_mode", "linear",
      "one of")
+case("build_model-cache_kernels", lambda: nd.build_model("dcn-ode", cache_kernels="no"), "cache_kernels", "'no'",
+     "True or False")
 case("build_model-order", lambda: nd.build_model("dcn-ode", order=-1), "order", "-1", "integer")
 case("register_model-builder", lambda: nd.register_model("mine", 3), "builder", "int", "callable")
 case("register_model-name", lambda: nd.register_model("", lambda: None), "name", "''", "non-empty")

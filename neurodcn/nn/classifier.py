@@ -16,7 +16,7 @@ from torch import nn
 
 from neurodcn.nn.blocks import ACTIVATIONS, GN_GROUPS, ResBlock
 from neurodcn.nn.dynamics import TIME_MODES, NFEStats, ODEBlock, ODEFunc, SolverConfig
-from neurodcn.validate import check_choice, check_feature_map, check_int
+from neurodcn.validate import check_bool, check_choice, check_feature_map, check_int
 
 __all__ = ["Classifier", "Stage", "STAGE_KINDS", "MODEL_SPECS", "default_options", "check_options", "srf_options",
            "stage_block"]
@@ -190,6 +190,7 @@ def check_options(name: str, overrides: dict) -> dict:
     if "solver" in opts:
         opts["solver"] = SolverConfig.coerce(opts["solver"])
         check_choice("time_mode", opts["time_mode"], TIME_MODES)
+        check_bool("cache_kernels", opts["cache_kernels"])
     if "sigma_range" in opts:
         sr = opts["sigma_range"]
         if not isinstance(sr, (list, tuple)) or len(sr) != 2:
