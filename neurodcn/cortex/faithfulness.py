@@ -9,6 +9,8 @@ per block the relative L2 distance of the block output h(T) from the reference s
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 import xarray as xr
@@ -96,7 +98,8 @@ def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers:
         coords={"solver": ("solver", names), "block": ("block", [i + 1 for i, _ in model.ode_blocks()]),
                 "image": ("image", np.arange(len(labels)))},
     )
-    ds["solver_config"] = ("solver", [str(solvers[n].to_dict()) for n in names])
+    ds["solver_config"] = ("solver", [json.dumps(solvers[n].to_dict()) for n in names],
+                           {"long_name": "solver configuration (JSON)", "units": "1"})
     return stamp_provenance(ds, "solver_agreement", model.config.get("name", type(model).__name__),
                             model_config=model.config, solver_config=own, reference=reference)
 
