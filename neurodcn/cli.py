@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = ["main", "build_parser", "register_command", "COMMANDS", "dataset_name"]
 
@@ -88,6 +89,19 @@ def dataset_name(num_train: int, num_test: int | None) -> str:
         return "CIFAR-10"
     test = f" / {num_test:,} test" if num_test is not None else ""
     return f"CIFAR-10 subset ({num_train:,} train{test})"
+
+
+def _check_output(option: str, text: str, directory: bool) -> None:
+    """Before any work: the user's --out / --json path is usable (a run folder, or a file in an existing folder)."""
+    p = Path(text)
+    if directory:
+        if p.exists() and not p.is_dir():
+            raise CommandError(f"{option} {text!r} is an existing file; it must be a run folder (new or existing)")
+        return
+    if p.is_dir():
+        raise CommandError(f"{option} {text!r} is an existing folder; it must be a file name (left untouched)")
+    if not p.parent.is_dir():
+        raise CommandError(f"{option} {text!r}: the folder {str(p.parent)!r} does not exist")
 
 
 def _device(name: str):
@@ -185,6 +199,7 @@ def _run_train(args) -> int:
     from neurodcn.train.trainer import TrainConfig, evaluate, train
 
     root = _require_data(args)
+    _check_output("--out", args.out, directory=True)
     if not 0 < args.val_fraction < 1:
         raise CommandError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
     if args.threads:
@@ -250,6 +265,8 @@ def _run_evaluate(args) -> int:
     from neurodcn.train.trainer import evaluate
 
     root = _require_data(args)
+    if args.json:
+        _check_output("--json", args.json, directory=False)
     model, card = load_checkpoint(args.checkpoint)
     batch = args.batch_size or (card.get("schedule") or {}).get("eval_batch_size", 1000)
     data = load_cifar10(root, args.split)

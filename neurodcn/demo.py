@@ -19,6 +19,7 @@ import time
 from neurodcn.paper import DEMO_ORDER
 from neurodcn.paper.inputs import DEFAULT_STIMULI, checkpoint_label, load_cortex, parameter_count
 from neurodcn.paper.results import write_readme
+from neurodcn.validate import check_bool
 
 __all__ = ["DEMO_SETTINGS", "run_demo", "add_arguments", "run_command", "main"]
 
@@ -41,8 +42,7 @@ def run_demo(out="results", quick: bool = False, checkpoint=None, progress: bool
     dcn-ode. echo: where the summary lines go (print; None for silence)."""
     from neurodcn.cortex.receptive_fields import srf_layers
 
-    if not isinstance(quick, bool):
-        raise TypeError(f"quick must be True or False, got {quick!r}")
+    check_bool("quick", quick)
     echo = echo or (lambda *a, **k: None)
     vc = load_cortex(checkpoint, progress=progress)
     card = vc.card or {}

@@ -30,7 +30,7 @@ def test_directory_store_is_swapped_whole(tmp_path):
     target = tmp_path / "store.zarr"
     target.mkdir()
     (target / "old").write_text("x")
-    with atomic_path(target) as tmp:
+    with atomic_path(target, replace_dir=lambda p: (p / "old").is_file()) as tmp:
         tmp.mkdir()
         (tmp / "new").write_text("y")
     assert sorted(p.name for p in target.iterdir()) == ["new"]

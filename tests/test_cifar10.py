@@ -237,3 +237,36 @@ def test_shared_subset_matches_its_readme():
     with open(SUBSET / "test_batch", "rb") as f:  # the trusted shared file, read by the standard unpickler
         ref = pickle.load(f, encoding="bytes")
     np.testing.assert_array_equal(test.images.numpy(), _planes(ref[b"data"]).astype(np.float32) / np.float32(255))
+
+
+@pytest.mark.parametrize("keys", ["bytes", "str"])
+def test_python3_protocol2_pickles_load(synthetic_cifar, keys):
+    key = (lambda k: k.encode()) if keys == "bytes" else (lambda k: k)
+    expected = {}
+    for name, (data, labels) in synthetic_cifar.batches.items():
+        with open(synthetic_cifar.root / name, "wb") as f:  # Python 3's own pickler: bytes via _codecs.encode
+            pickle.dump({key("batch_label"): name.encode(), key("labels"): labels.tolist(), key("data"): data}, f,
+                        protocol=2)
+        expected[name] = (data, labels)
+    with open(synthetic_cifar.root / "batches.meta", "wb") as f:
+        pickle.dump({key("label_names"): [c.encode() for c in synthetic_cifar.classes]}, f, protocol=2)
+    assert b"_codecs" in (synthetic_cifar.root / "batches.meta").read_bytes()
+    test = load_cifar10(synthetic_cifar.root, "test")
+    data, labels = expected["test_batch"]
+    assert torch.equal(test.images, torch.from_numpy(data.reshape(-1, 3, 32, 32)).float() / 255)
+    assert test.labels.tolist() == labels.tolist() and test.classes == tuple(synthetic_cifar.classes)
+
+
+class _CodecPayload:
+    def __reduce__(self):
+        import codecs
+
+        return (codecs.encode, (b"x", "zlib_codec"))
+
+
+@pytest.mark.parametrize("payload", [_CodecPayload(), {b"data": _CodecPayload(), b"labels": []}])
+def test_codecs_other_than_latin1_of_a_str_are_refused(synthetic_cifar, payload):
+    with open(synthetic_cifar.root / "data_batch_1", "wb") as f:
+        pickle.dump(payload, f, protocol=2)
+    with pytest.raises(CIFAR10Error, match=r"unsafe.*_codecs.encode of bytes with encoding 'zlib_codec'"):
+        load_cifar10(synthetic_cifar.root)

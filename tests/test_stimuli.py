@@ -176,7 +176,7 @@ def test_nyquist_frequency():
         (dict(spatial_frequency=-1.0), "spatial_frequency"),
         (dict(spatial_frequency=0.0), "spatial_frequency"),
         (dict(spatial_frequency=2.5), r"Nyquist 2"),
-        (dict(contrast=1.5), r"contrast must be in \[0, 1\], got 1.5"),
+        (dict(contrast=1.5), r"contrast must be a finite number in \[0, 1\], got 1.5"),
         (dict(contrast=-0.1), "contrast"),
         (dict(aperture_diameter=8.5), r"aperture_diameter .* <= 8 deg, got 8.5"),
         (dict(aperture_diameter=0.0), "aperture_diameter"),

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from neurodcn.validate import check_bool, check_int
+
 __all__ = ["LogNormalFit", "NakaRushtonFit", "fit_lognormal", "naka_rushton", "fit_naka_rushton"]
 
 
@@ -66,8 +68,7 @@ def fit_lognormal(samples, min_samples: int = 3) -> LogNormalFit:
     samples: 1-D array-like of positive finite numbers (any unit); at least ``min_samples`` (>= 3) of them,
     not all equal.
     """
-    if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 3:
-        raise ValueError(f"min_samples must be an integer >= 3, got {min_samples!r}")
+    min_samples = check_int("min_samples", min_samples, minimum=3)
     x = _as_1d_float("samples", samples)
     if x.size < min_samples:
         raise ValueError(f"samples must hold at least {min_samples} values, got {x.size}")
@@ -164,8 +165,7 @@ def fit_naka_rushton(contrast, response, baseline: bool = False, max_nfev: int =
     Returns ``success=False`` (no exception) when the response is flat, no start converges, or c50 or r_max
     ends on one of its bounds (see :class:`NakaRushtonFit`).
     """
-    if not isinstance(baseline, bool):
-        raise TypeError(f"baseline must be a bool, got {type(baseline).__name__}")
+    check_bool("baseline", baseline)
     c = _as_1d_float("contrast", contrast)
     r = _as_1d_float("response", response)
     if c.shape != r.shape:

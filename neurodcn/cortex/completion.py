@@ -9,8 +9,10 @@ D(t) of ODE block k, per image and time (DCN paper Eq. 4):
     D(t) = sum |h_im(t) - h_masked(t)| / A(t),   A(t) = sum |h_im(t)|,
 both sums over the block's whole feature map (channels x rows x columns) at the same model time t, h_im the
 state for the intact image and h_masked for the masked one. D is 0 at mask size 0 and NaN/inf if h_im(t) is 0.
-Intact and masked images are solved in separate passes of the same batch of images; a solver failure raises
-neurodcn.nn.dynamics.SolverError.
+Intact and masked images are solved in separate passes of the same batch of images. Solver effort is bounded
+(neurodcn.cortex.budget); a pass that fails or runs out of its budget is flagged, never raised: its images get
+correct = -1, D = NaN and solver_failure = why (per mask size and stimulus; a failed intact pass fails every
+mask size of its batch), the accuracy of an affected mask size is NaN, and everything else is kept.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
 from neurodcn.cortex.inputs import batch_slices, check_labels, check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.cortex.solver_states import padded_steps
@@ -74,13 +77,26 @@ def _abs_sum(h: torch.Tensor) -> torch.Tensor:
     return h.abs().to(torch.float64).sum(dim=(2, 3, 4))
 
 
-def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_table=None) -> xr.Dataset:
+def pattern_completion(
+    vc,
+    images,
+    labels,
+    mask_sizes,
+    times=None,
+    stimulus_table=None,
+    max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
+    solve_budget_s: float = DEFAULT_SOLVE_BUDGET_S,
+    time_budget_s: float | None = None,
+) -> xr.Dataset:
     """Accuracy per mask size and D(t) per ODE block, image and time (schema "pattern_completion").
 
-    images: [N, C, H, W] in [0, 1]; labels: N class indices; mask_sizes: side n (px) of each centred square
-    (0 = intact); times: model times in [0, T] for D(t) (None: DEFAULT_NUM_TIMES points over [0, T]).
-    For models without ODE blocks (ResNets) only accuracy and correct are computed and times must be None.
+    images: [N, C, H, W] in [0, 1] (overshoot within float rounding is clipped, as in record); labels: N class
+    indices; mask_sizes: side n (px) of each centred square (0 = intact); times: model times in [0, T] for D(t)
+    (None: DEFAULT_NUM_TIMES points over [0, T]). For models without ODE blocks (ResNets) only accuracy and
+    correct are computed and times must be None. max_num_steps, solve_budget_s (s), time_budget_s (s or
+    None): the solver-effort bounds of neurodcn.cortex.budget.SolveBudget (failures are flagged, see above).
     """
+    budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     model = vc.model
     ode = [i for i, _ in model.ode_blocks()]
     x = vc.check_images(images)
@@ -97,24 +113,38 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
             f"continuous-time blocks; got {times!r}"
         )
     correct = np.zeros((sizes.size, n), np.int8)
-    D = {i: np.zeros((sizes.size, n, len(times))) for i in ode}
+    failure = np.zeros((sizes.size, n), np.int8)
+    D = {i: np.full((sizes.size, n, len(times)), np.nan) for i in ode}
     steps = {i: [[] for _ in sizes] for i in ode}  # per block and mask: one step-time row per stimulus
+    t = times if ode else None
     model.eval()
-    for _, sl in batch_slices(n, vc.batch_size, vc.progress, "pattern completion"):
-        with torch.no_grad():
-            logits0, intact = propagate(model, x[sl], times if ode else None)
-            intact_steps = {i: model.blocks[i].step_times.cpu().numpy() for i in ode}
-            amplitude = {i: _abs_sum(intact[i]) for i in ode}
-            for mi, size in enumerate(sizes):
-                if size == 0:
-                    logits, masked = logits0, intact
-                else:
-                    logits, masked = propagate(model, center_mask(x[sl], int(size)), times if ode else None)
-                correct[mi, sl] = (logits.argmax(1).cpu() == y[sl]).numpy()
+    with budget.limits(model), torch.no_grad():
+        for _, sl in batch_slices(n, vc.batch_size, vc.progress, "pattern completion"):
+            m = sl.stop - sl.start
+            code0, first = budget.run(lambda: propagate(model, x[sl], t))  # noqa: B023
+            if code0:
+                failure[:, sl], correct[:, sl] = code0, -1
                 for i in ode:
-                    D[i][mi, sl] = (_abs_sum(intact[i] - masked[i]) / amplitude[i]).T.cpu().numpy()
+                    for rows in steps[i]:
+                        rows += [np.empty(0)] * m
+                continue
+            intact_steps = {i: model.blocks[i].step_times.cpu().numpy() for i in ode}
+            amplitude = {i: _abs_sum(first[1][i]) for i in ode}
+            for mi, size in enumerate(sizes):
+                code, out = (0, first) if size == 0 else budget.run(
+                    lambda s=int(size): propagate(model, center_mask(x[sl], s), t)  # noqa: B023
+                )
+                if code:
+                    failure[mi, sl], correct[mi, sl] = code, -1
+                    for i in ode:
+                        steps[i][mi] += [np.empty(0)] * m
+                    continue
+                correct[mi, sl] = (out[0].argmax(1).cpu() == y[sl]).numpy()
+                for i in ode:
+                    D[i][mi, sl] = (_abs_sum(first[1][i] - out[1][i]) / amplitude[i]).T.cpu().numpy()
                     row = intact_steps[i] if size == 0 else model.blocks[i].step_times.cpu().numpy()
-                    steps[i][mi] += [row] * (sl.stop - sl.start)
+                    steps[i][mi] += [row] * m
+    failed = (failure > 0).any(axis=1)
     coords = {
         "mask_size": (
             "mask_size",
@@ -126,16 +156,22 @@ def pattern_completion(vc, images, labels, mask_sizes, times=None, stimulus_tabl
     data = {
         "accuracy": (
             "mask_size",
-            correct.mean(axis=1, dtype=np.float64),
-            {"long_name": "fraction correct", "units": "1"},
+            np.where(failed, np.nan, correct.mean(axis=1, dtype=np.float64)),
+            {"long_name": "fraction correct (NaN: solver failed)", "units": "1"},
         ),
         "correct": (
             ("mask_size", "stimulus"),
             correct,
-            {"long_name": "image classified correctly", "units": "1"},
+            {
+                "long_name": "image classified correctly",
+                "units": "1",
+                "flag_values": [-1, 0, 1],
+                "flag_meanings": "solver_failed incorrect correct",
+            },
         ),
     }
     if ode:
+        data["solver_failure"] = (("mask_size", "stimulus"), failure, failure_attrs("the image's pass"))
         coords.update(time_coords(times, vc.ms_per_unit_time, vc.onset_ms))
         for i in ode:
             data[f"D_block{i + 1}"] = (

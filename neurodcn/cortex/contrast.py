@@ -10,9 +10,10 @@ The network input is c * image for every regime; the regimes differ in what else
   slightly.
 NFE is the forward NFE of each ODE block's solve. One step size serves a whole batch, so NFE is a property of
 the batch: every image is credited its batch's NFE, and the reported NFE is their mean (per_image=True
-runs batches of one). A batch whose solve fails (neurodcn.nn.dynamics.SolverError: too many steps, step-size
-underflow, non-finite state) or whose logits are not finite marks its contrast solver_failed = 1, and that
-contrast's accuracy and NFE are NaN; it never raises.
+runs batches of one). Solver effort is bounded (neurodcn.cortex.budget: steps per solve, seconds per solve and
+in total). A batch whose solve fails (too many steps, step-size underflow, non-finite state or logits, out of
+time) marks its contrast solver_failed = 1 and solver_failure = why (the first failure's code), and that
+contrast's accuracy and NFE are NaN; it never raises. Contrasts computed before a failure keep their results.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
 from neurodcn.cortex.inputs import batch_slices, check_labels
 from neurodcn.cortex.record import propagate
-from neurodcn.nn.dynamics import SolverError
 from neurodcn.schema import stimulus_coords
+from neurodcn.validate import check_bool
 
 __all__ = ["REGIMES", "regime_settings", "contrast_sweep"]
 
@@ -65,16 +67,27 @@ def _contrasts(contrasts) -> np.ndarray:
 
 
 def contrast_sweep(
-    vc, images, labels, contrasts, regime: str = "naive", per_image: bool = False, stimulus_table=None
+    vc,
+    images,
+    labels,
+    contrasts,
+    regime: str = "naive",
+    per_image: bool = False,
+    stimulus_table=None,
+    max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
+    solve_budget_s: float = DEFAULT_SOLVE_BUDGET_S,
+    time_budget_s: float | None = None,
 ) -> xr.Dataset:
     """Accuracy and forward NFE per ODE block and in total at each contrast c (schema "contrast_sweep").
 
-    images: [N, C, H, W] in [0, 1]; labels: N class indices; contrasts: factors c > 0 (input = c * image, may
-    exceed 1); regime: one of REGIMES; per_image: run batches of one and add correct and nfe_per_image on dim
-    stimulus (coords from stimulus_table, optional, as in record).
+    images: [N, C, H, W] in [0, 1] (overshoot within float rounding is clipped, as in record); labels: N class
+    indices; contrasts: factors c > 0 (input = c * image, may exceed 1); regime: one of REGIMES; per_image:
+    run batches of one and add correct and nfe_per_image on dim stimulus (coords from stimulus_table, optional,
+    as in record). max_num_steps, solve_budget_s (s), time_budget_s (s or None): the solver-effort bounds of
+    neurodcn.cortex.budget.SolveBudget.
     """
-    if not isinstance(per_image, bool):
-        raise ValueError(f"per_image must be True or False, got {per_image!r}")
+    check_bool("per_image", per_image)
+    budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     model = vc.model
     regime_settings(model, regime, 1.0)  # validates regime against the model
     x = vc.check_images(images)
@@ -85,26 +98,23 @@ def contrast_sweep(
     ode = [i for i, _ in model.ode_blocks()]
     correct = np.zeros((n, cs.size), np.int8)
     nfe = np.full((n, cs.size, len(ode)), np.nan)
-    failed = np.zeros(cs.size, bool)
+    failure = np.zeros(cs.size, np.int8)
     model.eval()
-    for ci, sl in batch_slices(
-        n, 1 if per_image else vc.batch_size, vc.progress, f"contrast ({regime})", repeat=cs.size
-    ):
-        if failed[ci] and not per_image:  # the contrast is already flagged: skip its remaining batches
-            correct[sl, ci] = -1
-            continue
-        T, scale = regime_settings(model, regime, float(cs[ci]))
-        try:
-            with torch.no_grad():
-                logits, _ = propagate(model, x[sl] * float(cs[ci]), T=T, input_scale=scale)
-            ok = bool(torch.isfinite(logits).all())
-        except SolverError:
-            ok = False
-        if not ok:
-            failed[ci], correct[sl, ci] = True, -1
-            continue
-        correct[sl, ci] = (logits.argmax(1).cpu() == y[sl]).numpy()
-        nfe[sl, ci] = [model.blocks[i].nfe.forward_nfe for i in ode]
+    with budget.limits(model), torch.no_grad():
+        for ci, sl in batch_slices(
+            n, 1 if per_image else vc.batch_size, vc.progress, f"contrast ({regime})", repeat=cs.size
+        ):
+            if failure[ci] and not per_image:  # the contrast is already flagged: skip its remaining batches
+                correct[sl, ci] = -1
+                continue
+            T, scale = regime_settings(model, regime, float(cs[ci]))
+            code, out = budget.run(lambda: propagate(model, x[sl] * float(cs[ci]), T=T, input_scale=scale))  # noqa: B023
+            if code:
+                failure[ci], correct[sl, ci] = failure[ci] or code, -1
+                continue
+            correct[sl, ci] = (out[0].argmax(1).cpu() == y[sl]).numpy()
+            nfe[sl, ci] = [model.blocks[i].nfe.forward_nfe for i in ode]
+    failed = failure > 0
     accuracy = np.where(failed, np.nan, correct.mean(axis=0, dtype=np.float64))
     mean_nfe = np.where(failed[:, None], np.nan, nfe.mean(axis=0))
     coords = {
@@ -146,6 +156,7 @@ def contrast_sweep(
                 "flag_meanings": "ok solver_failed",
             },
         ),
+        "solver_failure": ("contrast", failure, failure_attrs("the contrast (its first failed batch)")),
     }
     if per_image:
         data["correct"] = (

@@ -19,6 +19,7 @@ from neurodcn.cortex.inputs import batch_slices
 from neurodcn.cortex.record import propagate
 from neurodcn.nn.dynamics import SolverConfig
 from neurodcn.schema import stamp_provenance
+from neurodcn.validate import check_int
 
 __all__ = ["FAITHFUL_SOLVERS", "solver_agreement", "faithfulness_summary"]
 
@@ -59,8 +60,7 @@ def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers:
         raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")
     if not torch.is_tensor(labels) or labels.shape != (images.shape[0],):
         raise ValueError(f"labels must be a tensor [{images.shape[0]}], got {getattr(labels, 'shape', labels)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     own = model.ode_blocks()[0][1].solver
     solvers = dict(FAITHFUL_SOLVERS, training=own) if solvers is None else dict(solvers)
     if reference not in solvers:

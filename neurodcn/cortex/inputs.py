@@ -8,22 +8,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["check_number", "check_images", "check_labels", "check_times", "batch_slices"]
+__all__ = ["ROUNDING", "check_images", "check_labels", "check_times", "batch_slices"]
 
 
-def check_number(name: str, value, lo: float = 0.0, lo_open: bool = True) -> float:
-    """A finite real number > lo (or >= lo); ValueError naming it otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or (v <= lo if lo_open else v < lo):
-        raise ValueError(f"{name} must be a finite number {'>' if lo_open else '>='} {lo:g}, got {value!r}")
-    return v
+ROUNDING = 4 * float(np.finfo(np.float32).eps)
+"""How far images may overshoot [0, 1] by float rounding (4 float32 epsilons, ~4.8e-7); such values are clipped."""
 
 
 def check_images(images, in_channels: int, image_hw: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
     """images [N, in_channels, H, W] (torch or numpy), floats in [0, 1], (H, W) = image_hw; returned with the
-    dtype and device of ``like`` (a model parameter)."""
+    dtype and device of ``like`` (a model parameter). Values within ROUNDING outside [0, 1] are clipped."""
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
     if not torch.is_tensor(images):
@@ -37,8 +31,10 @@ def check_images(images, in_channels: int, image_hw: tuple[int, int], like: torc
     if not images.is_floating_point():
         raise ValueError(f"images must be floating point with values in [0, 1], got dtype {images.dtype}")
     lo, hi = float(images.min()), float(images.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or hi > 1:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -ROUNDING or hi > 1 + ROUNDING:
         raise ValueError(f"images must hold finite values in [0, 1], got min {lo!r}, max {hi!r}")
+    if lo < 0 or hi > 1:  # float rounding only (e.g. an antialiased resize): clip
+        images = images.clamp(0.0, 1.0)
     return images.to(dtype=like.dtype, device=like.device)
 
 

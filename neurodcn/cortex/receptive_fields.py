@@ -20,6 +20,7 @@ import xarray as xr
 from neurodcn.analysis.fits import fit_lognormal
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, PIXELS, time_coords
+from neurodcn.validate import check_int
 
 __all__ = ["preferred_frequency", "srf_layers", "receptive_fields"]
 
@@ -37,8 +38,7 @@ def preferred_frequency(kernels, size: int = FFT_SIZE) -> np.ndarray:
     k = torch.as_tensor(kernels).detach().to(torch.float64).cpu()
     if k.dim() < 2 or k.shape[-1] != k.shape[-2] or k.shape[-1] < 1:
         raise ValueError(f"kernels must have shape [..., K, K], got {list(k.shape)}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
+    size = check_int("size", size, minimum=1)
     n = max(size, k.shape[-1])
     amplitude = torch.fft.fft2(k, s=(n, n)).abs().reshape(*k.shape[:-2], n * n)
     f = torch.fft.fftfreq(n, dtype=torch.float64)

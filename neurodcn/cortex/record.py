@@ -8,7 +8,10 @@ h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from h
 field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
 state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
 An adaptive solver takes one step size per batch, so h(t) depends on which images share a batch (within
-the solver tolerance); a solver failure raises neurodcn.nn.dynamics.SolverError.
+the solver tolerance). Every recorded time is flagged as the solver's own state or an interpolation
+(neurodcn.cortex.solver_states). Solver effort is bounded (neurodcn.cortex.budget); a batch whose solve fails or
+runs out of its budget is recorded as NaN with no solver steps and flagged in ``solver_failure`` (per stimulus:
+why), and the other batches are kept (streamed to zarr as they are done).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
 from neurodcn.cortex.inputs import batch_slices, check_times
 from neurodcn.cortex.solver_states import flag_variable, step_variable
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
@@ -86,12 +90,14 @@ def _steps(steps: dict) -> xr.DataTree:
     )
 
 
-def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, attrs=None, step_times=False) -> xr.DataTree:
+def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, failure: np.ndarray, attrs=None,
+          step_times=False) -> xr.DataTree:
     """The recording of hs = {k: array [n, time, C, H, W]} for the ODE blocks k (1-based): stimulus and time
-    coords (and ``attrs``) at the root, one group block{k} per block holding h with its map coords,
-    solver_state and, with step_times, solver_step_time (neurodcn.cortex.solver_states; steps: {k: list of n
-    step-time rows})."""
-    root = xr.Dataset(coords=dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms)), attrs=attrs)
+    coords, solver_failure (failure: [n] codes of neurodcn.cortex.budget) and ``attrs`` at the root, one group
+    block{k} per block holding h with its map coords, solver_state and, with step_times, solver_step_time
+    (neurodcn.cortex.solver_states; steps: {k: list of n step-time rows})."""
+    root = xr.Dataset({"solver_failure": (STIMULUS, failure, failure_attrs("the stimulus's batch"))},
+                      coords=dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms)), attrs=attrs)
     groups = {"/": root}
     for k, arr in hs.items():
         g = vc.geometry[k - 1]
@@ -114,20 +120,34 @@ def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, attrs=None, 
     return xr.DataTree.from_dict(groups)
 
 
-def record(vc, images, times, out=None, stimulus_table=None, stimulus_set=None) -> xr.DataTree:
+def record(
+    vc,
+    images,
+    times,
+    out=None,
+    stimulus_table=None,
+    stimulus_set=None,
+    max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
+    solve_budget_s: float = DEFAULT_SOLVE_BUDGET_S,
+    time_budget_s: float | None = None,
+) -> xr.DataTree:
     """h(t) of every ODE block of ``vc.model`` for every image at the given model times (experiment "record").
 
-    images: [N, C, H, W] in [0, 1]; times: model times in [0, T]; stimulus_table: optional pandas DataFrame
-    (N rows, a stimulus_id column; see neurodcn.data.stimuli) whose columns become stimulus coords;
-    stimulus_set: the name that makes integer ids unique (default: a content hash of the images; see
-    neurodcn.schema.stimulus_coords).
+    images: [N, C, H, W] in [0, 1]; values that overshoot [0, 1] by float rounding only (e.g. 1.0000001 after
+    an antialiased resize; up to 4 float32 epsilons) are clipped to it, anything further is an error.
+    times: model times in [0, T]; stimulus_table: optional pandas DataFrame (N rows, a stimulus_id column; see
+    neurodcn.data.stimuli) whose columns become stimulus coords; stimulus_set: the name that makes integer ids
+    unique (default: a content hash of the images; see neurodcn.schema.stimulus_coords).
     Returns an xarray DataTree (see neurodcn.schema): the root holds the stimulus coords (index ``stimulus`` =
-    ``stimulus_id``), ``time`` and ``time_ms`` and the provenance attrs; group ``block{k}`` (one per ODE block)
-    holds ``h`` (stimulus, time, channel, y, x) with coords channel, y, x, y_deg, x_deg and attrs block_index,
-    map_stride_px, and the solver's bookkeeping (neurodcn.cortex.solver_states): solver_state (stimulus, time)
-    and solver_step_time (stimulus, step). Root attr t_end: the end T of the recorded interval (model time).
+    ``stimulus_id``), ``time`` and ``time_ms``, ``solver_failure`` (stimulus) and the provenance attrs; group
+    ``block{k}`` (one per ODE block) holds ``h`` (stimulus, time, channel, y, x) with coords channel, y, x,
+    y_deg, x_deg and attrs block_index, map_stride_px, and the solver's bookkeeping
+    (neurodcn.cortex.solver_states): solver_state (stimulus, time) and solver_step_time (stimulus, step). Root
+    attr t_end: the end T of the recorded interval (model time).
     out: None (in memory) or a ".zarr" path: batches are streamed there (memory bounded by one batch) and the
-    lazily opened store is returned.
+    lazily opened store is returned. max_num_steps, solve_budget_s (s), time_budget_s (s or None): the
+    solver-effort bounds of neurodcn.cortex.budget.SolveBudget; a failed batch is NaN, flagged in
+    solver_failure, and the others are kept.
     """
     model = vc.model
     ode = [i for i, _ in model.ode_blocks()]
@@ -143,33 +163,40 @@ def record(vc, images, times, out=None, stimulus_table=None, stimulus_set=None) 
     stim = stimulus_coords(n, stimulus_table, stimulus_set, images=x.cpu().numpy())
     attrs = vc.stamp(xr.Dataset(), "record").attrs
     attrs["t_end"] = float(t_end)  # the end of the recorded interval [0, T] in model time
+    budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     writer = ZarrStreamWriter(out, dim=STIMULUS) if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
     steps = {i + 1: [] for i in ode}
+    failure = np.zeros(n, np.int8)
     model.eval()
     try:
-        for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
-            with torch.no_grad():
-                _, trajs = propagate(model, x[sl], times)
-            hs, batch_steps = {}, {}
-            for i in ode:
-                batch_steps[i + 1] = [model.blocks[i].step_times.cpu().numpy()] * (sl.stop - sl.start)
-                steps[i + 1] += batch_steps[i + 1]
-                arr = trajs[i].transpose(0, 1).to(torch.float32).cpu().numpy()
-                if arr.shape[2:] != vc.map_shape(i):
-                    raise RuntimeError(
-                        f"block {i + 1} map is {arr.shape[2:]} but the geometry predicts {vc.map_shape(i)}"
-                    )
-                hs[i + 1] = arr
-            if writer is None:
-                for k, arr in hs.items():
-                    full[k][sl] = arr
-            else:
-                writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, batch_steps))
+        with budget.limits(model), torch.no_grad():
+            for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
+                code, result = budget.run(lambda: propagate(model, x[sl], times))  # noqa: B023
+                failure[sl] = code
+                m = sl.stop - sl.start
+                hs, batch_steps = {}, {}
+                for i in ode:
+                    if code:
+                        batch_steps[i + 1] = [np.empty(0)] * m
+                        hs[i + 1] = np.full((m, len(times), *vc.map_shape(i)), np.nan, np.float32)
+                    else:
+                        batch_steps[i + 1] = [model.blocks[i].step_times.cpu().numpy()] * m
+                        hs[i + 1] = result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
+                        if hs[i + 1].shape[2:] != vc.map_shape(i):
+                            raise RuntimeError(f"block {i + 1} map is {hs[i + 1].shape[2:]} but the geometry "
+                                               f"predicts {vc.map_shape(i)}")
+                    steps[i + 1] += batch_steps[i + 1]
+                if writer is None:
+                    for k, arr in hs.items():
+                        full[k][sl] = arr
+                else:
+                    writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, batch_steps,
+                                        failure[sl]))
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     if writer is None:
-        return _tree(vc, full, times, stim, steps, attrs, step_times=True)
+        return _tree(vc, full, times, stim, steps, failure, attrs, step_times=True)
     return load_dataset(writer.close(attrs=attrs, extra=_steps(steps)), lazy=True)

@@ -29,6 +29,7 @@ from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import DEGREE, PIXELS, stamp_provenance
+from neurodcn.validate import check_int
 
 __all__ = ["layer_stack", "receptive_field_arithmetic", "theoretical_rf"]
 
@@ -46,8 +47,7 @@ def layer_stack(model: nn.Module, passes_per_block: int = 1) -> list[dict]:
     Each entry: name (module path), block (1-based; 0 outside blocks), kernel (K, px), stride, sigma (px;
     NaN for ordinary convolutions and pools). ODE blocks are listed ``passes_per_block`` times.
     """
-    if isinstance(passes_per_block, bool) or not isinstance(passes_per_block, int) or passes_per_block < 1:
-        raise ValueError(f"passes_per_block must be a positive integer, got {passes_per_block!r}")
+    passes_per_block = check_int("passes_per_block", passes_per_block, minimum=1)
     if not isinstance(model, Classifier):
         raise ValueError(
             f"model must be a staged classifier (neurodcn.nn.classifier.Classifier), got {type(model).__name__}"
@@ -123,8 +123,7 @@ def theoretical_rf(
         or not visual_degrees > 0
     ):
         raise ValueError(f"visual_degrees must be a number > 0, got {visual_degrees!r}")
-    if isinstance(image_width, bool) or not isinstance(image_width, int) or image_width < 1:
-        raise ValueError(f"image_width must be a positive integer (px), got {image_width!r}")
+    image_width = check_int("image_width", image_width, minimum=1)
     stack = layer_stack(model, passes_per_block)
     if not stack:
         raise ValueError("model has no convolution or pooling layers")

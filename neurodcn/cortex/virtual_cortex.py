@@ -9,7 +9,6 @@ onset_ms + ms_per_unit_time * t. The defaults (25 ms per unit, onset 50 ms) put 
 from __future__ import annotations
 
 import html
-import math
 
 import numpy as np
 import torch
@@ -23,30 +22,18 @@ from neurodcn.cortex import physiology as _physiology
 from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
 from neurodcn.cortex.geometry import model_geometry
-from neurodcn.cortex.inputs import check_images, check_number
+from neurodcn.cortex.inputs import check_images
 from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_dir
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import stamp_provenance
 from neurodcn.train.checkpoint import load_checkpoint
+from neurodcn.validate import check_bool, check_int, check_pair, check_real, check_type
 
 __all__ = ["VirtualCortex", "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = bundled_dir("checkpoints")
 """Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): package data, neurodcn/_data."""
-
-
-def _image_size(value) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not (
-        isinstance(pair, tuple | list)
-        and len(pair) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)
-    ):
-        raise ValueError(
-            f"image_size must be a positive int or a pair (height, width) of them, got {value!r}"
-        )
-    return int(pair[0]), int(pair[1])
 
 
 class VirtualCortex:
@@ -73,22 +60,19 @@ class VirtualCortex:
         progress: bool = True,
         image_size=32,
     ):
+        check_type("model", model, nn.Module, "a torch nn.Module (a staged classifier)")
         if not isinstance(model, Classifier):
             raise ValueError(
                 f"model must be a staged classifier (neurodcn.nn.classifier.Classifier: stem, blocks, "
                 f"transitions, head), got {type(model).__name__}"
             )
         self.model = model.eval()
-        self.visual_degrees = check_number("visual_degrees", visual_degrees)
-        self.ms_per_unit_time = check_number("ms_per_unit_time", ms_per_unit_time)
-        self.onset_ms = check_number("onset_ms", onset_ms, lo=-math.inf)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.batch_size = batch_size
-        if not isinstance(progress, bool):
-            raise ValueError(f"progress must be True or False, got {progress!r}")
-        self.progress = progress
-        self.image_size = _image_size(image_size)
+        self.visual_degrees = check_real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
+        self.ms_per_unit_time = check_real("ms_per_unit_time", ms_per_unit_time, lo=0.0, lo_open=True)
+        self.onset_ms = check_real("onset_ms", onset_ms)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.progress = check_bool("progress", progress)
+        self.image_size = check_pair("image_size", image_size, minimum=1)
         self.card: dict | None = None
         config = getattr(model, "config", None)
         self.model_config = dict(config) if isinstance(config, dict) else {}
@@ -102,6 +86,10 @@ class VirtualCortex:
             linear[-1].out_features if linear else None
         )
         self.geometry, self.layer_strides = model_geometry(model, self.in_channels, self.image_size)
+        smallest = model.min_input_size()
+        if min(self.image_size) < smallest:
+            raise ValueError(f"image_size must be at least {smallest} x {smallest} px for {self.name!r} (smaller "
+                             f"images leave a block map empty or a norm one value per group), got {image_size!r}")
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -155,22 +143,26 @@ class VirtualCortex:
         )
 
     # ------------------------------------------------------------------ experiments
-    def record(self, images, times, out=None, stimulus_table=None, stimulus_set=None) -> xr.DataTree:
-        return _record.record(self, images, times, out=out, stimulus_table=stimulus_table, stimulus_set=stimulus_set)
+    def record(self, images, times, out=None, stimulus_table=None, stimulus_set=None, **budget) -> xr.DataTree:
+        return _record.record(self, images, times, out=out, stimulus_table=stimulus_table, stimulus_set=stimulus_set,
+                              **budget)
 
     def receptive_fields(self) -> xr.Dataset:
         return _rf.receptive_fields(self)
 
     def contrast_sweep(
-        self, images, labels, contrasts, regime: str = "naive", per_image: bool = False, stimulus_table=None
+        self, images, labels, contrasts, regime: str = "naive", per_image: bool = False, stimulus_table=None,
+        **budget,
     ) -> xr.Dataset:
         return _contrast.contrast_sweep(
-            self, images, labels, contrasts, regime, per_image=per_image, stimulus_table=stimulus_table
+            self, images, labels, contrasts, regime, per_image=per_image, stimulus_table=stimulus_table, **budget
         )
 
-    def pattern_completion(self, images, labels, mask_sizes, times=None, stimulus_table=None) -> xr.Dataset:
+    def pattern_completion(
+        self, images, labels, mask_sizes, times=None, stimulus_table=None, **budget
+    ) -> xr.Dataset:
         return _completion.pattern_completion(
-            self, images, labels, mask_sizes, times=times, stimulus_table=stimulus_table
+            self, images, labels, mask_sizes, times=times, stimulus_table=stimulus_table, **budget
         )
 
     def physiology(self, **kwargs) -> tuple[xr.Dataset, xr.Dataset]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from neurodcn.validate import check_bool, check_int
+
 __all__ = ["crop_flip", "random_crop_flip"]
 
 
@@ -18,9 +20,7 @@ def _check_images(images) -> torch.Tensor:
 
 
 def _check_padding(padding) -> int:
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be an integer >= 0 (pixels), got {padding!r}")
-    return padding
+    return check_int("padding", padding, minimum=0)
 
 
 def crop_flip(images: torch.Tensor, offsets_y: torch.Tensor, offsets_x: torch.Tensor, flips: torch.Tensor,
@@ -60,8 +60,7 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, flip: bool = True,
     """
     images = _check_images(images)
     padding = _check_padding(padding)
-    if not isinstance(flip, bool):
-        raise TypeError(f"flip must be a bool, got {flip!r}")
+    check_bool("flip", flip)
     b = images.shape[0]
     device = generator.device if generator is not None else torch.device("cpu")
     offsets_y = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)

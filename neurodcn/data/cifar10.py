@@ -4,7 +4,8 @@ The folder holds data_batch_1 ... data_batch_5, test_batch and batches.meta: Pyt
 b"data" is uint8 [N, 3072] (a row is 1024 R, then 1024 G, then 1024 B values of a 32 x 32 image, row-major) and
 b"labels" N class indices. Any N is accepted, so exact subsets of the official files load unchanged. Nothing is
 ever downloaded. Unpickling can run code, so the files are read by an unpickler that admits only the numpy
-globals an array needs and refuses everything else before it runs.
+globals an array needs (and, for protocol-2 pickles written by Python 3, latin-1 encoding of a str to bytes)
+and refuses everything else before it runs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from neurodcn.validate import check_bool, check_choice, check_int, check_path, check_real, check_str, check_type
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
@@ -50,7 +53,20 @@ OFFICIAL_MD5 = {
 }
 """md5 sums of the full official files (cifar-10-python.tar.gz, Krizhevsky 2009)."""
 
+class _UnsafePickle(pickle.UnpicklingError):
+    pass
+
+
+def _latin1_bytes(text, encoding="latin1"):
+    """What Python 3 protocol-2 pickles call (as _codecs.encode) to rebuild bytes; latin-1 of a str only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise _UnsafePickle(f"refused _codecs.encode of {type(text).__name__} with encoding {encoding!r} "
+                            "(only str to latin-1 bytes is allowed)")
+    return text.encode("latin1")
+
+
 _ALLOWED_GLOBALS = {
+    ("_codecs", "encode"): _latin1_bytes,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): np.ndarray,
@@ -60,10 +76,6 @@ _ALLOWED_GLOBALS = {
 
 class CIFAR10Error(ValueError):
     """A CIFAR-10 folder or file is missing, truncated, corrupt or unsafe to read."""
-
-
-class _UnsafePickle(pickle.UnpicklingError):
-    pass
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
@@ -107,9 +119,7 @@ def _resolve_root(root) -> Path:
             raise ValueError(f"root is None and the {ENV_VAR} environment variable is not set; pass the "
                              f"cifar-10-batches-py folder (holding {', '.join(TRAIN_FILES + TEST_FILES)}, "
                              f"{META_FILE}) or set {ENV_VAR}")
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root must be a path (str or os.PathLike) or None, got {type(root).__name__}")
-    root = Path(root)
+    root = check_path("root", root)
     if not root.is_dir():
         raise CIFAR10Error(f"{root} is not a directory; {_expected(root)}")
     return root
@@ -224,10 +234,8 @@ def load_cifar10(root=None, split: str = "train", *, verify_md5: bool = False) -
     ``root`` defaults to the $NEURODCN_CIFAR10 environment variable. With ``verify_md5`` the files must be the
     full official ones (see ``check_md5``). Never downloads. Returns a CIFAR10 with images in [0, 1].
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-    if not isinstance(verify_md5, bool):
-        raise TypeError(f"verify_md5 must be a bool, got {verify_md5!r}")
+    check_choice("split", split, SPLITS)
+    check_bool("verify_md5", verify_md5)
     root = _resolve_root(root)
     files = SPLITS[split]
     _require_files(root, (*files, META_FILE))
@@ -245,15 +253,11 @@ def load_cifar10(root=None, split: str = "train", *, verify_md5: bool = False) -
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return seed
+    return check_int("seed", seed, minimum=0)
 
 
 def _check_data(data) -> CIFAR10:
-    if not isinstance(data, CIFAR10):
-        raise TypeError(f"data must be a CIFAR10 (see load_cifar10), got {type(data).__name__}")
-    return data
+    return check_type("data", data, CIFAR10, "a CIFAR10 (see load_cifar10)")
 
 
 def _class_permutations(data: CIFAR10, seed: int):
@@ -271,8 +275,7 @@ def per_class_subset(data: CIFAR10, n: int, seed: int) -> CIFAR10:
     Subsets are nested: with one seed, the subset for n is contained in the subset for any larger n.
     """
     _check_data(data)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer (images per class), got {n!r}")
+    n = check_int("n", n, minimum=1)
     chosen = []
     for c, order in _class_permutations(data, _check_seed(seed)):
         if len(order) < n:
@@ -293,11 +296,10 @@ def train_val_split(data: CIFAR10, *, val_fraction: float | None = None, val_per
     if (val_fraction is None) == (val_per_class is None):
         raise ValueError(f"give exactly one of val_fraction and val_per_class, got val_fraction={val_fraction!r}, "
                          f"val_per_class={val_per_class!r}")
-    if val_fraction is not None and not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
-        raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
-    if val_per_class is not None and (isinstance(val_per_class, bool) or not isinstance(val_per_class, int)
-                                      or val_per_class < 1):
-        raise ValueError(f"val_per_class must be a positive integer, got {val_per_class!r}")
+    if val_fraction is not None:
+        val_fraction = check_real("val_fraction", val_fraction, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    if val_per_class is not None:
+        val_per_class = check_int("val_per_class", val_per_class, minimum=1)
     train, val = [], []
     for c, order in _class_permutations(data, _check_seed(seed)):
         count = len(order)
@@ -320,19 +322,17 @@ def epoch_generator(seed: int, epoch: int, stream: str = "shuffle", device="cpu"
 
     ``stream`` names an independent random stream ("shuffle" for batch order, "augment" for augmentation, ...).
     """
-    _check_seed(seed)
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
-    if not isinstance(stream, str) or not stream:
-        raise ValueError(f"stream must be a non-empty string, got {stream!r}")
+    seed = _check_seed(seed)
+    epoch = check_int("epoch", epoch, minimum=0)
+    check_str("stream", stream)
     key = np.random.SeedSequence([seed, epoch, zlib.crc32(stream.encode())]).generate_state(1, np.uint64)[0]
     return torch.Generator(device=device).manual_seed(int(key))
 
 
 def num_batches(num_items: int, batch_size: int, drop_last: bool = False) -> int:
     """Number of batches of ``batch_size`` from ``num_items`` items (the last partial one dropped if drop_last)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    check_bool("drop_last", drop_last)
     return num_items // batch_size if drop_last else -(-num_items // batch_size)
 
 
@@ -350,9 +350,9 @@ def batches(*tensors: torch.Tensor, batch_size: int, seed: int | None = None, ep
     n = tensors[0].shape[0]
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(f"tensors must share their first dimension, got {[tuple(t.shape) for t in tensors]}")
+    check_bool("shuffle", shuffle)
     total = num_batches(n, batch_size, drop_last)
-    if isinstance(start_batch, bool) or not isinstance(start_batch, int) or not 0 <= start_batch <= total:
-        raise ValueError(f"start_batch must be an integer in [0, {total}], got {start_batch!r}")
+    start_batch = check_int("start_batch", start_batch, minimum=0, maximum=total)
     if shuffle:
         if generator is None:
             if seed is None:

@@ -29,6 +29,8 @@ import torch
 import xarray as xr
 from scipy.spatial.distance import squareform
 
+from neurodcn.validate import check_int
+
 __all__ = [
     "SHARED_RECORDINGS",
     "V4_SESSIONS",
@@ -129,8 +131,7 @@ def load_92_images(size: int | None = None) -> tuple[torch.Tensor, pd.DataFrame]
     b = _bundle()
     x = torch.from_numpy(b["images"]).permute(0, 3, 1, 2).to(torch.float32) / 255.0
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be None or a positive int (pixels), got {size!r}")
+        size = check_int("size", size, minimum=1)
         from neurodcn.nn.resize import resize
 
         x = resize(x, out_size=(size, size), antialias=True).clamp(0, 1)

@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, PIXELS
+from neurodcn.validate import check_int, check_pair, check_real
 
 __all__ = [
     "MEAN_LUMINANCE",
@@ -90,44 +91,18 @@ _LONG_NAMES = {
 }
 
 
-def _size(size) -> tuple[int, int]:
-    pair = (size, size) if isinstance(size, int | np.integer) and not isinstance(size, bool) else size
-    ok = (
-        isinstance(pair, Sequence)
-        and len(pair) == 2
-        and all(isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 2 for v in pair)
-    )
-    if not ok:
-        raise ValueError(f"size must be an int >= 2 or a pair (height, width) of ints >= 2, got {size!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _real(name: str, value, lo=None, hi=None, lo_open=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    bad = not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo))
-    bad = bad or (hi is not None and v > hi)
-    if bad:
-        left = "(" if lo_open else "["
-        lo_s = "-inf" if lo is None else f"{lo:g}"
-        hi_s = "inf)" if hi is None else f"{hi:g}]"
-        raise ValueError(f"{name} must be in {left}{lo_s}, {hi_s}, got {value!r}")
-    return v
-
-
 def nyquist_frequency(size, visual_degrees: float) -> float:
     """The highest representable spatial frequency, 0.5 cycles/pixel, in cycles/degree."""
-    _, w = _size(size)
-    return 0.5 * w / _real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
+    _, w = check_pair("size", size, minimum=2)
+    return 0.5 * w / check_real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
 
 
 def _coordinates(size, visual_degrees, center):
     """x (right) and y (up) of every pixel centre relative to ``center``, in degrees: two [H, W] tensors."""
-    h, w = _size(size)
+    h, w = check_pair("size", size, minimum=2)
     deg_per_px = visual_degrees / w
-    cx = _real("center[0] (x, deg)", center[0])
-    cy = _real("center[1] (y, deg)", center[1])
+    cx = check_real("center[0] (x, deg)", center[0])
+    cy = check_real("center[1] (y, deg)", center[1])
     if abs(cx) > visual_degrees / 2 or abs(cy) > h * deg_per_px / 2:
         raise ValueError(
             f"center must lie inside the image (|x| <= {visual_degrees / 2:g}, "
@@ -144,10 +119,10 @@ def circular_aperture(size, visual_degrees: float, diameter: float, center=(0.0,
 
     The circle must lie inside the image.
     """
-    h, w = _size(size)
-    vd = _real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
+    h, w = check_pair("size", size, minimum=2)
+    vd = check_real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
     height_deg = h * vd / w
-    d = _real("aperture_diameter", diameter, lo=0.0, lo_open=True)
+    d = check_real("aperture_diameter", diameter, lo=0.0, lo_open=True)
     x, y = _coordinates((h, w), vd, center)
     cx, cy = float(center[0]), float(center[1])
     if abs(cx) + d / 2 > vd / 2 + 1e-12 or abs(cy) + d / 2 > height_deg / 2 + 1e-12:
@@ -160,14 +135,14 @@ def circular_aperture(size, visual_degrees: float, diameter: float, center=(0.0,
 
 
 def _carrier(size, visual_degrees, spatial_frequency, orientation, phase, contrast, center):
-    vd = _real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
+    vd = check_real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
     nyq = nyquist_frequency(size, vd)
-    f = _real(
+    f = check_real(
         f"spatial_frequency (cycles/deg; Nyquist {nyq:g} at this size)", spatial_frequency, lo=0.0, hi=nyq, lo_open=True
     )
-    theta = math.radians(_real("orientation (deg)", orientation))
-    phi = math.radians(_real("phase (deg)", phase))
-    c = _real("contrast", contrast, lo=0.0, hi=1.0)
+    theta = math.radians(check_real("orientation (deg)", orientation))
+    phi = math.radians(check_real("phase (deg)", phase))
+    c = check_real("contrast", contrast, lo=0.0, hi=1.0)
     x, y = _coordinates(size, vd, center)
     return c * torch.cos(2 * math.pi * f * (x * math.cos(theta) + y * math.sin(theta)) + phi), x, y
 
@@ -206,7 +181,7 @@ def gabor_image(
 
     ``envelope_sigma`` is the SD of the isotropic Gaussian envelope in degrees; r is measured from ``center``.
     """
-    s = _real("envelope_sigma (deg)", envelope_sigma, lo=0.0, lo_open=True)
+    s = check_real("envelope_sigma (deg)", envelope_sigma, lo=0.0, lo_open=True)
     modulation, x, y = _carrier(size, visual_degrees, spatial_frequency, orientation, phase, contrast, center)
     return MEAN_LUMINANCE * (1.0 + modulation * torch.exp(-(x * x + y * y) / (2 * s * s)))
 
@@ -247,7 +222,7 @@ def grating_grid(
     Returns images [N, 3, H, W] (``dtype``) and their parameter table, in itertools.product order (the last
     factor varies fastest). Aperture None (full field) appears as NaN in the table.
     """
-    h, w = _size(size)
+    h, w = check_pair("size", size, minimum=2)
     grid = itertools.product(
         _values("orientations", orientations),
         _values("spatial_frequencies", spatial_frequencies),
@@ -293,10 +268,9 @@ def drifting_grating(
     full temporal period evenly (as needed for an F1/F0 modulation ratio). Returns frames [n_frames, 3, H, W]
     and the table (with a ``frame`` column).
     """
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
-        raise ValueError(f"n_frames must be an integer >= 1, got {n_frames!r}")
-    cyc = _real("cycles", cycles, lo=0.0, lo_open=True)
-    phases = [_real("start_phase (deg)", start_phase) + 360.0 * cyc * k / n_frames for k in range(n_frames)]
+    n_frames = check_int("n_frames", n_frames, minimum=1)
+    cyc = check_real("cycles", cycles, lo=0.0, lo_open=True)
+    phases = [check_real("start_phase (deg)", start_phase) + 360.0 * cyc * k / n_frames for k in range(n_frames)]
     images, table = grating_grid(
         size, visual_degrees, [spatial_frequency], [orientation], phases, [contrast], [aperture_diameter], center, dtype
     )
@@ -321,7 +295,7 @@ def gabor_grid(
 
     Returns images [N, 3, H, W] and their parameter table, in itertools.product order.
     """
-    h, w = _size(size)
+    h, w = check_pair("size", size, minimum=2)
     grid = itertools.product(
         _values("orientations", orientations),
         _values("spatial_frequencies", spatial_frequencies),
@@ -363,7 +337,7 @@ def natural_images(names=None, size=64, dtype=torch.float32) -> tuple[torch.Tens
     unknown = [n for n in chosen if n not in NATURAL_IMAGES]
     if unknown:
         raise ValueError(f"names must be among {sorted(NATURAL_IMAGES)}, got {unknown!r}")
-    h, w = _size(size)
+    h, w = check_pair("size", size, minimum=2)
     images, rows = [], []
     for name in chosen:
         raw = getattr(skdata, name)()

@@ -20,6 +20,7 @@ import torch
 from neurodcn.data.bundled import bundled_dir
 from neurodcn.data.cifar10 import META_FILE, load_cifar10
 from neurodcn.data.images import load_image_folder
+from neurodcn.validate import check_int
 
 __all__ = ["STIMULUS_SETS", "Stimuli", "load_stimuli"]
 
@@ -125,8 +126,7 @@ def load_stimuli(source="cifar10-demo", num_images: int | None = None, seed: int
     with :func:`neurodcn.data.images.load_image_folder` and its ``size``)."""
     if num_images is not None and (isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1):
         raise ValueError(f"num_images must be a positive integer or None, got {num_images!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = check_int("seed", seed, minimum=0)
     images, labels, table, classes, what = _load_all(source)
     n = len(labels)
     if num_images is not None and num_images > n:

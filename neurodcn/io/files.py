@@ -7,8 +7,11 @@ DataTree.
 
 Everything is written under a temporary name in the destination's directory and renamed into place, so a
 failed write leaves no partial file and never clobbers an existing one. A zarr store is a directory: an
-existing one is first renamed aside, the new one renamed in, and the old one deleted (the destination is
-missing only between those two renames).
+existing one is replaced only if neurodcn wrote it (its global attrs carry ``neurodcn_store``, or a ``source``
+of "neurodcn ..."): it is renamed aside, the new one renamed in, and the old one deleted (the destination is
+missing only between those two renames). Any other existing directory raises IsADirectoryError, untouched.
+A zarr store is marked ``neurodcn_store = "incomplete"`` while it is being written and "complete" when it
+is closed; :func:`load_dataset` warns about an incomplete store and hides the mark of a complete one.
 
 Attributes. netCDF and zarr only store strings, numbers and numeric arrays. Before writing, every dict, list,
 tuple, bool and None attribute (global, data variable or coordinate) is JSON-encoded into a string and its
@@ -21,15 +24,23 @@ numbers). Model and solver configurations are stored as JSON strings from the st
 from __future__ import annotations
 
 import json
-import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from neurodcn.io.atomic import atomic_path, move_into_place, remove, temporary_sibling
+from neurodcn.io.atomic import (
+    atomic_path,
+    check_destination,
+    clean_stale_temporaries,
+    move_into_place,
+    remove,
+    temporary_sibling,
+)
 from neurodcn.io.extras import require
 from neurodcn.schema import json_default, nodes, validate_dataset
+from neurodcn.validate import check_bool, check_path, check_str, check_type
 
 __all__ = [
     "JSON_ATTRS_KEY",
@@ -38,12 +49,17 @@ __all__ = [
     "save_dataset",
     "load_dataset",
     "ZarrStreamWriter",
+    "STORE_ATTR",
+    "is_neurodcn_store",
 ]
 
 JSON_ATTRS_KEY = "neurodcn_json_attrs"
 """Attribute listing (as a JSON list) which attributes of the same object were JSON-encoded."""
 
 _SUFFIXES = (".nc", ".zarr")
+
+STORE_ATTR = "neurodcn_store"
+"""Global attr of a zarr store written by neurodcn: "incomplete" while it is written, "complete" once closed."""
 
 
 def _needs_json(value) -> bool:
@@ -68,11 +84,28 @@ def _encode_dict(attrs: dict, where: str) -> dict:
     return out
 
 
-def _decode_dict(attrs: dict) -> dict:
+def _json_attr(where: str, key: str, text):
+    """json.loads of attribute ``key``, or a ValueError naming it."""
+    if not isinstance(text, str):
+        raise ValueError(f"{where} attribute {key!r} must be a JSON string, got {type(text).__name__} {text!r:.80}")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{where} attribute {key!r} is not valid JSON ({type(exc).__name__}): {text!r:.80}") from None
+
+
+def _decode_dict(attrs: dict, where: str) -> dict:
     out = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
     keys = out.pop(JSON_ATTRS_KEY, None)
-    for key in json.loads(keys) if keys is not None else []:
-        out[key] = json.loads(out[key])
+    keys = [] if keys is None else _json_attr(where, JSON_ATTRS_KEY, keys)
+    if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+        raise ValueError(
+            f"{where} attribute {JSON_ATTRS_KEY!r} must be a JSON list of attribute names, got {keys!r:.80}"
+        )
+    for key in keys:
+        if key not in out:
+            raise ValueError(f"{where} attribute {JSON_ATTRS_KEY!r} lists {key!r}, which is missing")
+        out[key] = _json_attr(where, key, out[key])
     return out
 
 
@@ -95,9 +128,9 @@ def _encode_dataset(ds: xr.Dataset) -> xr.Dataset:
 
 def _decode_dataset(ds: xr.Dataset) -> xr.Dataset:
     out = ds.copy(deep=False)
-    out.attrs = _decode_dict(ds.attrs)
+    out.attrs = _decode_dict(ds.attrs, "global")
     for name, var in out.variables.items():
-        var.attrs = _decode_dict(ds.variables[name].attrs)
+        var.attrs = _decode_dict(ds.variables[name].attrs, f"variable {name!r}")
     return out
 
 
@@ -128,12 +161,19 @@ def _prepare(ds, for_zarr: bool):
 
 
 def _check_path(path, what: str = "path") -> Path:
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"{what} must be a str or os.PathLike, got {type(path).__name__}")
-    p = Path(path)
-    if p.suffix not in _SUFFIXES:
-        raise ValueError(f"{what} must end in one of {_SUFFIXES} (netCDF or zarr), got {str(path)!r}")
-    return p
+    return check_path(what, path, _SUFFIXES)
+
+
+def is_neurodcn_store(path) -> bool:
+    """Whether directory ``path`` is a zarr store that neurodcn wrote (see the module docstring)."""
+    try:
+        attrs = json.loads((Path(path) / ".zattrs").read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(attrs, dict):
+        return False
+    source = attrs.get("source")
+    return STORE_ATTR in attrs or (isinstance(source, str) and source.startswith("neurodcn"))
 
 
 def save_dataset(ds, path, overwrite: bool = True, validate: bool = False) -> Path:
@@ -144,24 +184,33 @@ def save_dataset(ds, path, overwrite: bool = True, validate: bool = False) -> Pa
     ``overwrite=False`` an existing destination raises FileExistsError.
     """
     p = _check_path(path)
-    if not isinstance(ds, xr.Dataset | xr.DataTree):
-        raise TypeError(f"ds must be an xarray.Dataset or DataTree, got {type(ds).__name__}")
+    check_type("ds", ds, (xr.Dataset, xr.DataTree), "an xarray.Dataset or DataTree")
+    check_bool("overwrite", overwrite)
+    check_bool("validate", validate)
     if validate:
         validate_dataset(ds)
-    if not overwrite and (p.exists() or p.is_symlink()):
-        raise FileExistsError(f"path {str(p)!r} exists and overwrite=False")
-    if not p.parent.is_dir():
-        raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
+    check_destination(p, overwrite, is_neurodcn_store)
     if p.suffix == ".zarr":
         require("zarr", "save_dataset to a .zarr store")
     prepared = _prepare(ds, for_zarr=p.suffix == ".zarr")
     tree = {"write_inherited_coords": True} if isinstance(prepared, xr.DataTree) else {}
-    with atomic_path(p) as tmp:
+    with atomic_path(p, replace_dir=is_neurodcn_store) as tmp:
         if p.suffix == ".nc":
             prepared.to_netcdf(tmp, engine="h5netcdf", **tree)
         else:
+            prepared.attrs[STORE_ATTR] = "complete"
             prepared.to_zarr(tmp, mode="w-", zarr_format=2, consolidated=True, **tree)
     return p
+
+
+def _store_mark(ds, p: Path):
+    """Hide the mark of a complete store; warn about an incomplete one (its mark stays)."""
+    mark = ds.attrs.get(STORE_ATTR)
+    if mark == "complete":
+        ds.attrs.pop(STORE_ATTR)
+    elif mark is not None:
+        warnings.warn(f"{str(p)!r} is an incomplete zarr store (its writer did not finish)", stacklevel=3)
+    return ds
 
 
 def load_dataset(path, decode: bool = True, lazy: bool = False):
@@ -172,20 +221,30 @@ def load_dataset(path, decode: bool = True, lazy: bool = False):
     that are read on demand (for recordings larger than memory).
     """
     p = _check_path(path)
+    check_bool("decode", decode)
+    check_bool("lazy", lazy)
     if not p.exists():
         raise FileNotFoundError(f"path {str(p)!r} does not exist")
     if lazy:
         require("dask", "load_dataset(lazy=True)")
     if p.suffix == ".zarr":
         require("zarr", "load_dataset of a .zarr store")
-    engine = "h5netcdf" if p.suffix == ".nc" else "zarr"
-    ds = xr.open_datatree(p, engine=engine, chunks={} if lazy else None)
-    if not ds.children:
-        ds = ds.to_dataset()
-    if not lazy:
-        loaded = ds.load()
-        ds.close()
-        ds = loaded
+    kind = "netCDF-4" if p.suffix == ".nc" else "zarr"
+    try:
+        ds = xr.open_datatree(p, engine="h5netcdf" if p.suffix == ".nc" else "zarr", chunks={} if lazy else None)
+        if not ds.children:
+            ds = ds.to_dataset()
+        if not lazy:
+            loaded = ds.load()
+            ds.close()
+            ds = loaded
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(
+            f"path {str(p)!r} is not a readable {kind} dataset (foreign, truncated or corrupt): "
+            f"{type(exc).__name__}: {first}"
+        ) from exc
+    ds = _store_mark(ds, p)
     return decode_attrs(ds) if decode else ds
 
 
@@ -201,16 +260,11 @@ class ZarrStreamWriter:
     """
 
     def __init__(self, path, dim: str = "stimulus", overwrite: bool = True):
-        self.path = _check_path(path)
-        if self.path.suffix != ".zarr":
-            raise ValueError(f"path must end in .zarr for streaming, got {str(path)!r}")
+        self.path = check_path("path", path, (".zarr",))
         require("zarr", "ZarrStreamWriter")
-        if not isinstance(dim, str) or not dim:
-            raise ValueError(f"dim must be a non-empty string, got {dim!r}")
-        if not overwrite and self.path.exists():
-            raise FileExistsError(f"path {str(self.path)!r} exists and overwrite=False")
-        if not self.path.parent.is_dir():
-            raise FileNotFoundError(f"the directory of path {str(self.path)!r} does not exist")
+        check_str("dim", dim)
+        check_destination(self.path, check_bool("overwrite", overwrite), is_neurodcn_store)
+        clean_stale_temporaries(self.path)
         self.dim = dim
         self.size = 0
         self._tmp = temporary_sibling(self.path)
@@ -239,6 +293,8 @@ class ZarrStreamWriter:
             prepared = _prepare_dataset(node, for_zarr=True)
             group = None if path == "/" else path.lstrip("/")
             if path not in self._static:
+                if group is None:
+                    prepared.attrs[STORE_ATTR] = "incomplete"
                 prepared.to_zarr(self._tmp, mode="w-" if group is None else "a", group=group, zarr_format=2,
                                  consolidated=False)
                 self._static[path] = node[static].copy(deep=True) if static else xr.Dataset()
@@ -262,23 +318,26 @@ class ZarrStreamWriter:
             raise ValueError("nothing was appended: a store needs at least one batch")
         import zarr
 
+        if attrs is not None:
+            check_type("attrs", attrs, dict, "a dict or None")
         try:
+            if extra is not None:
+                check_type("extra", extra, (xr.Dataset, xr.DataTree), "an xarray.Dataset, DataTree or None")
             for path, node in (nodes(extra) if extra is not None else {}).items():
                 group = None if path == "/" else path.lstrip("/")
                 kept = dict(zarr.open_group(self._tmp, mode="r", zarr_format=2, path=group or "").attrs)
                 _prepare_dataset(node, for_zarr=True).to_zarr(self._tmp, mode="a", group=group, consolidated=False)
                 zarr.open_group(self._tmp, mode="r+", zarr_format=2, path=group or "").attrs.update(kept)
+            root = zarr.open_group(self._tmp, mode="r+", zarr_format=2)
             if attrs is not None:
-                if not isinstance(attrs, dict):
-                    raise TypeError(f"attrs must be a dict or None, got {type(attrs).__name__}")
-                group = zarr.open_group(self._tmp, mode="r+", zarr_format=2)
-                group.attrs.clear()
-                group.attrs.update(_encode_dict(attrs, "global"))
+                root.attrs.clear()
+                root.attrs.update(_encode_dict(attrs, "global"))
             for path, names in self._coords.items():  # CF: the non-index coords, as the first batch had them
-                group = zarr.open_group(self._tmp, mode="r+", zarr_format=2, path=path.lstrip("/"))
-                group.attrs["coordinates"] = " ".join(names)
+                zarr.open_group(self._tmp, mode="r+", zarr_format=2, path=path.lstrip("/")).attrs["coordinates"] = (
+                    " ".join(names))
+            root.attrs[STORE_ATTR] = "complete"
             zarr.consolidate_metadata(self._tmp)
-            move_into_place(self._tmp, self.path)
+            move_into_place(self._tmp, self.path, replace_dir=is_neurodcn_store)
         except BaseException:
             self.abort()
             raise

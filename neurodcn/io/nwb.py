@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,10 +46,11 @@ import numpy as np
 import xarray as xr
 
 from neurodcn.io.assembly import record_blocks, select_units, unit_responses
-from neurodcn.io.atomic import atomic_path
+from neurodcn.io.atomic import atomic_path, check_destination
 from neurodcn.io.extras import require
 from neurodcn.io.files import decode_attrs, encode_attrs
 from neurodcn.schema import BLOCK_DIMS, STIMULUS, TIME, block_name, json_default, nodes
+from neurodcn.validate import check_bool, check_path, check_real
 
 __all__ = ["to_nwb", "read_nwb", "DEFAULT_SUBJECT", "MODULE_NAME"]
 
@@ -323,17 +323,9 @@ def to_nwb(
     require("pynwb", "to_nwb")
     from pynwb import NWBHDF5IO
 
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    p = Path(path)
-    if p.suffix != ".nwb":
-        raise ValueError(f"path must end in .nwb, got {str(path)!r}")
-    if isinstance(gap_s, bool) or not isinstance(gap_s, int | float) or not gap_s > 0:
-        raise ValueError(f"gap_s must be a number > 0 (seconds), got {gap_s!r}")
-    if not overwrite and (p.exists() or p.is_symlink()):
-        raise FileExistsError(f"path {str(p)!r} exists and overwrite=False")
-    if not p.parent.is_dir():
-        raise FileNotFoundError(f"the directory of path {str(p)!r} does not exist")
+    p = check_path("path", path, (".nwb",))
+    gap_s = check_real("gap_s", gap_s, lo=0.0, lo_open=True)
+    check_destination(p, check_bool("overwrite", overwrite))
     nwb = _build(rec, subject, session_description, positions, channels, sigma, float(gap_s), nwbfile_fields)
     with atomic_path(p) as tmp, NWBHDF5IO(tmp, mode="w") as io:
         io.write(nwb)
@@ -357,11 +349,18 @@ def read_nwb(path) -> xr.DataTree:
     require("pynwb", "read_nwb")
     from pynwb import NWBHDF5IO
 
-    p = Path(path)
+    p = check_path("path", path, (".nwb",))
     if not p.is_file():
         raise FileNotFoundError(f"path {str(p)!r} is not a file")
-    with NWBHDF5IO(p, mode="r") as io:
-        nwb = io.read()
+    try:
+        io = NWBHDF5IO(p, mode="r")
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"path {str(p)!r} is not a readable NWB file (foreign, truncated or corrupt): {exc}") from exc
+    with io:
+        try:
+            nwb = io.read()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"path {str(p)!r} is not a readable NWB file: {type(exc).__name__}: {exc}") from exc
         try:
             meta = json.loads(nwb.notes)[_NOTES_KEY]
         except (TypeError, ValueError, KeyError) as exc:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.validate import check_choice
 
 __all__ = ["CONV_KINDS", "ACTIVATIONS", "GN_GROUPS", "group_norm", "activation", "make_conv", "apply_conv",
            "downsample", "ResBlock", "classifier_head"]
@@ -20,15 +21,9 @@ ACTIVATIONS = ("celu", "relu")
 GN_GROUPS = ("min32", "channels")
 
 
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
 def group_norm(channels: int, groups: str = "min32") -> nn.GroupNorm:
     """GroupNorm (affine, eps 1e-5) with min(32, C) groups ("min32") or C groups ("channels")."""
-    _choice("gn_groups", groups, GN_GROUPS)
+    check_choice("gn_groups", groups, GN_GROUPS)
     n = min(32, channels) if groups == "min32" else channels
     if channels % n:
         raise ValueError(f"channels={channels} cannot form min(32, C) = {n} GroupNorm groups: use <= 32 channels or a "
@@ -38,7 +33,7 @@ def group_norm(channels: int, groups: str = "min32") -> nn.GroupNorm:
 
 def activation(name: str) -> nn.Module:
     """CELU (alpha 1; the DCNs) or ReLU (the ODE-Net and ResNet baselines)."""
-    return nn.CELU(alpha=1.0) if _choice("activation", name, ACTIVATIONS) == "celu" else nn.ReLU()
+    return nn.CELU(alpha=1.0) if check_choice("activation", name, ACTIVATIONS) == "celu" else nn.ReLU()
 
 
 def make_conv(kind: str, in_channels: int, out_channels: int, *, kernel_size: int = 3, stride: int = 1,
@@ -50,7 +45,7 @@ def make_conv(kind: str, in_channels: int, out_channels: int, *, kernel_size: in
     ``order`` and "same" padding (the kernel size follows sigma; ``kernel_size``, ``padding`` and ``bias`` are
     ignored: SRF layers have no bias), ``pair_size`` is the fixed grid of "srf_pair".
     """
-    _choice("conv kind", kind, CONV_KINDS)
+    check_choice("conv kind", kind, CONV_KINDS)
     if kind == "conv":
         return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias)
     return SRFConv2d(in_channels, out_channels, order=order, sigma_mode="shared" if kind == "srf" else "per_pair",

@@ -15,6 +15,7 @@ from torch import nn
 
 from neurodcn.nn.kernels import build_kernel
 from neurodcn.nn.sampling import PADDINGS, PATHS, AxisPlan, apply_plan, choose_path, plan
+from neurodcn.validate import check_bool, check_choice, check_int
 
 __all__ = ["ContinuousConv2d", "check_input"]
 
@@ -62,13 +63,12 @@ class ContinuousConv2d(nn.Module):
         super().__init__()
         self.kernel = build_kernel(kernel, in_channels, out_channels, support, kernel_options)
         self.in_channels, self.out_channels = in_channels, out_channels
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
-        if path not in PATHS:
-            raise ValueError(f"path must be one of {list(PATHS)}, got {path!r}")
-        for name, value in (("chunk_size", chunk_size), ("max_period", max_period)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_choice("padding", padding, PADDINGS)
+        check_choice("path", path, PATHS)
+        if chunk_size is not None:
+            check_int("chunk_size", chunk_size, minimum=1)
+        check_int("max_period", max_period, minimum=1)
+        check_bool("bias", bias)
         self.padding, self.path, self.chunk_size, self.max_period = padding, path, chunk_size, max_period
         if bias:
             bound = 1.0 / math.sqrt(in_channels * self.kernel.taps[0] * self.kernel.taps[1])

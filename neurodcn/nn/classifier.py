@@ -16,6 +16,7 @@ from torch import nn
 
 from neurodcn.nn.blocks import ACTIVATIONS, GN_GROUPS, ResBlock
 from neurodcn.nn.dynamics import TIME_MODES, NFEStats, ODEBlock, ODEFunc, SolverConfig
+from neurodcn.validate import check_bool, check_choice, check_feature_map, check_int
 
 __all__ = ["Classifier", "Stage", "STAGE_KINDS", "MODEL_SPECS", "default_options", "check_options", "srf_options",
            "stage_block"]
@@ -76,11 +77,57 @@ class Classifier(nn.Module):
             if i < len(self.transitions):
                 yield Stage("transition", i, self.transitions[i], f"transitions.{i}")
 
+    @property
+    def in_channels(self) -> int:
+        """Channels of the input images."""
+        given = self.config.get("in_channels")
+        return int(given) if given else next(m.in_channels for m in self.stem.modules() if hasattr(m, "in_channels"))
+
+    def min_input_size(self) -> int:
+        """The smallest square input (px) that one image can take through the whole model (found once, by
+        passing zeros; smaller maps vanish in the stem or transitions, or leave a norm one value per group).
+        Shapes do not depend on the solver, so each ODE block takes one Euler step for the probe."""
+        if getattr(self, "_min_input_size", None) is None:
+            p, c, training = next(self.parameters()), self.in_channels, self.training
+            solvers = {i: b.solver for i, b in self.ode_blocks()}
+            self.eval()
+            try:
+                for i, solver in solvers.items():
+                    self.blocks[i].solver = SolverConfig(method="euler", T=solver.T, step_size=solver.T,
+                                                         adjoint=False)
+                self._min_input_size = next(n for n in range(1, 4097) if self._fits(p.new_zeros(1, c, n, n)))
+            finally:
+                for i, solver in solvers.items():
+                    self.blocks[i].solver = solver
+                self.train(training)
+        return self._min_input_size
+
+    def _fits(self, x: torch.Tensor) -> bool:
+        try:
+            with torch.no_grad():
+                self.head(self._features(x, len(self.blocks) - 1))
+        except (RuntimeError, ValueError):
+            return False
+        return True
+
+    def check_input(self, x) -> torch.Tensor:
+        """``x`` if it is a [B, in_channels, H, W] tensor of the model's floating dtype, at least
+        min_input_size() px high and wide; else a ValueError or TypeError saying what is expected."""
+        check_feature_map("x", x, self.in_channels, next(self.parameters()).dtype)
+        smallest = self.min_input_size()
+        if min(x.shape[-2:]) < smallest:
+            raise ValueError(f"x must be at least {smallest} x {smallest} px for this model (see min_input_size), "
+                             f"got shape {tuple(x.shape)}")
+        return x
+
     def features(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         """Feature map after blocks[upto] (default: the last block), before the head: [B, C, H', W']."""
         last = len(self.blocks) - 1 if upto is None else upto
         if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last < len(self.blocks):
             raise ValueError(f"upto must be a block index in 0..{len(self.blocks) - 1}, got {upto!r}")
+        return self._features(self.check_input(x), last)
+
+    def _features(self, x: torch.Tensor, last: int) -> torch.Tensor:
         h = self.stem(x)
         for i in range(last + 1):
             h = self.blocks[i](h if i == 0 else self.transitions[i - 1](h))
@@ -142,19 +189,15 @@ def check_options(name: str, overrides: dict) -> dict:
         raise ValueError(f"{name} does not take {unknown}; its options are {sorted(allowed)}")
     opts = dict(allowed, **overrides)
     for key in ("width", "num_classes", "in_channels"):
-        v = opts[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{key} must be a positive integer, got {v!r}")
-    if opts["act"] not in ACTIVATIONS:
-        raise ValueError(f"act must be one of {list(ACTIVATIONS)}, got {opts['act']!r}")
-    if opts["gn_groups"] not in GN_GROUPS:
-        raise ValueError(f"gn_groups must be one of {list(GN_GROUPS)}, got {opts['gn_groups']!r}")
-    if opts["seed"] is not None and (isinstance(opts["seed"], bool) or not isinstance(opts["seed"], int)):
-        raise ValueError(f"seed must be an integer or None, got {opts['seed']!r}")
+        opts[key] = check_int(key, opts[key], minimum=1)
+    check_choice("act", opts["act"], ACTIVATIONS)
+    check_choice("gn_groups", opts["gn_groups"], GN_GROUPS)
+    if opts["seed"] is not None:
+        opts["seed"] = check_int("seed", opts["seed"])
     if "solver" in opts:
         opts["solver"] = SolverConfig.coerce(opts["solver"])
-        if opts["time_mode"] not in TIME_MODES:
-            raise ValueError(f"time_mode must be one of {list(TIME_MODES)}, got {opts['time_mode']!r}")
+        check_choice("time_mode", opts["time_mode"], TIME_MODES)
+        check_bool("cache_kernels", opts["cache_kernels"])
     if "sigma_range" in opts:
         sr = opts["sigma_range"]
         if not isinstance(sr, (list, tuple)) or len(sr) != 2:

@@ -23,6 +23,7 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from neurodcn.nn.blocks import CONV_KINDS, activation, apply_conv, group_norm, make_conv
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.validate import check_bool
 
 if TYPE_CHECKING:
     from neurodcn.nn.regularisation import Regulariser
@@ -289,7 +290,7 @@ class ODEBlock(nn.Module):
             raise TypeError(f"func must be an nn.Module called as func(t, h), got {type(func).__name__}")
         self.func = func
         self.solver = SolverConfig.coerce(solver)
-        self.cache_kernels = bool(cache_kernels)
+        self.cache_kernels = check_bool("cache_kernels", cache_kernels)
         self.nfe = NFEStats()
         self._field: _CountedField | None = None
         self.regulariser: Regulariser | None = None  # set by neurodcn.nn.regularisation.regularised()

@@ -18,7 +18,7 @@ from numbers import Real
 
 import torch
 
-__all__ = ["DEFAULT_TOLERANCE", "check_scale", "output_size", "projected_grid", "neighbour_window",
+__all__ = ["DEFAULT_TOLERANCE", "MAX_OUTPUT_SIZE", "check_scale", "output_size", "projected_grid", "neighbour_window",
            "rational_scale", "phase_counts", "resolve_sizes", "sequence_sizes"]
 
 DEFAULT_TOLERANCE = 1e-9
@@ -39,12 +39,25 @@ def _check_size(value, name: str) -> int:
     return value
 
 
+MAX_OUTPUT_SIZE = 16384
+"""The largest output (pixels per axis) of a resampling; larger scales or out_size are refused up front."""
+
+
+def _check_output(product, scale, in_size: int) -> None:
+    if not product <= MAX_OUTPUT_SIZE:
+        raise ValueError(f"scale must give an output of at most {MAX_OUTPUT_SIZE} px per axis; scale {scale!r} on "
+                         f"{in_size} px gives {float(product):.6g} px")
+
+
 def output_size(in_size: int, scale) -> int:
-    """Default output size ceil(s * in_size) (pixels); a product within DEFAULT_TOLERANCE of an integer is it."""
+    """Default output size ceil(s * in_size) (pixels); a product within DEFAULT_TOLERANCE of an integer is it.
+    At most MAX_OUTPUT_SIZE, else ValueError naming the scale and the resulting size."""
     in_size = _check_size(in_size, "in_size")
     if isinstance(scale, Fraction):
+        _check_output(scale * in_size, scale, in_size)
         return max(1, math.ceil(scale * in_size))
     product = check_scale(scale) * in_size
+    _check_output(product, scale, in_size)
     nearest = round(product)
     if abs(product - nearest) <= DEFAULT_TOLERANCE * max(1.0, product):
         return max(1, nearest)
@@ -121,6 +134,8 @@ def resolve_sizes(in_hw: tuple[int, int], scale=None, out_size=None) -> tuple[tu
         return (1.0, 1.0), tuple(in_hw)
     sizes = _pair(out_size, "out_size") if out_size is not None else (None, None)
     sizes = tuple(None if v is None else _check_size(v, "out_size") for v in sizes)
+    if any(v is not None and v > MAX_OUTPUT_SIZE for v in sizes):
+        raise ValueError(f"out_size must be at most {MAX_OUTPUT_SIZE} px per axis (the output size), got {out_size!r}")
     if scale is None:
         scales = tuple(Fraction(o, i) for o, i in zip(sizes, in_hw, strict=True))
     else:

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from neurodcn.nn.grid import check_scale
+from neurodcn.validate import check_choice, check_int
 
 __all__ = [
     "NJet",
@@ -56,24 +57,6 @@ SIZE_FACTOR = 2.0
 """The reference size rule: half-width h = ceil(SIZE_FACTOR * sigma + 0.5), kernel size 2h + 1."""
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
-def _check_order(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise ValueError(f"order must be an integer >= 0, got {order!r}")
-    return order
-
-
 @cache
 def _hermite_table(order: int) -> tuple[tuple[float, ...], ...]:
     rows = [[1.0] + [0.0] * order]
@@ -94,18 +77,18 @@ def hermite_coefficients(order: int, dtype=torch.float64, device=None) -> torch.
 
     Returns a tensor [order + 1, order + 1] whose row n holds the coefficients of H_n in powers u^0..u^order.
     """
-    return torch.tensor(_hermite_table(_check_order(order)), dtype=dtype, device=device)
+    return torch.tensor(_hermite_table(check_int("order", order, minimum=0)), dtype=dtype, device=device)
 
 
 def basis_indices(order: int) -> list[tuple[int, int]]:
     """(i, j) derivative orders of the 2-D basis in reference order: i along rows (H), j along columns (W)."""
-    order = _check_order(order)
+    order = check_int("order", order, minimum=0)
     return [(i, j) for i in range(order + 1) for j in range(order - i, -1, -1)]
 
 
 def num_basis(order: int) -> int:
     """Number of 2-D N-jet functions of order N: (N + 1)(N + 2) / 2."""
-    order = _check_order(order)
+    order = check_int("order", order, minimum=0)
     return (order + 1) * (order + 2) // 2
 
 
@@ -138,7 +121,7 @@ def gaussian_derivatives_1d(x: torch.Tensor, sigma, order: int, normalize: str =
     Returns:
         [order + 1, ..., K]: entry n is (-1/sqrt 2)^n H_n(x / (sqrt 2 sigma)) g(x).
     """
-    order = _check_order(order)
+    order = check_int("order", order, minimum=0)
     if normalize not in ("sum", "analytic"):
         raise ValueError(f"normalize must be 'sum' or 'analytic', got {normalize!r}")
     if not torch.is_tensor(x) or x.dim() < 1 or not x.is_floating_point():
@@ -201,11 +184,11 @@ class NJet(nn.Module):
                  time_param: str | None = None, sigma_range: tuple[float, float] = (0.05, 8.0),
                  time_scale: float = 0.5, time_clip: tuple[float, float] = (-0.25, 1.25)):
         nn.Module.__init__(self)
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        self.order = _check_order(order)
-        self.sigma_mode = _choice("sigma_mode", sigma_mode, SIGMA_MODES)
-        self.time_param = _choice("time_param", time_param, TIME_PARAMS)
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.out_channels = check_int("out_channels", out_channels, minimum=1)
+        self.order = check_int("order", order, minimum=0)
+        self.sigma_mode = check_choice("sigma_mode", sigma_mode, SIGMA_MODES)
+        self.time_param = check_choice("time_param", time_param, TIME_PARAMS)
         lo, hi = (float(v) for v in sigma_range)
         if not (0 < lo < hi and math.isfinite(hi)):
             raise ValueError(f"sigma_range must be (min, max) with 0 < min < max < inf, got {sigma_range!r}")
@@ -310,8 +293,8 @@ class ContinuousKernel(nn.Module):
         self._set_shape(in_channels, out_channels, support)
 
     def _set_shape(self, in_channels: int, out_channels: int, support=3) -> None:
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.out_channels = check_int("out_channels", out_channels, minimum=1)
         self.support = as_pair(support, "support")
 
     @property
@@ -338,7 +321,7 @@ class NJetKernel(NJet, ContinuousKernel):
                  sigma_range: tuple[float, float] = (0.05, 8.0), sigma_mode: str = "shared"):
         NJet.__init__(self, in_channels, out_channels, order, sigma_mode, None, sigma_range)
         self._set_shape(in_channels, out_channels, support)
-        self.normalize = _choice("normalize", normalize, ("sum", "analytic"))
+        self.normalize = check_choice("normalize", normalize, ("sum", "analytic"))
 
     def _scale(self, sigma):
         """1 / (Z_y Z_x): Z the Gaussian's sum over the integer taps within the support ("sum"), else 1."""
@@ -380,12 +363,12 @@ class InternalNet(ContinuousKernel):
     def __init__(self, in_channels: int, out_channels: int, support=3, variant: str = "neighbour",
                  hidden: tuple[int, ...] = (16, 16), negative_slope: float = 0.01):
         super().__init__(in_channels, out_channels, support)
-        self.variant = _choice("variant", variant, self.VARIANTS)
+        self.variant = check_choice("variant", variant, self.VARIANTS)
         hidden = tuple(hidden)
         if not hidden:
             raise ValueError(f"hidden must list at least one layer width, got {hidden!r}")
         for h in hidden:
-            _positive_int("hidden", h)
+            check_int("hidden", h, minimum=1)
         outputs = out_channels * in_channels * (self.taps[0] * self.taps[1] if variant == "grid" else 1)
         widths = (2, *hidden, outputs)
         layers = []

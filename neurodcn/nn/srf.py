@@ -26,18 +26,13 @@ from neurodcn.nn.kernels import (
     half_width,
     integer_offsets,
 )
+from neurodcn.validate import check_choice, check_feature_map, check_int
 
 __all__ = ["SRFConv2d", "SIGMA_MODES", "TIME_PARAMS", "SEPARABLE_MIN_SIZE"]
 
 PATHS = ("auto", "direct", "separable")
 SEPARABLE_MIN_SIZE = 13
 """Kernel size from which ``path="auto"`` takes the separable path (measured: benchmarks/RESULTS.md)."""
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class SRFConv2d(NJet):
@@ -67,15 +62,14 @@ class SRFConv2d(NJet):
                  sigma_range: tuple[float, float] = (0.05, 8.0), max_half_width: int | None = None,
                  kernel_size: int = 7, path: str = "auto", time_scale: float = 0.5,
                  time_clip: tuple[float, float] = (-0.25, 1.25)):
-        _positive_int("stride", stride)
+        check_int("stride", stride, minimum=1)
         if not (padding in ("same", "valid") or (isinstance(padding, int) and not isinstance(padding, bool)
                                                  and padding >= 0)):
             raise ValueError(f"padding must be 'same', 'valid' or an integer >= 0, got {padding!r}")
         if sigma_mode == "per_pair":
-            if _positive_int("kernel_size", kernel_size) % 2 == 0:
+            if check_int("kernel_size", kernel_size, minimum=1) % 2 == 0:
                 raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
-        if path not in PATHS:
-            raise ValueError(f"path must be one of {list(PATHS)}, got {path!r}")
+        check_choice("path", path, PATHS)
         if path == "separable" and sigma_mode != "shared":
             raise ValueError("path='separable' needs sigma_mode='shared' (a per-pair basis is not shared)")
         super().__init__(in_channels, out_channels, order, sigma_mode, time_param, sigma_range, time_scale,
@@ -83,7 +77,7 @@ class SRFConv2d(NJet):
         self.stride, self.padding, self.kernel_size, self.path = stride, padding, kernel_size, path
         hi = self.sigma_range[1]
         self.max_half_width = (half_width(hi) if max_half_width is None
-                               else _positive_int("max_half_width", max_half_width))
+                               else check_int("max_half_width", max_half_width, minimum=1))
         self._cache: dict | None = None
 
     def half_width_at(self, t=None) -> int:
@@ -141,10 +135,7 @@ class SRFConv2d(NJet):
                         groups=o)
 
     def forward(self, x: torch.Tensor, t=None) -> torch.Tensor:
-        if not torch.is_tensor(x) or x.dim() != 4:
-            raise ValueError(f"x must be a 4-D tensor [B, C, H, W], got shape {tuple(getattr(x, 'shape', ()))}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x has {x.shape[1]} channels but in_channels is {self.in_channels}")
+        check_feature_map("x", x, self.in_channels)
         h = self.half_width_at(t)
         if self.resolve_path(h) == "separable":
             return self._separable(x, t, h)

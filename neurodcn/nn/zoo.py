@@ -16,6 +16,7 @@ from neurodcn.nn.ccnet import CCNet, ConvNet
 from neurodcn.nn.classifier import MODEL_SPECS
 from neurodcn.nn.dcn_cc import build_dcn_cc
 from neurodcn.nn.models import build_classifier
+from neurodcn.validate import check_bool, check_str
 
 __all__ = ["register_model", "build_model", "list_models"]
 
@@ -25,8 +26,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 def register_model(name: str, builder: Callable[..., nn.Module], *, replace: bool = False) -> None:
     """Register builder(**overrides) -> nn.Module under name. The module should carry a JSON-serialisable
     ``config`` dict holding "name" and its options, so that build_model(**model.config) rebuilds it."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    check_str("name", name)
+    replace = check_bool("replace", replace)
     if not callable(builder):
         raise TypeError(f"builder must be callable, got {type(builder).__name__}")
     if name in _REGISTRY and not replace:
@@ -43,8 +44,8 @@ def build_model(name: str, **overrides) -> nn.Module:
     """Build a registered model; overrides change its defaults (the built-in classifiers take width,
     num_classes, in_channels, act, gn_groups, seed, and where they apply solver (a SolverConfig or its dict),
     time_mode, cache_kernels, order, sigma_range, pair_size)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {list_models()}")
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"name must be one of the known models {list_models()}, got {name!r}")
     return _REGISTRY[name](**overrides)
 
 

@@ -2,12 +2,14 @@
 
 A checkpoint is a torch file holding only tensors and plain data: {"format", "format_version", "card" (a JSON
 string), "state_dict"}. The card names the model and its config (the model is rebuilt from them), and holds
-whatever the trainer records (solver, data, schedule, epochs, metrics) plus the neurodcn version and a sha256 of
-the weights, checked on load. A copy of the card is written beside the file as ``<path stem>.card.json`` for
-people to read. Absolute file paths in the card's strings are reduced to their last component
-(:func:`portable_card`), so a card names its data set and command without the machine they ran on. Files are
-loaded with ``torch.load(weights_only=True)``: nothing in them is executed. The sha256
-detects modified or damaged weights, not a deliberate forger who also rewrites the card.
+whatever the trainer records (solver, data, schedule, epochs, metrics) plus the neurodcn version, a sha256 of
+the weights ("sha256") and a sha256 of the whole checkpoint ("checkpoint_sha256": the weights' sha256 and every
+other card entry, so the architecture config and the solver too), both checked on load. Checkpoints of
+format_version 1 (before checkpoint_sha256) still load, checked on their weights' sha256 only. A copy of the
+card is written beside the file as ``<path stem>.card.json`` for people to read. Absolute file paths in the
+card's strings are reduced to their last component (:func:`portable_card`), so a card names its data set and
+command without the machine they ran on. Files are loaded with ``torch.load(weights_only=True)``: nothing in
+them is executed. The hashes detect modified or damaged files, not a deliberate forger who recomputes them.
 
 A training state adds optimizer, scheduler and RNG states, the epoch and the metrics so far, so a run can stop
 and continue bit-identically.
@@ -18,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
 import random
 import re
@@ -32,15 +33,21 @@ from torch import nn
 
 from neurodcn._version import __version__
 from neurodcn.io.atomic import write_bytes, write_text
+from neurodcn.validate import check_bool, check_int, check_path, check_type
 
 __all__ = [
-    "CheckpointError", "save_checkpoint", "portable_card", "load_checkpoint", "load_card", "card_path", "state_sha256",
+    "CheckpointError", "save_checkpoint", "portable_card", "load_checkpoint", "load_card", "card_path",
+    "state_sha256", "checkpoint_sha256",
     "save_training_state", "load_training_state", "get_rng_state", "set_rng_state",
 ]
 
 CHECKPOINT_FORMAT = "neurodcn-checkpoint"
 TRAINING_FORMAT = "neurodcn-training-state"
 FORMAT_VERSION = 1
+"""format_version of training states."""
+CHECKPOINT_VERSION = 2
+"""format_version of checkpoints written now (2: the card carries checkpoint_sha256; 1: weights' sha256 only)."""
+_READABLE = {CHECKPOINT_FORMAT: (1, CHECKPOINT_VERSION), TRAINING_FORMAT: (FORMAT_VERSION,)}
 
 
 class CheckpointError(ValueError):
@@ -52,9 +59,7 @@ class CheckpointError(ValueError):
 
 
 def _check_path(path) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    return Path(path)
+    return check_path("path", path)
 
 
 def card_path(path) -> Path:
@@ -79,6 +84,14 @@ def state_sha256(state_dict: dict) -> str:
         digest.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
+
+
+def checkpoint_sha256(card: dict) -> str:
+    """sha256 (hex) of the canonical JSON of ``card`` without its "checkpoint_sha256" entry; the card holds the
+    weights' sha256, so this covers the weights, the model's name and config (solver included) and the rest."""
+    rest = {k: v for k, v in card.items() if k != "checkpoint_sha256"}
+    text = json.dumps(rest, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _to_json(name: str, value) -> str:
@@ -137,23 +150,35 @@ def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
     "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and "sha256" of the weights.
     Returns the checkpoint path.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     path = _check_path(path)
     card = {} if card is None else card
-    if not isinstance(card, dict):
-        raise TypeError(f"card must be a dict or None, got {type(card).__name__}")
+    check_type("card", card, dict, "a dict or None")
+    _check_writable(path)
     state = _cpu_state(model)
     full = {**portable_card(card), "model": _model_entry(model, card), "format": CHECKPOINT_FORMAT,
             "neurodcn_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "num_parameters": sum(p.numel() for p in model.parameters()), "sha256": state_sha256(state)}
+    full.pop("checkpoint_sha256", None)
+    _to_json("card", full)
+    full["checkpoint_sha256"] = checkpoint_sha256(full)
     card_json = _to_json("card", full)
-    payload = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "card": card_json,
+    payload = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "card": card_json,
                "state_dict": state}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, _torch_bytes(payload))
     write_text(card_path(path), json.dumps(full, indent=2) + "\n")
     return path
+
+
+def _check_writable(path: Path) -> None:
+    """Before any work: neither the file nor its card path may be an existing directory."""
+    for p in (path, card_path(path)):
+        if p.is_dir() and not p.is_symlink():
+            raise IsADirectoryError(f"path {str(p)!r} is an existing directory; it is left untouched (choose a "
+                                    "file name)")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(f"the folder of path {str(path)!r} is not a directory")
 
 
 def _first_line(err: Exception) -> str:
@@ -183,9 +208,9 @@ def _read(path, expected_format: str) -> dict:
         hint = {CHECKPOINT_FORMAT: "; read it with load_checkpoint", TRAINING_FORMAT: "; read it with "
                 "load_training_state"}.get(found, "")
         raise CheckpointError(path, f"is not a {expected_format} file (found format {found!r}){hint}")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in _READABLE[expected_format]:
         raise CheckpointError(path, f"has format_version {payload.get('format_version')!r}; this neurodcn reads "
-                                    f"version {FORMAT_VERSION}")
+                                    f"versions {list(_READABLE[expected_format])}")
     try:
         payload["card"] = json.loads(payload["card"])
     except (KeyError, TypeError, ValueError) as err:
@@ -228,11 +253,27 @@ def _load_weights(path, model: nn.Module, state: dict) -> None:
         raise CheckpointError(path, f"its weights do not fit the model built from its card: {err}") from err
 
 
+def _verified_card(path, payload: dict) -> dict:
+    """The card of a checkpoint payload, its checkpoint_sha256 verified (format_version 2 on)."""
+    card = payload["card"]
+    if not isinstance(card, dict):
+        raise CheckpointError(path, f"its card is not a JSON object: {card!r:.80}")
+    if payload["format_version"] >= 2:
+        expected = card.get("checkpoint_sha256")
+        actual = checkpoint_sha256(card)
+        if actual != expected:
+            raise CheckpointError(path, f"its card (the model's name, config or solver, or another entry) was "
+                                        f"modified or damaged: checkpoint_sha256 {actual} does not match "
+                                        f"{expected!r} recorded at save time")
+    return card
+
+
 def load_card(path) -> dict:
-    """The model card stored inside checkpoint ``path`` (the weights' sha256 is verified)."""
+    """The model card stored inside checkpoint ``path`` (the weights' and the card's sha256 are verified)."""
     payload = _read(path, CHECKPOINT_FORMAT)
-    _verified_state(path, payload, "state_dict", payload["card"].get("sha256"))
-    return payload["card"]
+    card = _verified_card(path, payload)
+    _verified_state(path, payload, "state_dict", card.get("sha256"))
+    return card
 
 
 def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tuple[nn.Module, dict]:
@@ -245,7 +286,7 @@ def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tu
     if builder is not None and not callable(builder):
         raise TypeError(f"builder must be callable or None, got {type(builder).__name__}")
     payload = _read(path, CHECKPOINT_FORMAT)
-    card = payload["card"]
+    card = _verified_card(path, payload)
     state = _verified_state(path, payload, "state_dict", card.get("sha256"))
     model = _build(path, card, builder)
     _load_weights(path, model, state)
@@ -288,8 +329,7 @@ def save_training_state(path, *, model: nn.Module, epoch: int, optimizer: torch.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+    check_int("epoch", epoch, minimum=0)
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
         if obj is not None and not callable(getattr(obj, "state_dict", None)):
             raise TypeError(f"{name} must have a state_dict() method or be None, got {type(obj).__name__}")
@@ -312,8 +352,8 @@ def load_training_state(path, *, model: nn.Module, optimizer: torch.optim.Optimi
 
     Returns {"epoch": completed epochs, "metrics": dict, "card": dict}. Executes nothing from the file.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
+    check_bool("restore_rng", restore_rng)
     payload = _read(path, TRAINING_FORMAT)
     state = _verified_state(path, payload, "model", payload.get("model_sha256"))
     _load_weights(path, model, state)

@@ -22,6 +22,7 @@ from neurodcn.analysis.compare.rdm import (
     rdms_object,
 )
 from neurodcn.analysis.compare.timemap import fit_time_mapping
+from neurodcn.validate import check_int
 
 __all__ = ["rsa_over_time", "shared_bins", "time_fit_variables", "check_bootstrap"]
 
@@ -42,8 +43,7 @@ def shared_bins(regions: dict) -> np.ndarray | None:
 
 def check_bootstrap(n_boot, ci) -> None:
     """ValueError unless n_boot is a non-negative int and ci lies in (0, 1)."""
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative int, got {n_boot!r}")
+    n_boot = check_int("n_boot", n_boot, minimum=0)
     if not 0 < ci < 1:
         raise ValueError(f"ci must lie in (0, 1), got {ci!r}")
 

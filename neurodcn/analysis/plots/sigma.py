@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from neurodcn.analysis.plots.style import block_numbers, check_dataset, colors, new_figure
+from neurodcn.validate import check_int
 
 __all__ = ["plot_sigma_vs_depth", "plot_sigma_distributions", "plot_srf_filters"]
 
@@ -84,8 +85,7 @@ def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=Non
     blocks = block_numbers(ds, "sigma_ji_block")
     if not blocks:
         raise ValueError("ds (receptive_fields) lacks sigma_ji_block{k} variables (per-pair models only)")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    bins = check_int("bins", bins, minimum=1)
     fits = {k: _block_fit(ds, k) for k in blocks}
     fig, axs = new_figure(axes, ncols=len(blocks), width=3.8)
     for ax, k, color in zip(axs, blocks, colors(len(blocks)), strict=True):
@@ -113,9 +113,7 @@ def plot_srf_filters(layer, t=None, max_out: int = 8, max_in: int = 8) -> Figure
     at most max_out x max_in kernels are shown."""
     from neurodcn.nn.srf import SRFConv2d
 
-    for name, v in (("max_out", max_out), ("max_in", max_in)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    max_out, max_in = check_int("max_out", max_out, minimum=1), check_int("max_in", max_in, minimum=1)
     if isinstance(layer, SRFConv2d):
         import torch
 

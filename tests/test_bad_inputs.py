@@ -1,0 +1,421 @@
+"""Bad inputs across the public API: each must raise ValueError or TypeError at the boundary, naming the
+argument, showing the value and saying what is allowed; never a RuntimeError from torch, an OSError from h5py,
+a hang or a silent wrong result.
+
+Each case is (call, argument name, text of the value, text of what is allowed). The table of what is tried is
+in README.md, section "Reliability".
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+import neurodcn as nd
+from neurodcn.data.augment import crop_flip, random_crop_flip
+from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches, per_class_subset, train_val_split
+from neurodcn.io.files import ZarrStreamWriter
+from neurodcn.schema import stamp_provenance, validate_dataset
+from neurodcn.train.checkpoint import load_training_state, save_training_state
+from neurodcn.train.trainer import TrainConfig
+from neurodcn.validate import ArgumentTypeError
+
+EULER = {"method": "euler", "step_size": 1.0}
+
+
+@functools.cache
+def _model():
+    torch.manual_seed(0)
+    return nd.build_model("odenet", width=4, solver=EULER)
+
+
+@functools.cache
+def _resnet():
+    torch.manual_seed(0)
+    return nd.build_model("resnet-blocks", width=4)
+
+
+@functools.cache
+def _vc():
+    return nd.VirtualCortex(_model(), progress=False, batch_size=4)
+
+
+def _images(n=2, c=3, h=32, w=32, dtype=torch.float32):
+    return torch.rand(n, c, h, w, generator=torch.Generator().manual_seed(0)).to(dtype)
+
+
+def _ds():
+    return xr.Dataset({"h": ("stimulus", np.arange(3.0), {"long_name": "h", "units": "1"})})
+
+
+def _cifar():
+    return CIFAR10(torch.zeros(20, 3, 32, 32), torch.arange(20) % 10, tuple("abcdefghij"), "synthetic")
+
+
+def _record_ds():
+    from cortex_fixtures import make_record_dataset
+
+    return make_record_dataset(n_stimuli=2, n_times=3, blocks=((2, 2, 2),))
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _eval(text):
+    return eval(text, {"nan": NAN, "inf": INF})
+
+CASES = []
+
+
+def case(id_, call, name, value, allowed):
+    CASES.append(pytest.param(call, name, value, allowed, id=id_))
+
+
+# ------------------------------------------------------------------------------------------ SolverConfig
+for field, bad, allowed in [
+    ("method", "'rk45'", "one of"), ("rtol", "0", "> 0"), ("rtol", "-0.001", "> 0"), ("rtol", "nan", "finite"),
+    ("atol", "inf", "finite"), ("atol", "'1e-3'", "number"), ("T", "0", "> 0"), ("T", "True", "number"),
+    ("adjoint", "'no'", "True or False"), ("adjoint", "1", "True or False"), ("seminorm", "None", "True or False"),
+    ("max_num_steps", "0", "positive integer"), ("max_num_steps", "2.5", "positive integer"),
+]:
+    case(f"SolverConfig-{field}={bad}", lambda f=field, b=bad: nd.SolverConfig(**{f: _eval(b)}), field, bad, allowed)
+case("SolverConfig-step_size-adaptive", lambda: nd.SolverConfig(step_size=0.1), "step_size", "0.1", "fixed-grid")
+case("SolverConfig-step_size-missing", lambda: nd.SolverConfig(method="euler"), "step_size", "euler", "required")
+case("SolverConfig-step_size-negative", lambda: nd.SolverConfig(method="rk4", step_size=-1.0), "step_size", "-1.0",
+     "> 0")
+case("SolverConfig-from_dict-unknown", lambda: nd.SolverConfig.from_dict({"mthod": "euler"}), "mthod", "mthod",
+     "known")
+case("SolverConfig-coerce-str", lambda: nd.SolverConfig.coerce("dopri5"), "solver", "str", "SolverConfig")
+
+# ------------------------------------------------------------------------------------------ TrainConfig
+for field, bad, allowed in [
+    ("epochs", "0", ">= 1"), ("epochs", "2.0", "integer"), ("batch_size", "0", ">= 1"), ("lr", "-0.1", "> 0"),
+    ("momentum", "-0.5", ">= 0"), ("weight_decay", "nan", "finite"), ("gamma", "0", "> 0"),
+    ("eval_batch_size", "True", "integer"), ("augment", "'yes'", "True or False"), ("crop_padding", "-1", ">= 0"),
+    ("seed", "-1", ">= 0"), ("clip_sigma", "0", "True or False"), ("grad_clip", "0", "> 0"),
+    ("checkpoint_every", "0", ">= 1"),
+]:
+    case(f"TrainConfig-{field}={bad}", lambda f=field, b=bad: TrainConfig(**{f: _eval(b)}), field, bad, allowed)
+case("TrainConfig-milestones", lambda: TrainConfig(epochs=10, milestones=(5, 3)), "milestones", "(5, 3)",
+     "increasing")
+
+# ------------------------------------------------------------------------------------------ build_model
+case("build_model-name", lambda: nd.build_model("resnet-9000"), "name", "resnet-9000", "known")
+case("build_model-name-type", lambda: nd.build_model(3), "name", "3", "one of")
+case("build_model-width-0", lambda: nd.build_model("odenet", width=0), "width", "0", ">= 1")
+case("build_model-width-float", lambda: nd.build_model("odenet", width=4.5), "width", "4.5", "integer")
+case("build_model-num_classes", lambda: nd.build_model("odenet", num_classes=0), "num_classes", "0", ">= 1")
+case("build_model-in_channels", lambda: nd.build_model("odenet", in_channels=True), "in_channels", "True",
+     "integer >= 1")
+case("build_model-unknown-option", lambda: nd.build_model("odenet", widht=4), "widht", "widht", "options")
+case("build_model-solver-type", lambda: nd.build_model("odenet", solver="euler"), "solver", "str", "SolverConfig")
+case("build_model-act", lambda: nd.build_model("odenet", act="tanhh"), "act", "tanhh", "one of")
+case("build_model-gn_groups", lambda: nd.build_model("odenet", gn_groups="max"), "gn_groups", "max", "one of")
+case("build_model-time_mode", lambda: nd.build_model("dcn-ode", time_mode="linear"), "time_mode", "linear",
+     "one of")
+case("build_model-cache_kernels", lambda: nd.build_model("dcn-ode", cache_kernels="no"), "cache_kernels", "'no'",
+     "True or False")
+case("build_model-order", lambda: nd.build_model("dcn-ode", order=-1), "order", "-1", "integer")
+case("register_model-builder", lambda: nd.register_model("mine", 3), "builder", "int", "callable")
+case("register_model-name", lambda: nd.register_model("", lambda: None), "name", "''", "non-empty")
+case("register_model-replace", lambda: nd.register_model("mine", lambda: None, replace="yes"), "replace", "'yes'",
+     "True or False")
+
+# ------------------------------------------------------------------------------------------ model inputs
+case("model-ndim", lambda: _model()(torch.rand(3, 32, 32)), "x", "(3, 32, 32)", "[N, 3, H, W]")
+case("model-channels", lambda: _model()(torch.rand(1, 1, 32, 32)), "x", "(1, 1, 32, 32)", "3 channels")
+case("model-dtype-int", lambda: _model()(torch.zeros(1, 3, 32, 32, dtype=torch.uint8)), "x", "uint8",
+     "floating")
+case("model-dtype-double", lambda: _model()(torch.zeros(1, 3, 32, 32, dtype=torch.float64)), "x", "float64",
+     "float32")
+case("model-too-small", lambda: _model()(torch.rand(1, 3, 4, 4)), "x", "(1, 3, 4, 4)", "at least")
+case("model-numpy", lambda: _model()(np.zeros((1, 3, 32, 32), np.float32)), "x", "ndarray", "torch.Tensor")
+case("resnet-too-small", lambda: _resnet()(torch.rand(1, 3, 2, 2)), "x", "(1, 3, 2, 2)", "at least")
+case("resnet-channels", lambda: _resnet()(torch.rand(1, 4, 32, 32)), "x", "(1, 4, 32, 32)", "3 channels")
+
+# ------------------------------------------------------------------------------------------ SRFConv2d
+for kw, name, value, allowed in [
+    ({"in_channels": 0}, "in_channels", "0", ">= 1"),
+    ({"out_channels": 2.0}, "out_channels", "2.0", "integer >= 1"),
+    ({"order": -1}, "order", "-1", "integer"),
+    ({"order": "2"}, "order", "'2'", "integer"),
+    ({"sigma_mode": "each"}, "sigma_mode", "each", "one of"),
+    ({"time_param": "tau"}, "time_param", "tau", "one of"),
+    ({"stride": 0}, "stride", "0", ">= 1"),
+    ({"padding": "full"}, "padding", "full", "same"),
+    ({"padding": -1}, "padding", "-1", "same"),
+    ({"sigma_range": (2.0, 1.0)}, "sigma_range", "(2.0, 1.0)", "0 <"),
+    ({"sigma_range": (0.0, 1.0)}, "sigma_range", "(0.0, 1.0)", "0 <"),
+    ({"kernel_size": 4, "sigma_mode": "per_pair"}, "kernel_size", "4", "odd"),
+    ({"path": "fft"}, "path", "fft", "one of"),
+]:
+    case(f"SRFConv2d-{name}={value}", lambda kw=kw: nd.SRFConv2d(**{"in_channels": 2, "out_channels": 2, **kw}),
+         name, value, allowed)
+
+
+@functools.cache
+def _srf():
+    return nd.SRFConv2d(2, 3)
+
+
+case("SRFConv2d-forward-ndim", lambda: _srf()(torch.rand(2, 8, 8)), "x", "(2, 8, 8)", "[N, 2, H, W]")
+case("SRFConv2d-forward-channels", lambda: _srf()(torch.rand(1, 3, 8, 8)), "x", "(1, 3, 8, 8)", "2 channels")
+case("SRFConv2d-forward-dtype", lambda: _srf()(torch.zeros(1, 2, 8, 8, dtype=torch.int64)), "x", "int64",
+     "floating")
+case("SRFConv2d-forward-list", lambda: _srf()([[1.0]]), "x", "list", "torch.Tensor")
+
+# ------------------------------------------------------------------------------------------ ContinuousConv2d
+for kw, name, value, allowed in [
+    ({"in_channels": -1}, "in_channels", "-1", "an integer >= 1"),
+    ({"kernel": "gabor"}, "kernel", "gabor", "one of"),
+    ({"support": 0}, "support", "0", "> 0"),
+    ({"support": NAN}, "support", "nan", "finite"),
+    ({"padding": "reflect101"}, "padding", "reflect101", "one of"),
+    ({"path": "fft"}, "path", "fft", "one of"),
+    ({"chunk_size": 0}, "chunk_size", "0", "an integer >= 1"),
+    ({"max_period": 0}, "max_period", "0", "an integer >= 1"),
+    ({"bias": "yes"}, "bias", "'yes'", "True or False"),
+]:
+    case(f"ContinuousConv2d-{name}={value}",
+         lambda kw=kw: nd.ContinuousConv2d(**{"in_channels": 2, "out_channels": 2, **kw}), name, value, allowed)
+
+
+@functools.cache
+def _cc():
+    return nd.ContinuousConv2d(2, 2, kernel="njet", support=2)
+
+
+case("ContinuousConv2d-scale-0", lambda: _cc()(torch.rand(1, 2, 8, 8), scale=0.0), "scale", "0.0", "> 0")
+case("ContinuousConv2d-scale-huge", lambda: _cc()(torch.rand(1, 2, 8, 8), scale=1e5), "scale", "100000.0",
+     "output")
+case("ContinuousConv2d-scale-inf", lambda: _cc()(torch.rand(1, 2, 8, 8), scale=INF), "scale", "inf", "finite")
+case("ContinuousConv2d-out_size-0", lambda: _cc()(torch.rand(1, 2, 8, 8), out_size=0), "out_size", "0",
+     "positive integer")
+case("ContinuousConv2d-out_size-huge", lambda: _cc()(torch.rand(1, 2, 8, 8), out_size=10**6), "out_size",
+     "1000000", "output")
+case("ContinuousConv2d-channels", lambda: _cc()(torch.rand(1, 3, 8, 8)), "x", "3 channels", "in_channels is 2")
+case("ContinuousConv2d-ndim", lambda: _cc()(torch.rand(8, 8)), "x", "(8, 8)", "[B, C, H, W]")
+
+# ------------------------------------------------------------------------------------------ resize
+X = torch.rand(1, 1, 8, 8)
+for kw, name, value, allowed in [
+    ({"scale": 0.0}, "scale", "0.0", "> 0"),
+    ({"scale": -2.0}, "scale", "-2.0", "> 0"),
+    ({"scale": NAN}, "scale", "nan", "finite"),
+    ({"scale": 1e5}, "scale", "100000.0", "output"),
+    ({"scale": 1e300}, "scale", "1e+300", "output"),
+    ({"scale": "2"}, "scale", "'2'", "number"),
+    ({"out_size": (0, 4)}, "out_size", "0", "positive integer"),
+    ({"out_size": 10**7}, "out_size", "10000000", "output"),
+    ({"out_size": 2.5}, "out_size", "2.5", "integer"),
+    ({"scale": 2.0, "kernel": "bicubic"}, "kernel", "bicubic", "one of"),
+    ({"scale": 2.0, "antialias": "yes"}, "antialias", "'yes'", "True or False"),
+    ({"scale": 2.0, "padding": "wrap"}, "padding", "wrap", "one of"),
+    ({"scale": 2.0, "path": "fft"}, "path", "fft", "one of"),
+    ({"scale": 2.0, "cubic_a": NAN}, "cubic_a", "nan", "finite"),
+]:
+    case(f"resize-{name}={value}", lambda kw=kw: nd.resize(X, **kw), name, value, allowed)
+case("resize-x-ndim", lambda: nd.resize(torch.rand(8), scale=2.0), "x", "(8,)", "at least 2 dimensions")
+case("resize-x-int", lambda: nd.resize(torch.zeros(1, 1, 8, 8, dtype=torch.int32), scale=2.0), "x", "int32",
+     "floating")
+case("resize-x-numpy", lambda: nd.resize(np.zeros((1, 1, 8, 8)), scale=2.0), "x", "ndarray", "tensor")
+
+# ------------------------------------------------------------------------------------------ VirtualCortex
+for kw, name, value, allowed in [
+    ({"visual_degrees": 0.0}, "visual_degrees", "0.0", "> 0"),
+    ({"visual_degrees": NAN}, "visual_degrees", "nan", "finite"),
+    ({"ms_per_unit_time": -1.0}, "ms_per_unit_time", "-1.0", "> 0"),
+    ({"onset_ms": INF}, "onset_ms", "inf", "finite"),
+    ({"batch_size": 0}, "batch_size", "0", ">= 1"),
+    ({"batch_size": 2.0}, "batch_size", "2.0", "integer"),
+    ({"progress": "no"}, "progress", "'no'", "True or False"),
+    ({"image_size": 4}, "image_size", "4", "at least"),
+    ({"image_size": 0}, "image_size", "0", ">= 1"),
+    ({"image_size": (32, 9)}, "image_size", "(32, 9)", "at least 10 x 10"),
+    ({"image_size": (32, 32, 3)}, "image_size", "(32, 32, 3)", "pair"),
+    ({"image_size": "32"}, "image_size", "'32'", "integer"),
+]:
+    case(f"VirtualCortex-{name}={value}", lambda kw=kw: nd.VirtualCortex(_model(), **kw), name, value, allowed)
+case("VirtualCortex-model", lambda: nd.VirtualCortex(torch.nn.Linear(2, 2)), "model", "Linear", "stem")
+case("VirtualCortex-model-type", lambda: nd.VirtualCortex("odenet"), "model", "str", "nn.Module")
+case("VirtualCortex-pretrained", lambda: nd.VirtualCortex.pretrained("alexnet"), "name", "alexnet", "available")
+
+T = np.linspace(0.0, 2.0, 3)
+for kw, name, value, allowed in [
+    ({"images": torch.rand(2, 3, 16, 16)}, "images", "[2, 3, 16, 16]", "[N >= 1, 3, 32, 32]"),
+    ({"images": torch.rand(2, 1, 32, 32)}, "images", "[2, 1, 32, 32]", "[N >= 1, 3, 32, 32]"),
+    ({"images": torch.rand(3, 32, 32)}, "images", "[3, 32, 32]", "[N >= 1, 3, 32, 32]"),
+    ({"images": _images() * 2}, "images", "max", "[0, 1]"),
+    ({"images": _images() - 0.5}, "images", "min", "[0, 1]"),
+    ({"images": torch.full((1, 3, 32, 32), NAN)}, "images", "nan", "finite"),
+    ({"images": _images().to(torch.int64)}, "images", "int64", "float"),
+    ({"images": torch.rand(0, 3, 32, 32)}, "images", "[0, 3, 32, 32]", "N >= 1"),
+    ({"times": [0.0, 3.0]}, "times", "3.0", "[0, 2"),
+    ({"times": [1.0, 0.5]}, "times", "[1.0, 0.5]", "increasing"),
+    ({"times": []}, "times", "[]", "non-empty"),
+    ({"times": [NAN]}, "times", "nan", "strictly increasing"),
+    ({"times": [-0.1]}, "times", "-0.1", "[0, 2"),
+    ({"out": "rec.nc"}, "path", "rec.nc", ".zarr"),
+    ({"out": 5}, "path", "5", "os.PathLike"),
+    ({"stimulus_table": [1, 2]}, "stimulus_table", "list", "DataFrame"),
+    ({"stimulus_table": pd.DataFrame({"stimulus_id": [0]})}, "stimulus_table", "length 1", "one row per image"),
+]:
+    case(f"record-{name}-{value}", lambda kw=kw: _vc().record(**{"images": _images(), "times": T, **kw}), name,
+         value, allowed)
+
+for kw, name, value, allowed in [
+    ({"labels": [0]}, "labels", "1", "2"),
+    ({"labels": [0, 10]}, "labels", "max 10", "[0, 10)"),
+    ({"labels": [0.5, 1]}, "labels", "float64", "integers"),
+    ({"contrasts": [0.0]}, "contrasts", "0.0", "> 0"),
+    ({"contrasts": []}, "contrasts", "[]", "non-empty"),
+    ({"contrasts": [0.5, 0.5]}, "contrasts", "0.5", "distinct"),
+    ({"contrasts": [NAN]}, "contrasts", "nan", "finite"),
+    ({"regime": "log"}, "regime", "log", "one of"),
+    ({"per_image": 1}, "per_image", "1", "True or False"),
+    ({"max_num_steps": 0}, "max_num_steps", "0", ">= 1"),
+    ({"max_num_steps": 1.5}, "max_num_steps", "1.5", "integer"),
+    ({"time_budget_s": -1.0}, "time_budget_s", "-1.0", "> 0"),
+    ({"time_budget_s": "1"}, "time_budget_s", "'1'", "finite number"),
+    ({"solve_budget_s": NAN}, "solve_budget_s", "nan", "finite"),
+    ({"solve_budget_s": 0}, "solve_budget_s", "0", "> 0"),
+]:
+    case(f"contrast_sweep-{name}-{value}",
+         lambda kw=kw: _vc().contrast_sweep(**{"images": _images(), "labels": [0, 1], "contrasts": [1.0], **kw}),
+         name, value, allowed)
+case("contrast_sweep-regime-resnet",
+     lambda: nd.VirtualCortex(_resnet(), progress=False).contrast_sweep(_images(), [0, 1], [1.0], "scale_all"),
+     "regime", "scale_all", "naive")
+
+for kw, name, value, allowed in [
+    ({"mask_sizes": [-1]}, "mask_sizes", "-1", "[0, 32]"),
+    ({"mask_sizes": [40]}, "mask_sizes", "40", "[0, 32]"),
+    ({"mask_sizes": [2.5]}, "mask_sizes", "2.5", "integers"),
+    ({"mask_sizes": []}, "mask_sizes", "[]", "[0, 32]"),
+    ({"mask_sizes": [4, 4]}, "mask_sizes", "[4, 4]", "distinct"),
+    ({"max_num_steps": -3}, "max_num_steps", "-3", ">= 1"),
+    ({"time_budget_s": NAN}, "time_budget_s", "nan", "finite"),
+    ({"labels": [0, 1, 2]}, "labels", "3", "2"),
+    ({"times": [5.0]}, "times", "5.0", "[0, 2"),
+]:
+    case(f"pattern_completion-{name}-{value}",
+         lambda kw=kw: _vc().pattern_completion(**{"images": _images(), "labels": [0, 1], "mask_sizes": [4], **kw}),
+         name, value, allowed)
+case("physiology-blocks", lambda: _vc().physiology(blocks=[7]), "blocks", "7", "ODE block numbers")
+case("physiology-min_response", lambda: _vc().physiology(min_response=-1.0), "min_response", "-1.0", ">= 0")
+
+# ------------------------------------------------------------------------------------------ files
+case("save_dataset-suffix", lambda: nd.save_dataset(_ds(), "out.h5"), "path", "out.h5", ".nc")
+case("save_dataset-path-type", lambda: nd.save_dataset(_ds(), 3), "path", "3", "os.PathLike")
+case("save_dataset-ds", lambda: nd.save_dataset({"h": 1}, "out.nc"), "ds", "dict", "xarray.Dataset")
+case("save_dataset-overwrite", lambda: nd.save_dataset(_ds(), "out.nc", overwrite="no"), "overwrite", "'no'",
+     "True or False")
+case("save_dataset-validate", lambda: nd.save_dataset(_ds(), "out.nc", validate=1), "validate", "1",
+     "True or False")
+case("load_dataset-suffix", lambda: nd.load_dataset("data.csv"), "path", "data.csv", ".nc")
+case("load_dataset-lazy", lambda: nd.load_dataset("data.nc", lazy="yes"), "lazy", "'yes'", "True or False")
+case("load_dataset-decode", lambda: nd.load_dataset("data.nc", decode=None), "decode", "None", "True or False")
+case("validate_dataset-type", lambda: validate_dataset([1]), "ds", "list", "xarray.Dataset")
+case("stamp_provenance-experiment", lambda: stamp_provenance(_ds(), "", "m"), "experiment", "''", "non-empty")
+case("stamp_provenance-model_config", lambda: stamp_provenance(_ds(), "e", "m", model_config=3), "model_config",
+     "int", "dict")
+case("stamp_provenance-model_config-json", lambda: stamp_provenance(_ds(), "e", "m", model_config="{bad"),
+     "model_config", "{bad", "valid JSON")
+case("ZarrStreamWriter-suffix", lambda: ZarrStreamWriter("s.nc"), "path", "s.nc", ".zarr")
+case("ZarrStreamWriter-dim", lambda: ZarrStreamWriter("s.zarr", dim=""), "dim", "''", "non-empty")
+case("ZarrStreamWriter-overwrite", lambda: ZarrStreamWriter("s.zarr", overwrite="False"), "overwrite", "'False'",
+     "True or False")
+case("to_nwb-suffix", lambda: nd.to_nwb(_record_ds(), "x.h5"), "path", "x.h5", ".nwb")
+case("to_nwb-gap_s", lambda: nd.to_nwb(_record_ds(), "x.nwb", gap_s=0), "gap_s", "0", "> 0")
+case("to_nwb-overwrite", lambda: nd.to_nwb(_record_ds(), "x.nwb", overwrite="no"), "overwrite", "'no'",
+     "True or False")
+case("to_nwb-positions", lambda: nd.to_nwb(_record_ds(), "x.nwb", positions="edge"), "positions", "edge",
+     "one of")
+case("to_assembly-region_map", lambda: nd.to_assembly(_record_ds(), region_map=3), "region_map", "int", "dict")
+case("to_assembly-positions", lambda: nd.to_assembly(_record_ds(), {"block1": "V1"}, positions="edge"),
+     "positions", "edge", "one of")
+case("to_assembly-region_map-keys", lambda: nd.to_assembly(_record_ds(), {1: "V1"}), "region_map", "[1]",
+     "exactly the blocks")
+case("to_assembly-rec", lambda: nd.to_assembly(_ds(), {1: "V1"}), "rec", "record", "'record' dataset")
+
+# ------------------------------------------------------------------------------------------ checkpoints
+case("save_checkpoint-model", lambda: nd.save_checkpoint({"w": 1}, "m.pt"), "model", "dict", "nn.Module")
+case("save_checkpoint-path", lambda: nd.save_checkpoint(_model(), None), "path", "None", "os.PathLike")
+case("save_checkpoint-card", lambda: nd.save_checkpoint(_model(), "m.pt", card=[1]), "card", "list", "dict")
+case("save_checkpoint-card-nan", lambda: nd.save_checkpoint(_model(), "m.pt", card={"loss": NAN}), "card",
+     "not JSON compliant", "finite numbers")
+case("load_checkpoint-builder", lambda: nd.load_checkpoint("m.pt", builder=3), "builder", "int", "callable")
+case("load_checkpoint-path", lambda: nd.load_checkpoint(3.5), "path", "3.5", "os.PathLike")
+case("save_training_state-epoch", lambda: save_training_state("s.pt", model=_model(), epoch=-1), "epoch", "-1",
+     ">= 0")
+case("save_training_state-optimizer", lambda: save_training_state("s.pt", model=_model(), epoch=0, optimizer=3),
+     "optimizer", "int", "state_dict")
+case("load_training_state-restore_rng",
+     lambda: load_training_state("s.pt", model=_model(), restore_rng="no"), "restore_rng", "'no'", "True or False")
+
+# ------------------------------------------------------------------------------------------ data
+case("load_cifar10-split", lambda: nd.load_cifar10("/nonexistent", split="val"), "split", "val", "one of")
+case("load_cifar10-verify_md5", lambda: nd.load_cifar10("/nonexistent", verify_md5="yes"), "verify_md5", "'yes'",
+     "True or False")
+case("load_cifar10-root", lambda: nd.load_cifar10(3), "root", "3", "os.PathLike")
+case("per_class_subset-n", lambda: per_class_subset(_cifar(), 0, seed=0), "n", "0", ">= 1")
+case("per_class_subset-n-big", lambda: per_class_subset(_cifar(), 5, seed=0), "n", "5", "has only")
+case("per_class_subset-seed", lambda: per_class_subset(_cifar(), 1, seed=-3), "seed", "-3", ">= 0")
+case("per_class_subset-data", lambda: per_class_subset([1], 1, seed=0), "data", "list", "CIFAR10")
+case("train_val_split-fraction", lambda: train_val_split(_cifar(), val_fraction=1.0), "val_fraction", "1.0",
+     "(0, 1)")
+case("train_val_split-both", lambda: train_val_split(_cifar(), val_fraction=0.5, val_per_class=1),
+     "val_per_class", "1", "exactly one")
+case("train_val_split-per_class", lambda: train_val_split(_cifar(), val_per_class=0), "val_per_class", "0",
+     ">= 1")
+case("epoch_generator-epoch", lambda: epoch_generator(0, -1), "epoch", "-1", ">= 0")
+case("epoch_generator-stream", lambda: epoch_generator(0, 0, stream=""), "stream", "''", "non-empty")
+case("num_batches-batch_size", lambda: num_batches(10, 0), "batch_size", "0", ">= 1")
+case("num_batches-drop_last", lambda: num_batches(10, 3, drop_last="yes"), "drop_last", "'yes'", "True or False")
+case("batches-start_batch", lambda: list(batches(torch.zeros(10), batch_size=3, seed=0, start_batch=9)),
+     "start_batch", "9", "[0, 4]")
+case("batches-start_batch-type", lambda: list(batches(torch.zeros(10), batch_size=3, seed=0, start_batch="1")),
+     "start_batch", "'1'", "integer")
+case("batches-shuffle", lambda: list(batches(torch.zeros(10), batch_size=3, seed=0, shuffle="no")), "shuffle",
+     "'no'", "True or False")
+case("random_crop_flip-padding", lambda: random_crop_flip(torch.zeros(1, 3, 8, 8), padding=-1), "padding", "-1",
+     ">= 0")
+case("random_crop_flip-flip", lambda: random_crop_flip(torch.zeros(1, 3, 8, 8), flip="no"), "flip", "'no'",
+     "True or False")
+case("random_crop_flip-images", lambda: random_crop_flip(torch.zeros(3, 8, 8)), "images", "[3, 8, 8]",
+     "[B, C, H, W]")
+case("crop_flip-offsets", lambda: crop_flip(torch.zeros(2, 1, 4, 4), torch.tensor([0, 9]), torch.tensor([0, 0]),
+                                            torch.tensor([False, False]), padding=1), "offsets_y", "9", "[0, 2]")
+
+
+def _assert_clear(err: BaseException, name: str, value: str, allowed: str) -> None:
+    text = str(err)
+    assert isinstance(err, ValueError | TypeError), f"{type(err).__name__}: {text}"
+    assert name in text, f"argument {name!r} not named in: {text}"
+    assert value in text, f"value {value!r} not shown in: {text}"
+    assert allowed in text, f"what is allowed ({allowed!r}) not said in: {text}"
+
+
+@pytest.mark.parametrize("call, name, value, allowed", CASES)
+def test_bad_input_gets_a_clear_error(call, name, value, allowed, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths of the cases land here, if anything were written
+    with pytest.raises(Exception) as info:
+        call()
+    _assert_clear(info.value, name, value, allowed)
+    assert list(tmp_path.iterdir()) == [], "a rejected call left files behind"
+
+
+def test_there_are_at_least_150_distinct_cases():
+    ids = [p.id for p in CASES]
+    assert len(ids) == len(set(ids)) and len(ids) >= 150, len(ids)
+
+
+def test_wrong_kinds_are_both_type_and_value_errors():
+    with pytest.raises(ArgumentTypeError) as info:
+        nd.save_dataset(_ds(), "x.nc", overwrite="no")
+    assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
