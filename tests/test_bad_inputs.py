@@ -243,7 +243,7 @@ for kw, name, value, allowed in [
     case(f"VirtualCortex-{name}={value}", lambda kw=kw: nd.VirtualCortex(_model(), **kw), name, value, allowed)
 case("VirtualCortex-model", lambda: nd.VirtualCortex(torch.nn.Linear(2, 2)), "model", "Linear", "stem")
 case("VirtualCortex-model-type", lambda: nd.VirtualCortex("odenet"), "model", "str", "nn.Module")
-case("VirtualCortex-pretrained", lambda: nd.VirtualCortex.pretrained("alexnet"), "name", "alexnet", "available")
+case("VirtualCortex-pretrained", lambda: nd.VirtualCortex.pretrained("alexnet"), "name", "alexnet", "one of")
 
 T = np.linspace(0.0, 2.0, 3)
 for kw, name, value, allowed in [

@@ -10,7 +10,7 @@ import torch
 import xarray as xr
 
 import neurodcn as nd
-from neurodcn.cortex import virtual_cortex
+from neurodcn.data import bundled
 from neurodcn.schema import validate_dataset
 
 
@@ -116,14 +116,14 @@ def test_repr_shows_the_model(model):
 
 def test_checkpoint_and_pretrained(model, images, tmp_path, monkeypatch):
     nd.save_checkpoint(model, tmp_path / "tiny.pt")
-    monkeypatch.setattr(virtual_cortex, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(bundled, "bundled_dir", lambda kind: tmp_path)
     vc = nd.VirtualCortex.pretrained("tiny", image_size=16, progress=False)
     assert vc.card["model"]["name"] == "dcn-ode" and not vc.model.training
     direct = nd.VirtualCortex(model, image_size=16, progress=False)
     np.testing.assert_array_equal(
         vc.record(images, [1.0])["block2"]["h"].values, direct.record(images, [1.0])["block2"]["h"].values
     )
-    with pytest.raises(ValueError, match=r"available: \['tiny'\]"):
+    with pytest.raises(ValueError, match=r"one of \['tiny'\]"):
         nd.VirtualCortex.pretrained("dcn-ode")
 
 
