@@ -5,11 +5,10 @@ from neurodcn.cortex.contrast import REGIMES
 from neurodcn.cortex.geometry import MapGeometry, model_geometry
 from neurodcn.cortex.receptive_fields import preferred_frequency
 from neurodcn.cortex.record import propagate
-from neurodcn.cortex.virtual_cortex import CHECKPOINT_DIR, VirtualCortex
+from neurodcn.cortex.virtual_cortex import VirtualCortex
 
 __all__ = [
     "VirtualCortex",
-    "CHECKPOINT_DIR",
     "REGIMES",
     "MapGeometry",
     "model_geometry",

@@ -23,17 +23,14 @@ from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
 from neurodcn.cortex.geometry import model_geometry
 from neurodcn.cortex.inputs import check_images
-from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_dir
+from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import stamp_provenance
 from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.validate import check_bool, check_int, check_pair, check_real, check_type
 
-__all__ = ["VirtualCortex", "CHECKPOINT_DIR"]
-
-CHECKPOINT_DIR = bundled_dir("checkpoints")
-"""Where VirtualCortex.pretrained looks for bundled checkpoints (<name>.pt): package data, neurodcn/_data."""
+__all__ = ["VirtualCortex"]
 
 
 class VirtualCortex:

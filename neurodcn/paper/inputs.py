@@ -19,6 +19,11 @@ DEFAULT_STIMULI = "cifar10-demo"
 """The bundled stimulus set (neurodcn.load_stimuli) the paper functions use by default."""
 
 
+def _is_bundled_name(checkpoint) -> bool:
+    """Whether ``checkpoint`` names a bundled checkpoint (and is not also a file, which would take precedence)."""
+    return isinstance(checkpoint, str) and checkpoint in bundled_checkpoints() and not Path(checkpoint).is_file()
+
+
 def load_cortex(checkpoint=None, progress: bool = True) -> VirtualCortex:
     """A VirtualCortex on ``checkpoint`` (a path, or the name of a bundled checkpoint that is not also a file;
     None: the bundled DEFAULT_MODEL), default visual field and time map."""
@@ -26,9 +31,9 @@ def load_cortex(checkpoint=None, progress: bool = True) -> VirtualCortex:
         return VirtualCortex.pretrained(DEFAULT_MODEL, progress=progress)
     if not isinstance(checkpoint, str | os.PathLike):
         raise TypeError(f"checkpoint must be None, a str or os.PathLike, got {type(checkpoint).__name__}")
+    if _is_bundled_name(checkpoint):
+        return VirtualCortex.pretrained(checkpoint, progress=progress)
     if not Path(checkpoint).is_file():
-        if isinstance(checkpoint, str) and checkpoint in bundled_checkpoints():
-            return VirtualCortex.pretrained(checkpoint, progress=progress)
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} is neither a file nor a bundled checkpoint "
                                 f"({sorted(bundled_checkpoints())})")
     return VirtualCortex.from_checkpoint(checkpoint, progress=progress)
@@ -39,7 +44,7 @@ def checkpoint_label(checkpoint=None) -> str:
     machine's absolute path to the package never goes into a result)."""
     if checkpoint is None:
         checkpoint = DEFAULT_MODEL
-    if isinstance(checkpoint, str) and not Path(checkpoint).is_file() and checkpoint in bundled_checkpoints():
+    if _is_bundled_name(checkpoint):
         return f"bundled {checkpoint} ({bundled_checkpoint(checkpoint).name})"
     return str(checkpoint)
 

@@ -85,14 +85,14 @@ def plot_completion_dynamics(ds: xr.Dataset, mask_size=None, ax=None) -> Figure:
         mean, sd = d.mean("stimulus").values, d.std("stimulus").values
         ax.plot(ms, mean, color=color, label=f"block {k}")
         ax.fill_between(ms, mean - sd, mean + sd, color=color, alpha=BAND_ALPHA, lw=0)
-    ticks = [k for k in blocks if f"solver_step_time_block{k}" in ds]
     for j, (k, color) in enumerate(zip(blocks, colors(len(blocks)), strict=True)):
-        if k in ticks:
-            steps = ds[f"solver_step_time_block{k}"].sel(mask_size=[0, mask_size] if 0 in sizes else [mask_size])
-            t = np.unique(np.round(steps.values[np.isfinite(steps.values)], 6))
-            t = t[(t >= ds["time"].values.min()) & (t <= ds["time"].values.max())]  # a last step may overshoot T
-            ax.plot(onset + scale * t, np.full(t.size, 0.03 + 0.04 * j), "|", color=color, ms=8,
-                    transform=ax.get_xaxis_transform(), label="solver states" if j == 0 else None)
+        if f"solver_step_time_block{k}" not in ds:
+            continue
+        steps = ds[f"solver_step_time_block{k}"].sel(mask_size=[0, mask_size] if 0 in sizes else [mask_size])
+        t = np.unique(np.round(steps.values[np.isfinite(steps.values)], 6))
+        t = t[(t >= ds["time"].values.min()) & (t <= ds["time"].values.max())]  # a last step may overshoot T
+        ax.plot(onset + scale * t, np.full(t.size, 0.03 + 0.04 * j), "|", color=color, ms=8,
+                transform=ax.get_xaxis_transform(), label="solver states" if j == 0 else None)
     ax.set_xlabel("time after stimulus onset (ms)")
     ax.set_ylabel("D(t), mean ± SD over images")
     ax.set_title(f"mask {mask_size} x {mask_size} px, {ds.sizes['stimulus']} images", fontsize="medium")
