@@ -19,7 +19,7 @@ from torch import nn
 from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.grid import sequence_sizes
 
-__all__ = ["CCNet", "ConvNet", "sample_scales", "CHANNELS", "SUPPORTS", "STRIDES"]
+__all__ = ["CCNet", "ConvNet", "he_init", "sample_scales", "CHANNELS", "SUPPORTS", "STRIDES"]
 
 CHANNELS = (32, 32, 64, 64, 64, 64, 64, 64)
 SUPPORTS = (3, 4, 3, 3, 3, 3, 3, 4)
@@ -57,10 +57,20 @@ def sample_scales(layers: int = 8, target=Fraction(1, 4), std: float = 0.01, max
     return list(zip(axes[0], axes[1], strict=True))
 
 
+def he_init(layer: nn.Conv2d | nn.Linear) -> None:
+    """He et al. (2015) initialisation for a layer followed by ReLU: weight ~ N(0, 2 / fan_in), bias 0, so the
+    mean square activation is kept from layer to layer. PyTorch's default (variance 1 / (3 fan_in)) divides it
+    by 6 at every layer: after the 10 ReLU layers of these networks the logits barely depend on the input, and
+    Adam training stays at chance."""
+    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    nn.init.zeros_(layer.bias)
+
+
 def _head(in_features: int, fc, num_classes: int) -> nn.Sequential:
     layers, width = [nn.Flatten()], in_features
     for f in fc:
         layers += [nn.Linear(width, f), nn.ReLU()]
+        he_init(layers[-2])
         width = f
     layers.append(nn.Linear(width, num_classes))
     return nn.Sequential(*layers)
@@ -111,6 +121,8 @@ class CCNet(nn.Module):
         widths = (in_channels, *channels)
         with torch.random.fork_rng(devices=[]):  # the initialisation is the seed's, whatever the global RNG
             torch.manual_seed(seed)
+            # the Internal-Net's own init keeps the mean square activation through the 8 CC layers (its taps
+            # share one bias, so they add coherently); the FC head takes He's
             self.layers = nn.ModuleList(ContinuousConv2d(widths[i], widths[i + 1], kernel=kernel,
                                                          support=supports[i], padding=padding)
                                         for i in range(len(channels)))
@@ -195,6 +207,7 @@ class ConvNet(nn.Module):
             widths, layers, side = (in_channels, *channels), [], input_size
             for i, (k, s) in enumerate(zip(supports, strides, strict=True)):
                 layers += [nn.Conv2d(widths[i], widths[i + 1], k, stride=s, padding=1), nn.ReLU()]
+                he_init(layers[-2])
                 side = (side + 2 - k) // s + 1
             self.convs = nn.Sequential(*layers)
             self.head = _head(channels[-1] * side * side, fc, num_classes)
