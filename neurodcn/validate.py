@@ -17,6 +17,8 @@ from pathlib import Path
 __all__ = [
     "ArgumentTypeError",
     "show",
+    "is_int",
+    "is_real",
     "check_bool",
     "check_int",
     "check_real",
@@ -42,13 +44,27 @@ def show(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _is_bool(value) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
+def is_int(value) -> bool:
+    """Whether ``value`` is an integer (Python or numpy), bools excluded: for checks of sequences."""
+    return isinstance(value, Integral) and not _is_bool(value)
+
+
+def is_real(value) -> bool:
+    """Whether ``value`` is a real number (Python or numpy, possibly infinite or NaN), bools excluded."""
+    return isinstance(value, Real) and not _is_bool(value)
+
+
 def _fail(name: str, value, allowed: str, kind: type[Exception] = ValueError):
     raise kind(f"{name} must be {allowed}, got {show(value)}")
 
 
 def check_bool(name: str, value) -> bool:
     """``value`` if it is True or False (numpy bools included); anything truthy is not enough."""
-    if type(value).__name__ == "bool_" or isinstance(value, bool):
+    if _is_bool(value):
         return bool(value)
     _fail(name, value, "True or False", ArgumentTypeError)
 
@@ -66,7 +82,7 @@ def _bounds(lo, hi, lo_open=False, hi_open=False) -> str:
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as an int if it is an integer (Python or numpy, not bool) within [minimum, maximum]."""
     allowed = "an integer" + _bounds(minimum, maximum)
-    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(value, Integral):
+    if not is_int(value):
         _fail(name, value, allowed, ArgumentTypeError)
     v = int(value)
     if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
@@ -77,7 +93,7 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
 def check_real(name: str, value, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False) -> float:
     """``value`` as a float if it is a finite real number (not bool) within the given bounds."""
     allowed = "a finite number" + _bounds(lo, hi, lo_open, hi_open)
-    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(value, Real):
+    if not is_real(value):
         _fail(name, value, allowed, ArgumentTypeError)
     v = float(value)
     bad = not math.isfinite(v)
@@ -108,11 +124,11 @@ def check_choice(name: str, value, allowed: Iterable):
 def check_pair(name: str, value, minimum: int | None = 1, maximum: int | None = None) -> tuple[int, int]:
     """An int or a (height, width) pair of ints within [minimum, maximum], as a tuple of two ints."""
     allowed = "an integer" + _bounds(minimum, maximum) + " or a pair (height, width) of them"
-    pair = (value, value) if isinstance(value, Integral) and not isinstance(value, bool) else value
+    pair = (value, value) if is_int(value) else value
     if not (isinstance(pair, tuple | list) and len(pair) == 2):
         _fail(name, value, allowed, ArgumentTypeError)
     for v in pair:
-        if isinstance(v, bool) or type(v).__name__ == "bool_" or not isinstance(v, Integral):
+        if not is_int(v):
             _fail(name, value, allowed, ArgumentTypeError)
         if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
             _fail(name, value, allowed)

@@ -81,7 +81,7 @@ for field, bad, allowed in [
     ("method", "'rk45'", "one of"), ("rtol", "0", "> 0"), ("rtol", "-0.001", "> 0"), ("rtol", "nan", "finite"),
     ("atol", "inf", "finite"), ("atol", "'1e-3'", "number"), ("T", "0", "> 0"), ("T", "True", "number"),
     ("adjoint", "'no'", "True or False"), ("adjoint", "1", "True or False"), ("seminorm", "None", "True or False"),
-    ("max_num_steps", "0", "positive integer"), ("max_num_steps", "2.5", "positive integer"),
+    ("max_num_steps", "0", "an integer >= 1"), ("max_num_steps", "2.5", "an integer >= 1"),
 ]:
     case(f"SolverConfig-{field}={bad}", lambda f=field, b=bad: nd.SolverConfig(**{f: _eval(b)}), field, bad, allowed)
 case("SolverConfig-step_size-adaptive", lambda: nd.SolverConfig(step_size=0.1), "step_size", "0.1", "fixed-grid")

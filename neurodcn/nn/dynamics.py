@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -23,7 +22,7 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from neurodcn.nn.blocks import CONV_KINDS, activation, apply_conv, group_norm, make_conv
 from neurodcn.nn.srf import SRFConv2d
-from neurodcn.validate import check_bool
+from neurodcn.validate import check_bool, check_choice, check_int, check_real, check_type
 
 if TYPE_CHECKING:
     from neurodcn.nn.regularisation import Regulariser
@@ -53,14 +52,6 @@ def solver_errors():
         raise
 
 
-def _positive(name, value, integer=False):
-    ok = (isinstance(value, int) if integer else isinstance(value, (int, float))) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
-        kind = "a positive integer" if integer else "a finite number > 0"
-        raise ValueError(f"SolverConfig.{name} must be {kind}, got {value!r}")
-    return value
-
-
 @dataclasses.dataclass(frozen=True)
 class SolverConfig:
     """How an ODE block is solved over model time [0, T].
@@ -83,22 +74,20 @@ class SolverConfig:
     step_size: float | None = None
 
     def __post_init__(self):
-        if self.method not in ADAPTIVE_METHODS + FIXED_GRID_METHODS:
-            raise ValueError(f"SolverConfig.method must be one of {list(ADAPTIVE_METHODS + FIXED_GRID_METHODS)}, "
-                             f"got {self.method!r}")
+        check_choice("SolverConfig.method", self.method, ADAPTIVE_METHODS + FIXED_GRID_METHODS)
+        positive = {"lo": 0, "lo_open": True}
         for name in ("rtol", "atol", "T"):
-            object.__setattr__(self, name, float(_positive(name, getattr(self, name))))
+            object.__setattr__(self, name, check_real(f"SolverConfig.{name}", getattr(self, name), **positive))
         for name in ("adjoint", "seminorm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"SolverConfig.{name} must be True or False, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, check_bool(f"SolverConfig.{name}", getattr(self, name)))
         if self.seminorm and not self.adjoint:
             raise ValueError("SolverConfig.seminorm=True needs adjoint=True (it only changes the adjoint solve)")
         if self.max_num_steps is not None:
-            _positive("max_num_steps", self.max_num_steps, integer=True)
+            object.__setattr__(self, "max_num_steps", check_int("SolverConfig.max_num_steps", self.max_num_steps, 1))
         if self.method in FIXED_GRID_METHODS:
             if self.step_size is None:
                 raise ValueError(f"SolverConfig.step_size is required for the fixed-grid method {self.method!r}")
-            object.__setattr__(self, "step_size", float(_positive("step_size", self.step_size)))
+            object.__setattr__(self, "step_size", check_real("SolverConfig.step_size", self.step_size, **positive))
         elif self.step_size is not None:
             raise ValueError(f"SolverConfig.step_size={self.step_size!r} is only for fixed-grid methods "
                              f"{list(FIXED_GRID_METHODS)}, not {self.method!r}")
@@ -120,8 +109,7 @@ class SolverConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SolverConfig:
-        if not isinstance(d, dict):
-            raise TypeError(f"solver config must be a dict, got {type(d).__name__}")
+        check_type("solver config", d, dict, "a dict")
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown SolverConfig fields {sorted(unknown)}; known: "
@@ -133,11 +121,8 @@ class SolverConfig:
         """A SolverConfig from a SolverConfig, a dict of fields, or None (the defaults)."""
         if value is None:
             return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            return cls.from_dict(value)
-        raise TypeError(f"solver must be a SolverConfig, a dict or None, got {type(value).__name__}")
+        check_type("solver", value, (cls, dict), "a SolverConfig, a dict or None")
+        return value if isinstance(value, cls) else cls.from_dict(value)
 
     def replace(self, **changes) -> SolverConfig:
         """A copy with some fields changed (validated)."""
@@ -185,10 +170,8 @@ class ODEFunc(nn.Module):
                  time_mode: str = "concat", act: str = "celu", gn_groups: str = "min32",
                  sigma_range=(0.05, 8.0), pair_size: int = 7):
         super().__init__()
-        if conv not in CONV_KINDS:
-            raise ValueError(f"conv must be one of {list(CONV_KINDS)}, got {conv!r}")
-        if time_mode not in TIME_MODES:
-            raise ValueError(f"time_mode must be one of {list(TIME_MODES)}, got {time_mode!r}")
+        check_choice("conv", conv, CONV_KINDS)
+        check_choice("time_mode", time_mode, TIME_MODES)
         self.channels, self.time_mode = channels, time_mode
         cin = channels + 1 if time_mode == "concat" else channels
         opts = dict(kernel_size=3, padding=1, bias=True, order=order, time_param=time_param,
@@ -286,9 +269,7 @@ class ODEBlock(nn.Module):
 
     def __init__(self, func: nn.Module, solver=None, cache_kernels: bool = True):
         super().__init__()
-        if not isinstance(func, nn.Module):
-            raise TypeError(f"func must be an nn.Module called as func(t, h), got {type(func).__name__}")
-        self.func = func
+        self.func = check_type("func", func, nn.Module, "an nn.Module called as func(t, h)")
         self.solver = SolverConfig.coerce(solver)
         self.cache_kernels = check_bool("cache_kernels", cache_kernels)
         self.nfe = NFEStats()
@@ -303,7 +284,7 @@ class ODEBlock(nn.Module):
 
     def forward(self, h0: torch.Tensor, T: float | None = None) -> torch.Tensor:
         """h(T) [B, C, H, W] from h0 [B, C, H, W]; T defaults to solver.T (model time units)."""
-        T = self.solver.T if T is None else float(_positive("T", T))
+        T = self.solver.T if T is None else check_real("T", T, lo=0, lo_open=True)
         return self._solve(h0, torch.tensor([0.0, T], dtype=h0.dtype, device=h0.device))[-1]
 
     def trajectory(self, h0: torch.Tensor, times) -> torch.Tensor:

@@ -39,6 +39,7 @@ from neurodcn.nn.regularisation import regularisation_terms, regularised
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.train import distributed as dist
 from neurodcn.train.checkpoint import load_training_state, save_checkpoint, save_training_state
+from neurodcn.validate import check_bool, check_choice, check_int, check_real, check_type, is_int
 
 __all__ = ["TrainConfig", "TrainingDiverged", "train", "evaluate", "srf_sigmas", "STATE_FILE", "BEST_FILE",
            "METRICS_FILE"]
@@ -50,18 +51,6 @@ OPTIMIZERS = ("sgd", "adam")
 class TrainingDiverged(RuntimeError):
     """The loss or the gradients became NaN or infinite (or the ODE solver failed); the last good checkpoint
     is kept untouched."""
-
-
-def _int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"TrainConfig.{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _num(name, value, minimum, allow_equal=True):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < minimum or (not allow_equal and value == minimum):
-        raise ValueError(f"TrainConfig.{name} must be a finite number {'>=' if allow_equal else '>'} {minimum}, "
-                         f"got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,33 +89,25 @@ class TrainConfig:
     field_gain: float = 1.0
 
     def __post_init__(self):
-        _int("epochs", self.epochs, 1)
-        _int("batch_size", self.batch_size, 1)
-        _int("eval_batch_size", self.eval_batch_size, 1)
-        _int("crop_padding", self.crop_padding, 0)
-        _int("seed", self.seed, 0)
-        if self.lr is not None:
-            _num("lr", self.lr, 0, allow_equal=False)
-        _num("momentum", self.momentum, 0)
-        _num("weight_decay", self.weight_decay, 0)
-        _num("gamma", self.gamma, 0, allow_equal=False)
-        _num("kinetic", self.kinetic, 0)
-        _num("jacobian", self.jacobian, 0)
-        _num("field_gain", self.field_gain, 0, allow_equal=False)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"TrainConfig.optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.grad_clip is not None:
-            _num("grad_clip", self.grad_clip, 0, allow_equal=False)
-        if self.checkpoint_every is not None:
-            _int("checkpoint_every", self.checkpoint_every, 1)
+        def put(name, check, *args, **kwargs):  # normalise one field; None leaves an optional one at its rule
+            value = getattr(self, name)
+            if value is not None or name not in ("lr", "grad_clip", "checkpoint_every"):
+                object.__setattr__(self, name, check(f"TrainConfig.{name}", value, *args, **kwargs))
+
+        for name, minimum in {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "crop_padding": 0, "seed": 0,
+                              "checkpoint_every": 1}.items():
+            put(name, check_int, minimum)
+        for name in ("lr", "gamma", "field_gain", "grad_clip"):
+            put(name, check_real, 0, lo_open=True)
+        for name in ("momentum", "weight_decay", "kinetic", "jacobian"):
+            put(name, check_real, 0)
         for name in ("augment", "clip_sigma"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
+            put(name, check_bool)
+        check_choice("TrainConfig.optimizer", self.optimizer, OPTIMIZERS)
         ms = tuple(self.milestones)
-        if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in ms) or \
-                any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
+        if not all(is_int(m) and m >= 1 for m in ms) or any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
             raise ValueError(f"TrainConfig.milestones must be strictly increasing positive epochs, got {ms!r}")
-        object.__setattr__(self, "milestones", ms)
+        object.__setattr__(self, "milestones", tuple(int(m) for m in ms))
 
     @property
     def base_lr(self) -> float:
@@ -147,7 +128,7 @@ class TrainConfig:
     @classmethod
     def scaled(cls, epochs: int, **changes) -> TrainConfig:
         """The reference schedule shrunk to ``epochs``: milestones at 40 % and 70 % of the run (as 40, 70 of 100)."""
-        _int("epochs", epochs, 1)
+        check_int("epochs", epochs, 1)
         ms = sorted({m for m in (round(0.4 * epochs), round(0.7 * epochs)) if 1 <= m < epochs})
         return cls(epochs=epochs, **{"milestones": tuple(ms), **changes})
 
@@ -205,10 +186,9 @@ def evaluate(model: nn.Module, data: CIFAR10, batch_size: int = 1000, progress: 
     batch of each ODE block. NFE counters are reset before and after, so nothing leaks into training logs.
     In a process group each rank evaluates every world_size-th image and the sums are reduced.
     """
-    if not isinstance(data, CIFAR10):
-        raise TypeError(f"data must be a CIFAR10 (see load_cifar10), got {type(data).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_type("data", data, CIFAR10, "a CIFAR10 (see load_cifar10)")
+    check_int("batch_size", batch_size, 1)
+    check_bool("progress", progress)
     plain = dist.unwrap(model)
     was_training = plain.training
     plain.eval()
@@ -293,20 +273,17 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
     "metrics"}. Raises TrainingDiverged on a non-finite loss or gradient (nothing is saved for that epoch).
     """
     config = TrainConfig() if config is None else config
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
+    check_type("config", config, TrainConfig, "a TrainConfig")
     for name, d in (("train_data", train_data), ("val_data", val_data)):
-        if not isinstance(d, CIFAR10):
-            raise TypeError(f"{name} must be a CIFAR10 (see load_cifar10), got {type(d).__name__}")
-    if not isinstance(compile, bool):
-        raise TypeError(f"compile must be True or False, got {compile!r}")
+        check_type(name, d, CIFAR10, "a CIFAR10 (see load_cifar10)")
+    for name, flag in (("resume", resume), ("progress", progress), ("compile", compile)):
+        check_bool(name, flag)
     if compile and config.jacobian > 0:
         raise ValueError(f"compile=True cannot be combined with the Jacobian regulariser (jacobian={config.jacobian}):"
                          " it needs double backward through the vector field")
-    if card is not None and not isinstance(card, dict):
-        raise TypeError(f"card must be a dict or None, got {type(card).__name__}")
+    if card is not None:
+        check_type("card", card, dict, "a dict or None")
     n_batches = num_batches(len(train_data), config.batch_size, drop_last=True)
     if n_batches == 0:
         raise ValueError(f"batch_size={config.batch_size} exceeds the {len(train_data)} training images "
