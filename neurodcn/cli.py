@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from neurodcn.validate import check_bool, check_callable, check_str
+
 __all__ = ["main", "build_parser", "register_command", "COMMANDS", "dataset_name"]
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -32,10 +34,11 @@ def register_command(name: str, help: str, add_arguments: Callable[[argparse.Arg
                      run: Callable[[argparse.Namespace], int], *, replace: bool = False) -> None:
     """Add a subcommand: ``add_arguments(parser)`` declares its options, ``run(args)`` returns the exit code and
     may raise ValueError/TypeError/FileNotFoundError for user errors (reported without a traceback)."""
-    if not isinstance(name, str) or not name or name.startswith("-"):
+    if check_str("name", name).startswith("-"):
         raise ValueError(f"name must be a non-empty string not starting with '-', got {name!r}")
-    if not (callable(add_arguments) and callable(run)):
-        raise TypeError("add_arguments and run must be callable")
+    check_callable("add_arguments", add_arguments, "callable as add_arguments(parser)")
+    check_callable("run", run, "callable as run(args)")
+    replace = check_bool("replace", replace)
     if name in COMMANDS and not replace:
         raise ValueError(f"command {name!r} is already registered (pass replace=True to override it)")
     COMMANDS[name] = (help, add_arguments, run)

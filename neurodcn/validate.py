@@ -27,6 +27,7 @@ __all__ = [
     "check_path",
     "check_str",
     "check_type",
+    "check_callable",
     "check_feature_map",
 ]
 
@@ -69,14 +70,18 @@ def check_bool(name: str, value) -> bool:
     _fail(name, value, "True or False", ArgumentTypeError)
 
 
+def _number(v) -> str:
+    return str(int(v)) if is_int(v) else f"{v:g}"
+
+
 def _bounds(lo, hi, lo_open=False, hi_open=False) -> str:
     if lo is None and hi is None:
         return ""
     if hi is None:
-        return f" {'>' if lo_open else '>='} {lo:g}"
+        return f" {'>' if lo_open else '>='} {_number(lo)}"
     if lo is None:
-        return f" {'<' if hi_open else '<='} {hi:g}"
-    return f" in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        return f" {'<' if hi_open else '<='} {_number(hi)}"
+    return f" in {'(' if lo_open else '['}{_number(lo)}, {_number(hi)}{')' if hi_open else ']'}"
 
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -163,6 +168,13 @@ def check_path(name: str, value, suffixes: Iterable[str] | None = None) -> Path:
 def check_type(name: str, value, types, what: str):
     """``value`` if it is an instance of ``types``; ``what`` says in words what is allowed."""
     if not isinstance(value, types):
+        raise ArgumentTypeError(f"{name} must be {what}, got {type(value).__name__}: {show(value)}")
+    return value
+
+
+def check_callable(name: str, value, what: str = "callable"):
+    """``value`` if it is callable; ``what`` says in words how it is called."""
+    if not callable(value):
         raise ArgumentTypeError(f"{name} must be {what}, got {type(value).__name__}: {show(value)}")
     return value
 

@@ -105,7 +105,7 @@ case("TrainConfig-milestones", lambda: TrainConfig(epochs=10, milestones=(5, 3))
      "increasing")
 
 # ------------------------------------------------------------------------------------------ build_model
-case("build_model-name", lambda: nd.build_model("resnet-9000"), "name", "resnet-9000", "known")
+case("build_model-name", lambda: nd.build_model("resnet-9000"), "name", "resnet-9000", "one of ['dcn-ode'")
 case("build_model-name-type", lambda: nd.build_model(3), "name", "3", "one of")
 case("build_model-width-0", lambda: nd.build_model("odenet", width=0), "width", "0", ">= 1")
 case("build_model-width-float", lambda: nd.build_model("odenet", width=4.5), "width", "4.5", "integer")

@@ -18,6 +18,7 @@ from torch import nn
 
 from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.grid import sequence_sizes
+from neurodcn.validate import check_bool, check_int, check_real, is_int
 
 __all__ = ["CCNet", "ConvNet", "he_init", "sample_scales", "CHANNELS", "SUPPORTS", "STRIDES"]
 
@@ -26,11 +27,9 @@ SUPPORTS = (3, 4, 3, 3, 3, 3, 3, 4)
 STRIDES = (1, 2, 1, 1, 1, 1, 1, 2)
 
 
-def _fraction(value, name) -> Fraction:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not value > 0 \
-            or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return value if isinstance(value, Fraction) else Fraction(value).limit_denominator(10**6)
+def _fraction(name, value) -> Fraction:
+    check_real(name, value, lo=0, lo_open=True)
+    return value if isinstance(value, Fraction) else Fraction(float(value)).limit_denominator(10**6)
 
 
 def sample_scales(layers: int = 8, target=Fraction(1, 4), std: float = 0.01, max_denominator: int = 10,
@@ -41,9 +40,10 @@ def sample_scales(layers: int = 8, target=Fraction(1, 4), std: float = 0.01, max
 
     Returns ``layers`` pairs (s_y, s_x) of Fractions.
     """
-    target = _fraction(target, "target")
-    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 2:
-        raise ValueError(f"layers must be an integer >= 2, got {layers!r}")
+    target = _fraction("target", target)
+    layers = check_int("layers", layers, 2)
+    std = check_real("std", std, 0)
+    max_denominator = check_int("max_denominator", max_denominator, 1)
     n = layers - 1
     mean = float(target) ** (1.0 / n)
     axes = []
@@ -78,10 +78,9 @@ def _head(in_features: int, fc, num_classes: int) -> nn.Sequential:
 
 def _check_common(num_classes, in_channels, input_size, fc):
     for name, v in (("num_classes", num_classes), ("in_channels", in_channels), ("input_size", input_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in fc):
-        raise ValueError(f"fc must list positive integer widths, got {fc!r}")
+        check_int(name, v, 1)
+    if not all(is_int(f) and f >= 1 for f in fc):
+        raise ValueError(f"fc must list integer widths >= 1, got {fc!r}")
 
 
 class CCNet(nn.Module):
@@ -107,16 +106,18 @@ class CCNet(nn.Module):
         _check_common(num_classes, in_channels, input_size, fc)
         if len(channels) != len(supports) or len(channels) < 2:
             raise ValueError(f"channels and supports must have the same length >= 2, got {channels}, {supports}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-            raise ValueError(f"seed must be an integer in [0, 2^31), got {seed!r}")
-        target = _fraction(target_scale, "target_scale")
+        seed = check_int("seed", seed, 0, 2**31 - 1)
+        scale_augmentation = check_bool("scale_augmentation", scale_augmentation)
+        scale_std, max_denominator = check_real("scale_std", scale_std, 0), check_int("max_denominator",
+                                                                                      max_denominator, 1)
+        target = _fraction("target_scale", target_scale)
         if (input_size * target).denominator != 1:
             raise ValueError(f"input_size x target_scale must be an integer, got {input_size} x {target_scale}")
         self.config = {"name": "ccnet", "num_classes": num_classes, "in_channels": in_channels,
                        "input_size": input_size, "channels": list(channels), "supports": list(supports),
-                       "fc": list(fc), "target_scale": float(target_scale), "scale_std": float(scale_std),
+                       "fc": list(fc), "target_scale": float(target_scale), "scale_std": scale_std,
                        "max_denominator": max_denominator, "kernel": kernel, "padding": padding,
-                       "scale_augmentation": bool(scale_augmentation), "seed": seed}
+                       "scale_augmentation": scale_augmentation, "seed": seed}
         self.target = target
         widths = (in_channels, *channels)
         with torch.random.fork_rng(devices=[]):  # the initialisation is the seed's, whatever the global RNG
@@ -174,9 +175,8 @@ class CCNet(nn.Module):
     @torch.no_grad()
     def scale_ensemble(self, x: torch.Tensor, k: int = 3, seed: int = 0) -> torch.Tensor:
         """Scale ensemble (Sec. 4): mean logits over k scale sequences drawn with a generator seeded by seed."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        gen = torch.Generator().manual_seed(int(seed))
+        k = check_int("k", k, 1)
+        gen = torch.Generator().manual_seed(check_int("seed", seed, 0))
         return torch.stack([self(x, self.sample_scales(gen)) for _ in range(k)]).mean(0)
 
 
@@ -197,9 +197,7 @@ class ConvNet(nn.Module):
                        "input_size": input_size, "channels": list(channels), "supports": list(supports),
                        "strides": list(strides), "fc": list(fc)}
         if seed is not None:  # only then in the config, so configs written without it stay as they were
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
-            self.config["seed"] = seed
+            self.config["seed"] = seed = check_int("seed", seed, 0)
         rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
         with rng:
             if seed is not None:

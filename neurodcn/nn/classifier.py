@@ -122,9 +122,7 @@ class Classifier(nn.Module):
 
     def features(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         """Feature map after blocks[upto] (default: the last block), before the head: [B, C, H', W']."""
-        last = len(self.blocks) - 1 if upto is None else upto
-        if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last < len(self.blocks):
-            raise ValueError(f"upto must be a block index in 0..{len(self.blocks) - 1}, got {upto!r}")
+        last = len(self.blocks) - 1 if upto is None else check_int("upto", upto, 0, len(self.blocks) - 1)
         return self._features(self.check_input(x), last)
 
     def _features(self, x: torch.Tensor, last: int) -> torch.Tensor:

@@ -12,7 +12,6 @@ inside each transition: step j outputs ceil(n * s_1 * ... * s_j) per axis for an
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 from torch import nn
@@ -22,6 +21,7 @@ from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.classifier import Classifier, check_options, stage_block
 from neurodcn.nn.grid import check_scale, rational_scale, sequence_sizes
 from neurodcn.nn.sampling import PADDINGS
+from neurodcn.validate import check_choice, check_real
 
 __all__ = ["GradualDownsample", "build_dcn_cc", "DEFAULT_SCALES", "DEFAULT_SUPPORT"]
 
@@ -31,9 +31,13 @@ DEFAULT_SUPPORT = 4
 """Kernel support of the CC steps in input pixels (the 4 x 4 window of dcn-ode's stride-2 convolution)."""
 
 
-def _exact(scale):
-    """A scale as a Fraction when it is a ratio of small integers (exact Eq. 4 sizes, by-convs path), else float."""
-    return rational_scale(scale) or check_scale(scale)
+def _exact_scales(scales) -> tuple:
+    """Each scale as a Fraction when it is a ratio of small integers (exact Eq. 4 sizes, by-convs path), else
+    float."""
+    if not isinstance(scales, list | tuple) or not scales:
+        raise ValueError(f"scales must be a non-empty list of scale factors > 0, got {scales!r}")
+    floats = [check_scale(s, "scales") for s in scales]
+    return tuple(rational_scale(s) or f for s, f in zip(scales, floats, strict=True))
 
 
 class GradualDownsample(nn.Module):
@@ -53,9 +57,7 @@ class GradualDownsample(nn.Module):
                  act: str = "celu", gn_groups: str = "min32", order: int = 2, sigma_range=(0.05, 8.0),
                  padding: str = "zeros"):
         super().__init__()
-        if not isinstance(scales, (list, tuple)) or not scales:
-            raise ValueError(f"scales must be a non-empty list of scale factors > 0, got {scales!r}")
-        self.scales = tuple(_exact(s) for s in scales)
+        self.scales = _exact_scales(scales)
         widths = [in_channels] + [out_channels] * len(self.scales)
         self.norms = nn.ModuleList(group_norm(c, gn_groups) for c in widths[:-1])
         self.act = activation(act)
@@ -89,18 +91,10 @@ def build_dcn_cc(**overrides) -> Classifier:
     overrides.pop("name", None)
     own = {k: overrides.pop(k, v) for k, v in _OWN.items()}
     opts = check_options("dcn-ode", overrides)
-    scales = own["scales"]
-    if not isinstance(scales, (list, tuple)) or not scales:
-        raise ValueError(f"scales must be a non-empty list of scale factors > 0, got {scales!r}")
-    for s in scales:
-        check_scale(s, "scales")
-    support = own["cc_support"]
-    if isinstance(support, bool) or not isinstance(support, (int, float)) or not math.isfinite(support) \
-            or support <= 0:
-        raise ValueError(f"cc_support must be a finite number > 0 (pixels), got {support!r}")
-    if own["cc_padding"] not in PADDINGS:
-        raise ValueError(f"cc_padding must be one of {list(PADDINGS)}, got {own['cc_padding']!r}")
-    config = dict(name="dcn-cc", **opts, scales=[float(s) for s in scales], cc_support=support,
+    scales = _exact_scales(own["scales"])
+    support = check_real("cc_support", own["cc_support"], lo=0, lo_open=True)
+    check_choice("cc_padding", own["cc_padding"], PADDINGS)
+    config = dict(name="dcn-cc", **opts, scales=[float(s) for s in own["scales"]], cc_support=own["cc_support"],
                   cc_padding=own["cc_padding"])
     config["solver"] = opts["solver"].to_dict()  # the config is JSON; the blocks take the object
     w, act, groups = opts["width"], opts["act"], opts["gn_groups"]

@@ -16,6 +16,7 @@ from neurodcn.nn.blocks import activation, group_norm
 from neurodcn.nn.classifier import Classifier, stage_block
 from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.zoo import build_model
+from neurodcn.validate import check_bool, check_choice
 
 __all__ = ["RECONSTRUCTION_ENCODERS", "Decoder", "ReconstructionNet", "build_reconstruction", "center_crop",
            "reconstruction_loss"]
@@ -51,7 +52,7 @@ class ReconstructionNet(nn.Module):
         if not isinstance(encoder, Classifier) or encoder.config.get("name") not in RECONSTRUCTION_ENCODERS:
             raise ValueError(f"encoder must be a Classifier built as one of {list(RECONSTRUCTION_ENCODERS)}, got "
                              f"{getattr(encoder, 'config', {}).get('name', type(encoder).__name__)!r}")
-        self.encoder, self.freeze_encoder = encoder, bool(freeze_encoder)
+        self.encoder, self.freeze_encoder = encoder, check_bool("freeze_encoder", freeze_encoder)
         self.decoder = Decoder(encoder.config, out_channels)
         if self.freeze_encoder:
             encoder.requires_grad_(False)
@@ -83,8 +84,7 @@ def build_reconstruction(encoder="dcn-ode", out_channels: int = 3, freeze_encode
     if isinstance(encoder, dict):
         encoder = build_model(**encoder)
     elif isinstance(encoder, str):
-        if encoder not in RECONSTRUCTION_ENCODERS:
-            raise ValueError(f"encoder must be one of {list(RECONSTRUCTION_ENCODERS)}, got {encoder!r}")
+        check_choice("encoder", encoder, RECONSTRUCTION_ENCODERS)
         encoder = build_model(encoder, **overrides)
     elif overrides:
         raise ValueError(f"overrides {sorted(overrides)} only apply when the encoder is built by name")

@@ -19,6 +19,8 @@ import dataclasses
 import torch
 from torch import nn
 
+from neurodcn.validate import check_bool, check_type
+
 __all__ = ["Regulariser", "regularised", "regularisation_terms"]
 
 
@@ -79,11 +81,9 @@ def regularised(model: nn.Module, kinetic: bool = True, jacobian: bool = False,
                 generator: torch.Generator | None = None):
     """Within this scope every ODE block of ``model`` integrates the chosen terms along its solves (while
     gradients are enabled); read them with ``regularisation_terms(model)`` after the forward pass."""
-    for name, value in (("kinetic", kinetic), ("jacobian", jacobian)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be True or False, got {value!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    kinetic, jacobian = check_bool("kinetic", kinetic), check_bool("jacobian", jacobian)
+    if generator is not None:
+        check_type("generator", generator, torch.Generator, "a torch.Generator or None")
     blocks = _ode_blocks(model)
     reg = Regulariser(kinetic, jacobian, generator) if (kinetic or jacobian) else None
     for b in blocks:

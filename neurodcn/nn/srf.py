@@ -26,7 +26,7 @@ from neurodcn.nn.kernels import (
     half_width,
     integer_offsets,
 )
-from neurodcn.validate import check_choice, check_feature_map, check_int
+from neurodcn.validate import check_choice, check_feature_map, check_int, is_int
 
 __all__ = ["SRFConv2d", "SIGMA_MODES", "TIME_PARAMS", "SEPARABLE_MIN_SIZE"]
 
@@ -63,8 +63,7 @@ class SRFConv2d(NJet):
                  kernel_size: int = 7, path: str = "auto", time_scale: float = 0.5,
                  time_clip: tuple[float, float] = (-0.25, 1.25)):
         check_int("stride", stride, minimum=1)
-        if not (padding in ("same", "valid") or (isinstance(padding, int) and not isinstance(padding, bool)
-                                                 and padding >= 0)):
+        if not (padding in ("same", "valid") or (is_int(padding) and padding >= 0)):
             raise ValueError(f"padding must be 'same', 'valid' or an integer >= 0, got {padding!r}")
         if sigma_mode == "per_pair":
             if check_int("kernel_size", kernel_size, minimum=1) % 2 == 0:

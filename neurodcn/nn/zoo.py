@@ -16,7 +16,7 @@ from neurodcn.nn.ccnet import CCNet, ConvNet
 from neurodcn.nn.classifier import MODEL_SPECS
 from neurodcn.nn.dcn_cc import build_dcn_cc
 from neurodcn.nn.models import build_classifier
-from neurodcn.validate import check_bool, check_str
+from neurodcn.validate import check_bool, check_callable, check_choice, check_str
 
 __all__ = ["register_model", "build_model", "list_models"]
 
@@ -28,8 +28,7 @@ def register_model(name: str, builder: Callable[..., nn.Module], *, replace: boo
     ``config`` dict holding "name" and its options, so that build_model(**model.config) rebuilds it."""
     check_str("name", name)
     replace = check_bool("replace", replace)
-    if not callable(builder):
-        raise TypeError(f"builder must be callable, got {type(builder).__name__}")
+    check_callable("builder", builder)
     if name in _REGISTRY and not replace:
         raise ValueError(f"model {name!r} is already registered (pass replace=True to override it)")
     _REGISTRY[name] = builder
@@ -44,8 +43,7 @@ def build_model(name: str, **overrides) -> nn.Module:
     """Build a registered model; overrides change its defaults (the built-in classifiers take width,
     num_classes, in_channels, act, gn_groups, seed, and where they apply solver (a SolverConfig or its dict),
     time_mode, cache_kernels, order, sigma_range, pair_size)."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"name must be one of the known models {list_models()}, got {name!r}")
+    check_choice("name", name, list_models())
     return _REGISTRY[name](**overrides)
 
 

@@ -33,7 +33,7 @@ from torch import nn
 
 from neurodcn._version import __version__
 from neurodcn.io.atomic import write_bytes, write_text
-from neurodcn.validate import check_bool, check_int, check_path, check_type
+from neurodcn.validate import check_bool, check_callable, check_int, check_path, check_type
 
 __all__ = [
     "CheckpointError", "save_checkpoint", "portable_card", "load_checkpoint", "load_card", "card_path",
@@ -283,8 +283,8 @@ def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tu
     ``neurodcn.nn.zoo.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
     Raises CheckpointError for truncated, corrupt, foreign or tampered files; executes nothing from the file.
     """
-    if builder is not None and not callable(builder):
-        raise TypeError(f"builder must be callable or None, got {type(builder).__name__}")
+    if builder is not None:
+        check_callable("builder", builder, "callable or None")
     payload = _read(path, CHECKPOINT_FORMAT)
     card = _verified_card(path, payload)
     state = _verified_state(path, payload, "state_dict", card.get("sha256"))
