@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from numbers import Integral, Real
 from pathlib import Path
 
+import numpy as np
+
 __all__ = [
     "ArgumentTypeError",
     "show",
@@ -24,6 +26,7 @@ __all__ = [
     "check_real",
     "check_choice",
     "check_pair",
+    "check_increasing",
     "check_path",
     "check_str",
     "check_type",
@@ -138,6 +141,25 @@ def check_pair(name: str, value, minimum: int | None = 1, maximum: int | None = 
         if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
             _fail(name, value, allowed)
     return int(pair[0]), int(pair[1])
+
+
+def check_increasing(name: str, values, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
+                     min_size: int = 1, what: str = "") -> np.ndarray:
+    """``values`` (a scalar is one value) as a float64 array if it is a 1-D strictly increasing sequence of at
+    least ``min_size`` finite numbers within the given bounds; ``what`` adds words to the error."""
+    size = "non-empty" if min_size == 1 else f"at least {min_size}-long"
+    allowed = f"a {size} strictly increasing 1-D sequence of finite numbers" + _bounds(lo, hi, lo_open, hi_open)
+    allowed += f" {what}" if what else ""
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError):
+        _fail(name, values, allowed, ArgumentTypeError)
+    bad = arr.ndim != 1 or arr.size < min_size or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0)
+    bad = bad or (lo is not None and bool(np.any(arr <= lo) if lo_open else np.any(arr < lo)))
+    bad = bad or (hi is not None and bool(np.any(arr >= hi) if hi_open else np.any(arr > hi)))
+    if bad:
+        raise ValueError(f"{name} must be {allowed}, got {arr.tolist()}")
+    return arr
 
 
 def check_str(name: str, value, allow_empty: bool = False) -> str:

@@ -35,6 +35,7 @@ import xarray as xr
 from neurodcn.analysis.biology import compare_property
 from neurodcn.analysis.fits import fit_naka_rushton
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, require_experiment, stamp_provenance
+from neurodcn.validate import check_bool, check_choice, check_real
 
 __all__ = [
     "orientation_preference",
@@ -90,6 +91,7 @@ def orientation_preference(orientations, response) -> tuple[float, float]:
 def peak_location(x, response, log: bool = True) -> float:
     """x of the peak, refined by the vertex of the parabola through the peak and its neighbours (in log2 x
     when ``log``; x > 0 then). The grid value when the peak is at either end. NaN for an all-zero curve."""
+    log = check_bool("log", log)
     x, r = _curve("peak_location", x, response)
     if np.all(r == 0):
         return float("nan")
@@ -122,8 +124,7 @@ def bandwidth(frequencies, response, level: float = HALF) -> tuple[float, float]
     interpolated linearly in log2 f. NaN for a side where it never falls that far (or an all-zero curve).
     Octaves: log2(f_high / f_low); Schiller percent: 100 f_low / f_high at level 1/sqrt(2)."""
     f, r = _curve("bandwidth", frequencies, response)
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    level = check_real("level", level, 0, 1, lo_open=True, hi_open=True)
     if np.any(f <= 0):
         raise ValueError("bandwidth: frequencies must be > 0")
     if np.all(r == 0):
@@ -185,11 +186,9 @@ def fit_physiology(
     """
     require_experiment(curves, "physiology", "curves")
     time = float(curves.attrs["fit_time"]) if time is None else time
-    if time not in curves["time"].values:
-        raise ValueError(
-            f"time must be one of the recorded model times {curves['time'].values.tolist()}, got {time!r}"
-        )
-    floor = float(curves.attrs["min_response"] if min_response is None else min_response)
+    check_choice("time", time, curves["time"].values.tolist())
+    floor = (float(curves.attrs["min_response"]) if min_response is None
+             else check_real("min_response", min_response, 0))
     at = curves.sel(time=time)
     ori = curves["orientation"].values
     sf = curves["spatial_frequency"].values

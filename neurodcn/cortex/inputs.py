@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from neurodcn.validate import check_increasing
+
 __all__ = ["ROUNDING", "check_images", "check_labels", "check_times", "batch_slices"]
 
 
@@ -52,20 +54,8 @@ def check_labels(labels, n: int, num_classes: int | None) -> torch.Tensor:
 
 def check_times(times, T: float) -> np.ndarray:
     """Model times: 1-D (a scalar becomes one time), finite, strictly increasing, within [0, T]."""
-    arr = np.atleast_1d(np.asarray(times.cpu() if torch.is_tensor(times) else times, dtype=np.float64))
-    if (
-        arr.ndim != 1
-        or arr.size == 0
-        or not np.all(np.isfinite(arr))
-        or np.any(np.diff(arr) <= 0)
-        or arr[0] < 0
-        or arr[-1] > T
-    ):
-        raise ValueError(
-            f"times must be a non-empty, strictly increasing sequence of model times within "
-            f"[0, {T:g}] (the blocks' integration interval), got {arr.tolist()}"
-        )
-    return arr
+    return check_increasing("times", times.cpu() if torch.is_tensor(times) else times, 0.0, T,
+                            what="(model times in the blocks' integration interval)")
 
 
 def batch_slices(n: int, batch_size: int, progress: bool, desc: str, repeat: int = 1):

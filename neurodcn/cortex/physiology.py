@@ -23,8 +23,6 @@ solver takes one step size per batch, so responses depend on the batch within th
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import xarray as xr
@@ -34,6 +32,7 @@ from neurodcn.cortex.inputs import batch_slices, check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.data.stimuli import circular_aperture, grating_grid, grating_image, nyquist_frequency
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, time_coords
+from neurodcn.validate import check_choice, check_increasing, check_real, is_int, is_real
 
 __all__ = ["RESPONSES", "default_parameters", "center_units", "physiology"]
 
@@ -63,26 +62,6 @@ def default_parameters(vc) -> dict:
     )
 
 
-def _axis(name: str, values, lo=None, hi=None, lo_open=False, min_size=1) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    bad = arr.ndim != 1 or arr.size < min_size or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0)
-    if not bad and lo is not None:
-        bad = bool(np.any(arr <= lo) if lo_open else np.any(arr < lo))
-    if not bad and hi is not None:
-        bad = bool(np.any(arr > hi))
-    if bad:
-        rng = (
-            f" within {'(' if lo_open else '['}{lo:g}, {hi:g}]"
-            if lo is not None and hi is not None
-            else (f" > {lo:g}" if lo is not None else "")
-        )
-        raise ValueError(
-            f"{name} must be a 1-D strictly increasing sequence of at least {min_size} finite number(s){rng}, "
-            f"got {np.asarray(values).tolist()!r}"
-        )
-    return arr
-
-
 def center_units(vc, blocks=None, center=(0.0, 0.0)) -> list[dict]:
     """Per ODE block k (1-based; default all): the map position nearest ``center`` (x, y in deg).
 
@@ -94,7 +73,7 @@ def center_units(vc, blocks=None, center=(0.0, 0.0)) -> list[dict]:
     chosen = ode if blocks is None else list(np.atleast_1d(blocks))
     if (
         not chosen
-        or any(isinstance(k, bool) or k not in ode for k in chosen)
+        or any(not is_int(k) or k not in ode for k in chosen)
         or len(set(chosen)) != len(chosen)
     ):
         raise ValueError(f"blocks must be distinct ODE block numbers among {ode} (1-based), got {blocks!r}")
@@ -162,45 +141,30 @@ def physiology(
     d = default_parameters(vc)
     h, w = vc.image_size
     vd = vc.visual_degrees
-    if response not in RESPONSES:
-        raise ValueError(f"response must be one of {list(RESPONSES)}, got {response!r}")
-    if not (isinstance(center, tuple | list) and len(center) == 2):
-        raise ValueError(f"center must be a pair (x, y) in deg, got {center!r}")
+    check_choice("response", response, RESPONSES)
+    if not (isinstance(center, tuple | list) and len(center) == 2 and all(is_real(v) for v in center)):
+        raise ValueError(f"center must be a pair (x, y) of numbers in deg, got {center!r}")
     center = (float(center[0]), float(center[1]))
-    ori = _axis("orientations", d["orientations"] if orientations is None else orientations, 0.0, 180.0)
-    if ori[-1] >= 180.0:
-        raise ValueError(f"orientations must lie in [0, 180) deg, got {ori.tolist()}")
+    ori = check_increasing("orientations", d["orientations"] if orientations is None else orientations, 0.0,
+                           180.0, hi_open=True, what="(deg)")
     nyq = nyquist_frequency((h, w), vd)
-    sf = _axis(
-        f"spatial_frequencies (cycles/deg, Nyquist {nyq:g})",
-        d["spatial_frequencies"] if spatial_frequencies is None else spatial_frequencies,
-        0.0,
-        nyq,
-        True,
-    )
-    ph = _axis("phases", d["phases"] if phases is None else phases, 0.0, 360.0)
-    ap = _axis(
-        "aperture_diameters",
-        d["aperture_diameters"] if aperture_diameters is None else aperture_diameters,
-        0.0,
-        math.inf,
-        True,
-        min_size=2,
-    )
+    sf = check_increasing("spatial_frequencies",
+                          d["spatial_frequencies"] if spatial_frequencies is None else spatial_frequencies, 0.0,
+                          nyq, lo_open=True, what=f"(cycles/deg, up to the Nyquist frequency {nyq:g})")
+    ph = check_increasing("phases", d["phases"] if phases is None else phases, 0.0, 360.0, what="(deg)")
+    ap = check_increasing("aperture_diameters",
+                          d["aperture_diameters"] if aperture_diameters is None else aperture_diameters, 0.0,
+                          lo_open=True, min_size=2, what="(deg)")
     circular_aperture((h, w), vd, float(ap[-1]), center)  # raises if the largest aperture leaves the image
-    sc = _axis(
-        "size_contrasts", d["size_contrasts"] if size_contrasts is None else size_contrasts, 0.0, 1.0, True
-    )
-    cs = _axis("contrasts", d["contrasts"] if contrasts is None else contrasts, 0.0, 1.0, min_size=3)
+    sc = check_increasing("size_contrasts", d["size_contrasts"] if size_contrasts is None else size_contrasts,
+                          0.0, 1.0, lo_open=True)
+    cs = check_increasing("contrasts", d["contrasts"] if contrasts is None else contrasts, 0.0, 1.0, min_size=3)
     units = center_units(vc, blocks, center)
     T = min(vc.model.blocks[u["block"] - 1].solver.T for u in units)
     times = check_times(d["times"] if times is None else times, T)
-    fit_time = float(times[-1] if fit_time is None else fit_time)
-    if fit_time not in times:
-        raise ValueError(f"fit_time must be one of times {times.tolist()}, got {fit_time!r}")
+    fit_time = float(check_choice("fit_time", times[-1] if fit_time is None else fit_time, times.tolist()))
     fi = int(np.searchsorted(times, fit_time))
-    if isinstance(min_response, bool) or not isinstance(min_response, int | float) or not min_response >= 0:
-        raise ValueError(f"min_response must be a number >= 0, got {min_response!r}")
+    min_response = check_real("min_response", min_response, 0)
     n_ph = ph.size
 
     blank = grating_image((h, w), vd, float(sf[0]), contrast=0.0).to(torch.float32).expand(1, 3, h, w)
