@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from neurodcn.analysis.plots import plot_sigma_distributions, plot_sigma_vs_depth
 from neurodcn.paper.inputs import checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
+from neurodcn.validate import check_bool
 
 __all__ = ["run"]
 
@@ -23,6 +24,7 @@ NAME = "fig3_sigma"
 def run(checkpoint=None, out="results", quick: bool = False, progress: bool = True) -> Result:
     """Receptive fields of the checkpoint's model, saved and plotted (``quick`` changes nothing: the
     analysis reads only the weights)."""
+    check_bool("quick", quick)
     vc = load_cortex(checkpoint, progress=progress)
     ds = vc.receptive_fields()
     blocks = sorted(

@@ -16,6 +16,7 @@ from neurodcn.cortex.completion import DEFAULT_NUM_TIMES
 from neurodcn.data.stimulus_sets import load_stimuli
 from neurodcn.paper.inputs import DEFAULT_STIMULI, checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
+from neurodcn.validate import check_bool, check_int
 
 __all__ = ["run", "settings", "REFERENCE_MASK", "BASELINES"]
 
@@ -29,7 +30,7 @@ BASELINES = ("odenet", "resnet-blocks")
 
 def settings(quick: bool = False) -> dict:
     """Default settings: num_images, mask_sizes (px), num_times (evenly spaced over [0, T])."""
-    if quick:
+    if check_bool("quick", quick):
         return {"num_images": 8, "mask_sizes": [0, 8, 14], "num_times": 5}
     return {"num_images": None, "mask_sizes": list(range(0, 22, 2)), "num_times": DEFAULT_NUM_TIMES}
 
@@ -57,8 +58,7 @@ def run(
             if v is not None
         }
     )
-    if isinstance(s["num_times"], bool) or not isinstance(s["num_times"], int) or s["num_times"] < 2:
-        raise ValueError(f"num_times must be an integer >= 2, got {s['num_times']!r}")
+    check_int("num_times", s["num_times"], 2)
     vc = load_cortex(checkpoint, progress=progress)
     stim = load_stimuli(images_from, s["num_images"], seed)
     ode = [block for _, block in vc.model.ode_blocks()]

@@ -17,6 +17,7 @@ from neurodcn.cortex.contrast import REGIMES
 from neurodcn.data.stimulus_sets import load_stimuli
 from neurodcn.paper.inputs import DEFAULT_STIMULI, checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
+from neurodcn.validate import check_bool
 
 __all__ = ["run", "settings", "regimes"]
 
@@ -25,7 +26,7 @@ NAME = "fig5_contrast"
 
 def settings(quick: bool = False) -> dict:
     """Default settings: num_images and contrasts (the reference sweeps logspace(-3, 0.7, 30))."""
-    if quick:
+    if check_bool("quick", quick):
         return {"num_images": 8, "contrasts": [0.125, 0.5, 1.0]}
     return {"num_images": None, "contrasts": np.logspace(-3, 0.7, 30).tolist()}
 

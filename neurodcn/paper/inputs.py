@@ -9,6 +9,7 @@ import torch
 
 from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_checkpoints
+from neurodcn.validate import check_type
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_STIMULI", "load_cortex", "checkpoint_label", "parameter_count"]
 
@@ -29,8 +30,7 @@ def load_cortex(checkpoint=None, progress: bool = True) -> VirtualCortex:
     None: the bundled DEFAULT_MODEL), default visual field and time map."""
     if checkpoint is None:
         return VirtualCortex.pretrained(DEFAULT_MODEL, progress=progress)
-    if not isinstance(checkpoint, str | os.PathLike):
-        raise TypeError(f"checkpoint must be None, a str or os.PathLike, got {type(checkpoint).__name__}")
+    check_type("checkpoint", checkpoint, str | os.PathLike, "None, a str or os.PathLike")
     if _is_bundled_name(checkpoint):
         return VirtualCortex.pretrained(checkpoint, progress=progress)
     if not Path(checkpoint).is_file():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +22,7 @@ from neurodcn.analysis.plots import save_figure
 from neurodcn.io.atomic import write_text
 from neurodcn.io.files import save_dataset
 from neurodcn.schema import validate_dataset
+from neurodcn.validate import check_path
 
 __all__ = ["INDEX_NAME", "Result", "Outputs", "read_index", "write_readme"]
 
@@ -57,9 +57,7 @@ class Outputs:
     the run's settings in the results index."""
 
     def __init__(self, out, analysis: str):
-        if not isinstance(out, str | os.PathLike):
-            raise TypeError(f"out must be a str or os.PathLike, got {type(out).__name__}")
-        self.out = Path(out)
+        self.out = check_path("out", out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.analysis = analysis
         self.files: dict[str, Path] = {}

@@ -15,6 +15,7 @@ from neurodcn.cortex.faithfulness import faithfulness_summary, solver_agreement
 from neurodcn.data.cifar10 import load_cifar10
 from neurodcn.paper.inputs import checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
+from neurodcn.validate import check_bool, check_int
 
 __all__ = ["run"]
 
@@ -27,8 +28,10 @@ def run(checkpoint=None, out="results", data=None, num_images: int | None = None
     ``data`` (default: all; ``quick``: 100)."""
     if data is None:
         raise ValueError("data must name a cifar-10-batches-py folder (the test split is used)")
+    if check_bool("quick", quick) or num_images is not None:
+        num_images = check_int("num_images", 100 if num_images is None else num_images, 1)
     test = load_cifar10(data, "test")
-    n = len(test) if num_images is None and not quick else min(num_images or 100, len(test))
+    n = len(test) if num_images is None else min(num_images, len(test))
     vc = load_cortex(checkpoint, progress=progress)
     ds = solver_agreement(vc.model, test.images[:n], test.labels[:n], progress=progress)
     ds.attrs.update(checkpoint=checkpoint_label(checkpoint),

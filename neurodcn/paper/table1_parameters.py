@@ -20,6 +20,7 @@ from neurodcn.nn.zoo import build_model
 from neurodcn.paper.inputs import checkpoint_label, load_cortex, parameter_count
 from neurodcn.paper.results import Outputs, Result
 from neurodcn.schema import stamp_provenance
+from neurodcn.validate import check_bool
 
 __all__ = ["run", "PAPER_ROUNDED", "REFERENCE_EXACT", "count_table"]
 
@@ -140,6 +141,7 @@ def _figure(table: pd.DataFrame) -> Figure:
 
 def run(checkpoint=None, out="results", quick: bool = False, progress: bool = True) -> Result:
     """Count the zoo's parameters and write the table (``quick`` changes nothing: counting is fast)."""
+    check_bool("quick", quick)
     vc = load_cortex(checkpoint, progress=progress)
     table = count_table()
     outputs = Outputs(out, NAME)

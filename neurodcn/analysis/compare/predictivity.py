@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from neurodcn.analysis.compare._deps import optional
 from neurodcn.analysis.compare.brain import brain_responses, time_bins
 from neurodcn.analysis.compare.rsa import check_bootstrap, shared_bins, time_fit_variables
+from neurodcn.validate import check_int
 
 __all__ = ["DEFAULT_ALPHAS", "ridge_predictivity", "split_half_ceiling", "predictivity_over_time"]
 
@@ -46,12 +47,10 @@ def ridge_predictivity(features, responses, n_splits: int = 5, alphas=DEFAULT_AL
     y = np.asarray(responses, dtype=np.float64)
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
         raise ValueError(f"features [n, F] and responses [n, n_neurons] must share n, got {x.shape} and {y.shape}")
-    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or not 2 <= n_splits <= x.shape[0]:
-        raise ValueError(f"n_splits must be an int in [2, {x.shape[0]}] (the stimuli), got {n_splits!r}")
+    n_splits = check_int("n_splits", n_splits, 2, x.shape[0])  # at most one fold per stimulus
     steps = [StandardScaler()]
     if pca is not None:
-        if isinstance(pca, bool) or not isinstance(pca, int) or pca < 1:
-            raise ValueError(f"pca must be None or a positive int (components), got {pca!r}")
+        pca = check_int("pca", pca, 1)
         n_train = x.shape[0] - -(-x.shape[0] // n_splits)
         steps.append(PCA(n_components=min(pca, n_train - 1, x.shape[1]), random_state=seed))
     steps.append(RidgeCV(alphas=np.asarray(alphas, dtype=np.float64), alpha_per_target=True))

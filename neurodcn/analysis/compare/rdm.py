@@ -13,8 +13,9 @@ import warnings
 import numpy as np
 
 from neurodcn.analysis.compare._deps import optional
+from neurodcn.validate import check_choice
 
-__all__ = ["COMPARE_METHODS", "RDM_METHODS", "check_method", "calc_rdms", "rdms_object", "compare_rdms",
+__all__ = ["COMPARE_METHODS", "RDM_METHODS", "calc_rdms", "rdms_object", "compare_rdms",
            "noise_ceiling"]
 
 COMPARE_METHODS = ("rho-a", "spearman", "tau-a", "kendall", "corr", "cosine", "corr_cov", "cosine_cov")
@@ -24,16 +25,10 @@ RDM_METHODS = ("correlation", "euclidean", "mahalanobis", "poisson")
 """Dissimilarities computed from one response per stimulus (rsatoolbox.rdm.calc_rdm); default correlation."""
 
 
-def check_method(name: str, value, allowed: tuple) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
 def calc_rdms(features: list, method: str = "correlation"):
     """rsatoolbox RDMs, one per array of ``features`` (each [n_stimuli, n_features])."""
     rsatoolbox = optional("rsatoolbox")
-    check_method("rdm_method", method, RDM_METHODS)
+    check_choice("rdm_method", method, RDM_METHODS)
     data = []
     for i, f in enumerate(features):
         f = np.asarray(f, dtype=np.float64)
@@ -56,7 +51,7 @@ def compare_rdms(model, brain, method: str = "rho-a") -> np.ndarray:
     """Similarity of every model RDM with the brain: mean over the brain RDMs of rsatoolbox.rdm.compare
     (rsatoolbox's evaluation of a fixed model). model, brain: rsatoolbox RDMs. Returns [model.n_rdm]."""
     compare = optional("rsatoolbox.rdm").compare
-    check_method("method", method, COMPARE_METHODS)
+    check_choice("method", method, COMPARE_METHODS)
     return np.mean(compare(model, brain, method=method), axis=1)
 
 
@@ -64,7 +59,7 @@ def noise_ceiling(brain, method: str = "rho-a") -> tuple[float, float]:
     """(lower, upper) noise ceiling of rsatoolbox.inference.boot_noise_ceiling (leave one subject out vs
     all subjects; RDMs grouped by the subject descriptor); (nan, nan) with fewer than two subjects."""
     boot_noise_ceiling = optional("rsatoolbox.inference").boot_noise_ceiling
-    check_method("method", method, COMPARE_METHODS)
+    check_choice("method", method, COMPARE_METHODS)
     if len(set(brain.rdm_descriptors["subject"])) < 2:
         return float("nan"), float("nan")
     with warnings.catch_warnings():

@@ -16,13 +16,12 @@ from neurodcn.analysis.compare.brain import BrainRDMs
 from neurodcn.analysis.compare.rdm import (
     COMPARE_METHODS,
     calc_rdms,
-    check_method,
     compare_rdms,
     noise_ceiling,
     rdms_object,
 )
 from neurodcn.analysis.compare.timemap import fit_time_mapping
-from neurodcn.validate import check_int
+from neurodcn.validate import check_choice, check_int, check_real
 
 __all__ = ["rsa_over_time", "shared_bins", "time_fit_variables", "check_bootstrap"]
 
@@ -43,9 +42,8 @@ def shared_bins(regions: dict) -> np.ndarray | None:
 
 def check_bootstrap(n_boot, ci) -> None:
     """ValueError unless n_boot is a non-negative int and ci lies in (0, 1)."""
-    n_boot = check_int("n_boot", n_boot, minimum=0)
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must lie in (0, 1), got {ci!r}")
+    check_int("n_boot", n_boot, minimum=0)
+    check_real("ci", ci, 0, 1, lo_open=True, hi_open=True)
 
 
 def _bootstrap_indices(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -103,7 +101,7 @@ def rsa_over_time(
     time_ms): similarity with CIs, noise ceilings (nan where a region has one subject: attrs ceiling_note),
     and with time bins the fitted time mapping per block and region.
     """
-    check_method("method", method, COMPARE_METHODS)
+    check_choice("method", method, COMPARE_METHODS)
     check_bootstrap(n_boot, ci)
     if not isinstance(features, dict) or not features:
         raise ValueError("features must be a non-empty dict block name -> array [n_times, n_stimuli, n_features]")

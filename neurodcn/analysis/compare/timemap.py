@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from neurodcn.validate import check_real
+
 __all__ = ["peak_times", "fit_time_mapping"]
 
 
@@ -63,8 +65,7 @@ def fit_time_mapping(similarity, times, bins_ms, samples=None, ci: float = 0.95)
             f"similarity must be [n_times >= 3, n_bins] for increasing times, got similarity {list(s.shape)}, "
             f"{t.size} times, {centres.size} bins"
         )
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must lie in (0, 1), got {ci!r}")
+    check_real("ci", ci, 0, 1, lo_open=True, hi_open=True)
     onset, scale, used = _line(peak_times(s, t), centres)
     out = {"onset_ms": onset, "ms_per_unit_time": scale, "n_bins_used": used}
     if samples is not None:
