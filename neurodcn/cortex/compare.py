@@ -22,6 +22,7 @@ from neurodcn.cortex.inputs import check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.nn.resize import resize
 from neurodcn.schema import time_coords
+from neurodcn.validate import check_int
 
 __all__ = ["DEFAULT_TIMES", "prepare_stimuli", "block_features", "rsa", "predictivity"]
 
@@ -53,8 +54,8 @@ def _times(vc, times) -> np.ndarray:
 def block_features(vc, stimuli, times=None, pool: int | None = 4, progress=None) -> tuple[dict, np.ndarray]:
     """({"block{k}": features [n_times, N, F]} for every ODE block, model times). pool: output positions
     per side of the spatial average pool (None: the full map, F = C H W)."""
-    if pool is not None and (isinstance(pool, bool) or not isinstance(pool, int) or pool < 1):
-        raise ValueError(f"pool must be None or a positive int (positions per side), got {pool!r}")
+    if pool is not None:
+        pool = check_int("pool", pool, 1)
     times = _times(vc, times)
     x = prepare_stimuli(vc, stimuli)
     ode = [i for i, _ in vc.model.ode_blocks()]

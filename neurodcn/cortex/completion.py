@@ -26,6 +26,7 @@ from neurodcn.cortex.inputs import batch_slices, check_labels, check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.cortex.solver_states import padded_steps
 from neurodcn.schema import PIXELS, stimulus_coords, time_coords
+from neurodcn.validate import check_int
 
 __all__ = ["DEFAULT_NUM_TIMES", "mask_slices", "center_mask", "pattern_completion"]
 
@@ -35,9 +36,7 @@ DEFAULT_NUM_TIMES = 11
 
 def mask_slices(height: int, width: int, n: int) -> tuple[slice, slice]:
     """(rows, columns) of the centred n x n mask on a height x width image (see module docstring)."""
-    for name, v in (("height", height), ("width", width), ("n", n)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+    height, width, n = (check_int(name, v, 0) for name, v in (("height", height), ("width", width), ("n", n)))
     if n > min(height, width):
         raise ValueError(
             f"mask size n must be within [0, {min(height, width)}] for a {height} x {width} image, got {n}"

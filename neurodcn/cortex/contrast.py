@@ -26,7 +26,7 @@ from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S
 from neurodcn.cortex.inputs import batch_slices, check_labels
 from neurodcn.cortex.record import propagate
 from neurodcn.schema import stimulus_coords
-from neurodcn.validate import check_bool
+from neurodcn.validate import check_bool, check_choice
 
 __all__ = ["REGIMES", "regime_settings", "contrast_sweep"]
 
@@ -35,8 +35,7 @@ REGIMES = ("naive", "scale_T_block1", "scale_all")
 
 def regime_settings(model, regime: str, c: float) -> tuple[list, list]:
     """(T, input_scale) per block for neurodcn.cortex.record.propagate at contrast c (None T: solver.T)."""
-    if regime not in REGIMES:
-        raise ValueError(f"regime must be one of {list(REGIMES)}, got {regime!r}")
+    check_choice("regime", regime, REGIMES)
     ode = [i for i, _ in model.ode_blocks()]
     T, scale = [None] * len(model.blocks), [1.0] * len(model.blocks)
     if regime != "naive" and not ode:

@@ -19,7 +19,7 @@ from neurodcn.cortex.inputs import batch_slices
 from neurodcn.cortex.record import propagate
 from neurodcn.nn.dynamics import SolverConfig
 from neurodcn.schema import stamp_provenance
-from neurodcn.validate import check_int
+from neurodcn.validate import check_choice, check_int
 
 __all__ = ["FAITHFUL_SOLVERS", "solver_agreement", "faithfulness_summary"]
 
@@ -63,8 +63,7 @@ def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers:
     batch_size = check_int("batch_size", batch_size, minimum=1)
     own = model.ode_blocks()[0][1].solver
     solvers = dict(FAITHFUL_SOLVERS, training=own) if solvers is None else dict(solvers)
-    if reference not in solvers:
-        raise ValueError(f"reference must be one of the solvers {list(solvers)}, got {reference!r}")
+    check_choice("reference", reference, solvers)
     solvers = {name: SolverConfig.coerce(s) for name, s in solvers.items()}
     was_training = model.training
     model.eval()

@@ -95,7 +95,8 @@ class MapGeometry:
         return ((image_hw[0] - 1) / 2 - rows) * deg_per_px, (cols - (image_hw[1] - 1) / 2) * deg_per_px
 
 
-def _pair(v) -> tuple[int, int]:
+def layer_pair(v) -> tuple[int, int]:
+    """A layer's kernel_size / stride / padding / dilation (an int or a pair) as a pair."""
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
@@ -106,19 +107,19 @@ def _walk(module: nn.Module, g: MapGeometry, strides: dict) -> MapGeometry:
         p = h if module.padding == "same" else (0 if module.padding == "valid" else module.padding)
         return g.conv(module.out_channels, (2 * h + 1,) * 2, (module.stride,) * 2, (p, p))
     if isinstance(module, nn.Conv2d):
-        k, d = _pair(module.kernel_size), _pair(module.dilation)
+        k, d = layer_pair(module.kernel_size), layer_pair(module.dilation)
         if module.padding == "same":
             pad = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d, strict=True))
         else:
-            pad = (0, 0) if module.padding == "valid" else _pair(module.padding)
-        return g.conv(module.out_channels, k, _pair(module.stride), pad, d)
+            pad = (0, 0) if module.padding == "valid" else layer_pair(module.padding)
+        return g.conv(module.out_channels, k, layer_pair(module.stride), pad, d)
     if isinstance(module, _POOLS):
         return g.conv(
             g.channels,
-            _pair(module.kernel_size),
-            _pair(module.stride or module.kernel_size),
-            _pair(module.padding),
-            _pair(getattr(module, "dilation", 1)),
+            layer_pair(module.kernel_size),
+            layer_pair(module.stride or module.kernel_size),
+            layer_pair(module.padding),
+            layer_pair(getattr(module, "dilation", 1)),
         )
     if isinstance(module, GradualDownsample):
         for conv, (s, size) in zip(module.convs, module.plan((g.height, g.width)), strict=True):

@@ -25,17 +25,18 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
+from neurodcn.cortex.geometry import layer_pair
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import DEGREE, PIXELS, stamp_provenance
-from neurodcn.validate import check_int
+from neurodcn.validate import check_int, check_real
 
 __all__ = ["layer_stack", "receptive_field_arithmetic", "theoretical_rf"]
 
 
-def _pair(v) -> int:
-    v = (v, v) if isinstance(v, int) else tuple(v)
+def _square(v) -> int:
+    v = layer_pair(v)
     if v[0] != v[1]:
         raise ValueError(f"only square kernels and equal strides are supported, got {v}")
     return int(v[0])
@@ -69,7 +70,7 @@ def layer_stack(model: nn.Module, passes_per_block: int = 1) -> list[dict]:
                 stride = m.stride if m.stride is not None else m.kernel_size
                 layers.append(
                     dict(
-                        name=path, block=k, kernel=_pair(m.kernel_size), stride=_pair(stride), sigma=math.nan
+                        name=path, block=k, kernel=_square(m.kernel_size), stride=_square(stride), sigma=math.nan
                     )
                 )
         for p in range(passes):
@@ -117,12 +118,7 @@ def theoretical_rf(
     """Theoretical RF size of every spatial layer of ``model`` on dim ``layer`` (px and deg, the image of
     ``image_width`` px spanning ``visual_degrees``): kernel_size, stride, jump_px, rf_size_px/_deg (support,
     full width), sigma_eff_px/_deg (effective Gaussian SD); coords depth (1-based), block, layer_name."""
-    if (
-        isinstance(visual_degrees, bool)
-        or not isinstance(visual_degrees, int | float)
-        or not visual_degrees > 0
-    ):
-        raise ValueError(f"visual_degrees must be a number > 0, got {visual_degrees!r}")
+    visual_degrees = check_real("visual_degrees", visual_degrees, 0, lo_open=True)
     image_width = check_int("image_width", image_width, minimum=1)
     stack = layer_stack(model, passes_per_block)
     if not stack:
