@@ -43,6 +43,7 @@ def run_demo(out="results", quick: bool = False, checkpoint=None, progress: bool
     from neurodcn.cortex.receptive_fields import srf_layers
 
     check_bool("quick", quick)
+    check_bool("progress", progress)
     echo = echo or (lambda *a, **k: None)
     vc = load_cortex(checkpoint, progress=progress)
     card = vc.card or {}

@@ -19,7 +19,7 @@ from neurodcn.cortex.inputs import batch_slices
 from neurodcn.cortex.record import propagate
 from neurodcn.nn.dynamics import SolverConfig
 from neurodcn.schema import stamp_provenance
-from neurodcn.validate import check_choice, check_int
+from neurodcn.validate import check_bool, check_choice, check_int
 
 __all__ = ["FAITHFUL_SOLVERS", "solver_agreement", "faithfulness_summary"]
 
@@ -61,6 +61,7 @@ def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers:
     if not torch.is_tensor(labels) or labels.shape != (images.shape[0],):
         raise ValueError(f"labels must be a tensor [{images.shape[0]}], got {getattr(labels, 'shape', labels)}")
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    progress = check_bool("progress", progress)
     own = model.ode_blocks()[0][1].solver
     solvers = dict(FAITHFUL_SOLVERS, training=own) if solvers is None else dict(solvers)
     check_choice("reference", reference, solvers)

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from neurodcn.nn.resize import resize
+from neurodcn.validate import check_pair
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_image_folder"]
 
@@ -81,14 +82,7 @@ def _read(root: Path) -> tuple[list[PurePosixPath], list[np.ndarray], str]:
 def _size(size) -> tuple[int, int] | None:
     if size is None:
         return None
-    pair = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
-    if not (
-        isinstance(pair, tuple | list)
-        and len(pair) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)
-    ):
-        raise ValueError(f"size must be None, a positive int or a pair (height, width) of them, got {size!r}")
-    return int(pair[0]), int(pair[1])
+    return check_pair("size", size, minimum=1)
 
 
 def load_image_folder(root, size=None) -> ImageSet:

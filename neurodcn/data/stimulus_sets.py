@@ -124,8 +124,8 @@ def load_stimuli(source="cifar10-demo", num_images: int | None = None, seed: int
     num_images: draw this many without replacement (torch.Generator seeded with ``seed``), kept in source
     order; None takes all. Images of an image folder must share one size (resize them first, or read them
     with :func:`neurodcn.data.images.load_image_folder` and its ``size``)."""
-    if num_images is not None and (isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1):
-        raise ValueError(f"num_images must be a positive integer or None, got {num_images!r}")
+    if num_images is not None:
+        num_images = check_int("num_images", num_images, minimum=1)
     seed = check_int("seed", seed, minimum=0)
     images, labels, table, classes, what = _load_all(source)
     n = len(labels)

@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from neurodcn.validate import check_bool
+
 __all__ = [
     "atomic_path",
     "temporary_sibling",
@@ -104,7 +106,7 @@ def check_destination(path, overwrite: bool, replace_dir: Callable[[Path], bool]
     """Before any work is done: FileExistsError if ``path`` exists and not ``overwrite``, FileNotFoundError if
     its folder is missing, IsADirectoryError if it is a directory that ``replace_dir`` does not recognise."""
     path = Path(path)
-    if not overwrite and (path.exists() or path.is_symlink()):
+    if not check_bool("overwrite", overwrite) and (path.exists() or path.is_symlink()):
         raise FileExistsError(f"path {str(path)!r} exists and overwrite=False")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"the directory of path {str(path)!r} does not exist")

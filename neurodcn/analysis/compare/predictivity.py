@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from neurodcn.analysis.compare._deps import optional
 from neurodcn.analysis.compare.brain import brain_responses, time_bins
 from neurodcn.analysis.compare.rsa import check_bootstrap, shared_bins, time_fit_variables
-from neurodcn.validate import check_int
+from neurodcn.validate import check_bool, check_int
 
 __all__ = ["DEFAULT_ALPHAS", "ridge_predictivity", "split_half_ceiling", "predictivity_over_time"]
 
@@ -101,6 +101,7 @@ def predictivity_over_time(
     and block x time x region [x time_bin] (median_r and CIs), with the time-mapping fit when time-resolved.
     """
     check_bootstrap(n_boot, ci)
+    progress = check_bool("progress", progress)
     if not isinstance(recordings, dict) or not recordings:
         raise TypeError("recordings must be a non-empty dict region -> response DataArray")
     stimulus_id = np.asarray(stimulus_id)

@@ -21,7 +21,7 @@ from neurodcn.analysis.compare.rdm import (
     rdms_object,
 )
 from neurodcn.analysis.compare.timemap import fit_time_mapping
-from neurodcn.validate import check_choice, check_int, check_real
+from neurodcn.validate import check_bool, check_choice, check_int, check_real
 
 __all__ = ["rsa_over_time", "shared_bins", "time_fit_variables", "check_bootstrap"]
 
@@ -103,6 +103,7 @@ def rsa_over_time(
     """
     check_choice("method", method, COMPARE_METHODS)
     check_bootstrap(n_boot, ci)
+    progress = check_bool("progress", progress)
     if not isinstance(features, dict) or not features:
         raise ValueError("features must be a non-empty dict block name -> array [n_times, n_stimuli, n_features]")
     times = np.asarray(times, dtype=np.float64)
