@@ -17,12 +17,29 @@ import torch
 import xarray as xr
 
 import neurodcn as nd
+from neurodcn.analysis.compare.predictivity import ridge_predictivity
+from neurodcn.analysis.compare.rsa import check_bootstrap
+from neurodcn.analysis.physiology_fits import bandwidth, peak_location
+from neurodcn.cli import register_command
+from neurodcn.cortex.compare import block_features
+from neurodcn.cortex.completion import mask_slices
+from neurodcn.cortex.faithfulness import solver_agreement
+from neurodcn.cortex.rf_size import theoretical_rf
 from neurodcn.data.augment import crop_flip, random_crop_flip
 from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches, per_class_subset, train_val_split
+from neurodcn.demo import run_demo
+from neurodcn.io.atomic import check_destination
 from neurodcn.io.files import ZarrStreamWriter
+from neurodcn.nn.ccnet import sample_scales
+from neurodcn.nn.dynamics import ODEFunc
+from neurodcn.nn.reconstruction import build_reconstruction
+from neurodcn.nn.regularisation import regularised
+from neurodcn.paper import fig3_sigma, fig4_pattern_completion, fig5_contrast, solver_faithfulness, table1_parameters
+from neurodcn.paper.inputs import load_cortex
+from neurodcn.paper.results import Outputs
 from neurodcn.schema import stamp_provenance, validate_dataset
 from neurodcn.train.checkpoint import load_training_state, save_training_state
-from neurodcn.train.trainer import TrainConfig
+from neurodcn.train.trainer import TrainConfig, evaluate, train
 from neurodcn.validate import ArgumentTypeError
 
 EULER = {"method": "euler", "step_size": 1.0}
@@ -391,6 +408,111 @@ case("random_crop_flip-images", lambda: random_crop_flip(torch.zeros(3, 8, 8)), 
      "[B, C, H, W]")
 case("crop_flip-offsets", lambda: crop_flip(torch.zeros(2, 1, 4, 4), torch.tensor([0, 9]), torch.tensor([0, 0]),
                                             torch.tensor([False, False]), padding=1), "offsets_y", "9", "[0, 2]")
+
+# ------------------------------------------------------------------------------------------ training
+SMALL = TrainConfig(batch_size=4)
+case("train-resume", lambda: train(_model(), _cifar(), _cifar(), "run", SMALL, resume="yes"), "resume", "'yes'",
+     "True or False")
+case("train-progress", lambda: train(_model(), _cifar(), _cifar(), "run", SMALL, progress=1), "progress", "1",
+     "True or False")
+case("train-card", lambda: train(_model(), _cifar(), _cifar(), "run", SMALL, card=[1]), "card", "list", "dict")
+case("evaluate-progress", lambda: evaluate(_model(), _cifar(), progress="no"), "progress", "'no'", "True or False")
+case("evaluate-batch_size", lambda: evaluate(_model(), _cifar(), batch_size=0), "batch_size", "0", ">= 1")
+case("evaluate-data", lambda: evaluate(_model(), [1]), "data", "list", "CIFAR10")
+case("TrainConfig-optimizer", lambda: TrainConfig(optimizer="rmsprop"), "optimizer", "rmsprop", "one of")
+case("TrainConfig-field_gain", lambda: TrainConfig(field_gain=0), "field_gain", "0", "> 0")
+case("TrainConfig-milestones-bool", lambda: TrainConfig(milestones=(True, 5)), "milestones", "(True, 5)",
+     "increasing positive epochs")
+case("TrainConfig.scaled-epochs", lambda: TrainConfig.scaled(0), "epochs", "0", ">= 1")
+
+# ------------------------------------------------------------------------------------------ CC-Net, ConvNet, dcn-cc
+for kw, name, value, allowed in [
+    ({"scale_augmentation": "yes"}, "scale_augmentation", "'yes'", "True or False"),
+    ({"seed": 2**31}, "seed", "2147483648", "[0, 2147483647]"),
+    ({"fc": (0,)}, "fc", "(0,)", "integer widths >= 1"),
+    ({"target_scale": 0}, "target_scale", "0", "> 0"),
+    ({"scale_std": -1.0}, "scale_std", "-1.0", ">= 0"),
+    ({"max_denominator": 0}, "max_denominator", "0", ">= 1"),
+    ({"input_size": 2.5}, "input_size", "2.5", "integer >= 1"),
+]:
+    case(f"ccnet-{name}={value}", lambda kw=kw: nd.build_model("ccnet", **kw), name, value, allowed)
+case("convnet-seed", lambda: nd.build_model("convnet", seed=-1), "seed", "-1", ">= 0")
+case("sample_scales-layers", lambda: sample_scales(layers=1), "layers", "1", ">= 2")
+case("sample_scales-target", lambda: sample_scales(target=INF), "target", "inf", "finite")
+case("dcn-cc-cc_support", lambda: nd.build_model("dcn-cc", cc_support=NAN), "cc_support", "nan", "finite")
+case("dcn-cc-cc_padding", lambda: nd.build_model("dcn-cc", cc_padding="wrap"), "cc_padding", "wrap", "one of")
+case("dcn-cc-scales", lambda: nd.build_model("dcn-cc", scales=[]), "scales", "[]", "non-empty")
+
+# ------------------------------------------------------------------------------------------ nn helpers
+case("features-upto", lambda: _model().features(_images(), upto=5), "upto", "5", "[0, 2]")
+case("ODEBlock-func", lambda: nd.ODEBlock(3), "func", "int", "nn.Module")
+case("ODEBlock-cache_kernels", lambda: nd.ODEBlock(torch.nn.Identity(), cache_kernels=1), "cache_kernels", "1",
+     "True or False")
+case("ODEBlock-T", lambda: nd.ODEBlock(torch.nn.Identity(), solver=EULER)(torch.zeros(1, 1, 2, 2), T=0), "T", "0",
+     "> 0")
+case("ODEFunc-conv", lambda: ODEFunc(4, conv="fft"), "conv", "fft", "one of")
+case("SolverConfig-from_dict-type", lambda: nd.SolverConfig.from_dict([1]), "solver config", "list", "dict")
+case("regularised-kinetic", lambda: regularised(_model(), kinetic="yes").__enter__(), "kinetic", "'yes'",
+     "True or False")
+case("regularised-generator", lambda: regularised(_model(), generator=3).__enter__(), "generator", "int",
+     "torch.Generator")
+case("build_reconstruction-freeze_encoder",
+     lambda: build_reconstruction("dcn-ode", freeze_encoder="no", width=4), "freeze_encoder", "'no'",
+     "True or False")
+case("build_reconstruction-encoder", lambda: build_reconstruction("resnet"), "encoder", "resnet", "one of")
+
+# ------------------------------------------------------------------------------------------ analyses
+case("bandwidth-level", lambda: bandwidth([1.0, 2.0], [1.0, 0.0], level=1.5), "level", "1.5", "(0, 1)")
+case("peak_location-log", lambda: peak_location([1.0, 2.0], [1.0, 0.0], log="yes"), "log", "'yes'",
+     "True or False")
+case("check_bootstrap-ci", lambda: check_bootstrap(10, 1.5), "ci", "1.5", "(0, 1)")
+case("check_bootstrap-n_boot", lambda: check_bootstrap(-1, 0.9), "n_boot", "-1", ">= 0")
+case("ridge_predictivity-n_splits", lambda: ridge_predictivity(np.zeros((4, 2)), np.zeros((4, 1)), n_splits=9),
+     "n_splits", "9", "[2, 4]")
+case("ridge_predictivity-pca", lambda: ridge_predictivity(np.zeros((4, 2)), np.zeros((4, 1)), n_splits=2, pca=0),
+     "pca", "0", ">= 1")
+for kw, name, value, allowed in [
+    ({"response": "squared"}, "response", "squared", "one of"),
+    ({"center": (0.0, "a")}, "center", "(0.0, 'a')", "pair (x, y) of numbers"),
+    ({"orientations": [0.0, 180.0]}, "orientations", "180.0", "[0, 180)"),
+    ({"phases": []}, "phases", "[]", "non-empty"),
+    ({"aperture_diameters": [2.0]}, "aperture_diameters", "[2.0]", "at least 2-long"),
+    ({"contrasts": ["low"]}, "contrasts", "['low']", "finite numbers"),
+    ({"times": [0.0, 1.0], "fit_time": 1.5}, "fit_time", "1.5", "one of [0.0, 1.0]"),
+    ({"min_response": NAN}, "min_response", "nan", "finite"),
+    ({"blocks": [True]}, "blocks", "[True]", "ODE block numbers"),
+]:
+    case(f"physiology-{name}={value}", lambda kw=kw: _vc().physiology(**kw), name, value, allowed)
+case("block_features-pool", lambda: block_features(_vc(), _images(), pool=0), "pool", "0", ">= 1")
+case("mask_slices-n", lambda: mask_slices(8, 8, -1), "n", "-1", ">= 0")
+case("theoretical_rf-visual_degrees", lambda: theoretical_rf(_model(), visual_degrees=0), "visual_degrees", "0",
+     "> 0")
+case("solver_agreement-reference",
+     lambda: solver_agreement(_model(), _images(), torch.zeros(2, dtype=torch.long), reference="rk45"),
+     "reference", "rk45", "one of")
+case("solver_agreement-progress",
+     lambda: solver_agreement(_model(), _images(), torch.zeros(2, dtype=torch.long), progress="no"),
+     "progress", "'no'", "True or False")
+
+# ------------------------------------------------------------------------------------------ paper, demo, command line
+case("fig4-settings-quick", lambda: fig4_pattern_completion.settings(quick="yes"), "quick", "'yes'",
+     "True or False")
+case("fig4-run-num_times", lambda: fig4_pattern_completion.run(num_times=1), "num_times", "1", ">= 2")
+case("fig5-settings-quick", lambda: fig5_contrast.settings(quick=1), "quick", "1", "True or False")
+case("fig3-run-quick", lambda: fig3_sigma.run(quick="no"), "quick", "'no'", "True or False")
+case("table1-run-quick", lambda: table1_parameters.run(quick=None), "quick", "None", "True or False")
+case("solver_faithfulness-num_images", lambda: solver_faithfulness.run(data="cifar", num_images=0), "num_images",
+     "0", ">= 1")
+case("load_cortex-checkpoint", lambda: load_cortex(3), "checkpoint", "int", "os.PathLike")
+case("Outputs-out", lambda: Outputs(3, "x"), "out", "3", "os.PathLike")
+case("run_demo-progress", lambda: run_demo(progress="no"), "progress", "'no'", "True or False")
+case("register_command-add_arguments", lambda: register_command("x", "h", 3, lambda a: 0), "add_arguments", "int",
+     "callable")
+case("register_command-replace", lambda: register_command("x", "h", print, print, replace="yes"), "replace",
+     "'yes'", "True or False")
+case("check_destination-overwrite", lambda: check_destination("x.nc", overwrite="no"), "overwrite", "'no'",
+     "True or False")
+case("load_stimuli-num_images", lambda: nd.load_stimuli("cifar10-demo", num_images=0), "num_images", "0", ">= 1")
 
 
 def _assert_clear(err: BaseException, name: str, value: str, allowed: str) -> None:
