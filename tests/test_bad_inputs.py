@@ -9,6 +9,8 @@ in README.md, section "Reliability".
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -237,6 +239,8 @@ for kw, name, value, allowed in [
     ({"scale": 2.0, "cubic_a": NAN}, "cubic_a", "nan", "finite"),
 ]:
     case(f"resize-{name}={value}", lambda kw=kw: nd.resize(X, **kw), name, value, allowed)
+case("resize-scale-output-size", lambda: nd.resize(X, scale=1e5), "scale", "on 8 px gives 800000 px",
+     "at most 16384 px per axis")
 case("resize-x-ndim", lambda: nd.resize(torch.rand(8), scale=2.0), "x", "(8,)", "at least 2 dimensions")
 case("resize-x-int", lambda: nd.resize(torch.zeros(1, 1, 8, 8, dtype=torch.int32), scale=2.0), "x", "int32",
      "floating")
@@ -536,6 +540,13 @@ def test_there_are_at_least_150_distinct_cases():
     ids = [p.id for p in CASES]
     assert len(ids) == len(set(ids)) and len(ids) >= 150, len(ids)
 
+
+def test_the_readme_table_counts_these_cases():
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    section = text[text.index("## Reliability"):text.index("## Tests")]
+    rows = re.findall(r"^\| [^|]+ \| (\d+) \|", section, flags=re.M)
+    total = int(re.search(r"tries (\d+) bad inputs", section).group(1))
+    assert total == sum(map(int, rows)) == len(CASES), (total, sum(map(int, rows)), len(CASES))
 
 def test_wrong_kinds_are_both_type_and_value_errors():
     with pytest.raises(ArgumentTypeError) as info:
