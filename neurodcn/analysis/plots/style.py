@@ -64,17 +64,19 @@ def new_figure(ax=None, ncols: int = 1, width: float = 4.5, height: float = 3.5,
     return axes[0].figure, axes
 
 
-def check_dataset(ds, experiment: str, variables=(), coords=(), what: str = "ds") -> xr.Dataset:
-    """``ds`` if it is a dataset of ``experiment`` (attrs neurodcn_experiment) holding ``variables`` and
-    ``coords``; TypeError or ValueError naming what is wrong otherwise."""
+def check_dataset(ds, experiment, variables=(), coords=(), what: str = "ds") -> xr.Dataset:
+    """``ds`` if it is a dataset of ``experiment`` (attrs neurodcn_experiment; a name or a tuple of names)
+    holding ``variables`` and ``coords``; TypeError or ValueError naming what is wrong otherwise."""
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"{what} must be an xarray.Dataset, got {type(ds).__name__}")
+    allowed = (experiment,) if isinstance(experiment, str) else tuple(experiment)
     got = ds.attrs.get("neurodcn_experiment")
-    if got != experiment:
-        raise ValueError(f"{what} must be a {experiment!r} dataset (attrs neurodcn_experiment), got {got!r}")
+    if got not in allowed:
+        names = " or ".join(map(repr, allowed))
+        raise ValueError(f"{what} must be a {names} dataset (attrs neurodcn_experiment), got {got!r}")
     missing = [v for v in variables if v not in ds.data_vars] + [c for c in coords if c not in ds.coords]
     if missing:
-        raise ValueError(f"{what} ({experiment}) lacks the variables/coords {missing}")
+        raise ValueError(f"{what} ({got}) lacks the variables/coords {missing}")
     return ds
 
 
