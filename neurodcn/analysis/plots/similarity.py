@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from neurodcn.analysis.plots.style import BAND_ALPHA, check_dataset, colors, new_figure
+from neurodcn.analysis.plots.style import band, check_dataset, colors, new_figure
 
 __all__ = ["plot_similarity_over_time", "plot_block_region_matrix", "plot_predictivity_distributions"]
 
@@ -51,9 +51,7 @@ def plot_similarity_over_time(ds: xr.Dataset, ax=None) -> Figure:
         for block, color in zip(blocks, colors(len(blocks)), strict=True):
             b = sub.sel(block=block)
             a.plot(x, b[var].values, marker="o", ms=3, color=color, label=str(block))
-            a.fill_between(
-                x, b[f"{var}_ci_low"].values, b[f"{var}_ci_high"].values, color=color, alpha=BAND_ALPHA, lw=0
-            )
+            band(a, x, b[f"{var}_ci_low"].values, b[f"{var}_ci_high"].values, color)
         a.axhline(0, color="0.5", lw=0.5)
         a.set_title(str(region))
         a.set_xlabel("time after stimulus onset (ms)")
