@@ -155,10 +155,9 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
 
 
 def main(argv=None) -> int:
-    p = common.parser(NAME, __doc__.splitlines()[0], images=False)
+    p = common.parser(NAME, __doc__.splitlines()[0], images=False, out=OUT)
     p.add_argument("--recordings", default=None,
                    help="folder with algonauts2019_92images/ and cowley2023_v4/ (default ../shared/data/recordings)")
-    p.set_defaults(out=OUT)
     return common.main(run, p, argv)
 
 
