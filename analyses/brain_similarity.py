@@ -24,18 +24,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib.figure import Figure
 
 try:
     from analyses import common
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-from neurodcn.analysis.compare.plots import (
+from neurodcn.analysis.plots import (
     plot_block_region_matrix,
     plot_predictivity_distributions,
     plot_similarity_over_time,
 )
+from neurodcn.analysis.plots.style import new_figure
 from neurodcn.data.recordings import (
     SHARED_RECORDINGS,
     V4_SESSIONS,
@@ -143,8 +143,8 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
         table = best_table(both, "median_r")
         outputs.table(table, f"predictivity_v4_{tag}.csv", "best block and model time per V4 session")
         outputs.figure(plot_similarity_over_time(both), f"predictivity_v4_{tag}.png", "median r vs time (ms)")
-        fig = Figure(figsize=(4.5 * len(parts), 3.4), layout="constrained")
-        for ax, p in zip(fig.subplots(1, len(parts), squeeze=False)[0], parts, strict=True):
+        fig, axes = new_figure(ncols=len(parts), width=4.5, height=3.4)
+        for ax, p in zip(axes, parts, strict=True):
             plot_predictivity_distributions(p, ax=ax)
         outputs.figure(fig, f"predictivity_v4_distributions_{tag}.png", "per-neuron r per block, best time")
         summary += _summary(table, "predictivity")
@@ -155,10 +155,9 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
 
 
 def main(argv=None) -> int:
-    p = common.parser(NAME, __doc__.splitlines()[0], images=False)
+    p = common.parser(NAME, __doc__.splitlines()[0], images=False, out=OUT)
     p.add_argument("--recordings", default=None,
                    help="folder with algonauts2019_92images/ and cowley2023_v4/ (default ../shared/data/recordings)")
-    p.set_defaults(out=OUT)
     return common.main(run, p, argv)
 
 

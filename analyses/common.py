@@ -3,9 +3,9 @@
 A script is ``analyses/<name>.py`` with ``run(...) -> Result`` and ``main(argv) -> int``; the paper's demo
 figures and tables are package functions (neurodcn.paper) and their scripts only parse the command line.
 Command line (:func:`parser`): ``--checkpoint`` (default: the bundled dcn-ode), ``--out`` (results folder,
-default results), ``--quick`` (small settings, for tests and smoke runs), ``--seed`` (which images are drawn),
-``--images-from`` (stimulus source for neurodcn.load_stimuli: "cifar10-demo", a cifar-10-batches-py folder, a
-.npz in the bundled format, or an image folder or .zip) and ``--num-images``.
+default results or the script's own), ``--quick`` (small settings, for tests and smoke runs), ``--seed``
+(which images are drawn), ``--images-from`` (stimulus source for neurodcn.load_stimuli: "cifar10-demo", a
+cifar-10-batches-py folder, a .npz in the bundled format, or an image folder or .zip) and ``--num-images``.
 
 Results go to the ``--out`` folder through :class:`neurodcn.paper.results.Outputs` (datasets as netCDF,
 figures as .png, tables as .csv, each written atomically and recorded in the folder's results index).
@@ -50,15 +50,16 @@ def default_data_root(data=None) -> Path:
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-subset"
 
 
-def parser(prog: str, description: str, images: bool = True) -> argparse.ArgumentParser:
-    """The shared command line of the analysis scripts (``images=False``: no stimulus options)."""
+def parser(prog: str, description: str, images: bool = True, out: str = "results") -> argparse.ArgumentParser:
+    """The shared command line of the analysis scripts (``images=False``: no stimulus options; ``out``: the
+    default results folder)."""
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument(
         "--checkpoint",
         default=None,
         help="checkpoint written by neurodcn train (default: the bundled dcn-ode)",
     )
-    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.add_argument("--out", default=out, help=f"results folder (default: {out})")
     p.add_argument("--quick", action="store_true", help="small settings: a smoke run in well under a minute")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     if images:

@@ -137,9 +137,7 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True) ->
 
 
 def main(argv=None) -> int:
-    p = common.parser(NAME, __doc__.splitlines()[0], images=False)
-    p.set_defaults(out=OUT)
-    return common.main(run, p, argv)
+    return common.main(run, common.parser(NAME, __doc__.splitlines()[0], images=False, out=OUT), argv)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 from matplotlib.figure import Figure
 
-from neurodcn.analysis.compare.plots import (
+from neurodcn.analysis.plots import (
     plot_block_region_matrix,
     plot_predictivity_distributions,
     plot_similarity_over_time,

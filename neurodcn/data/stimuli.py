@@ -206,6 +206,32 @@ def _values(name: str, values) -> list:
     return [v.item() if isinstance(v, np.generic | torch.Tensor) else v for v in vals]
 
 
+def _grid(kind: str, draw, factors, column: str, visual_degrees: float, center, dtype):
+    """(images [N, 3, H, W] of ``dtype``, table) of every combination of ``factors`` = (orientations (deg),
+    spatial frequencies (cycles/deg), phases (deg), contrasts, values of table column ``column``), in
+    itertools.product order; ``draw(ori, sf, phase, contrast, value)`` makes one image [H, W]. A None value of
+    ``column`` appears as NaN in the table."""
+    names = ("orientations", "spatial_frequencies", "phases", "contrasts", f"{column}s")
+    grid = itertools.product(*(_values(n, v) for n, v in zip(names, factors, strict=True)))
+    images, rows = [], []
+    for ori, sf, ph, con, x in grid:
+        images.append(draw(ori, sf, ph, con, x))
+        rows.append(
+            {
+                "kind": kind,
+                "orientation": float(ori),
+                "spatial_frequency": float(sf),
+                "phase": float(ph),
+                "contrast": float(con),
+                column: float("nan") if x is None else float(x),
+                "center_x": float(center[0]),
+                "center_y": float(center[1]),
+                "visual_degrees": float(visual_degrees),
+            }
+        )
+    return _stack(images, dtype), _table(rows, kind)
+
+
 def grating_grid(
     size,
     visual_degrees: float,
@@ -223,30 +249,12 @@ def grating_grid(
     factor varies fastest). Aperture None (full field) appears as NaN in the table.
     """
     h, w = check_pair("size", size, minimum=2)
-    grid = itertools.product(
-        _values("orientations", orientations),
-        _values("spatial_frequencies", spatial_frequencies),
-        _values("phases", phases),
-        _values("contrasts", contrasts),
-        _values("aperture_diameters", aperture_diameters),
-    )
-    images, rows = [], []
-    for ori, sf, ph, con, ap in grid:
-        images.append(grating_image((h, w), visual_degrees, sf, ori, ph, con, ap, center))
-        rows.append(
-            dict(
-                kind="grating",
-                orientation=float(ori),
-                spatial_frequency=float(sf),
-                phase=float(ph),
-                contrast=float(con),
-                aperture_diameter=float("nan") if ap is None else float(ap),
-                center_x=float(center[0]),
-                center_y=float(center[1]),
-                visual_degrees=float(visual_degrees),
-            )
-        )
-    return _stack(images, dtype), _table(rows, "grating")
+
+    def draw(ori, sf, ph, con, ap):
+        return grating_image((h, w), visual_degrees, sf, ori, ph, con, ap, center)
+
+    factors = (orientations, spatial_frequencies, phases, contrasts, aperture_diameters)
+    return _grid("grating", draw, factors, "aperture_diameter", visual_degrees, center, dtype)
 
 
 def drifting_grating(
@@ -296,30 +304,12 @@ def gabor_grid(
     Returns images [N, 3, H, W] and their parameter table, in itertools.product order.
     """
     h, w = check_pair("size", size, minimum=2)
-    grid = itertools.product(
-        _values("orientations", orientations),
-        _values("spatial_frequencies", spatial_frequencies),
-        _values("phases", phases),
-        _values("contrasts", contrasts),
-        _values("envelope_sigmas", envelope_sigmas),
-    )
-    images, rows = [], []
-    for ori, sf, ph, con, sig in grid:
-        images.append(gabor_image((h, w), visual_degrees, sf, sig, ori, ph, con, center))
-        rows.append(
-            dict(
-                kind="gabor",
-                orientation=float(ori),
-                spatial_frequency=float(sf),
-                phase=float(ph),
-                contrast=float(con),
-                envelope_sigma=float(sig),
-                center_x=float(center[0]),
-                center_y=float(center[1]),
-                visual_degrees=float(visual_degrees),
-            )
-        )
-    return _stack(images, dtype), _table(rows, "gabor")
+
+    def draw(ori, sf, ph, con, sig):
+        return gabor_image((h, w), visual_degrees, sf, sig, ori, ph, con, center)
+
+    factors = (orientations, spatial_frequencies, phases, contrasts, envelope_sigmas)
+    return _grid("gabor", draw, factors, "envelope_sigma", visual_degrees, center, dtype)
 
 
 def natural_images(names=None, size=64, dtype=torch.float32) -> tuple[torch.Tensor, pd.DataFrame]:

@@ -9,9 +9,9 @@ fig3b_sigma_ji.png (histograms of sigma_ji per block with the fitted log-normal 
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from neurodcn.analysis.plots import plot_sigma_distributions, plot_sigma_vs_depth
+from neurodcn.analysis.plots.style import block_numbers, new_figure
 from neurodcn.paper.inputs import checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
 from neurodcn.validate import check_bool
@@ -27,11 +27,7 @@ def run(checkpoint=None, out="results", quick: bool = False, progress: bool = Tr
     check_bool("quick", quick)
     vc = load_cortex(checkpoint, progress=progress)
     ds = vc.receptive_fields()
-    blocks = sorted(
-        int(str(v).removeprefix("sigma_ji_block"))
-        for v in ds.data_vars
-        if str(v).startswith("sigma_ji_block")
-    )
+    blocks = block_numbers(ds, "sigma_ji_block")
     outputs = Outputs(out, NAME)
     pairs = ", every sigma_ji with log-normal fits per ODE block" if blocks else ""
     outputs.dataset(
@@ -40,8 +36,7 @@ def run(checkpoint=None, out="results", quick: bool = False, progress: bool = Tr
         f"receptive fields of {vc.name}: sigma (px, deg), kernel size and preferred spatial frequency per "
         f"SRF layer{pairs}",
     )
-    fig = Figure(figsize=(9.0, 3.5), layout="constrained")
-    axes = fig.subplots(1, 2)
+    fig, axes = new_figure(ncols=2)
     plot_sigma_vs_depth(ds, unit="px", ax=axes[0])
     plot_sigma_vs_depth(ds, unit="deg", ax=axes[1])
     fig.suptitle(f"Fig. 3a: learned sigma against depth ({vc.name})")

@@ -13,8 +13,7 @@ import numpy as np
 
 from neurodcn.analysis.plots import plot_accuracy_vs_mask, plot_completion_dynamics
 from neurodcn.cortex.completion import DEFAULT_NUM_TIMES
-from neurodcn.data.stimulus_sets import load_stimuli
-from neurodcn.paper.inputs import DEFAULT_STIMULI, checkpoint_label, load_cortex
+from neurodcn.paper.inputs import DEFAULT_STIMULI, input_settings, load_cortex, load_inputs, with_overrides
 from neurodcn.paper.results import Outputs, Result
 from neurodcn.validate import check_bool, check_int
 
@@ -50,17 +49,9 @@ def run(
     """Pattern completion of the checkpoint's model on ``num_images`` images (None: the settings' default)
     with the given mask sizes (px) and number of model times; None takes :func:`settings`. ``baselines``:
     checkpoints (bundled names or paths) whose accuracy against mask size joins Fig. 3c, on the same images."""
-    s = settings(quick)
-    s.update(
-        {
-            k: v
-            for k, v in (("num_images", num_images), ("mask_sizes", mask_sizes), ("num_times", num_times))
-            if v is not None
-        }
-    )
+    s = with_overrides(settings(quick), num_images=num_images, mask_sizes=mask_sizes, num_times=num_times)
     check_int("num_times", s["num_times"], 2)
-    vc = load_cortex(checkpoint, progress=progress)
-    stim = load_stimuli(images_from, s["num_images"], seed)
+    vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress)
     ode = [block for _, block in vc.model.ode_blocks()]
     times = np.linspace(0.0, min(b.solver.T for b in ode), s["num_times"]) if ode else None
     ds = vc.pattern_completion(
@@ -108,12 +99,5 @@ def run(
         for name in sorted(v for v in ds.data_vars if str(v).startswith("D_block")):
             d = ds[name].sel(mask_size=shown).mean("stimulus").values
             summary.append(f"  {name} (mask {shown}): mean D {d[0]:.3g} at t = 0 -> {d[-1]:.3g} at t = T")
-    s.update(
-        checkpoint=checkpoint_label(checkpoint),
-        model=vc.name,
-        stimuli=stim.source,
-        seed=seed,
-        num_images=int(stim.images.shape[0]),
-        baselines=list(baselines or ()),
-    )
+    s.update(input_settings(checkpoint, vc, stim, seed), baselines=list(baselines or ()))
     return outputs.finish(s, summary)

@@ -14,8 +14,7 @@ import numpy as np
 
 from neurodcn.analysis.plots import plot_contrast_sweep
 from neurodcn.cortex.contrast import REGIMES
-from neurodcn.data.stimulus_sets import load_stimuli
-from neurodcn.paper.inputs import DEFAULT_STIMULI, checkpoint_label, load_cortex
+from neurodcn.paper.inputs import DEFAULT_STIMULI, input_settings, load_inputs, with_overrides
 from neurodcn.paper.results import Outputs, Result
 from neurodcn.validate import check_bool
 
@@ -52,11 +51,9 @@ def run(
 ) -> Result:
     """Contrast sweeps of the checkpoint's model in every regime on ``num_images`` images at ``contrasts``
     (factors c > 0); None takes :func:`settings`."""
-    s = settings(quick)
-    s.update({k: v for k, v in (("num_images", num_images), ("contrasts", contrasts)) if v is not None})
+    s = with_overrides(settings(quick), num_images=num_images, contrasts=contrasts)
     s["contrasts"] = np.atleast_1d(np.asarray(s["contrasts"], dtype=np.float64)).tolist()
-    vc = load_cortex(checkpoint, progress=progress)
-    stim = load_stimuli(images_from, s["num_images"], seed)
+    vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress)
     sweeps = {
         regime: vc.contrast_sweep(
             stim.images, stim.labels, s["contrasts"], regime=regime, per_image=True, stimulus_table=stim.table
@@ -94,12 +91,5 @@ def run(
         "Fig. 5: accuracy (top, mean and 95 % bootstrap CI over images) and forward NFE per ODE block "
         "and in total (bottom) against contrast, one column per regime",
     )
-    s.update(
-        checkpoint=checkpoint_label(checkpoint),
-        model=vc.name,
-        stimuli=stim.source,
-        seed=seed,
-        num_images=int(stim.images.shape[0]),
-        regimes=list(sweeps),
-    )
+    s.update(input_settings(checkpoint, vc, stim, seed), regimes=list(sweeps))
     return outputs.finish(s, summary)

@@ -1,4 +1,5 @@
-"""What every paper function starts from: the model (a checkpoint, default the bundled dcn-ode)."""
+"""What every paper function starts from: the model (a checkpoint, default the bundled dcn-ode), the stimuli
+(a neurodcn.load_stimuli source, default the bundled CIFAR-10 demo images) and its settings."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ import torch
 
 from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_checkpoints
+from neurodcn.data.stimulus_sets import Stimuli, load_stimuli
 from neurodcn.validate import check_type
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_STIMULI", "load_cortex", "checkpoint_label", "parameter_count"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_STIMULI",
+    "load_cortex",
+    "load_inputs",
+    "input_settings",
+    "with_overrides",
+    "checkpoint_label",
+    "parameter_count",
+]
 
 DEFAULT_MODEL = DEFAULT_CHECKPOINT
 """The bundled model the paper functions use when no checkpoint is given."""
@@ -37,6 +48,29 @@ def load_cortex(checkpoint=None, progress: bool = True) -> VirtualCortex:
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} is neither a file nor a bundled checkpoint "
                                 f"({sorted(bundled_checkpoints())})")
     return VirtualCortex.from_checkpoint(checkpoint, progress=progress)
+
+
+def load_inputs(checkpoint, images_from, num_images: int | None, seed: int, progress: bool = True):
+    """(VirtualCortex, Stimuli): the cortex on ``checkpoint`` (:func:`load_cortex`) and ``num_images`` images
+    (None: all) drawn with ``seed`` from the neurodcn.load_stimuli source ``images_from``."""
+    return load_cortex(checkpoint, progress=progress), load_stimuli(images_from, num_images, seed)
+
+
+def input_settings(checkpoint, vc: VirtualCortex, stim: Stimuli, seed: int) -> dict:
+    """What a result records of the inputs of :func:`load_inputs`: checkpoint label, model name, stimulus
+    source, seed and number of images."""
+    return {
+        "checkpoint": checkpoint_label(checkpoint),
+        "model": vc.name,
+        "stimuli": stim.source,
+        "seed": seed,
+        "num_images": int(stim.images.shape[0]),
+    }
+
+
+def with_overrides(defaults: dict, **given) -> dict:
+    """``defaults`` updated with the ``given`` settings that are not None (None: keep the default)."""
+    return {**defaults, **{k: v for k, v in given.items() if v is not None}}
 
 
 def checkpoint_label(checkpoint=None) -> str:

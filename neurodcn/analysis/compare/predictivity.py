@@ -14,15 +14,18 @@ import xarray as xr
 from scipy import stats
 from tqdm.auto import tqdm
 
-from neurodcn.analysis.compare._deps import optional
 from neurodcn.analysis.compare.brain import brain_responses, time_bins
 from neurodcn.analysis.compare.rsa import check_bootstrap, shared_bins, time_fit_variables
+from neurodcn.io.extras import require
 from neurodcn.validate import check_bool, check_int
 
 __all__ = ["DEFAULT_ALPHAS", "ridge_predictivity", "split_half_ceiling", "predictivity_over_time"]
 
 DEFAULT_ALPHAS = tuple(10.0 ** np.arange(-2, 7))
 """Ridge penalties RidgeCV chooses from (on standardised features)."""
+
+_WHAT = "ridge predictivity"
+"""The feature the optional scikit-learn serves, as named in a missing-package error."""
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -38,11 +41,11 @@ def ridge_predictivity(features, responses, n_splits: int = 5, alphas=DEFAULT_AL
     """Held-out Pearson r per neuron [n_neurons] of a cross-validated ridge from features [n, F] to
     responses [n, n_neurons]. pca: None or the number of principal components kept (fitted on the
     training folds only, at most n_train - 1 and F)."""
-    PCA = optional("sklearn.decomposition").PCA
-    RidgeCV = optional("sklearn.linear_model").RidgeCV
-    selection = optional("sklearn.model_selection")
-    make_pipeline = optional("sklearn.pipeline").make_pipeline
-    StandardScaler = optional("sklearn.preprocessing").StandardScaler
+    PCA = require("sklearn.decomposition", _WHAT).PCA
+    RidgeCV = require("sklearn.linear_model", _WHAT).RidgeCV
+    selection = require("sklearn.model_selection", _WHAT)
+    make_pipeline = require("sklearn.pipeline", _WHAT).make_pipeline
+    StandardScaler = require("sklearn.preprocessing", _WHAT).StandardScaler
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(responses, dtype=np.float64)
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from neurodcn.analysis.compare._deps import optional
+from neurodcn.io.extras import require
 from neurodcn.validate import check_choice
 
 __all__ = ["COMPARE_METHODS", "RDM_METHODS", "calc_rdms", "rdms_object", "compare_rdms",
@@ -24,10 +24,13 @@ COMPARE_METHODS = ("rho-a", "spearman", "tau-a", "kendall", "corr", "cosine", "c
 RDM_METHODS = ("correlation", "euclidean", "mahalanobis", "poisson")
 """Dissimilarities computed from one response per stimulus (rsatoolbox.rdm.calc_rdm); default correlation."""
 
+_WHAT = "RSA (RDMs, their comparison and noise ceilings)"
+"""The feature the optional rsatoolbox serves, as named in a missing-package error."""
+
 
 def calc_rdms(features: list, method: str = "correlation"):
     """rsatoolbox RDMs, one per array of ``features`` (each [n_stimuli, n_features])."""
-    rsatoolbox = optional("rsatoolbox")
+    rsatoolbox = require("rsatoolbox", _WHAT)
     check_choice("rdm_method", method, RDM_METHODS)
     data = []
     for i, f in enumerate(features):
@@ -41,7 +44,7 @@ def calc_rdms(features: list, method: str = "correlation"):
 def rdms_object(dissimilarities: np.ndarray, subject=None):
     """rsatoolbox RDMs from upper triangles [n_rdm, n_pairs] (scipy squareform order), with a subject
     descriptor (default: one subject per RDM)."""
-    RDMs = optional("rsatoolbox.rdm").RDMs
+    RDMs = require("rsatoolbox.rdm", _WHAT).RDMs
     d = np.atleast_2d(np.asarray(dissimilarities, dtype=np.float64))
     subject = np.arange(d.shape[0]).astype(str) if subject is None else np.asarray(subject).astype(str)
     return RDMs(d, rdm_descriptors={"subject": list(subject)})
@@ -50,7 +53,7 @@ def rdms_object(dissimilarities: np.ndarray, subject=None):
 def compare_rdms(model, brain, method: str = "rho-a") -> np.ndarray:
     """Similarity of every model RDM with the brain: mean over the brain RDMs of rsatoolbox.rdm.compare
     (rsatoolbox's evaluation of a fixed model). model, brain: rsatoolbox RDMs. Returns [model.n_rdm]."""
-    compare = optional("rsatoolbox.rdm").compare
+    compare = require("rsatoolbox.rdm", _WHAT).compare
     check_choice("method", method, COMPARE_METHODS)
     return np.mean(compare(model, brain, method=method), axis=1)
 
@@ -58,7 +61,7 @@ def compare_rdms(model, brain, method: str = "rho-a") -> np.ndarray:
 def noise_ceiling(brain, method: str = "rho-a") -> tuple[float, float]:
     """(lower, upper) noise ceiling of rsatoolbox.inference.boot_noise_ceiling (leave one subject out vs
     all subjects; RDMs grouped by the subject descriptor); (nan, nan) with fewer than two subjects."""
-    boot_noise_ceiling = optional("rsatoolbox.inference").boot_noise_ceiling
+    boot_noise_ceiling = require("rsatoolbox.inference", _WHAT).boot_noise_ceiling
     check_choice("method", method, COMPARE_METHODS)
     if len(set(brain.rdm_descriptors["subject"])) < 2:
         return float("nan"), float("nan")

@@ -4,6 +4,7 @@
 * :mod:`.completion`: accuracy against mask size (Fig. 3c), D(t) in the ODE blocks (Fig. 4).
 * :mod:`.contrast`: accuracy and NFE against contrast (Fig. 5).
 * :mod:`.physiology`: in-silico V1 physiology and its comparison with published data.
+* :mod:`.similarity`: model-brain similarity (RSA, predictivity) over time after onset, per block and region.
 
 Every function takes the dataset of one experiment, draws on a new Figure (or the ``ax``/``axes`` given) and
 saves nothing: :func:`save_figure` writes a figure atomically.
@@ -18,6 +19,11 @@ from neurodcn.analysis.plots.physiology import (
     plot_unit_tuning,
 )
 from neurodcn.analysis.plots.sigma import plot_sigma_distributions, plot_sigma_vs_depth, plot_srf_filters
+from neurodcn.analysis.plots.similarity import (
+    plot_block_region_matrix,
+    plot_predictivity_distributions,
+    plot_similarity_over_time,
+)
 from neurodcn.analysis.plots.style import bootstrap_ci, save_figure
 
 __all__ = [
@@ -31,6 +37,9 @@ __all__ = [
     "plot_rf_size_vs_depth",
     "plot_size_tuning_contrast",
     "plot_unit_tuning",
+    "plot_similarity_over_time",
+    "plot_block_region_matrix",
+    "plot_predictivity_distributions",
     "bootstrap_ci",
     "save_figure",
 ]

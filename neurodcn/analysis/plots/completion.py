@@ -8,12 +8,13 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from neurodcn.analysis.plots.style import (
-    BAND_ALPHA,
-    CI_LEVEL,
+    accuracy_label,
+    band,
     block_numbers,
-    bootstrap_ci,
     chance_level,
+    chance_line,
     check_dataset,
+    ci_band,
     colors,
     named_datasets,
     new_figure,
@@ -28,9 +29,7 @@ def plot_accuracy_vs_mask(data, ax=None, chance="auto", seed: int = 0) -> Figure
     chance line. data: a "pattern_completion"
     dataset or a dict name -> dataset (several models on one axis). chance: "auto" (1 / num_classes of the
     first model), a number, or None for no line."""
-    named = named_datasets(data, "data")
-    for name, ds in named.items():
-        check_dataset(ds, "pattern_completion", ["accuracy"], ["mask_size"], what=f"data[{name!r}]")
+    named = named_datasets(data, "pattern_completion", ["accuracy"], ["mask_size"])
     first = next(iter(named.values()))
     level = chance_level(first) if chance == "auto" else chance
     if level is not None and (isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1):
@@ -39,16 +38,14 @@ def plot_accuracy_vs_mask(data, ax=None, chance="auto", seed: int = 0) -> Figure
     for (name, ds), color in zip(named.items(), colors(len(named)), strict=True):
         sizes = ds["mask_size"].values
         if "correct" in ds:
-            lo, hi = bootstrap_ci(ds["correct"].transpose("mask_size", "stimulus").values, axis=1, seed=seed)
-            ax.fill_between(sizes, lo, hi, color=color, alpha=BAND_ALPHA, lw=0)
+            ci_band(ax, sizes, ds["correct"].transpose("stimulus", "mask_size").values, color, seed)
         images = f" ({ds.sizes['stimulus']} images)" if "stimulus" in ds.dims else ""
         ax.plot(sizes, ds["accuracy"].values, marker="o", color=color, label=f"{name}{images}")
     if level is not None:
-        ax.axhline(level, color="0.4", ls="--", lw=1, label=f"chance ({level:.2g})")
+        chance_line(ax, level)
     ax.set_ylim(0, 1)
     ax.set_xlabel("side of the centred mask (px)")
-    per = all("correct" in ds for ds in named.values())
-    ax.set_ylabel(f"accuracy (mean, {CI_LEVEL:.0%} CI)" if per else "accuracy")
+    ax.set_ylabel(accuracy_label(named))
     ax.legend(frameon=False, fontsize="small")
     return fig
 
@@ -84,7 +81,7 @@ def plot_completion_dynamics(ds: xr.Dataset, mask_size=None, ax=None) -> Figure:
         d = ds[f"D_block{k}"].sel(mask_size=mask_size)
         mean, sd = d.mean("stimulus").values, d.std("stimulus").values
         ax.plot(ms, mean, color=color, label=f"block {k}")
-        ax.fill_between(ms, mean - sd, mean + sd, color=color, alpha=BAND_ALPHA, lw=0)
+        band(ax, ms, mean - sd, mean + sd, color)
     for j, (k, color) in enumerate(zip(blocks, colors(len(blocks)), strict=True)):
         if f"solver_step_time_block{k}" not in ds:
             continue

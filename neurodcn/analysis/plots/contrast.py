@@ -7,11 +7,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from neurodcn.analysis.plots.style import (
-    BAND_ALPHA,
-    CI_LEVEL,
-    bootstrap_ci,
+    accuracy_label,
     chance_level,
-    check_dataset,
+    chance_line,
+    ci_band,
     colors,
     named_datasets,
     new_figure,
@@ -31,12 +30,6 @@ REGIME_TITLES = {
 """Column titles of the regimes of neurodcn.cortex.contrast."""
 
 
-def _band(ax, c, samples, color, seed):
-    """The bootstrap CI over stimuli (axis 0 of ``samples`` [stimulus, contrast]) as a band."""
-    lo, hi = bootstrap_ci(samples, axis=0, seed=seed)
-    ax.fill_between(c, lo, hi, color=color, alpha=BAND_ALPHA, lw=0)
-
-
 def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
     """One column per entry of ``data`` (a "contrast_sweep" dataset, named by its regime, or a dict name ->
     dataset): accuracy against contrast on top (with a dashed chance line), forward NFE per ODE block (one
@@ -44,11 +37,7 @@ def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
     per-image results (``per_image=True`` sweeps: ``correct``, ``nfe_per_image``) every line has its 95 %
     bootstrap CI over images (seeded with ``seed``). Contrasts where the solver failed are NaN and leave gaps.
     axes: None or 2 x n Axes (row-major)."""
-    named = named_datasets(data, "data", attr="regime")
-    for name, ds in named.items():
-        check_dataset(
-            ds, "contrast_sweep", ["accuracy", "nfe", "nfe_total"], ["contrast", "block"], what=f"data[{name!r}]"
-        )
+    named = named_datasets(data, "contrast_sweep", ["accuracy", "nfe", "nfe_total"], ["contrast", "block"], "regime")
     n = len(named)
     fig, flat = new_figure(axes, ncols=n, nrows=2, width=3.6, height=2.9)
     acc_axes, nfe_axes = flat[:n], flat[n:]
@@ -60,16 +49,16 @@ def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
         c = ds["contrast"].values
         if "correct" in ds:
             correct = ds["correct"].transpose("stimulus", "contrast").values.astype(np.float64)
-            _band(acc_ax, c, np.where(correct < 0, np.nan, correct), "k", seed)
+            ci_band(acc_ax, c, np.where(correct < 0, np.nan, correct), "k", seed)
         acc_ax.plot(c, ds["accuracy"].values, color="k", marker=".", label="accuracy")
         if chance is not None:
-            acc_ax.axhline(chance, color="0.4", ls="--", lw=1, label=f"chance ({chance:.2g})")
+            chance_line(acc_ax, chance)
         per_image = None
         if "nfe_per_image" in ds:
             per_image = ds["nfe_per_image"].transpose("stimulus", "contrast", "block").values
         for b, k in enumerate(ds["block"].values):
             if per_image is not None:
-                _band(nfe_ax, c, per_image[:, :, b], block_colors[b], seed)
+                ci_band(nfe_ax, c, per_image[:, :, b], block_colors[b], seed)
             nfe_ax.plot(
                 c,
                 ds["nfe"].sel(block=k).values,
@@ -82,7 +71,7 @@ def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
             )
         if ds.sizes["block"]:
             if per_image is not None:
-                _band(nfe_ax, c, per_image.sum(axis=2), "k", seed)
+                ci_band(nfe_ax, c, per_image.sum(axis=2), "k", seed)
             nfe_ax.plot(c, ds["nfe_total"].values, color="k", lw=2.2, label="total")
         acc_ax.set_title(REGIME_TITLES.get(name, name), fontsize="medium")
         for ax in (acc_ax, nfe_ax):
@@ -95,8 +84,7 @@ def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
     top = np.nanmax([np.nanmax(ds["nfe_total"].values, initial=0.0) for ds in named.values()])
     for ax in nfe_axes:  # one NFE scale for every column, from 0 to the largest total
         ax.set_ylim(0, 1.1 * top if top > 0 else 1.0)
-    per = f" (mean, {CI_LEVEL:.0%} CI)" if all("correct" in ds for ds in named.values()) else ""
-    acc_axes[0].set_ylabel(f"accuracy{per}")
+    acc_axes[0].set_ylabel(accuracy_label(named))
     nfe_axes[0].set_ylabel("function evaluations (forward NFE)")
     acc_axes[0].legend(frameon=False, fontsize="small", loc="upper left")
     if nfe_axes[0].lines:  # a model without ODE blocks has no NFE to show

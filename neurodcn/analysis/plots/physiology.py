@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from neurodcn.analysis.biology import PROPERTIES, prf_size
 from neurodcn.analysis.fits import naka_rushton
-from neurodcn.analysis.plots.style import BAND_ALPHA, check_dataset, colors, log_ticks, new_figure
+from neurodcn.analysis.plots.style import band, check_dataset, colors, log_ticks, new_figure
 
 __all__ = [
     "plot_property_vs_biology",
@@ -130,7 +130,7 @@ def plot_size_tuning_contrast(curves: xr.Dataset, fits: xr.Dataset, axes=None) -
         r = r / np.where(r.max(axis=1, keepdims=True) > 0, r.max(axis=1, keepdims=True), 1.0)
         mean, sd = r.mean(axis=0), r.std(axis=0)
         left.plot(ap, mean, marker="o", color=palette[j], label=f"contrast {c:g}")
-        left.fill_between(ap, mean - sd, mean + sd, color=palette[j], alpha=BAND_ALPHA, lw=0)
+        band(left, ap, mean - sd, mean + sd, palette[j])
     log_ticks(left, ap)
     left.set_xlabel("aperture diameter (deg)")
     left.set_ylabel("response / unit's peak (mean ± SD over units)")

@@ -1,4 +1,5 @@
-"""What every figure of neurodcn shares: the palette, new figures, dataset checks, bootstrap intervals, saving.
+"""What every figure of neurodcn shares: the palette, new figures, dataset checks, bootstrap intervals and
+bands, chance lines, saving.
 
 Figures are built without pyplot (nothing accumulates in pyplot's figure list), take an ``ax``/``axes``
 argument to draw into an existing figure, and label axes in words with units in parentheses only where the
@@ -32,7 +33,11 @@ __all__ = [
     "block_numbers",
     "log_ticks",
     "bootstrap_ci",
+    "band",
+    "ci_band",
     "chance_level",
+    "chance_line",
+    "accuracy_label",
     "save_figure",
 ]
 
@@ -64,27 +69,34 @@ def new_figure(ax=None, ncols: int = 1, width: float = 4.5, height: float = 3.5,
     return axes[0].figure, axes
 
 
-def check_dataset(ds, experiment: str, variables=(), coords=(), what: str = "ds") -> xr.Dataset:
-    """``ds`` if it is a dataset of ``experiment`` (attrs neurodcn_experiment) holding ``variables`` and
-    ``coords``; TypeError or ValueError naming what is wrong otherwise."""
+def check_dataset(ds, experiment, variables=(), coords=(), what: str = "ds") -> xr.Dataset:
+    """``ds`` if it is a dataset of ``experiment`` (attrs neurodcn_experiment; a name or a tuple of names)
+    holding ``variables`` and ``coords``; TypeError or ValueError naming what is wrong otherwise."""
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"{what} must be an xarray.Dataset, got {type(ds).__name__}")
+    allowed = (experiment,) if isinstance(experiment, str) else tuple(experiment)
     got = ds.attrs.get("neurodcn_experiment")
-    if got != experiment:
-        raise ValueError(f"{what} must be a {experiment!r} dataset (attrs neurodcn_experiment), got {got!r}")
+    if got not in allowed:
+        names = " or ".join(map(repr, allowed))
+        raise ValueError(f"{what} must be a {names} dataset (attrs neurodcn_experiment), got {got!r}")
     missing = [v for v in variables if v not in ds.data_vars] + [c for c in coords if c not in ds.coords]
     if missing:
-        raise ValueError(f"{what} ({experiment}) lacks the variables/coords {missing}")
+        raise ValueError(f"{what} ({got}) lacks the variables/coords {missing}")
     return ds
 
 
-def named_datasets(data, what: str, attr: str = "model") -> dict:
-    """A dataset or a dict name -> dataset, as a dict (a lone dataset is named by its attr ``attr``)."""
+def named_datasets(data, experiment: str, variables=(), coords=(), attr: str = "model", what: str = "data") -> dict:
+    """A dataset or a dict name -> dataset, as a dict (a lone dataset is named by its attr ``attr``), every
+    dataset checked by :func:`check_dataset` (named ``<what>[<name>]`` in its errors)."""
     if isinstance(data, xr.Dataset):
-        return {str(data.attrs.get(attr, data.attrs.get("model", "model"))): data}
-    if isinstance(data, dict) and data and all(isinstance(v, xr.Dataset) for v in data.values()):
-        return {str(k): v for k, v in data.items()}
-    raise TypeError(f"{what} must be an xarray.Dataset or a non-empty dict name -> Dataset, got {type(data)}")
+        named = {str(data.attrs.get(attr, data.attrs.get("model", "model"))): data}
+    elif isinstance(data, dict) and data and all(isinstance(v, xr.Dataset) for v in data.values()):
+        named = {str(k): v for k, v in data.items()}
+    else:
+        raise TypeError(f"{what} must be an xarray.Dataset or a non-empty dict name -> Dataset, got {type(data)}")
+    for name, ds in named.items():
+        check_dataset(ds, experiment, variables, coords, what=f"{what}[{name!r}]")
+    return named
 
 
 def block_numbers(ds: xr.Dataset, prefix: str) -> list[int]:
@@ -126,6 +138,16 @@ def bootstrap_ci(samples, axis: int = 0, level: float = CI_LEVEL, n_resamples: i
     return lo.reshape(x.shape[:-1]), hi.reshape(x.shape[:-1])
 
 
+def band(ax: Axes, x, low, high, color) -> None:
+    """A CI or SD band from ``low`` to ``high`` over ``x`` (1-D, equal lengths), in ``color`` at BAND_ALPHA."""
+    ax.fill_between(x, low, high, color=color, alpha=BAND_ALPHA, lw=0)
+
+
+def ci_band(ax: Axes, x, samples, color, seed: int = 0) -> None:
+    """The :func:`bootstrap_ci` of the mean over axis 0 of ``samples`` [n_samples, len(x)] as a :func:`band`."""
+    band(ax, x, *bootstrap_ci(samples, axis=0, seed=seed), color)
+
+
 def chance_level(ds: xr.Dataset) -> float | None:
     """1 / num_classes of the dataset's model (attrs model_config, a dict or its JSON), or None if unknown."""
     config = ds.attrs.get("model_config")
@@ -136,6 +158,17 @@ def chance_level(ds: xr.Dataset) -> float | None:
             return None
     n = config.get("num_classes") if isinstance(config, dict) else None
     return 1.0 / n if isinstance(n, int) and n > 1 else None
+
+
+def chance_line(ax: Axes, level: float) -> None:
+    """A dashed line at chance accuracy ``level`` (a fraction), labelled with it."""
+    ax.axhline(level, color="0.4", ls="--", lw=1, label=f"chance ({level:.2g})")
+
+
+def accuracy_label(named: dict) -> str:
+    """The accuracy axis label: with the CI level where every dataset of ``named`` (name -> dataset) holds the
+    per-image ``correct`` its band is drawn from."""
+    return f"accuracy (mean, {CI_LEVEL:.0%} CI)" if all("correct" in ds for ds in named.values()) else "accuracy"
 
 
 def save_figure(fig: Figure, path, dpi: int = 150) -> Path:

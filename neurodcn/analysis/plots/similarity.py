@@ -1,8 +1,6 @@
 """Figures of model-brain comparison datasets ("rsa" of vc.rsa, "predictivity" of vc.predictivity).
 
-Each function draws on a new Figure (no pyplot state) or the axes given and returns the Figure; save it with
-neurodcn.analysis.plots.save_figure. Datasets with a time_bin dim are plotted one bin at a time
-(``ds.isel(time_bin=j)``).
+Datasets with a time_bin dim are plotted one bin at a time (``ds.isel(time_bin=j)``).
 
 * :func:`plot_similarity_over_time`: similarity (or median r) against time after onset (ms), one line per
   block with its bootstrap CI, the noise ceiling as a grey band, one panel per region.
@@ -14,33 +12,22 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from neurodcn.analysis.plots.style import band, check_dataset, colors, new_figure
 
 __all__ = ["plot_similarity_over_time", "plot_block_region_matrix", "plot_predictivity_distributions"]
 
 _SCORE = {"rsa": "similarity", "predictivity": "median_r"}
+"""The score variable of each experiment."""
 
 
-def _check(ds, experiments=("rsa", "predictivity")) -> str:
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
-    exp = ds.attrs.get("neurodcn_experiment")
-    if exp not in experiments:
-        raise ValueError(f"ds must be a {' or '.join(map(repr, experiments))} dataset, got {exp!r}")
+def _score(ds, experiments=("rsa", "predictivity")) -> str:
+    """The score variable of ``ds``, an "rsa" or "predictivity" dataset without a time_bin dim."""
+    check_dataset(ds, experiments)
     if "time_bin" in ds.dims:
         raise ValueError("ds has a time_bin dim: plot one bin at a time, e.g. ds.isel(time_bin=0)")
-    return _SCORE[exp]
-
-
-def _axes(ax, n: int, width: float = 4.0, height: float = 3.2) -> tuple[Figure, list]:
-    if ax is None:
-        fig = Figure(figsize=(width * n, height), layout="constrained")
-        return fig, list(fig.subplots(1, n, squeeze=False)[0])
-    axes = [ax] if isinstance(ax, Axes) else list(np.ravel(ax))
-    if len(axes) != n:
-        raise ValueError(f"ax must hold {n} axes (one per region), got {len(axes)}")
-    return axes[0].figure, axes
+    return _SCORE[ds.attrs["neurodcn_experiment"]]
 
 
 def _label(ds, var: str) -> str:
@@ -50,25 +37,25 @@ def _label(ds, var: str) -> str:
 
 
 def plot_similarity_over_time(ds: xr.Dataset, ax=None) -> Figure:
-    """Score against time after stimulus onset (ms) per block, CI bands, noise ceiling band, per region."""
-    var = _check(ds)
+    """Score against time after stimulus onset (ms) per block, CI bands, noise ceiling band, one panel per
+    region (``ax``: one Axes per region)."""
+    var = _score(ds)
     regions = list(ds["region"].values)
-    fig, axes = _axes(ax, len(regions))
+    fig, axes = new_figure(ax, ncols=len(regions), width=4.0, height=3.2)
     x = ds["time_ms"].values
+    blocks = ds["block"].values
     for a, region in zip(axes, regions, strict=True):
         sub = ds.sel(region=region)
         if "ceiling_lower" in ds and np.isfinite(sub["ceiling_lower"]).all():
-            a.axhspan(float(sub["ceiling_lower"]), float(sub["ceiling_upper"]), color="0.85",
-                      label="noise ceiling")
-        for block in ds["block"].values:
+            a.axhspan(float(sub["ceiling_lower"]), float(sub["ceiling_upper"]), color="0.85", label="noise ceiling")
+        for block, color in zip(blocks, colors(len(blocks)), strict=True):
             b = sub.sel(block=block)
-            line = a.plot(x, b[var].values, marker="o", ms=3, label=str(block))[0]
-            a.fill_between(x, b[f"{var}_ci_low"].values, b[f"{var}_ci_high"].values, color=line.get_color(),
-                           alpha=0.2, lw=0)
+            a.plot(x, b[var].values, marker="o", ms=3, color=color, label=str(block))
+            band(a, x, b[f"{var}_ci_low"].values, b[f"{var}_ci_high"].values, color)
         a.axhline(0, color="0.5", lw=0.5)
         a.set_title(str(region))
         a.set_xlabel("time after stimulus onset (ms)")
-        a.set_ylabel(f"{_label(ds, var)} (1)")
+        a.set_ylabel(_label(ds, var))
     axes[-1].legend(fontsize="small", frameon=False)
     return fig
 
@@ -81,8 +68,8 @@ def _best(ds: xr.Dataset, var: str) -> xr.DataArray:
 def plot_block_region_matrix(ds: xr.Dataset, ax=None, relative: bool = False) -> Figure:
     """Block x region matrix of the best score over model time (annotated with the model time in ms).
     relative: divide by the region's lower noise ceiling (nan where there is none)."""
-    var = _check(ds)
-    fig, (a,) = _axes(ax, 1, width=1.4 * ds.sizes["region"] + 2.5, height=0.6 * ds.sizes["block"] + 1.8)
+    var = _score(ds)
+    fig, (a,) = new_figure(ax, width=1.4 * ds.sizes["region"] + 2.5, height=0.6 * ds.sizes["block"] + 1.8)
     best = _best(ds, var)
     score = ds[var].isel(time=best)
     if relative:
@@ -92,22 +79,30 @@ def plot_block_region_matrix(ds: xr.Dataset, ax=None, relative: bool = False) ->
     image = a.imshow(m, cmap="viridis", aspect="auto")
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
-            a.text(j, i, f"{m[i, j]:.2f}\n{ms[i, j]:g} ms", ha="center", va="center", fontsize="small",
-                   color="white" if m[i, j] < np.nanmean(m) else "black")
+            a.text(
+                j,
+                i,
+                f"{m[i, j]:.2f}\n{ms[i, j]:g} ms",
+                ha="center",
+                va="center",
+                fontsize="small",
+                color="white" if m[i, j] < np.nanmean(m) else "black",
+            )
     a.set_xticks(range(m.shape[1]), [str(r) for r in ds["region"].values], rotation=30, ha="right")
     a.set_yticks(range(m.shape[0]), [str(b) for b in ds["block"].values])
     what = _label(ds, var) + (" / lower noise ceiling" if relative else "")
-    fig.colorbar(image, ax=a, label=f"best {what} (1)")
+    fig.colorbar(image, ax=a, label=f"best {what}")
     return fig
 
 
 def plot_predictivity_distributions(ds: xr.Dataset, region=None, ax=None) -> Figure:
-    """Violin plots of per-neuron held-out r per block, each at its best model time (by median r)."""
-    _check(ds, ("predictivity",))
+    """Violin plots of per-neuron held-out r per block, each at its best model time (by median r), for
+    ``region`` (default the first)."""
+    _score(ds, "predictivity")
     region = ds["region"].values[0] if region is None else region
     if region not in ds["region"].values:
         raise ValueError(f"region must be one of {list(ds['region'].values)}, got {region!r}")
-    fig, (a,) = _axes(ax, 1, width=1.2 * ds.sizes["block"] + 2.0)
+    fig, (a,) = new_figure(ax, width=1.2 * ds.sizes["block"] + 2.0, height=3.2)
     best = _best(ds, "median_r").sel(region=region)
     neurons = ds["neuroid_region"].values == region
     data, labels = [], []
@@ -119,6 +114,6 @@ def plot_predictivity_distributions(ds: xr.Dataset, region=None, ax=None) -> Fig
     a.violinplot(data, showmedians=True)
     a.axhline(0, color="0.5", lw=0.5)
     a.set_xticks(range(1, len(labels) + 1), labels)
-    a.set_ylabel("held-out Pearson r per neuron (1)")
+    a.set_ylabel("held-out Pearson r per neuron")
     a.set_title(f"{region}: {int(neurons.sum())} neurons")
     return fig
