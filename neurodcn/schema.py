@@ -34,6 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from neurodcn._version import __version__
+from neurodcn.validate import check_int, check_str, check_type
 
 __all__ = [
     "STIMULUS",
@@ -106,8 +107,7 @@ def stimulus_set_name(images) -> str:
 
 def _ids(values, stimulus_set) -> np.ndarray:
     if values.dtype.kind in "iu":
-        if not isinstance(stimulus_set, str) or not stimulus_set:
-            raise ValueError(f"stimulus_set must be a non-empty string to name integer ids, got {stimulus_set!r}")
+        check_str("stimulus_set", stimulus_set)  # it names the integer ids
         if values.size and values.min() < 0:
             raise ValueError(f"integer stimulus_id values must be >= 0, got min {values.min()}")
         return np.array([f"{stimulus_set}/{int(v):06d}" for v in values])
@@ -126,8 +126,7 @@ def stimulus_coords(n: int, table: pd.DataFrame | None = None, stimulus_set: str
     = ``stimulus_set``, else ``table.attrs["stimulus_set"]``, else :func:`stimulus_set_name` of ``images``
     ([N, C, H, W]); a table's string stimulus_id column is used as it is. Returns {name: (dim, values, attrs)}.
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"n must be an integer >= 0 (the number of stimuli), got {n!r}")
+    n = check_int("n", n, 0)
     if table is None:
         table = pd.DataFrame({"stimulus_id": np.arange(n)})
     if not isinstance(table, pd.DataFrame) or len(table) != n or "stimulus_id" not in table.columns:
@@ -212,13 +211,11 @@ def stamp_provenance(
     model = model name; model_config and solver_config (dict, dataclass, JSON string or None -> "{}") are
     stored as JSON strings; title defaults to an existing title or "<experiment> (<model>)".
     """
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
-    for name, value in (("experiment", experiment), ("model", model)):
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"title must be a string or None, got {type(title).__name__}")
+    check_type("ds", ds, xr.Dataset, "an xarray.Dataset")
+    check_str("experiment", experiment)
+    check_str("model", model)
+    if title is not None:
+        check_str("title", title, allow_empty=True)
     out = ds.copy(deep=False)
     out.attrs = dict(ds.attrs)
     out.attrs.update(
@@ -241,9 +238,7 @@ def nodes(ds) -> dict[str, xr.Dataset]:
     or {"/": ds} for a Dataset."""
     if isinstance(ds, xr.DataTree):
         return {node.path: node.to_dataset(inherit=False) for node in ds.subtree}
-    if isinstance(ds, xr.Dataset):
-        return {"/": ds}
-    raise TypeError(f"ds must be an xarray.Dataset or DataTree, got {type(ds).__name__}")
+    return {"/": check_type("ds", ds, xr.Dataset, "an xarray.Dataset or DataTree")}
 
 
 def validate_dataset(ds):

@@ -39,7 +39,7 @@ from neurodcn.nn.regularisation import regularised
 from neurodcn.paper import fig3_sigma, fig4_pattern_completion, fig5_contrast, solver_faithfulness, table1_parameters
 from neurodcn.paper.inputs import load_cortex
 from neurodcn.paper.results import Outputs
-from neurodcn.schema import stamp_provenance, validate_dataset
+from neurodcn.schema import stamp_provenance, stimulus_coords, validate_dataset
 from neurodcn.train.checkpoint import load_training_state, save_training_state
 from neurodcn.train.trainer import TrainConfig, evaluate, train
 from neurodcn.validate import ArgumentTypeError
@@ -347,6 +347,9 @@ case("stamp_provenance-model_config", lambda: stamp_provenance(_ds(), "e", "m", 
      "int", "dict")
 case("stamp_provenance-model_config-json", lambda: stamp_provenance(_ds(), "e", "m", model_config="{bad"),
      "model_config", "{bad", "valid JSON")
+case("stamp_provenance-title", lambda: stamp_provenance(_ds(), "e", "m", title=3), "title", "3", "a string")
+case("stamp_provenance-ds", lambda: stamp_provenance([1], "e", "m"), "ds", "list", "xarray.Dataset")
+case("stimulus_coords-n", lambda: stimulus_coords(-1), "n", "-1", "an integer >= 0")
 case("ZarrStreamWriter-suffix", lambda: ZarrStreamWriter("s.nc"), "path", "s.nc", ".zarr")
 case("ZarrStreamWriter-dim", lambda: ZarrStreamWriter("s.zarr", dim=""), "dim", "''", "non-empty")
 case("ZarrStreamWriter-overwrite", lambda: ZarrStreamWriter("s.zarr", overwrite="False"), "overwrite", "'False'",
