@@ -19,6 +19,7 @@ import torch
 import xarray as xr
 
 import neurodcn as nd
+from neurodcn.analysis.biology import ks_distance, prf_size, reference_histogram
 from neurodcn.analysis.compare.predictivity import ridge_predictivity
 from neurodcn.analysis.compare.rsa import check_bootstrap
 from neurodcn.analysis.physiology_fits import bandwidth, peak_location
@@ -28,7 +29,9 @@ from neurodcn.cortex.completion import mask_slices
 from neurodcn.cortex.faithfulness import solver_agreement
 from neurodcn.cortex.rf_size import theoretical_rf
 from neurodcn.data.augment import crop_flip, random_crop_flip
+from neurodcn.data.bundled import bundled_dir
 from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches, per_class_subset, train_val_split
+from neurodcn.data.recordings import load_cowley2023_v4
 from neurodcn.demo import run_demo
 from neurodcn.io.atomic import check_destination
 from neurodcn.io.files import ZarrStreamWriter
@@ -520,6 +523,23 @@ case("register_command-replace", lambda: register_command("x", "h", print, print
 case("check_destination-overwrite", lambda: check_destination("x.nc", overwrite="no"), "overwrite", "'no'",
      "True or False")
 case("load_stimuli-num_images", lambda: nd.load_stimuli("cifar10-demo", num_images=0), "num_images", "0", ">= 1")
+
+# ------------------------------------------------------------------------------------------ data, biology, NWB fields
+case("load_cowley2023_v4-session", lambda: load_cowley2023_v4("s9"), "session", "s9", "one of")
+case("bundled_dir-kind", lambda: bundled_dir("weights"), "kind", "weights", "one of")
+case("prf_size-source", lambda: prf_size(1.0, source="dumoulin"), "source", "dumoulin", "one of")
+case("reference_histogram-property_name", lambda: reference_histogram("orientation"), "property_name",
+     "orientation", "one of")
+case("ks_distance-scale",
+     lambda: ks_distance([1.0, 2.0], reference_histogram("peak_spatial_frequency")[0], scale="ln"), "scale", "ln",
+     "one of ['linear', 'log']")
+case("to_nwb-session_description", lambda: nd.to_nwb(_record_ds(), "x.nwb", session_description=""),
+     "session_description", "''", "non-empty string")
+case("to_nwb-nwbfile_fields", lambda: nd.to_nwb(_record_ds(), "x.nwb", nwbfile_fields=[1]), "nwbfile_fields", "list",
+     "None or a dict")
+case("load_stimuli-source", lambda: nd.load_stimuli(3), "source", "3", "os.PathLike")
+case("save_training_state-model", lambda: save_training_state("s.pt", model={"w": 1}, epoch=0), "model", "dict",
+     "nn.Module")
 
 
 def _assert_clear(err: BaseException, name: str, value: str, allowed: str) -> None:

@@ -27,6 +27,7 @@ import xarray as xr
 
 from neurodcn.data.bundled import bundled_dir
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE
+from neurodcn.validate import check_choice
 
 __all__ = [
     "PROPERTIES",
@@ -161,8 +162,7 @@ def prf_size(eccentricity, area: str = "V1", source: str = "wandell2015") -> np.
     ecc = np.asarray(eccentricity, dtype=np.float64)
     if not np.all(np.isfinite(ecc)) or np.any(ecc < 0):
         raise ValueError(f"eccentricity must be finite and >= 0 deg, got {eccentricity!r}")
-    if source not in _PRF_SOURCES:
-        raise ValueError(f"source must be one of {sorted(_PRF_SOURCES)}, got {source!r}")
+    check_choice("source", source, sorted(_PRF_SOURCES))
     table = load_prf_size_vs_eccentricity()
     rows = table[(table["source_key"] == source) & (table["area"] == area)]
     if rows.empty:
@@ -205,9 +205,7 @@ PROPERTIES = {
 
 
 def _check_property(name) -> dict:
-    if name not in PROPERTIES:
-        raise ValueError(f"property_name must be one of {sorted(PROPERTIES)}, got {name!r}")
-    return PROPERTIES[name]
+    return PROPERTIES[check_choice("property_name", name, sorted(PROPERTIES))]
 
 
 def reference_histogram(property_name: str) -> tuple[Histogram, pd.DataFrame]:
@@ -241,8 +239,7 @@ def _histogram(ref) -> Histogram:
 def histogram_cdf(hist, x, scale: str = "linear") -> np.ndarray:
     """CDF of a histogram at ``x``: piecewise linear within bins in x (``"linear"``) or log x (``"log"``)."""
     edges, counts = _histogram(hist)
-    if scale not in ("linear", "log"):
-        raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
+    check_choice("scale", scale, ("linear", "log"))
     if scale == "log" and edges[0] <= 0:
         raise ValueError(f"scale='log' needs positive histogram edges, got first edge {edges[0]!r}")
     x = np.asarray(x, dtype=np.float64)

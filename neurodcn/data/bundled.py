@@ -16,6 +16,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from neurodcn.validate import check_choice
+
 __all__ = ["KINDS", "DEFAULT_CHECKPOINT", "bundled_dir", "bundled_checkpoints", "bundled_checkpoint"]
 
 KINDS = ("checkpoints", "stimuli", "bio")
@@ -27,8 +29,7 @@ DEFAULT_CHECKPOINT = "dcn-ode"
 
 def bundled_dir(kind: str) -> Path:
     """The folder of bundled data ``kind`` (one of KINDS) on the file system."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+    check_choice("kind", kind, KINDS)
     root = resources.files("neurodcn").joinpath("_data", kind)
     if not isinstance(root, Path):
         raise FileNotFoundError(

@@ -29,7 +29,7 @@ import torch
 import xarray as xr
 from scipy.spatial.distance import squareform
 
-from neurodcn.validate import check_int
+from neurodcn.validate import check_choice, check_int
 
 __all__ = [
     "SHARED_RECORDINGS",
@@ -218,8 +218,7 @@ def load_cowley2023_v4(session: str, path=None) -> tuple[torch.Tensor, xr.DataAr
     """
     from PIL import Image
 
-    if session not in V4_SESSIONS:
-        raise ValueError(f"session must be one of {list(V4_SESSIONS)}, got {session!r}")
+    check_choice("session", session, V4_SESSIONS)
     root = recordings_dir(SHARED_RECORDINGS / "cowley2023_v4" if path is None else path, "Cowley 2023 V4")
     resp = np.load(root / f"resp_{session}.npy", allow_pickle=False)
     images = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 from neurodcn.data.bundled import bundled_dir
 from neurodcn.data.cifar10 import META_FILE, load_cifar10
 from neurodcn.data.images import load_image_folder
-from neurodcn.validate import check_int
+from neurodcn.validate import check_int, check_path
 
 __all__ = ["STIMULUS_SETS", "Stimuli", "load_stimuli"]
 
@@ -96,9 +95,7 @@ def _load_all(source) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame, list[st
         table = _indexed_table("cifar10-test", index, labels, classes, "the CIFAR-10 test batch")
         what = f"the bundled stimulus set {source!r} ({entry['description']})"
         return torch.from_numpy(raw).float() / 255.0, torch.from_numpy(labels), table, classes, what
-    if not isinstance(source, str | os.PathLike):
-        raise TypeError(f"source must be a str or os.PathLike, got {type(source).__name__}")
-    path = Path(source)
+    path = check_path("source", source)
     if path.suffix == ".npz" and path.is_file():
         raw, labels, classes, index = _read_npz(path, None)
         table = _indexed_table(path.stem, index, labels, classes, path.name)

@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from neurodcn.schema import BLOCK_DIMS, DEGREE, STIMULUS, TIME, block_name, require_experiment
+from neurodcn.validate import check_choice, check_type
 
 __all__ = ["record_blocks", "select_units", "unit_responses", "to_assembly", "POSITIONS"]
 
@@ -66,8 +67,7 @@ def select_units(rec: xr.DataTree, positions: str = "all", channels=None) -> pd.
     centre, deg from the image centre, y up) and column (the unit's index among its block's units).
     """
     blocks = record_blocks(rec)
-    if positions not in POSITIONS:
-        raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
+    check_choice("positions", positions, POSITIONS)
     if channels is not None and isinstance(channels, dict) and set(channels) - set(blocks):
         raise ValueError(
             f"channels has keys {sorted(set(channels) - set(blocks))} that are not blocks {blocks}"
@@ -163,8 +163,7 @@ def to_assembly(
     back). Global attrs of ``rec`` are kept (neurodcn_experiment becomes "assembly").
     """
     blocks = record_blocks(rec)
-    if not isinstance(region_map, dict):
-        raise TypeError(f"region_map must be a dict block name -> region, got {type(region_map).__name__}")
+    check_type("region_map", region_map, dict, "a dict block name -> region")
     names = [f"block{k}" for k in blocks]
     unknown, missing = sorted(set(region_map) - set(names)), [n for n in names if n not in region_map]
     if unknown or missing:

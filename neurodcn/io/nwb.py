@@ -50,7 +50,7 @@ from neurodcn.io.atomic import atomic_path, check_destination
 from neurodcn.io.extras import require
 from neurodcn.io.files import decode_attrs, encode_attrs
 from neurodcn.schema import BLOCK_DIMS, STIMULUS, TIME, block_name, json_default, nodes
-from neurodcn.validate import check_bool, check_path, check_real
+from neurodcn.validate import check_bool, check_path, check_real, check_str, check_type
 
 __all__ = ["to_nwb", "read_nwb", "DEFAULT_SUBJECT", "MODULE_NAME"]
 
@@ -147,19 +147,15 @@ _RESERVED_FIELDS = (
 
 
 def _file_fields(ds, session_description, nwbfile_fields) -> dict:
-    if nwbfile_fields is not None and not isinstance(nwbfile_fields, dict):
-        raise TypeError(f"nwbfile_fields must be None or a dict, got {type(nwbfile_fields).__name__}")
+    if nwbfile_fields is not None:
+        check_type("nwbfile_fields", nwbfile_fields, dict, "None or a dict")
     reserved = sorted(set(nwbfile_fields or {}) & set(_RESERVED_FIELDS))
     if reserved:
         raise ValueError(
             f"nwbfile_fields must not set {reserved}: to_nwb sets them (allowed: any other NWBFile field)"
         )
-    if session_description is not None and (
-        not isinstance(session_description, str) or not session_description
-    ):
-        raise ValueError(
-            f"session_description must be a non-empty string or None, got {session_description!r}"
-        )
+    if session_description is not None:
+        check_str("session_description", session_description)
     start = _session_start(ds)
     return {
         "session_description": session_description

@@ -327,8 +327,7 @@ def save_training_state(path, *, model: nn.Module, epoch: int, optimizer: torch.
     Holds the model, optimizer and scheduler state_dicts, the RNG states (get_rng_state), ``epoch``, and the
     JSON-able ``metrics`` (e.g. per-epoch history) and ``card`` (e.g. the run's config). Returns the path.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     check_int("epoch", epoch, minimum=0)
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
         if obj is not None and not callable(getattr(obj, "state_dict", None)):

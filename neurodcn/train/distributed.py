@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from neurodcn.validate import check_choice
+
 __all__ = ["is_distributed", "rank", "world_size", "is_main", "setup_from_env", "cleanup", "wrap", "unwrap",
            "shard", "all_reduce_sum", "barrier"]
 
@@ -51,8 +53,7 @@ def setup_from_env(backend: str | None = None) -> bool:
         return False
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend not in ("gloo", "nccl"):
-        raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
+    check_choice("backend", backend, ("gloo", "nccl"))
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group(backend=backend)
