@@ -145,13 +145,15 @@ def check_pair(name: str, value, minimum: int | None = 1, maximum: int | None = 
 
 def check_increasing(name: str, values, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
                      min_size: int = 1, what: str = "") -> np.ndarray:
-    """``values`` (a scalar is one value) as a float64 array if it is a 1-D strictly increasing sequence of at
-    least ``min_size`` finite numbers within the given bounds; ``what`` adds words to the error."""
+    """``values`` (a scalar is one value; a tensor on any device) as a float64 array if it is a 1-D strictly
+    increasing sequence of at least ``min_size`` finite numbers within the given bounds; ``what`` adds words to
+    the error."""
     size = "non-empty" if min_size == 1 else f"at least {min_size}-long"
     allowed = f"a {size} strictly increasing 1-D sequence of finite numbers" + _bounds(lo, hi, lo_open, hi_open)
     allowed += f" {what}" if what else ""
     try:
-        arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+        arr = np.atleast_1d(np.asarray(values.detach().cpu() if hasattr(values, "detach") else values,
+                                       dtype=np.float64))
     except (TypeError, ValueError):
         _fail(name, values, allowed, ArgumentTypeError)
     bad = arr.ndim != 1 or arr.size < min_size or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0)

@@ -537,6 +537,9 @@ case("to_nwb-session_description", lambda: nd.to_nwb(_record_ds(), "x.nwb", sess
      "session_description", "''", "non-empty string")
 case("to_nwb-nwbfile_fields", lambda: nd.to_nwb(_record_ds(), "x.nwb", nwbfile_fields=[1]), "nwbfile_fields", "list",
      "None or a dict")
+case("ODEBlock-trajectory-times",
+     lambda: nd.ODEBlock(torch.nn.Identity(), solver=EULER).trajectory(torch.zeros(1, 1, 2, 2), [1.0, 0.5]), "times",
+     "[1.0, 0.5]", "strictly increasing 1-D sequence of finite numbers >= 0")
 case("load_stimuli-source", lambda: nd.load_stimuli(3), "source", "3", "os.PathLike")
 case("save_training_state-model", lambda: save_training_state("s.pt", model={"w": 1}, epoch=0), "model", "dict",
      "nn.Module")

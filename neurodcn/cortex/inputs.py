@@ -54,8 +54,7 @@ def check_labels(labels, n: int, num_classes: int | None) -> torch.Tensor:
 
 def check_times(times, T: float) -> np.ndarray:
     """Model times: 1-D (a scalar becomes one time), finite, strictly increasing, within [0, T]."""
-    return check_increasing("times", times.cpu() if torch.is_tensor(times) else times, 0.0, T,
-                            what="(model times in the blocks' integration interval)")
+    return check_increasing("times", times, 0.0, T, what="(model times in the blocks' integration interval)")
 
 
 def batch_slices(n: int, batch_size: int, progress: bool, desc: str, repeat: int = 1):

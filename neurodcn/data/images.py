@@ -10,7 +10,6 @@ is given, resized with :func:`neurodcn.resize` (antialiased cubic, symmetric bor
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -20,7 +19,7 @@ import torch
 from PIL import Image
 
 from neurodcn.nn.resize import resize
-from neurodcn.validate import check_pair
+from neurodcn.validate import check_pair, check_path
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_image_folder"]
 
@@ -90,10 +89,9 @@ def load_image_folder(root, size=None) -> ImageSet:
 
     size: None (every image must have the same size) or the output size in px, int or (height, width); images
     of another size are resized. Returns an :class:`ImageSet` in sorted class/file order."""
-    if not isinstance(root, str | os.PathLike):
-        raise TypeError(f"root must be a str or os.PathLike, got {type(root).__name__}")
+    root = check_path("root", root)
     out = _size(size)
-    rel, arrays, set_name = _read(Path(root))
+    rel, arrays, set_name = _read(root)
     shapes = [a.shape[:2] for a in arrays]
     if out is None and len(set(shapes)) > 1:
         raise ValueError(

@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from neurodcn.schema import BLOCK_DIMS, DEGREE, STIMULUS, TIME, block_name, require_experiment
-from neurodcn.validate import check_choice, check_type
+from neurodcn.validate import check_choice, check_increasing, check_type
 
 __all__ = ["record_blocks", "select_units", "unit_responses", "to_assembly", "POSITIONS"]
 
@@ -128,8 +128,7 @@ def _default_bins(start_ms: float, end_ms: float, n: int) -> np.ndarray:
 def _bin_weights(time_ms: np.ndarray, time_bins, span_ms) -> tuple[np.ndarray, np.ndarray]:
     """(bins [n_bins, 2] int ms, weights [n_bins, time]): a given bin averages its samples in [start, end);
     default bin i (inside span_ms = (onset, onset + T ms)) holds sample i."""
-    if not np.all(np.diff(time_ms) > 0):
-        raise ValueError(f"time_ms must be strictly increasing, got {time_ms.tolist()}")
+    check_increasing("time_ms", time_ms)
     if time_bins is None:
         return _default_bins(*span_ms, time_ms.size), np.eye(time_ms.size)
     bins = np.asarray(time_bins)

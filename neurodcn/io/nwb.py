@@ -50,7 +50,7 @@ from neurodcn.io.atomic import atomic_path, check_destination
 from neurodcn.io.extras import require
 from neurodcn.io.files import decode_attrs, encode_attrs
 from neurodcn.schema import BLOCK_DIMS, STIMULUS, TIME, block_name, json_default, nodes
-from neurodcn.validate import check_bool, check_path, check_real, check_str, check_type
+from neurodcn.validate import check_bool, check_increasing, check_path, check_real, check_str, check_type
 
 __all__ = ["to_nwb", "read_nwb", "DEFAULT_SUBJECT", "MODULE_NAME"]
 
@@ -108,8 +108,7 @@ def _sigma_column(rec, units, sigma):
 
 def _timestamps(time_ms: np.ndarray, n_stimuli: int, gap_s: float) -> tuple[np.ndarray, np.ndarray]:
     """(presentation onsets [n_stimuli] s, sample times [n_stimuli * n_times] s)."""
-    if time_ms[0] < 0 or not np.all(np.diff(time_ms) > 0):
-        raise ValueError(f"time_ms must be >= 0 and strictly increasing, got {time_ms.tolist()}")
+    check_increasing("time_ms", time_ms, 0)
     starts = np.arange(n_stimuli) * (time_ms[-1] / 1000.0 + gap_s)
     return starts, (starts[:, None] + time_ms[None, :] / 1000.0).ravel()
 

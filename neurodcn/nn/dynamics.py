@@ -22,7 +22,7 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from neurodcn.nn.blocks import CONV_KINDS, activation, apply_conv, group_norm, make_conv
 from neurodcn.nn.srf import SRFConv2d
-from neurodcn.validate import check_bool, check_choice, check_int, check_real, check_type
+from neurodcn.validate import check_bool, check_choice, check_increasing, check_int, check_real, check_type
 
 if TYPE_CHECKING:
     from neurodcn.nn.regularisation import Regulariser
@@ -291,9 +291,7 @@ class ODEBlock(nn.Module):
         """h at the given times [len(times), B, C, H, W], from odeint's output grid (times: strictly increasing,
         >= 0, model time units; 0 is the initial condition and is added to the grid when missing)."""
         times = torch.as_tensor(times, dtype=h0.dtype, device=h0.device).flatten()
-        if times.numel() == 0 or not torch.isfinite(times).all() or (times < 0).any() or \
-                (times[1:] <= times[:-1]).any():
-            raise ValueError(f"times must be finite, >= 0 and strictly increasing, got {times.tolist()}")
+        check_increasing("times", times, 0)  # in h0's dtype, as the solver sees them
         if times[0] > 0:
             return self._solve(h0, torch.cat([times.new_zeros(1), times]))[1:]
         if times.numel() == 1:
