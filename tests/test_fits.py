@@ -45,6 +45,19 @@ def test_lognormal_ks_rejects_a_non_lognormal_sample():
     assert fit_lognormal(x).ks_pvalue < 1e-6
 
 
+def test_normal_ks_sets_the_lognormal_against_a_normal():
+    """The normal alternative: scipy's KS test against N(mean, SD) of the sample; it rejects a skewed log-normal
+    sample (shape 0.46, the sigma_ji initialisation's) and accepts a normal one."""
+    rng = np.random.default_rng(3)
+    skewed = rng.lognormal(0.0, 0.46, size=4000)
+    fit = fit_lognormal(skewed)
+    ks = stats.kstest(skewed, "norm", args=(skewed.mean(), skewed.std()))
+    assert fit.normal_ks_statistic == pytest.approx(ks.statistic, rel=1e-12)
+    assert fit.normal_ks_pvalue < 1e-6 < fit.ks_pvalue
+    normal = rng.normal(5.0, 0.5, size=4000)  # positive, so the log-normal fit is defined
+    assert fit_lognormal(normal).normal_ks_pvalue > 0.01
+
+
 def test_lognormal_attrs_are_flat_numbers():
     attrs = fit_lognormal([1.0, 2.0, 4.0, 3.0]).as_attrs()
     assert set(attrs) >= {"lognorm_shape", "lognorm_scale", "lognorm_ks_pvalue", "lognorm_n"}

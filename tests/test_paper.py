@@ -84,6 +84,29 @@ def test_fig3_sigma_ji_histograms_and_lognormal_mle(tiny_ji, tmp_path):
         np.testing.assert_allclose(float(ds[f"lognorm_scale_block{k}"]), np.exp(logs.mean()), rtol=1e-5)
 
 
+def test_fig3_sigma_ji_against_initialisation(tiny_ji, tmp_path):
+    """Untrained, sigma_ji equal their initialisation (r = 1, change 0); shifting every log2 sigma of block 1 by
+    0.5 gives a median change of exactly 0.5 there (r still 1: a shift keeps the correlation) and 0 elsewhere."""
+    ds = fig3.with_initial_sigma(_cortex(tiny_ji), _cortex(tiny_ji).receptive_fields())
+    for k in (1, 2, 3):
+        assert float(ds[f"sigma_ji_init_correlation_block{k}"]) == pytest.approx(1.0, abs=1e-12)
+        assert float(ds[f"sigma_ji_median_change_block{k}"]) == pytest.approx(0.0, abs=1e-6)
+        np.testing.assert_allclose(ds[f"sigma_ji_init_block{k}"].values, ds[f"sigma_ji_block{k}"].values, rtol=1e-6)
+    model = _cortex(tiny_ji).model
+    with torch.no_grad():
+        for m in model.blocks[0].modules():
+            if isinstance(m, SRFConv2d):
+                m.log2_sigma += 0.5
+    shifted = tmp_path / "shifted.pt"
+    nd.save_checkpoint(model, shifted)
+    fig3.run(shifted, tmp_path, progress=False)
+    ds = load_dataset(tmp_path / "fig3_sigma.nc")
+    assert float(ds["sigma_ji_median_change_block1"]) == pytest.approx(0.5, rel=1e-5)
+    assert float(ds["sigma_ji_init_correlation_block1"]) == pytest.approx(1.0, abs=1e-9)
+    assert float(ds["sigma_ji_median_change_block2"]) == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(ds["sigma_ji_block1"].values, 2**0.5 * ds["sigma_ji_init_block1"].values, rtol=1e-5)
+
+
 # --------------------------------------------------------------------------------------------- fig 4
 def test_fig4_pattern_completion_matches_the_cortex_and_plain_forward(tiny, tmp_path):
     res = fig4.run(tiny, tmp_path, quick=True, progress=False)

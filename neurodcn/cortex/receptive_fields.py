@@ -77,6 +77,8 @@ def _fit_vars(k: int, values: np.ndarray, dims: tuple) -> dict:
         "lognorm_scale": ("scale (exp of the mean of ln sigma) of the log-normal fit, in pixels", PIXELS),
         "lognorm_ks_statistic": ("Kolmogorov-Smirnov distance to the fitted log-normal", "1"),
         "lognorm_ks_pvalue": ("KS p-value (optimistic: parameters fitted to the same samples)", "1"),
+        "normal_ks_statistic": ("Kolmogorov-Smirnov distance to the fitted normal", "1"),
+        "normal_ks_pvalue": ("KS p-value against the fitted normal (optimistic)", "1"),
         "skewness": ("sample skewness of sigma_ji", "1"),
     }
     out = {}

@@ -78,7 +78,8 @@ def _block_fit(ds: xr.Dataset, k: int) -> tuple[float, float]:
 
 def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=None) -> Figure:
     """One panel per ODE block: density histogram of sigma_ji (px) and the fitted log-normal pdf,
-    scipy.stats.lognorm.pdf(x, shape, scale=scale) on 200 points from 0 to the largest sample.
+    scipy.stats.lognorm.pdf(x, shape, scale=scale) on 200 points from 0 to the largest sample; with
+    ``sigma_ji_init_block{k}`` in ds, the histogram at initialisation as a dashed outline on the same bins.
     ds: "receptive_fields" of a per-pair model (sigma_ji_block{k} and the fits lognorm_shape/scale);
     time: for time-dependent sigma, the model time to show (default the last, t = T)."""
     ds = _at_time(check_dataset(ds, "receptive_fields"), time)
@@ -91,7 +92,11 @@ def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=Non
     for ax, k, color in zip(axs, blocks, colors(len(blocks)), strict=True):
         samples = np.asarray(ds[f"sigma_ji_block{k}"].values, dtype=np.float64)
         shape, scale = fits[k]
-        ax.hist(samples, bins=bins, density=True, color=color, alpha=0.5, label="sigma_ji")
+        edges = np.histogram_bin_edges(samples, bins=bins)
+        ax.hist(samples, bins=edges, density=True, color=color, alpha=0.5, label="sigma_ji")
+        if f"sigma_ji_init_block{k}" in ds:
+            ax.hist(np.asarray(ds[f"sigma_ji_init_block{k}"].values, dtype=np.float64), bins=edges, density=True,
+                    histtype="step", color="0.3", ls="--", label="at initialisation")
         x = np.linspace(0.0, samples.max(), 200)
         ax.plot(
             x,
@@ -101,9 +106,9 @@ def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=Non
             label=f"log-normal (s={shape:.2f}, scale={scale:.2f} px)",
         )
         ax.set_title(f"block {k} (n={samples.size}{_time_note(ds)})")
-        ax.set_xlabel(f"sigma_ji ({ds[f'sigma_ji_block{k}'].attrs.get('units', 'px')})")
+        ax.set_xlabel("sigma_ji (px)")  # the dataset's units are UDUNITS' dimensionless "1"
         ax.set_ylabel("probability density (1/px)")
-        ax.legend(frameon=False, fontsize="small")
+        ax.legend(frameon=False, fontsize="small", loc="upper right")
     return fig
 
 
