@@ -160,7 +160,7 @@ def check_increasing(name: str, values, lo=None, hi=None, lo_open: bool = False,
     bad = bad or (lo is not None and bool(np.any(arr <= lo) if lo_open else np.any(arr < lo)))
     bad = bad or (hi is not None and bool(np.any(arr >= hi) if hi_open else np.any(arr > hi)))
     if bad:
-        raise ValueError(f"{name} must be {allowed}, got {arr.tolist()}")
+        raise ValueError(f"{name} must be {allowed}, got {show(arr.tolist())}")
     return arr
 
 
