@@ -148,8 +148,9 @@ def check_increasing(name: str, values, lo=None, hi=None, lo_open: bool = False,
     """``values`` (a scalar is one value; a tensor on any device) as a float64 array if it is a 1-D strictly
     increasing sequence of at least ``min_size`` finite numbers within the given bounds; ``what`` adds words to
     the error."""
-    size = "non-empty" if min_size == 1 else f"at least {min_size}-long"
-    allowed = f"a {size} strictly increasing 1-D sequence of finite numbers" + _bounds(lo, hi, lo_open, hi_open)
+    allowed = ("a non-empty strictly increasing 1-D sequence of finite numbers" if min_size == 1 else
+               f"a strictly increasing 1-D sequence of at least {min_size} finite numbers")
+    allowed += _bounds(lo, hi, lo_open, hi_open)
     allowed += f" {what}" if what else ""
     try:
         arr = np.atleast_1d(np.asarray(values.detach().cpu() if hasattr(values, "detach") else values,

@@ -475,6 +475,9 @@ case("build_reconstruction-encoder", lambda: build_reconstruction("resnet"), "en
 case("bandwidth-level", lambda: bandwidth([1.0, 2.0], [1.0, 0.0], level=1.5), "level", "1.5", "(0, 1)")
 case("peak_location-log", lambda: peak_location([1.0, 2.0], [1.0, 0.0], log="yes"), "log", "'yes'",
      "True or False")
+case("peak_location-x", lambda: peak_location([2.0, 1.0], [1.0, 0.0]), "peak_location: x", "[2.0, 1.0]",
+     "strictly increasing")
+case("bandwidth-response", lambda: bandwidth([1.0, 2.0], [1.0]), "the response", "shape (1,)", "2 finite values")
 case("check_bootstrap-ci", lambda: check_bootstrap(10, 1.5), "ci", "1.5", "(0, 1)")
 case("check_bootstrap-n_boot", lambda: check_bootstrap(-1, 0.9), "n_boot", "-1", ">= 0")
 case("ridge_predictivity-n_splits", lambda: ridge_predictivity(np.zeros((4, 2)), np.zeros((4, 1)), n_splits=9),
@@ -486,7 +489,7 @@ for kw, name, value, allowed in [
     ({"center": (0.0, "a")}, "center", "(0.0, 'a')", "pair (x, y) of numbers"),
     ({"orientations": [0.0, 180.0]}, "orientations", "180.0", "[0, 180)"),
     ({"phases": []}, "phases", "[]", "non-empty"),
-    ({"aperture_diameters": [2.0]}, "aperture_diameters", "[2.0]", "at least 2-long"),
+    ({"aperture_diameters": [2.0]}, "aperture_diameters", "[2.0]", "at least 2 finite numbers"),
     ({"contrasts": ["low"]}, "contrasts", "['low']", "finite numbers"),
     ({"times": [0.0, 1.0], "fit_time": 1.5}, "fit_time", "1.5", "one of [0.0, 1.0]"),
     ({"min_response": NAN}, "min_response", "nan", "finite"),

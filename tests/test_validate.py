@@ -37,7 +37,7 @@ def test_increasing_sequences_come_back_as_float64(values):
     ([0.0, float("inf")], {}, "finite"),
     ([0.0, 2.0], {"lo": 0.0, "hi": 2.0, "hi_open": True}, "in [0, 2)"),
     ([0.0, 1.0], {"lo": 0.0, "lo_open": True}, "> 0"),
-    ([1.0], {"min_size": 2}, "at least 2-long"),
+    ([1.0], {"min_size": 2}, "at least 2 finite numbers"),
 ])
 def test_increasing_sequences_out_of_bounds_are_refused(values, kwargs, allowed):
     with pytest.raises(ValueError) as info:

@@ -35,7 +35,7 @@ import xarray as xr
 from neurodcn.analysis.biology import compare_property
 from neurodcn.analysis.fits import fit_naka_rushton
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, require_experiment, stamp_provenance
-from neurodcn.validate import check_bool, check_choice, check_real
+from neurodcn.validate import check_bool, check_choice, check_increasing, check_real
 
 __all__ = [
     "orientation_preference",
@@ -62,13 +62,9 @@ NR_STATUS = ("ok", "c50_not_identified", "failed", "not_responsive")
 
 
 def _curve(name: str, x, r) -> tuple[np.ndarray, np.ndarray]:
-    x, r = np.asarray(x, dtype=np.float64), np.asarray(r, dtype=np.float64)
-    if x.ndim != 1 or r.shape != x.shape or x.size < 2:
-        raise ValueError(
-            f"{name}: x and the response must be 1-D of the same length >= 2, got {x.shape}, {r.shape}"
-        )
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(r))) or np.any(np.diff(x) <= 0):
-        raise ValueError(f"{name}: x must be finite and strictly increasing and the response finite")
+    x, r = check_increasing(f"{name}: x", x, min_size=2), np.asarray(r, dtype=np.float64)
+    if r.shape != x.shape or not np.all(np.isfinite(r)):
+        raise ValueError(f"{name}: the response must be {x.size} finite values (one per x), got shape {r.shape}")
     return x, r
 
 
