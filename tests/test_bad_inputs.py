@@ -143,6 +143,8 @@ case("build_model-time_mode", lambda: nd.build_model("dcn-ode", time_mode="linea
 case("build_model-cache_kernels", lambda: nd.build_model("dcn-ode", cache_kernels="no"), "cache_kernels", "'no'",
      "True or False")
 case("build_model-order", lambda: nd.build_model("dcn-ode", order=-1), "order", "-1", "integer")
+case("build_model-sigma_range", lambda: nd.build_model("dcn-ode", sigma_range=("a", 1.0)), "sigma_range", "'a'",
+     "finite number")
 case("register_model-builder", lambda: nd.register_model("mine", 3), "builder", "int", "callable")
 case("register_model-name", lambda: nd.register_model("", lambda: None), "name", "''", "non-empty")
 case("register_model-replace", lambda: nd.register_model("mine", lambda: None, replace="yes"), "replace", "'yes'",

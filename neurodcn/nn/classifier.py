@@ -16,7 +16,7 @@ from torch import nn
 
 from neurodcn.nn.blocks import ACTIVATIONS, GN_GROUPS, ResBlock
 from neurodcn.nn.dynamics import TIME_MODES, NFEStats, ODEBlock, ODEFunc, SolverConfig
-from neurodcn.validate import check_bool, check_choice, check_feature_map, check_int
+from neurodcn.validate import check_bool, check_choice, check_feature_map, check_int, check_real
 
 __all__ = ["Classifier", "Stage", "STAGE_KINDS", "MODEL_SPECS", "default_options", "check_options", "srf_options",
            "stage_block"]
@@ -200,7 +200,7 @@ def check_options(name: str, overrides: dict) -> dict:
         sr = opts["sigma_range"]
         if not isinstance(sr, (list, tuple)) or len(sr) != 2:
             raise ValueError(f"sigma_range must be a pair (min, max) in pixels, got {sr!r}")
-        opts["sigma_range"] = [float(sr[0]), float(sr[1])]
+        opts["sigma_range"] = [check_real("sigma_range", v) for v in sr]
     return opts
 
 
