@@ -180,9 +180,13 @@ def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
         sx = _shift_matrix(rel_x, ax.taps, span_x, dt, dev)
         merged = torch.einsum("iAa,jBb,ijaboc->ijocAB", sy, sx, weights).reshape(-1, in_ch, span_y, span_x)
         res = F.conv2d(xp, merged, stride=(ly, lx)).reshape(x.shape[0], py, px, out_ch, qy, qx)
+        out = res.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], out_ch, qy * py, qx * px)
     else:
-        res = _grouped(xp, weights, rel_y, rel_x, (ay.taps, ax.taps), (qy, qx), (ly, lx))
-    out = res.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], out_ch, qy * py, qx * px)
+        w = weights.permute(0, 1, 2, 3, 5, 4).reshape(py, px, -1, out_ch)
+        res = _PhaseMatmul.apply(xp.permute(0, 2, 3, 1).contiguous(), w, rel_y.tolist(), rel_x.tolist(),
+                                 (ay.taps, ax.taps), (qy, qx), (ly, lx))
+        out = res.view(py, px, x.shape[0], qy, qx, out_ch).permute(2, 3, 0, 4, 1, 5) \
+            .reshape(x.shape[0], qy * py, qx * px, out_ch).permute(0, 3, 1, 2)
     return out[:, :, -ny:-ny + ay.out_size, -nx:-nx + ax.out_size]
 
 
@@ -214,24 +218,61 @@ def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> to
     return eye.to(device)
 
 
-def _grouped(xp, weights, rel_y, rel_x, taps, counts, strides):
-    """One convolution per distinct (window start y, window start x); results in phase order [B, py, px, O, q, q]."""
-    (ty, tx), (qy, qx), (ly, lx) = taps, counts, strides
-    out_ch, in_ch = weights.shape[-2:]
-    rows = []
-    order_y = []
-    for ry in torch.unique(rel_y).tolist():
-        iy = torch.nonzero(rel_y == ry).flatten()
-        order_y.append(iy)
-        cols, order_x = [], []
-        for rx in torch.unique(rel_x).tolist():
-            ix = torch.nonzero(rel_x == rx).flatten()
-            order_x.append(ix)
-            w = weights[iy][:, ix].permute(0, 1, 4, 5, 2, 3).reshape(-1, in_ch, ty, tx)
-            part = xp[:, :, ry:ry + (qy - 1) * ly + ty, rx:rx + (qx - 1) * lx + tx]
-            cols.append(F.conv2d(part, w, stride=(ly, lx)).view(xp.shape[0], len(iy), len(ix), out_ch, qy, qx))
-        rows.append(torch.cat(cols, 2).index_select(2, torch.argsort(torch.cat(order_x)).to(xp.device)))
-    return torch.cat(rows, 1).index_select(1, torch.argsort(torch.cat(order_y)).to(xp.device))
+def _phase_view(xp, ry, rx, taps, blocks, strides):
+    """The window taps of one phase at every block, a view [B, qy, qx, Ty, Tx, C] of the padded input
+    xp [B, H, W, C] (contiguous); (ry, rx): the phase's window start in block 0 (pixels)."""
+    (ty, tx), (qy, qx), (ly, lx) = taps, blocks, strides
+    b, h, w, c = xp.shape
+    return xp.as_strided((b, qy, qx, ty, tx, c), (h * w * c, ly * w * c, lx * c, w * c, c, 1),
+                         xp.storage_offset() + (ry * w + rx) * c)
+
+
+class _PhaseMatmul(torch.autograd.Function):
+    """One matrix product per phase: patches [B qy qx, Ty Tx C] @ weights [Ty Tx C, O] -> res [py, px, B qy qx, O].
+
+    xp [B, H, W, C] (contiguous); weights [py, px, Ty Tx C, O]; rel_y [py], rel_x [px]: window starts in block 0.
+    A phase's patches are copied just before its product and again in backward (never kept), so temporaries
+    stay at one phase's patches (small enough that the allocator reuses them instead of mapping fresh pages);
+    the input gradient is added back through the same views."""
+
+    @staticmethod
+    def forward(ctx, xp, weights, rel_y, rel_x, taps, blocks, strides):
+        ctx.save_for_backward(xp, weights)
+        ctx.layout = rel_y, rel_x, taps, blocks, strides
+        py, px, k, o = weights.shape
+        rows = xp.shape[0] * blocks[0] * blocks[1]
+        res, patches = xp.new_empty((py, px, rows, o)), xp.new_empty((rows, k))
+        for i, ry in enumerate(rel_y):
+            for j, rx in enumerate(rel_x):
+                patches.view(xp.shape[0], *blocks, *taps, -1).copy_(_phase_view(xp, ry, rx, taps, blocks, strides))
+                torch.mm(patches, weights[i, j], out=res[i, j])
+        return res
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp, weights = ctx.saved_tensors
+        rel_y, rel_x, taps, blocks, strides = ctx.layout
+        need_x, need_w = ctx.needs_input_grad[:2]
+        gx = torch.zeros_like(xp) if need_x else None
+        gw = torch.empty_like(weights) if need_w else None
+        patches = xp.new_empty(grad.shape[2], weights.shape[2]).view(xp.shape[0], *blocks, *taps, -1)
+        apart = taps[0] <= strides[0] and taps[1] <= strides[1]  # the windows of one phase do not overlap
+        for i, ry in enumerate(rel_y):
+            for j, rx in enumerate(rel_x):
+                g = grad[i, j]
+                if need_w:
+                    patches.copy_(_phase_view(xp, ry, rx, taps, blocks, strides))
+                    torch.mm(patches.view(g.shape[0], -1).t(), g, out=gw[i, j])
+                if need_x:
+                    torch.mm(g, weights[i, j].t(), out=patches.view(g.shape[0], -1))
+                    target = _phase_view(gx, ry, rx, taps, blocks, strides)
+                    if apart:
+                        target += patches
+                    else:
+                        for a in range(taps[0]):
+                            for t in range(taps[1]):
+                                target[:, :, :, a, t] += patches[:, :, :, a, t]
+        return gx, gw, None, None, None, None, None
 
 
 # ============================================================================== the plan and the path rule
