@@ -159,14 +159,15 @@ def _phase_layout(a: AxisPlan):
 
 
 def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
-             merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
+             merge_ratio: float = MERGE_RATIO, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Rational scales s = k / l: the grid repeats every k outputs, l input pixels on, so phase i of each axis is
     a discrete convolution with stride l. The kernel is evaluated once for one period (k_y k_x phase filters),
     the phase filters are placed in one merged window and run as a single strided convolution with k_y k_x C_out
-    output channels, and the phases are interleaved out[..., i::k_y, j::k_x] by a reshape (no scatter). When the
-    merged window would cost more than ``merge_ratio`` times the taps of one phase, one convolution runs per
-    distinct window start. The k phases of an axis are taken from the output offset that keeps their windows'
-    starts closest together, which is what keeps the merged window small at every input size."""
+    output channels (bias [C_out] added inside it), and the phases are interleaved out[..., i::k_y, j::k_x] by one
+    copy of whole channel vectors (channels-last throughout; no scatter). When the merged window would cost more
+    than ``merge_ratio`` times the taps of one phase, one matrix product runs per phase (``_PhaseMatmul``). The k
+    phases of an axis are taken from the output offset that keeps their windows' starts closest together, which
+    is what keeps the merged window small at every input size. Returns [B, C_out, H', W'] (channels-last)."""
     (ny, fy, dy, qy), (nx, fx, dx, qx) = _phase_layout(ay), _phase_layout(ax)
     ly, lx = ay.period.denominator, ax.period.denominator
     dev, dt = x.device, x.dtype
@@ -174,40 +175,41 @@ def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
     py, px, _, _, out_ch, in_ch = weights.shape
     rel_y, rel_x = fy - fy[0], fx - fx[0]
     span_y, span_x = ay.taps + int(rel_y.max()), ax.taps + int(rel_x.max())
-    xp = _padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding)
-    if span_y * span_x <= merge_ratio * ay.taps * ax.taps:
+    merge = span_y * span_x <= merge_ratio * ay.taps * ax.taps
+    xp, conv_pad = _padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding, merge)
+    if merge:
         sy = _shift_matrix(rel_y, ay.taps, span_y, dt, dev)
         sx = _shift_matrix(rel_x, ax.taps, span_x, dt, dev)
         merged = torch.einsum("iAa,jBb,ijaboc->ijocAB", sy, sx, weights).reshape(-1, in_ch, span_y, span_x)
-        res = F.conv2d(xp, merged, stride=(ly, lx)).reshape(x.shape[0], py, px, out_ch, qy, qx)
-        out = res.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], out_ch, qy * py, qx * px)
+        res = F.conv2d(xp, merged, None if bias is None else bias.repeat(py * px), stride=(ly, lx), padding=conv_pad)
+        out = res.view(x.shape[0], py, px, out_ch, qy, qx).permute(0, 4, 1, 5, 2, 3)
     else:
         w = weights.permute(0, 1, 2, 3, 5, 4).reshape(py, px, -1, out_ch)
         res = _PhaseMatmul.apply(xp.permute(0, 2, 3, 1).contiguous(), w, rel_y.tolist(), rel_x.tolist(),
                                  (ay.taps, ax.taps), (qy, qx), (ly, lx))
-        out = res.view(py, px, x.shape[0], qy, qx, out_ch).permute(2, 3, 0, 4, 1, 5) \
-            .reshape(x.shape[0], qy * py, qx * px, out_ch).permute(0, 3, 1, 2)
+        out = res.view(py, px, x.shape[0], qy, qx, out_ch).permute(2, 3, 0, 4, 1, 5)
+        if bias is not None:
+            out = out + bias
+    out = out.reshape(x.shape[0], qy * py, qx * px, out_ch).permute(0, 3, 1, 2)
     return out[:, :, -ny:-ny + ay.out_size, -nx:-nx + ax.out_size]
 
 
-def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding):
-    """The input padded (or cropped) to exactly the pixels from the first block's window to the last block's.
-    Zero padding writes x once into a channels-last zero tensor (oneDNN's strided convolutions run markedly
-    faster on it, and a convolution's own padding would have to be symmetric)."""
+def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding, conv_padding):
+    """The input, channels-last, padded (or cropped) to exactly the pixels from the first block's window to the
+    last block's, and the zero padding (py, px) left to the convolution: with ``conv_padding`` and zeros
+    symmetric per axis, x is not copied at all (only laid out channels-last, where oneDNN's strided convolutions
+    run markedly faster)."""
     (span_y, span_x), (qy, qx) = spans, blocks
     ly, lx = ay.period.denominator, ax.period.denominator
     before_y, before_x = -int(fy[0]), -int(fx[0])
     after_y = (qy - 1) * ly + span_y - ay.in_size - before_y
     after_x = (qx - 1) * lx + span_x - ax.in_size - before_x
+    x = x.contiguous(memory_format=torch.channels_last)
     if padding != "zeros":
-        return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding)
-    core = x[:, :, max(0, -before_y):ay.in_size - max(0, -after_y), max(0, -before_x):ax.in_size - max(0, -after_x)]
-    top, left = max(0, before_y), max(0, before_x)
-    xp = torch.empty((x.shape[0], x.shape[1], top + core.shape[2] + max(0, after_y),
-                      left + core.shape[3] + max(0, after_x)), dtype=x.dtype, device=x.device,
-                     memory_format=torch.channels_last).zero_()
-    xp[:, :, top:top + core.shape[2], left:left + core.shape[3]] = core
-    return xp
+        return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding), 0
+    if conv_padding and before_y == after_y >= 0 and before_x == after_x >= 0:
+        return x, (before_y, before_x)
+    return F.pad(x, (before_x, after_x, before_y, after_y)), 0
 
 
 def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> torch.Tensor:
@@ -304,13 +306,15 @@ def choose_chunk_rows(x, ay: AxisPlan, ax: AxisPlan, out_channels: int, budget: 
 
 def apply_plan(x, window, ay: AxisPlan, ax: AxisPlan, padding: str = "zeros", path: str = "auto",
                chunk_rows: int | None = None, out_channels: int | None = None,
-               merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
-    """Run a window function over a planned grid on the path ``choose_path`` gives. chunk_rows: output rows per
-    direct chunk (None: from CHUNK_BYTES; >= out height: one chunk); merge_ratio: see MERGE_RATIO."""
+               merge_ratio: float = MERGE_RATIO, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Run a window function over a planned grid on the path ``choose_path`` gives, plus bias [C_out] if given.
+    chunk_rows: output rows per direct chunk (None: from CHUNK_BYTES; >= out height: one chunk); merge_ratio:
+    see MERGE_RATIO."""
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
     if choose_path(path, ay, ax) == "convs":
-        return by_convs(x, window, ay, ax, padding, merge_ratio)
+        return by_convs(x, window, ay, ax, padding, merge_ratio, bias)
     if chunk_rows is None:
         chunk_rows = choose_chunk_rows(x, ay, ax, out_channels or x.shape[1])
-    return direct(x, window, ay, ax, padding, chunk_rows)
+    out = direct(x, window, ay, ax, padding, chunk_rows)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
