@@ -32,7 +32,7 @@ __all__ = ["PADDINGS", "PATHS", "AxisPlan", "plan_axis", "plan", "choose_path", 
 
 PADDINGS = ("zeros", "reflect", "replicate", "symmetric")
 PATHS = ("auto", "direct", "convs")
-CHUNK_BYTES = 256 * 2**20
+CHUNK_BYTES = 64 * 2**20
 """Automatic chunking of the direct path: rows per chunk so that one chunk's neighbours and weights stay
 under this many bytes (about; autograd keeps a few times that while a chunk is recomputed)."""
 MERGE_RATIO = 2.0
@@ -195,21 +195,27 @@ def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
 
 
 def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding, conv_padding):
-    """The input, channels-last, padded (or cropped) to exactly the pixels from the first block's window to the
-    last block's, and the zero padding (py, px) left to the convolution: with ``conv_padding`` and zeros
-    symmetric per axis, x is not copied at all (only laid out channels-last, where oneDNN's strided convolutions
-    run markedly faster)."""
+    """The input, channels-last (where oneDNN's strided convolutions run markedly faster), padded (or cropped)
+    to exactly the pixels from the first block's window to the last block's, and the zero padding (py, px) left
+    to the convolution: with ``conv_padding`` and zeros symmetric per axis, x is only laid out channels-last;
+    other zero padding writes x once into a channels-last zero tensor."""
     (span_y, span_x), (qy, qx) = spans, blocks
     ly, lx = ay.period.denominator, ax.period.denominator
     before_y, before_x = -int(fy[0]), -int(fx[0])
     after_y = (qy - 1) * ly + span_y - ay.in_size - before_y
     after_x = (qx - 1) * lx + span_x - ax.in_size - before_x
-    x = x.contiguous(memory_format=torch.channels_last)
     if padding != "zeros":
+        x = x.contiguous(memory_format=torch.channels_last)
         return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding), 0
     if conv_padding and before_y == after_y >= 0 and before_x == after_x >= 0:
-        return x, (before_y, before_x)
-    return F.pad(x, (before_x, after_x, before_y, after_y)), 0
+        return x.contiguous(memory_format=torch.channels_last), (before_y, before_x)
+    core = x[:, :, max(0, -before_y):ay.in_size - max(0, -after_y), max(0, -before_x):ax.in_size - max(0, -after_x)]
+    top, left = max(0, before_y), max(0, before_x)
+    xp = torch.empty((x.shape[0], x.shape[1], top + core.shape[2] + max(0, after_y),
+                      left + core.shape[3] + max(0, after_x)), dtype=x.dtype, device=x.device,
+                     memory_format=torch.channels_last).zero_()
+    xp[:, :, top:top + core.shape[2], left:left + core.shape[3]] = core
+    return xp, 0
 
 
 def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> torch.Tensor:
