@@ -7,7 +7,8 @@ Steps, one axis at a time then both together:
 2. path rule (``choose_path``): "convs" when both scales are rational with small k, l, otherwise "direct";
 3. direct: gather each output's neighbours and weight them by the kernel at their offsets (chunked rows,
    recomputed in backward); by convs: the grid repeats every k outputs, so the kernel is evaluated for one
-   period only and applied as one strided convolution whose output channels are the k_y k_x phases.
+   period only and applied as one strided convolution whose output channels are the k_y k_x phases (or, when
+   the phases' windows lie too far apart for one merged window, one matrix product per phase).
 
 Both paths take a window function ``window(dy [..., Ty], dx [..., Tx]) -> [..., Ty, Tx, C_out, C_in]`` (a
 ContinuousKernel's ``window``) and compute
@@ -239,9 +240,9 @@ class _PhaseMatmul(torch.autograd.Function):
     """One matrix product per phase: patches [B qy qx, Ty Tx C] @ weights [Ty Tx C, O] -> res [py, px, B qy qx, O].
 
     xp [B, H, W, C] (contiguous); weights [py, px, Ty Tx C, O]; rel_y [py], rel_x [px]: window starts in block 0.
-    A phase's patches are copied just before its product and again in backward (never kept), so temporaries
-    stay at one phase's patches (small enough that the allocator reuses them instead of mapping fresh pages);
-    the input gradient is added back through the same views."""
+    Each phase's patches are copied into one buffer just before its product, and again in backward (never
+    kept): the temporaries stay at one phase's patches, where a tensor of all of them would cost fresh pages and
+    memory traffic several times the input. The input gradient is added back through the same views."""
 
     @staticmethod
     def forward(ctx, xp, weights, rel_y, rel_x, taps, blocks, strides):
