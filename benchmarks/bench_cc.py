@@ -82,9 +82,11 @@ def run(sizes=(32, 64, 96, 128), repeats=3, batch=50, channels=32, scale=2 / 3, 
         print(" | ".join(row), flush=True)
     columns = ["input", "CC standard", "CC chunked", "CC by convs", "Conv2d 3x3 s1", "targets"]
     body = (f"One layer forward+backward, batch {batch}, {channels} -> {channels} channels, support 3, scale "
-            f"{scale:.4g}, float32, median of {repeats} interleaved repeats (load average {load:.1f} on "
-            f"{os.cpu_count()} cores when it started: other jobs shared the CPU); peak = bytes allocated during the "
-            "step beyond the live input and parameters (torch.profiler memory events). Ratios are to Conv2d measured "
+            f"{scale:.4g}, float32, torch threads: {torch.get_num_threads()}, median of {repeats} interleaved "
+            f"repeats (load average {load:.1f} on {os.cpu_count()} cores when it started: a CC-Net training run "
+            "and other jobs shared the CPU, which inflates absolute times; the ratios, measured side by side, are "
+            "the figure); peak = bytes allocated during the step beyond the live input and parameters "
+            "(torch.profiler memory events). Ratios are to Conv2d measured "
             "in the same process; `V100` is the paper's Table 5 ratio for the same column.\n\n"
             + markdown_table(columns, rows))
     if write:
@@ -114,8 +116,11 @@ def network(repeats=5, batch=64, write=True):
     if write:
         body = ("One training step (forward, backward, Adam) on random 3 x 32 x 32 inputs, CC-Net with the "
                 f"Appendix A scale augmentation (a fresh scale sequence each step), median of {repeats} "
-                f"interleaved repeats; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when it "
-                "started (other jobs shared the CPU). The paper quotes 6 s vs 90 s per epoch on a GPU (15x).\n\n"
+                f"interleaved repeats (CC-Net and ConvNet alternate, so both see the same load and the median spans "
+                f"{repeats} scale sequences), torch threads: {torch.get_num_threads()}; load average "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when it started (a CC-Net training run and other "
+                "jobs shared the CPU: absolute times are inflated, the ratio is the figure). The paper quotes 6 s vs "
+                "90 s per epoch on a GPU (15x).\n\n"
                 + markdown_table(["batch", "ConvNet (s)", "CC-Net (s)", "ratio", "target"], [row]))
         write_section("CC-Net vs ConvNet training step (CC paper Table 3 networks)", body)
     return row
@@ -127,10 +132,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--network-only", action="store_true", help="only the CC-Net vs ConvNet step")
+    parser.add_argument("--network-repeats", type=int, default=9, help="training steps per network (one scale "
+                        "sequence each)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the targets are for one)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     if not args.network_only:
         run(tuple(args.sizes), args.repeats, write=not args.no_write)
-    network(args.repeats, write=not args.no_write)
+    network(args.network_repeats, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.sampling import apply_plan
 from neurodcn.nn.srf import SRFConv2d
 
-SCALES = [2 / 3, 3 / 4, 1 / 2, 3 / 2, (2 / 3, 5 / 4)]
+SCALES = [2 / 3, 3 / 4, 1 / 2, 3 / 2, (2 / 3, 5 / 4), (5 / 6, 4 / 5)]
 KERNELS = [("internal_net", {}), ("internal_net", {"variant": "grid"}), ("njet", {})]
 
 
@@ -115,6 +115,17 @@ def test_gradients_reach_input_and_kernel(kernel, options, path, scale, chunk):
     params = [p for p in m.kernel.parameters()]
     assert torch.autograd.gradcheck(lambda inp, *ps: m(inp, scale=scale), (x, *params), eps=1e-6, atol=1e-6,
                                     fast_mode=True)
+
+
+@pytest.mark.parametrize("scale", [2 / 3, 3 / 2, (5 / 6, 4 / 5)])
+def test_phase_matmul_gradients(scale):
+    """by convs with one matrix product per phase (merge_ratio 0), windows apart (2/3) and overlapping (3/2)."""
+    m = layer(support=3)
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64, requires_grad=True)
+    ay, ax = m.plan(x.shape[-2:], scale)
+    params = list(m.kernel.parameters())
+    assert torch.autograd.gradcheck(lambda inp, *ps: apply_plan(inp, m.kernel.window, ay, ax, "zeros", "convs",
+                                                                merge_ratio=0.0), (x, *params), eps=1e-6, atol=1e-6)
 
 
 def test_out_size_independent_of_scale():

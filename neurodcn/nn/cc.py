@@ -100,9 +100,8 @@ class ContinuousConv2d(nn.Module):
     def forward(self, x: torch.Tensor, scale=None, out_size=None) -> torch.Tensor:
         check_input(x, self.in_channels, self._dtype())
         ay, ax = self.plan(x.shape[-2:], scale, out_size)
-        out = apply_plan(x, self.kernel.window, ay, ax, self.padding, self.path, self.chunk_size,
-                         self.out_channels)
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        return apply_plan(x, self.kernel.window, ay, ax, self.padding, self.path, self.chunk_size,
+                          self.out_channels, bias=self.bias)
 
     def extra_repr(self) -> str:
         return f"padding={self.padding!r}, path={self.path!r}, bias={self.bias is not None}"

@@ -7,7 +7,8 @@ Steps, one axis at a time then both together:
 2. path rule (``choose_path``): "convs" when both scales are rational with small k, l, otherwise "direct";
 3. direct: gather each output's neighbours and weight them by the kernel at their offsets (chunked rows,
    recomputed in backward); by convs: the grid repeats every k outputs, so the kernel is evaluated for one
-   period only and applied as one strided convolution whose output channels are the k_y k_x phases.
+   period only and applied as one strided convolution whose output channels are the k_y k_x phases (or, when
+   the phases' windows lie too far apart for one merged window, one matrix product per phase).
 
 Both paths take a window function ``window(dy [..., Ty], dx [..., Tx]) -> [..., Ty, Tx, C_out, C_in]`` (a
 ContinuousKernel's ``window``) and compute
@@ -32,7 +33,7 @@ __all__ = ["PADDINGS", "PATHS", "AxisPlan", "plan_axis", "plan", "choose_path", 
 
 PADDINGS = ("zeros", "reflect", "replicate", "symmetric")
 PATHS = ("auto", "direct", "convs")
-CHUNK_BYTES = 256 * 2**20
+CHUNK_BYTES = 64 * 2**20
 """Automatic chunking of the direct path: rows per chunk so that one chunk's neighbours and weights stay
 under this many bytes (about; autograd keeps a few times that while a chunk is recomputed)."""
 MERGE_RATIO = 2.0
@@ -159,14 +160,15 @@ def _phase_layout(a: AxisPlan):
 
 
 def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
-             merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
+             merge_ratio: float = MERGE_RATIO, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Rational scales s = k / l: the grid repeats every k outputs, l input pixels on, so phase i of each axis is
     a discrete convolution with stride l. The kernel is evaluated once for one period (k_y k_x phase filters),
     the phase filters are placed in one merged window and run as a single strided convolution with k_y k_x C_out
-    output channels, and the phases are interleaved out[..., i::k_y, j::k_x] by a reshape (no scatter). When the
-    merged window would cost more than ``merge_ratio`` times the taps of one phase, one convolution runs per
-    distinct window start. The k phases of an axis are taken from the output offset that keeps their windows'
-    starts closest together, which is what keeps the merged window small at every input size."""
+    output channels (bias [C_out] added inside it), and the phases are interleaved out[..., i::k_y, j::k_x] by one
+    copy of whole channel vectors (channels-last throughout; no scatter). When the merged window would cost more
+    than ``merge_ratio`` times the taps of one phase, one matrix product runs per phase (``_PhaseMatmul``). The k
+    phases of an axis are taken from the output offset that keeps their windows' starts closest together, which
+    is what keeps the merged window small at every input size. Returns [B, C_out, H', W'] (channels-last)."""
     (ny, fy, dy, qy), (nx, fx, dx, qx) = _phase_layout(ay), _phase_layout(ax)
     ly, lx = ay.period.denominator, ax.period.denominator
     dev, dt = x.device, x.dtype
@@ -174,36 +176,47 @@ def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
     py, px, _, _, out_ch, in_ch = weights.shape
     rel_y, rel_x = fy - fy[0], fx - fx[0]
     span_y, span_x = ay.taps + int(rel_y.max()), ax.taps + int(rel_x.max())
-    xp = _padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding)
-    if span_y * span_x <= merge_ratio * ay.taps * ax.taps:
+    merge = span_y * span_x <= merge_ratio * ay.taps * ax.taps
+    xp, conv_pad = _padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding, merge)
+    if merge:
         sy = _shift_matrix(rel_y, ay.taps, span_y, dt, dev)
         sx = _shift_matrix(rel_x, ax.taps, span_x, dt, dev)
         merged = torch.einsum("iAa,jBb,ijaboc->ijocAB", sy, sx, weights).reshape(-1, in_ch, span_y, span_x)
-        res = F.conv2d(xp, merged, stride=(ly, lx)).reshape(x.shape[0], py, px, out_ch, qy, qx)
+        res = F.conv2d(xp, merged, None if bias is None else bias.repeat(py * px), stride=(ly, lx), padding=conv_pad)
+        out = res.view(x.shape[0], py, px, out_ch, qy, qx).permute(0, 4, 1, 5, 2, 3)
     else:
-        res = _grouped(xp, weights, rel_y, rel_x, (ay.taps, ax.taps), (qy, qx), (ly, lx))
-    out = res.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], out_ch, qy * py, qx * px)
+        w = weights.permute(0, 1, 2, 3, 5, 4).reshape(py, px, -1, out_ch)
+        res = _PhaseMatmul.apply(xp.permute(0, 2, 3, 1).contiguous(), w, rel_y.tolist(), rel_x.tolist(),
+                                 (ay.taps, ax.taps), (qy, qx), (ly, lx))
+        out = res.view(py, px, x.shape[0], qy, qx, out_ch).permute(2, 3, 0, 4, 1, 5)
+        if bias is not None:
+            out = out + bias
+    out = out.reshape(x.shape[0], qy * py, qx * px, out_ch).permute(0, 3, 1, 2)
     return out[:, :, -ny:-ny + ay.out_size, -nx:-nx + ax.out_size]
 
 
-def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding):
-    """The input padded (or cropped) to exactly the pixels from the first block's window to the last block's.
-    Zero padding writes x once into a channels-last zero tensor (oneDNN's strided convolutions run markedly
-    faster on it, and a convolution's own padding would have to be symmetric)."""
+def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding, conv_padding):
+    """The input, channels-last (where oneDNN's strided convolutions run markedly faster), padded (or cropped)
+    to exactly the pixels from the first block's window to the last block's, and the zero padding (py, px) left
+    to the convolution: with ``conv_padding`` and zeros symmetric per axis, x is only laid out channels-last;
+    other zero padding writes x once into a channels-last zero tensor."""
     (span_y, span_x), (qy, qx) = spans, blocks
     ly, lx = ay.period.denominator, ax.period.denominator
     before_y, before_x = -int(fy[0]), -int(fx[0])
     after_y = (qy - 1) * ly + span_y - ay.in_size - before_y
     after_x = (qx - 1) * lx + span_x - ax.in_size - before_x
     if padding != "zeros":
-        return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding)
+        x = x.contiguous(memory_format=torch.channels_last)
+        return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding), 0
+    if conv_padding and before_y == after_y >= 0 and before_x == after_x >= 0:
+        return x.contiguous(memory_format=torch.channels_last), (before_y, before_x)
     core = x[:, :, max(0, -before_y):ay.in_size - max(0, -after_y), max(0, -before_x):ax.in_size - max(0, -after_x)]
     top, left = max(0, before_y), max(0, before_x)
     xp = torch.empty((x.shape[0], x.shape[1], top + core.shape[2] + max(0, after_y),
                       left + core.shape[3] + max(0, after_x)), dtype=x.dtype, device=x.device,
                      memory_format=torch.channels_last).zero_()
     xp[:, :, top:top + core.shape[2], left:left + core.shape[3]] = core
-    return xp
+    return xp, 0
 
 
 def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> torch.Tensor:
@@ -214,24 +227,61 @@ def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> to
     return eye.to(device)
 
 
-def _grouped(xp, weights, rel_y, rel_x, taps, counts, strides):
-    """One convolution per distinct (window start y, window start x); results in phase order [B, py, px, O, q, q]."""
-    (ty, tx), (qy, qx), (ly, lx) = taps, counts, strides
-    out_ch, in_ch = weights.shape[-2:]
-    rows = []
-    order_y = []
-    for ry in torch.unique(rel_y).tolist():
-        iy = torch.nonzero(rel_y == ry).flatten()
-        order_y.append(iy)
-        cols, order_x = [], []
-        for rx in torch.unique(rel_x).tolist():
-            ix = torch.nonzero(rel_x == rx).flatten()
-            order_x.append(ix)
-            w = weights[iy][:, ix].permute(0, 1, 4, 5, 2, 3).reshape(-1, in_ch, ty, tx)
-            part = xp[:, :, ry:ry + (qy - 1) * ly + ty, rx:rx + (qx - 1) * lx + tx]
-            cols.append(F.conv2d(part, w, stride=(ly, lx)).view(xp.shape[0], len(iy), len(ix), out_ch, qy, qx))
-        rows.append(torch.cat(cols, 2).index_select(2, torch.argsort(torch.cat(order_x)).to(xp.device)))
-    return torch.cat(rows, 1).index_select(1, torch.argsort(torch.cat(order_y)).to(xp.device))
+def _phase_view(xp, ry, rx, taps, blocks, strides):
+    """The window taps of one phase at every block, a view [B, qy, qx, Ty, Tx, C] of the padded input
+    xp [B, H, W, C] (contiguous); (ry, rx): the phase's window start in block 0 (pixels)."""
+    (ty, tx), (qy, qx), (ly, lx) = taps, blocks, strides
+    b, h, w, c = xp.shape
+    return xp.as_strided((b, qy, qx, ty, tx, c), (h * w * c, ly * w * c, lx * c, w * c, c, 1),
+                         xp.storage_offset() + (ry * w + rx) * c)
+
+
+class _PhaseMatmul(torch.autograd.Function):
+    """One matrix product per phase: patches [B qy qx, Ty Tx C] @ weights [Ty Tx C, O] -> res [py, px, B qy qx, O].
+
+    xp [B, H, W, C] (contiguous); weights [py, px, Ty Tx C, O]; rel_y [py], rel_x [px]: window starts in block 0.
+    Each phase's patches are copied into one buffer just before its product, and again in backward (never
+    kept): the temporaries stay at one phase's patches, where a tensor of all of them would cost fresh pages and
+    memory traffic several times the input. The input gradient is added back through the same views."""
+
+    @staticmethod
+    def forward(ctx, xp, weights, rel_y, rel_x, taps, blocks, strides):
+        ctx.save_for_backward(xp, weights)
+        ctx.layout = rel_y, rel_x, taps, blocks, strides
+        py, px, k, o = weights.shape
+        rows = xp.shape[0] * blocks[0] * blocks[1]
+        res, patches = xp.new_empty((py, px, rows, o)), xp.new_empty((rows, k))
+        for i, ry in enumerate(rel_y):
+            for j, rx in enumerate(rel_x):
+                patches.view(xp.shape[0], *blocks, *taps, -1).copy_(_phase_view(xp, ry, rx, taps, blocks, strides))
+                torch.mm(patches, weights[i, j], out=res[i, j])
+        return res
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp, weights = ctx.saved_tensors
+        rel_y, rel_x, taps, blocks, strides = ctx.layout
+        need_x, need_w = ctx.needs_input_grad[:2]
+        gx = torch.zeros_like(xp) if need_x else None
+        gw = torch.empty_like(weights) if need_w else None
+        patches = xp.new_empty(grad.shape[2], weights.shape[2]).view(xp.shape[0], *blocks, *taps, -1)
+        apart = taps[0] <= strides[0] and taps[1] <= strides[1]  # the windows of one phase do not overlap
+        for i, ry in enumerate(rel_y):
+            for j, rx in enumerate(rel_x):
+                g = grad[i, j]
+                if need_w:
+                    patches.copy_(_phase_view(xp, ry, rx, taps, blocks, strides))
+                    torch.mm(patches.view(g.shape[0], -1).t(), g, out=gw[i, j])
+                if need_x:
+                    torch.mm(g, weights[i, j].t(), out=patches.view(g.shape[0], -1))
+                    target = _phase_view(gx, ry, rx, taps, blocks, strides)
+                    if apart:
+                        target += patches
+                    else:
+                        for a in range(taps[0]):
+                            for t in range(taps[1]):
+                                target[:, :, :, a, t] += patches[:, :, :, a, t]
+        return gx, gw, None, None, None, None, None
 
 
 # ============================================================================== the plan and the path rule
@@ -263,13 +313,15 @@ def choose_chunk_rows(x, ay: AxisPlan, ax: AxisPlan, out_channels: int, budget: 
 
 def apply_plan(x, window, ay: AxisPlan, ax: AxisPlan, padding: str = "zeros", path: str = "auto",
                chunk_rows: int | None = None, out_channels: int | None = None,
-               merge_ratio: float = MERGE_RATIO) -> torch.Tensor:
-    """Run a window function over a planned grid on the path ``choose_path`` gives. chunk_rows: output rows per
-    direct chunk (None: from CHUNK_BYTES; >= out height: one chunk); merge_ratio: see MERGE_RATIO."""
+               merge_ratio: float = MERGE_RATIO, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Run a window function over a planned grid on the path ``choose_path`` gives, plus bias [C_out] if given.
+    chunk_rows: output rows per direct chunk (None: from CHUNK_BYTES; >= out height: one chunk); merge_ratio:
+    see MERGE_RATIO."""
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
     if choose_path(path, ay, ax) == "convs":
-        return by_convs(x, window, ay, ax, padding, merge_ratio)
+        return by_convs(x, window, ay, ax, padding, merge_ratio, bias)
     if chunk_rows is None:
         chunk_rows = choose_chunk_rows(x, ay, ax, out_channels or x.shape[1])
-    return direct(x, window, ay, ax, padding, chunk_rows)
+    out = direct(x, window, ay, ax, padding, chunk_rows)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
