@@ -219,7 +219,7 @@ case("ContinuousConv2d-scale-huge", lambda: _cc()(torch.rand(1, 2, 8, 8), scale=
      "output")
 case("ContinuousConv2d-scale-inf", lambda: _cc()(torch.rand(1, 2, 8, 8), scale=INF), "scale", "inf", "finite")
 case("ContinuousConv2d-out_size-0", lambda: _cc()(torch.rand(1, 2, 8, 8), out_size=0), "out_size", "0",
-     "positive integer")
+     "an integer >= 1")
 case("ContinuousConv2d-out_size-huge", lambda: _cc()(torch.rand(1, 2, 8, 8), out_size=10**6), "out_size",
      "1000000", "output")
 case("ContinuousConv2d-channels", lambda: _cc()(torch.rand(1, 3, 8, 8)), "x", "3 channels", "in_channels is 2")
@@ -234,7 +234,7 @@ for kw, name, value, allowed in [
     ({"scale": 1e5}, "scale", "100000.0", "output"),
     ({"scale": 1e300}, "scale", "1e+300", "output"),
     ({"scale": "2"}, "scale", "'2'", "number"),
-    ({"out_size": (0, 4)}, "out_size", "0", "positive integer"),
+    ({"out_size": (0, 4)}, "out_size", "0", "an integer >= 1"),
     ({"out_size": 10**7}, "out_size", "10000000", "output"),
     ({"out_size": 2.5}, "out_size", "2.5", "integer"),
     ({"scale": 2.0, "kernel": "bicubic"}, "kernel", "bicubic", "one of"),

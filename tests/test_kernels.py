@@ -121,5 +121,5 @@ def test_bad_normalize_and_offsets():
         K.gaussian_derivatives_1d(torch.zeros(3), 1.0, 2, normalize="l2")
     with pytest.raises(ValueError, match="x must be"):
         K.gaussian_derivatives_1d(torch.zeros(3, dtype=torch.long), 1.0, 2)
-    with pytest.raises(ValueError, match="half-width"):
+    with pytest.raises(ValueError, match=r"h must be an integer >= 0, got -1"):
         K.integer_offsets(-1)

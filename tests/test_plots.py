@@ -241,5 +241,5 @@ def test_bootstrap_ci_matches_the_normal_approximation_of_a_proportion():
     assert lo[2] < 0.5 < hi[2]  # the NaN sample is left out
     lo, hi = bootstrap_ci(np.array([[1.0], [np.nan]]), axis=0)
     assert np.isnan(lo[0]) and np.isnan(hi[0])
-    with pytest.raises(ValueError, match="level must lie"):
+    with pytest.raises(ValueError, match=r"level must be a finite number in \(0, 1\), got 95"):
         bootstrap_ci(x, level=95)

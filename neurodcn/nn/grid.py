@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from numbers import Real
 
 import torch
+
+from neurodcn.validate import check_int, check_real
 
 __all__ = ["DEFAULT_TOLERANCE", "MAX_OUTPUT_SIZE", "check_scale", "output_size", "projected_grid", "neighbour_window",
            "rational_scale", "phase_counts", "resolve_sizes", "sequence_sizes"]
@@ -27,16 +28,12 @@ within this of a small fraction counts as that fraction (2/3 typed as 0.66666666
 
 
 def check_scale(scale, name: str = "scale") -> float:
-    """A scale factor as a float, validated to be finite and > 0."""
-    if isinstance(scale, bool) or not isinstance(scale, Real) or not math.isfinite(float(scale)) or scale <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {scale!r}")
-    return float(scale)
+    """A scale factor (any real, Fractions included) as a float, validated to be finite and > 0."""
+    return check_real(name, scale, lo=0, lo_open=True)
 
 
 def _check_size(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return check_int(name, value, minimum=1)
 
 
 MAX_OUTPUT_SIZE = 16384

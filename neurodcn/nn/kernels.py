@@ -103,8 +103,7 @@ def half_width(sigma: float, max_half_width: int | None = None) -> int:
 
 def integer_offsets(h: int, dtype=torch.float32, device=None) -> torch.Tensor:
     """The integer grid -h..h (pixels) as a tensor [2h + 1]."""
-    if isinstance(h, bool) or not isinstance(h, int) or h < 0:
-        raise ValueError(f"half-width h must be an integer >= 0, got {h!r}")
+    h = check_int("h", h, minimum=0)
     return torch.arange(-h, h + 1, dtype=dtype, device=device)
 
 

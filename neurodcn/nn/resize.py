@@ -16,6 +16,7 @@ import torch
 
 from neurodcn.nn.grid import resolve_sizes
 from neurodcn.nn.sampling import PADDINGS, apply_plan, plan
+from neurodcn.validate import check_bool
 
 __all__ = ["resize", "RESIZE_KERNELS", "box", "linear", "cubic", "lanczos3"]
 
@@ -77,8 +78,7 @@ def resize(x: torch.Tensor, scale=None, out_size=None, kernel: str = "cubic", an
         raise ValueError(f"x must have no empty dimension, got shape {tuple(x.shape)}")
     if kernel not in RESIZE_KERNELS:
         raise ValueError(f"kernel must be one of {list(RESIZE_KERNELS)}, got {kernel!r}")
-    if not isinstance(antialias, bool):
-        raise TypeError(f"antialias must be True or False, got {antialias!r}")
+    antialias = check_bool("antialias", antialias)
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
     if not (isinstance(cubic_a, (int, float)) and math.isfinite(cubic_a)):

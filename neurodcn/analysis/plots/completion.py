@@ -19,6 +19,7 @@ from neurodcn.analysis.plots.style import (
     named_datasets,
     new_figure,
 )
+from neurodcn.validate import check_real
 
 __all__ = ["plot_accuracy_vs_mask", "plot_completion_dynamics"]
 
@@ -32,8 +33,8 @@ def plot_accuracy_vs_mask(data, ax=None, chance="auto", seed: int = 0) -> Figure
     named = named_datasets(data, "pattern_completion", ["accuracy"], ["mask_size"])
     first = next(iter(named.values()))
     level = chance_level(first) if chance == "auto" else chance
-    if level is not None and (isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1):
-        raise ValueError(f"chance must be 'auto', None or a number in (0, 1), got {chance!r}")
+    if level is not None:
+        level = check_real("chance", level, lo=0, hi=1, lo_open=True, hi_open=True)
     fig, (ax,) = new_figure(ax)
     for (name, ds), color in zip(named.items(), colors(len(named)), strict=True):
         sizes = ds["mask_size"].values

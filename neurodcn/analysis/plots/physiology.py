@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from neurodcn.analysis.biology import PROPERTIES, prf_size
 from neurodcn.analysis.fits import naka_rushton
 from neurodcn.analysis.plots.style import band, check_dataset, colors, log_ticks, new_figure
+from neurodcn.validate import check_int
 
 __all__ = [
     "plot_property_vs_biology",
@@ -165,8 +166,7 @@ def plot_unit_tuning(curves: xr.Dataset, fits: xr.Dataset, unit=0, axes=None) ->
         if unit not in ids:
             raise ValueError(f"unit must be an index or one of the unit_id values, got {unit!r}")
         unit = ids.index(unit)
-    if isinstance(unit, bool) or not isinstance(unit, int | np.integer) or not 0 <= unit < len(ids):
-        raise ValueError(f"unit must be an index in [0, {len(ids)}) or a unit_id, got {unit!r}")
+    unit = check_int("unit", unit, minimum=0, maximum=len(ids) - 1)
     t = float(fits.attrs["fit_time"])
     c, f = curves.isel(unit=unit).sel(time=t), fits.isel(unit=unit)
     fig, axs = new_figure(axes, ncols=4, width=3.2)

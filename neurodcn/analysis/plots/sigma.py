@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from neurodcn.analysis.plots.style import block_numbers, check_dataset, colors, new_figure
-from neurodcn.validate import check_int
+from neurodcn.validate import check_choice, check_int
 
 __all__ = ["plot_sigma_vs_depth", "plot_sigma_distributions", "plot_srf_filters"]
 
@@ -40,8 +40,7 @@ def plot_sigma_vs_depth(ds: xr.Dataset, unit: str = "px", time=None, ax=None) ->
     """sigma of every SRF layer against its depth, markers coloured by block (0: stem/transitions), joined in
     depth order by a grey line. ds: "receptive_fields"; unit: "px" (sigma_px) or "deg" (sigma_deg); time: for
     time-dependent sigma, the model time to show (default the last, t = T)."""
-    if unit not in ("px", "deg"):
-        raise ValueError(f"unit must be 'px' or 'deg', got {unit!r}")
+    unit = check_choice("unit", unit, ("px", "deg"))
     name = f"sigma_{unit}"
     ds = _at_time(check_dataset(ds, "receptive_fields", [name], ["depth", "block"]), time)
     fig, (ax,) = new_figure(ax)

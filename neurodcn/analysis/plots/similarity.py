@@ -15,6 +15,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from neurodcn.analysis.plots.style import band, check_dataset, colors, new_figure
+from neurodcn.validate import check_bool
 
 __all__ = ["plot_similarity_over_time", "plot_block_region_matrix", "plot_predictivity_distributions"]
 
@@ -68,6 +69,7 @@ def _best(ds: xr.Dataset, var: str) -> xr.DataArray:
 def plot_block_region_matrix(ds: xr.Dataset, ax=None, relative: bool = False) -> Figure:
     """Block x region matrix of the best score over model time (annotated with the model time in ms).
     relative: divide by the region's lower noise ceiling (nan where there is none)."""
+    relative = check_bool("relative", relative)
     var = _score(ds)
     fig, (a,) = new_figure(ax, width=1.4 * ds.sizes["region"] + 2.5, height=0.6 * ds.sizes["block"] + 1.8)
     best = _best(ds, var)

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from neurodcn.io.atomic import atomic_path
+from neurodcn.validate import check_real
 
 __all__ = [
     "FORMATS",
@@ -119,8 +120,7 @@ def bootstrap_ci(samples, axis: int = 0, level: float = CI_LEVEL, n_resamples: i
     NaN samples (e.g. a failed solve) are left out of their column; a column with fewer than two samples gets
     NaN bounds."""
     x = np.moveaxis(np.asarray(samples, dtype=np.float64), axis, -1)
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    level = check_real("level", level, lo=0, hi=1, lo_open=True, hi_open=True)
     flat = x.reshape(-1, x.shape[-1])
     lo, hi = np.full(flat.shape[0], np.nan), np.full(flat.shape[0], np.nan)
     rng = np.random.default_rng(seed)
