@@ -103,7 +103,7 @@ def run(checkpoint, out="results/cc_scale_ensemble", data=None, members=(1, 2, 3
                           title="Scale ensembles of CC-Net (CC paper Sec. 4)")
     ds.attrs.update(seed=seed, bootstrap=bootstrap, checkpoint=str(checkpoint), data=test.source,
                     test_images=len(y), single_pass_accuracy=100 * float(single_ok.mean()),
-                    single_pass_interval=str([100 * v for v in bootstrap_interval(single_ok, bootstrap, seed)]),
+                    single_pass_interval=np.array([100 * v for v in bootstrap_interval(single_ok, bootstrap, seed)]),
                     sequences=str([[f"{sy}x{sx}" for sy, sx in s] for s in sequences]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="results/cc_scale_ensemble")
     args = parser.parse_args(argv)
     ds = run(args.checkpoint, args.out, args.data, args.members, args.seed, args.bootstrap, args.limit)
-    print(f"single pass: {ds.attrs['single_pass_accuracy']:.2f} % {ds.attrs['single_pass_interval']}")
+    lo, hi = ds.attrs["single_pass_interval"]
+    print(f"single pass: {ds.attrs['single_pass_accuracy']:.2f} % [{lo:.2f}, {hi:.2f}]")
     for i, k in enumerate(ds["members"].values):
         print(f"{k} member(s): {ds['accuracy'].values[i]:.2f} % [{ds['accuracy_low'].values[i]:.2f}, "
               f"{ds['accuracy_high'].values[i]:.2f}]; gain {ds['gain'].values[i]:+.2f} "
