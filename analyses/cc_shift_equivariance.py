@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
+from neurodcn.analysis.plots.style import band
 from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import batches, epoch_generator
 from neurodcn.nn.resize import cubic
@@ -233,18 +234,25 @@ def _seeded(name: str, seed: int):
 
 
 def plot(ds: xr.Dataset) -> Figure:
-    """Mean cosine similarity against the maximum shift, per input kind; the paper's values dashed."""
+    """Mean cosine similarity against the maximum shift, per input kind, with the 10-90 % range over the inputs
+    as a band; the paper's values dashed."""
     fig = Figure(figsize=(9, 3.5), layout="constrained")
     axes = fig.subplots(1, ds.sizes["input"], squeeze=False)[0]
+    kinds = {"cifar10": "CIFAR-10 test images", "noise": "white noise"}
     for ax, (k, kind) in zip(axes, enumerate(ds["input"].values), strict=True):
         for m, name in enumerate(ds["model"].values):
-            ax.plot(ds["max_shift"], ds["mean_cosine"].values[m, k], "o-", color=f"C{m}", label=f"{name} (here)")
+            low, high = np.quantile(ds["cosine"].values[m, k], [0.1, 0.9], axis=-1)
+            band(ax, ds["max_shift"].values, low, high, f"C{m}")
+            ax.plot(ds["max_shift"], ds["mean_cosine"].values[m, k], "o-", color=f"C{m}",
+                    label=f"{name} (here: mean, 10-90 % of {ds.sizes['sample']} inputs)")
             ax.plot(ds["max_shift"], ds["paper_cosine"].values[m, k], "s--", color=f"C{m}", alpha=0.6,
                     label=f"{name} (paper)")
-        ax.set_title(f"{kind}; models {ds.attrs.get('models', '')}", fontsize=8)
+        ax.set_title(kinds.get(str(kind), str(kind)))
         ax.set_xlabel("maximum shift (px)")
-        ax.set_ylabel("cosine similarity (1)")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("cosine similarity")
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("Shift equivariance of the last conv / CC layer" + (
+        " (trained models)" if "trained" in str(ds.attrs.get("models", "")) else " (untrained: a control)"))
     return fig
 
 
