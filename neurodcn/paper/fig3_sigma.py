@@ -53,6 +53,11 @@ def with_initial_sigma(vc: VirtualCortex, ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
+def _at_end(ds: xr.Dataset, name: str, k: int) -> float:
+    """Block k's value of a per-block fit variable, at t = T when sigma depends on time."""
+    return float(ds[f"{name}_block{k}"].values.ravel()[-1])
+
+
 def run(checkpoint=None, out="results", quick: bool = False, progress: bool = True) -> Result:
     """Receptive fields of the checkpoint's model, saved and plotted (``quick`` changes nothing: the
     analysis reads only the weights)."""
@@ -95,11 +100,9 @@ def run(checkpoint=None, out="results", quick: bool = False, progress: bool = Tr
             "Fig. 3b: histograms of sigma_ji per ODE block with the fitted log-normal density",
         )
         for k in blocks:
-            shape, skew = ds[f"lognorm_shape_block{k}"], ds[f"skewness_block{k}"]
-            line = (f"  block {k}: log-normal shape {float(shape.values.ravel()[-1]):.3g}, KS p "
-                    f"{float(ds[f'lognorm_ks_pvalue_block{k}'].values.ravel()[-1]):.3g} (normal: "
-                    f"{float(ds[f'normal_ks_pvalue_block{k}'].values.ravel()[-1]):.3g}), "
-                    f"skewness {float(skew.values.ravel()[-1]):.3g}")
+            line = (f"  block {k}: log-normal shape {_at_end(ds, 'lognorm_shape', k):.3g}, KS p "
+                    f"{_at_end(ds, 'lognorm_ks_pvalue', k):.3g} (normal: {_at_end(ds, 'normal_ks_pvalue', k):.3g}), "
+                    f"skewness {_at_end(ds, 'skewness', k):.3g}")
             if f"sigma_ji_init_correlation_block{k}" in ds:
                 line += (f"; vs initialisation r {float(ds[f'sigma_ji_init_correlation_block{k}']):.4f}, median "
                          f"|change of log2 sigma| {float(ds[f'sigma_ji_median_change_block{k}']):.3g}")
