@@ -93,8 +93,8 @@ def plot_completion_dynamics(ds: xr.Dataset, mask_size=None, ax=None) -> Figure:
                 transform=ax.get_xaxis_transform(), label="solver states" if j == 0 else None)
     ax.set_xlabel("time after stimulus onset (ms)")
     ax.set_ylabel("D(t), mean ± SD over images")
-    ax.set_title(f"mask {mask_size} x {mask_size} px, {ds.sizes['stimulus']} images", fontsize="medium")
     top = ax.secondary_xaxis("top", functions=(lambda x: (x - onset) / scale, lambda t: onset + scale * t))
     top.set_xlabel("model time t")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small",
+              title=f"mask {mask_size} x {mask_size} px\n{ds.sizes['stimulus']} images", title_fontsize="small")
     return fig
