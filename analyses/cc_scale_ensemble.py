@@ -5,10 +5,11 @@ A member is one forward pass at a scale sequence drawn as in training (Appendix 
 ensemble of k members averages the logits of the first k sequences drawn from a generator seeded by --seed (so
 the ensembles are nested, as CCNet.scale_ensemble draws them). The single pass is the network's deterministic
 default sequence (eval mode). Accuracy on the test split with 95 % bootstrap intervals over test images (seeded),
-and the paired gain of each ensemble over the single pass with its own interval. The paper reports +1.7 / +2.4
-percentage points for 2 / 3 members (full CIFAR-10, 400 epochs): quoted, not measured here.
+and the paired gain of each ensemble over the single pass with its own interval (neurodcn.analysis.ensembles).
+The paper reports +1.7 / +2.4 percentage points for 2 / 3 members (full CIFAR-10, 400 epochs): quoted, not
+measured here.
 
-Inputs are fed as the trainer feeds them (images in [0, 1]). Writes <out>/cc_scale_ensemble.nc.
+Inputs are fed as the trainer feeds them (images in [0, 1]). Writes <out>/cc_scale_ensemble.nc and .png.
 
     python analyses/cc_scale_ensemble.py --checkpoint runs/ccnet/best.pt [--data DIR] [--members 1 2 3 5]
         [--seed 0] [--bootstrap 2000] [--out results/cc_scale_ensemble] [--limit N]
@@ -24,6 +25,9 @@ import torch
 import xarray as xr
 
 import neurodcn as nd
+from neurodcn.analysis.ensembles import ensemble_accuracy
+from neurodcn.analysis.plots import plot_ensemble_accuracy
+from neurodcn.analysis.plots.style import save_figure
 from neurodcn.data.cifar10 import batches
 from neurodcn.schema import stamp_provenance
 from neurodcn.train.checkpoint import load_checkpoint
@@ -33,7 +37,7 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-__all__ = ["PAPER_GAIN", "member_logits", "bootstrap_interval", "run", "main"]
+__all__ = ["PAPER_GAIN", "member_logits", "run", "main"]
 
 PAPER_GAIN = {2: 1.7, 3: 2.4}
 """Members -> accuracy gain over a single pass in percentage points (CC paper; quoted, not measured here)."""
@@ -52,22 +56,12 @@ def member_logits(model, images: torch.Tensor, members: int, seed: int, batch_si
     return torch.cat(single), torch.cat(each, dim=1), sequences
 
 
-def bootstrap_interval(correct: np.ndarray, draws: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the mean of ``correct`` [N] (or of a paired difference) over test-image resamples."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(correct), size=(draws, len(correct)))
-    means = correct[idx].mean(axis=1)
-    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
-
-
 def run(checkpoint, out="results/cc_scale_ensemble", data=None, members=(1, 2, 3, 5), seed: int = 0,
         bootstrap: int = 2000, limit: int | None = None) -> xr.Dataset:
     """Accuracy of the single pass and of each ensemble size on the test split; written to out."""
     members = sorted({int(k) for k in members})
     if not members or members[0] < 1:
         raise ValueError(f"members must list positive ensemble sizes, got {members!r}")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 1:
-        raise ValueError(f"bootstrap must be a positive integer, got {bootstrap!r}")
     model, card = load_checkpoint(checkpoint)
     if not hasattr(model, "scale_ensemble"):
         raise ValueError(f"{checkpoint} holds a {type(model).__name__}; a scale ensemble needs a CC-Net")
@@ -76,38 +70,20 @@ def run(checkpoint, out="results/cc_scale_ensemble", data=None, members=(1, 2, 3
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     single, each, sequences = member_logits(model, images, members[-1], seed)
-    y = labels.numpy()
-    single_ok = (single.argmax(1).numpy() == y).astype(float)
-    rows = []
-    for k in members:
-        ok = (each[:k].mean(0).argmax(1).numpy() == y).astype(float)
-        rows.append((ok.mean(), *bootstrap_interval(ok, bootstrap, seed), (ok - single_ok).mean(),
-                     *bootstrap_interval(ok - single_ok, bootstrap, seed)))
-    rows = np.array(rows)
-    pct = {"units": "percent"}
-    ds = xr.Dataset(
-        {
-            "accuracy": ("members", 100 * rows[:, 0], dict(pct, long_name="test accuracy of the ensemble")),
-            "accuracy_low": ("members", 100 * rows[:, 1], dict(pct, long_name="95 % bootstrap interval, low")),
-            "accuracy_high": ("members", 100 * rows[:, 2], dict(pct, long_name="95 % bootstrap interval, high")),
-            "gain": ("members", 100 * rows[:, 3], dict(pct, long_name="accuracy minus the single pass's (paired)")),
-            "gain_low": ("members", 100 * rows[:, 4], dict(pct, long_name="95 % bootstrap interval of the gain")),
-            "gain_high": ("members", 100 * rows[:, 5], dict(pct, long_name="95 % bootstrap interval of the gain")),
-            "paper_gain": ("members", [PAPER_GAIN.get(k, np.nan) for k in members],
-                           dict(pct, long_name="CC paper's gain (full CIFAR-10; quoted, not measured here)")),
-        },
-        coords={"members": ("members", members, {"long_name": "scale sequences averaged", "units": "1"})},
-    )
+    names = ["-".join(f"{sy}" if sy == sx else f"{sy}x{sx}" for sy, sx in s) for s in sequences]
+    ds = ensemble_accuracy(each, single, labels.numpy(), members, names, n_boot=bootstrap, seed=seed)
+    ds["paper_gain"] = ("members", [PAPER_GAIN.get(k, np.nan) for k in members],
+                        {"units": "percent", "long_name": "CC paper's gain (full CIFAR-10; quoted, not measured here)"})
     ds = stamp_provenance(ds, "cc_scale_ensemble", str(card.get("model", {}).get("name", "ccnet")),
                           model_config=card.get("model", {}).get("config"),
                           title="Scale ensembles of CC-Net (CC paper Sec. 4)")
-    ds.attrs.update(seed=seed, bootstrap=bootstrap, checkpoint=str(checkpoint), data=test.source,
-                    test_images=len(y), single_pass_accuracy=100 * float(single_ok.mean()),
-                    single_pass_interval=np.array([100 * v for v in bootstrap_interval(single_ok, bootstrap, seed)]),
-                    sequences=str([[f"{sy}x{sx}" for sy, sx in s] for s in sequences]))
+    ds.attrs.update(seed=seed, checkpoint=str(checkpoint), data=test.source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     nd.save_dataset(ds, out / "cc_scale_ensemble.nc")
+    fig = plot_ensemble_accuracy(ds)
+    fig.suptitle(f"CC-Net scale ensembles ({len(labels)} test images)")
+    save_figure(fig, out / "cc_scale_ensemble.png")
     return ds
 
 

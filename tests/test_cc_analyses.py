@@ -190,4 +190,34 @@ def test_scale_ensemble_accuracy_and_intervals(tmp_path, synthetic_cifar):
         assert ds["accuracy_low"].values[i] <= ds["accuracy"].values[i] <= ds["accuracy_high"].values[i]
     single = (model.eval()(test.images).argmax(1) == test.labels).double().mean()
     np.testing.assert_allclose(ds["gain"].values, ds["accuracy"].values - 100 * float(single), atol=1e-9)
-    assert (tmp_path / "out" / "cc_scale_ensemble.nc").exists()
+    assert all((tmp_path / "out" / f"cc_scale_ensemble.{ext}").exists() for ext in ("nc", "png"))
+
+
+def test_dcn_cc_step_orders_each_order_and_receptive_fields(tmp_path, synthetic_cifar):
+    from neurodcn.nn.dcn_cc import scale_sequence
+    from neurodcn.train.checkpoint import save_checkpoint
+
+    dcn_cc_step_orders = importlib.import_module("analyses.dcn_cc_step_orders")
+    model = nd.build_model("dcn-cc", width=4, seed=0, solver={"method": "euler", "step_size": 1.0, "adjoint": False})
+    path = save_checkpoint(model.eval(), tmp_path / "dcn-cc.pt")
+    ds, rf = dcn_cc_step_orders.run(path, tmp_path / "out", data=synthetic_cifar.root, members=(1, 2, 6),
+                                    bootstrap=200, limit=16, progress=False)
+    test = nd.load_cifar10(synthetic_cifar.root, "test")
+    x, y = test.images[:16], test.labels[:16]
+    assert list(ds["member"].values)[:2] == ["4/5, 5/6, 3/4", "4/5, 3/4, 5/6"]
+    with torch.no_grad():
+        with scale_sequence(model, [0.8, 0.75, 5 / 6]):  # member 1, evaluated by hand
+            second = (model(x).argmax(1) == y).double().mean()
+        single = (model(x).argmax(1) == y).double().mean()
+    assert float(ds["member_accuracy"][1]) == pytest.approx(100 * float(second))
+    assert ds.attrs["single_pass_accuracy"] == pytest.approx(100 * float(single))
+    assert float(ds["gain"].sel(members=1)) == 0  # the first member is the trained order, the single pass itself
+    assert list(rf["model"].values) == ["dcn-cc", "dcn-ode"] and rf.sizes["layer"] == 6
+    np.testing.assert_allclose(rf["sigma_px"].sel(model="dcn-cc").values,
+                               [float(layer.sigma_at(None).detach()) for layer in _srf_layers(model)], rtol=1e-6)
+    assert (tmp_path / "out" / "dcn_cc_step_orders.png").stat().st_size > 1000
+
+
+def _srf_layers(model):
+    from neurodcn.cortex.receptive_fields import srf_layers
+    return [layer for _, layer, _, _ in srf_layers(model)]

@@ -150,3 +150,35 @@ def test_virtual_cortex_records_and_reads_receptive_fields():
     assert ds["block3"]["x_deg"].values.tolist() == pytest.approx([-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5])
     rf = vc.receptive_fields()
     assert rf["map_stride_px"].values.tolist() == [1.0, 1.0, 2.0, 2.0, 4.0, 4.0]
+
+
+def test_scale_sequence_runs_another_step_order_and_restores_the_trained_one():
+    from neurodcn.nn.dcn_cc import scale_sequence, step_orders
+
+    model = nd.build_model("dcn-cc", width=4, seed=0, solver=EULER).eval()
+    model.min_input_size()
+    orders = step_orders(model)
+    assert orders[0] == tuple(RATIONAL) and len(orders) == 6 and len(set(orders)) == 6  # 3! distinct orders
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        trained = model(x)
+        with scale_sequence(model, list(RATIONAL)):  # the trained order: the same pass
+            assert torch.equal(model(x), trained)
+        seen = []
+        hooks = [c.register_forward_hook(lambda m, i, o: seen.append(o.shape[-1])) for c in model.transitions[0].convs]
+        with scale_sequence(model, [0.75, 0.8, 5 / 6]):
+            other = model(x)
+        for h in hooks:
+            h.remove()
+    # Eq. 4 by hand from 30 px: ceil(30 * 3/4) = 23, ceil(30 * 3/5) = 18, ceil(30 / 2) = 15
+    assert seen == [23, 18, 15] and not torch.allclose(other, trained)
+    assert [t.scales for t in model.transitions] == [tuple(RATIONAL)] * 2  # restored on exit
+    with pytest.raises(RuntimeError), scale_sequence(model, [0.75, 0.8, 5 / 6]):
+        raise RuntimeError("inside")
+    assert model.transitions[1].scales == tuple(RATIONAL)  # restored after an error too
+    with pytest.raises(ValueError, match="one scale per step"):
+        with scale_sequence(model, [0.5]):
+            pass
+    with pytest.raises(ValueError, match="GradualDownsample"):
+        with scale_sequence(nd.build_model("dcn-ode", width=4, seed=0), [0.5]):
+            pass

@@ -117,7 +117,8 @@ def test_completion_dynamics_mean_and_sd_per_block():
     assert band.min() == pytest.approx(lo.min()) and band.max() == pytest.approx(hi.max())
     (top,) = ax.child_axes
     assert top.get_xlabel() == "model time t" and ax.get_xlabel() == "time after stimulus onset (ms)"
-    assert "14 x 14" in plot_completion_dynamics(ds).axes[0].get_legend().get_title().get_text()  # default: largest mask
+    legend = plot_completion_dynamics(ds).axes[0].get_legend()
+    assert "14 x 14" in legend.get_title().get_text()  # default: the largest mask
 
 
 def test_contrast_sweep_one_column_per_regime_with_blocks_total_and_cis():

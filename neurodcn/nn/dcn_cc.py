@@ -12,6 +12,7 @@ inside each transition: step j outputs ceil(n * s_1 * ... * s_j) per axis for an
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ from neurodcn.nn.grid import check_scale, rational_scale, sequence_sizes
 from neurodcn.nn.sampling import PADDINGS
 from neurodcn.validate import check_choice, check_real
 
-__all__ = ["GradualDownsample", "build_dcn_cc", "DEFAULT_SCALES", "DEFAULT_SUPPORT"]
+__all__ = ["GradualDownsample", "build_dcn_cc", "scale_sequence", "step_orders", "DEFAULT_SCALES", "DEFAULT_SUPPORT"]
 
 DEFAULT_SCALES = (0.8, 5 / 6, 0.75)
 """Steps of one transition: 4/5 x 5/6 x 3/4 = 1/2, each close to 2^(-1/3) = 0.794 and each rational."""
@@ -78,6 +79,41 @@ class GradualDownsample(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, scales=[{', '.join(str(s) for s in self.scales)}]"
+
+
+@contextlib.contextmanager
+def scale_sequence(model: nn.Module, scales):
+    """Inside the with-block, every GradualDownsample of ``model`` runs its steps at ``scales`` (one scale > 0 per
+    step, as many steps as the model was built with) instead of the trained ones; map sizes follow Eq. 4 for
+    the new steps and each step's learned kernel is resampled at its new scale. The trained scales come back on
+    exit. E.g. ``with scale_sequence(net, [0.75, 0.8, 5 / 6]): net(x)`` runs the same halving in another order."""
+    transitions = [m for m in model.modules() if isinstance(m, GradualDownsample)]
+    if not transitions:
+        raise ValueError(f"model must hold GradualDownsample transitions (a dcn-cc); {type(model).__name__} has none")
+    new = _exact_scales(scales)
+    steps = {len(t.convs) for t in transitions}
+    if steps != {len(new)}:
+        raise ValueError(f"scales must hold one scale per step ({sorted(steps)} steps per transition), got "
+                         f"{len(new)}: {scales!r}")
+    trained = [t.scales for t in transitions]
+    try:
+        for t in transitions:
+            t.scales = new
+        yield model
+    finally:
+        for t, s in zip(transitions, trained, strict=True):
+            t.scales = s
+
+
+def step_orders(model: nn.Module) -> list[tuple]:
+    """Every distinct order of the model's trained step scales, the trained order first (the others in
+    lexicographic order of step positions): each shrinks the map by the same factor through other sizes."""
+    transitions = [m for m in model.modules() if isinstance(m, GradualDownsample)]
+    if not transitions:
+        raise ValueError(f"model must hold GradualDownsample transitions (a dcn-cc); {type(model).__name__} has none")
+    trained = tuple(transitions[0].scales)
+    orders = list(dict.fromkeys(itertools.permutations(trained)))
+    return [trained] + [o for o in orders if o != trained]
 
 
 _OWN = dict(scales=list(DEFAULT_SCALES), cc_support=DEFAULT_SUPPORT, cc_padding="zeros")

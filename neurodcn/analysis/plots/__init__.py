@@ -5,6 +5,7 @@
 * :mod:`.contrast`: accuracy and NFE against contrast (Fig. 5).
 * :mod:`.physiology`: in-silico V1 physiology and its comparison with published data.
 * :mod:`.similarity`: model-brain similarity (RSA, predictivity) over time after onset, per block and region.
+* :mod:`.ensembles`: accuracy of test-time ensembles (each member alone, the first k together).
 
 Every function takes the dataset of one experiment, draws on a new Figure (or the ``ax``/``axes`` given) and
 saves nothing: :func:`save_figure` writes a figure atomically.
@@ -12,6 +13,7 @@ saves nothing: :func:`save_figure` writes a figure atomically.
 
 from neurodcn.analysis.plots.completion import plot_accuracy_vs_mask, plot_completion_dynamics
 from neurodcn.analysis.plots.contrast import plot_contrast_sweep
+from neurodcn.analysis.plots.ensembles import plot_ensemble_accuracy
 from neurodcn.analysis.plots.physiology import (
     plot_property_vs_biology,
     plot_rf_size_vs_depth,
@@ -27,6 +29,7 @@ from neurodcn.analysis.plots.similarity import (
 from neurodcn.analysis.plots.style import bootstrap_ci, save_figure
 
 __all__ = [
+    "plot_ensemble_accuracy",
     "plot_sigma_vs_depth",
     "plot_sigma_distributions",
     "plot_srf_filters",
