@@ -183,3 +183,39 @@ def test_by_convs_equals_direct_with_gradients_at_benchmark_sizes(size, scale):
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-10)
     for g, r in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-9)
+
+
+def _merged_padding(m, x):
+    from neurodcn.nn.sampling import _padded_span, _phase_layout
+
+    ay, ax = m.plan(x.shape[-2:], 2 / 3)
+    (_, fy, _, qy), (_, fx, _, qx) = _phase_layout(ay), _phase_layout(ax)
+    return _padded_span(x, ay, ax, fy, fx, (4, 4), (qy, qx), "zeros", True)[1:]
+
+
+MERGED_SIZES = [7, 8, 10, 11, 13, 16]
+
+
+@pytest.mark.parametrize("size", MERGED_SIZES)
+def test_merged_convs_values_and_gradients_equal_direct(size):
+    """The merged phase convolution (conv_transpose2d input gradient, whole-stride padding, interleave) against the
+    direct path's values and gradients in float64."""
+    m = layer(support=3)
+    x = torch.randn(2, 3, size, size + 1, dtype=torch.float64, requires_grad=True)
+    results = []
+    for path in ("direct", "convs"):
+        m.path = path
+        out = m(x, scale=2 / 3)
+        results.append((out, torch.autograd.grad((out ** 2).sum(), [x, *m.parameters()])))
+    (a, ga), (b, gb) = results
+    torch.testing.assert_close(b, a, rtol=0, atol=1e-12)
+    for g0, g1 in zip(ga, gb, strict=True):
+        torch.testing.assert_close(g1, g0, rtol=0, atol=1e-10)
+
+
+def test_merged_sizes_cover_both_padding_rules():
+    """The sizes above include inputs whose last window needs more zero padding after than before (the
+    convolution then pads whole strides more and skips a block) and inputs that need none extra."""
+    m = layer(support=3)
+    skips = {max(_merged_padding(m, torch.zeros(1, 3, n, n + 1))[1]) for n in MERGED_SIZES}
+    assert skips == {0, 1}

@@ -177,29 +177,87 @@ def by_convs(x: torch.Tensor, window, ay: AxisPlan, ax: AxisPlan, padding: str,
     rel_y, rel_x = fy - fy[0], fx - fx[0]
     span_y, span_x = ay.taps + int(rel_y.max()), ax.taps + int(rel_x.max())
     merge = span_y * span_x <= merge_ratio * ay.taps * ax.taps
-    xp, conv_pad = _padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding, merge)
+    xp, conv_pad, (sk_y, sk_x) = _padded_span(x, ay, ax, fy, fx, (span_y, span_x), (qy, qx), padding, merge)
+    top, left = sk_y * py - ny, sk_x * px - nx  # skipped blocks (whole-stride padding) and the phase offset
+    crop = (top, left, ay.out_size, ax.out_size)
     if merge:
         sy = _shift_matrix(rel_y, ay.taps, span_y, dt, dev)
         sx = _shift_matrix(rel_x, ax.taps, span_x, dt, dev)
         merged = torch.einsum("iAa,jBb,ijaboc->ijocAB", sy, sx, weights).reshape(-1, in_ch, span_y, span_x)
-        res = F.conv2d(xp, merged, None if bias is None else bias.repeat(py * px), stride=(ly, lx), padding=conv_pad)
-        out = res.view(x.shape[0], py, px, out_ch, qy, qx).permute(0, 4, 1, 5, 2, 3)
-    else:
-        w = weights.permute(0, 1, 2, 3, 5, 4).reshape(py, px, -1, out_ch)
-        res = _PhaseMatmul.apply(xp.permute(0, 2, 3, 1).contiguous(), w, rel_y.tolist(), rel_x.tolist(),
-                                 (ay.taps, ax.taps), (qy, qx), (ly, lx))
-        out = res.view(py, px, x.shape[0], qy, qx, out_ch).permute(2, 3, 0, 4, 1, 5)
-        if bias is not None:
-            out = out + bias
+        res = _StridedConv.apply(xp, merged, None if bias is None else bias.repeat(py * px), (ly, lx), conv_pad)
+        return _Interleave.apply(res, (py, px), crop)
+    w = weights.permute(0, 1, 2, 3, 5, 4).reshape(py, px, -1, out_ch)
+    res = _PhaseMatmul.apply(xp.permute(0, 2, 3, 1).contiguous(), w, rel_y.tolist(), rel_x.tolist(),
+                             (ay.taps, ax.taps), (qy, qx), (ly, lx))
+    out = res.view(py, px, x.shape[0], qy, qx, out_ch).permute(2, 3, 0, 4, 1, 5)
+    if bias is not None:
+        out = out + bias
     out = out.reshape(x.shape[0], qy * py, qx * px, out_ch).permute(0, 3, 1, 2)
-    return out[:, :, -ny:-ny + ay.out_size, -nx:-nx + ax.out_size]
+    return out[:, :, top:top + ay.out_size, left:left + ax.out_size]
+
+
+class _StridedConv(torch.autograd.Function):
+    """F.conv2d(x, weight, bias, stride, padding (py, px)) whose input gradient runs as conv_transpose2d: for the
+    merged phase convolution (stride l >= 2, channels-last) oneDNN's transposed convolution computes it about
+    twice as fast as the convolution's own backward-data pass. The weight gradient is the convolution's own."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding):
+        ctx.save_for_backward(x, weight)
+        ctx.layout = stride, padding, bias is not None
+        return F.conv2d(x, weight, bias, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        stride, padding, has_bias = ctx.layout
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:  # the rows and columns the forward's floor left out come back as zeros
+            extra = [n + 2 * p - (q - 1) * s - k for n, p, q, s, k in
+                     zip(x.shape[-2:], padding, grad.shape[-2:], stride, weight.shape[-2:], strict=True)]
+            gx = F.conv_transpose2d(grad, weight, None, stride, padding, output_padding=extra)
+        if ctx.needs_input_grad[1]:
+            gw = torch.ops.aten.convolution_backward(grad, x, weight, None, stride, padding, (1, 1), False, (0, 0), 1,
+                                                     (False, True, False))[1]
+        if has_bias and ctx.needs_input_grad[2]:
+            gb = grad.sum((0, 2, 3))
+        return gx, gw, gb, None, None
+
+
+class _Interleave(torch.autograd.Function):
+    """The merged convolution's phase-major output res [B, py px O, Qy, Qx] (channels-last) -> out [B, O, h, w]
+    (channels-last): out[b, o, n, m] = res[b, (i, j, o), a, c] with a py + i = n + top, c px + j = m + left.
+    One copy forward; backward fills and copies twice and hands the convolution its gradient channels-last, the
+    layout of its output (a gradient in another layout makes oneDNN's backward several times slower)."""
+
+    @staticmethod
+    def forward(ctx, res, phases, crop):
+        (py, px), (top, left, h, w) = phases, crop
+        b, c, qy, qx = res.shape
+        ctx.layout = res.shape, phases, crop
+        full = res.new_empty((b, qy, py, qx, px, c // (py * px)))
+        full.copy_(res.unflatten(1, (py, px, -1)).permute(0, 4, 1, 5, 2, 3))
+        return full.view(b, qy * py, qx * px, -1)[:, top:top + h, left:left + w].permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (b, c, qy, qx), (py, px), (top, left, h, w) = ctx.layout
+        full = grad.new_zeros((b, qy * py, qx * px, c // (py * px)))
+        full[:, top:top + h, left:left + w].copy_(grad.permute(0, 2, 3, 1))
+        g = torch.empty((b, c, qy, qx), dtype=grad.dtype, device=grad.device, memory_format=torch.channels_last)
+        g.permute(0, 2, 3, 1).view(b, qy, qx, py, px, -1).copy_(
+            full.view(b, qy, py, qx, px, -1).permute(0, 1, 3, 2, 4, 5))
+        return g, None, None
 
 
 def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding, conv_padding):
     """The input, channels-last (where oneDNN's strided convolutions run markedly faster), padded (or cropped)
-    to exactly the pixels from the first block's window to the last block's, and the zero padding (py, px) left
-    to the convolution: with ``conv_padding`` and zeros symmetric per axis, x is only laid out channels-last;
-    other zero padding writes x once into a channels-last zero tensor."""
+    to exactly the pixels from the first block's window to the last block's; the zero padding (py, px) left to
+    the convolution; and the blocks (sy, sx) its output has before block 0. With ``conv_padding`` and zero
+    padding on both sides, x is only laid out channels-last: the convolution pads p = before + s l on both sides,
+    with the fewest whole strides s l that reach the padding needed after, and the s extra blocks it computes
+    first are cropped with the output (a few percent of the work, where a padded copy costs passes over x).
+    Otherwise x is written once into a channels-last zero tensor (or padded by pad_axis)."""
     (span_y, span_x), (qy, qx) = spans, blocks
     ly, lx = ay.period.denominator, ax.period.denominator
     before_y, before_x = -int(fy[0]), -int(fx[0])
@@ -207,16 +265,18 @@ def _padded_span(x, ay, ax, fy, fx, spans, blocks, padding, conv_padding):
     after_x = (qx - 1) * lx + span_x - ax.in_size - before_x
     if padding != "zeros":
         x = x.contiguous(memory_format=torch.channels_last)
-        return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding), 0
-    if conv_padding and before_y == after_y >= 0 and before_x == after_x >= 0:
-        return x.contiguous(memory_format=torch.channels_last), (before_y, before_x)
+        return pad_axis(pad_axis(x, 2, before_y, after_y, padding), 3, before_x, after_x, padding), (0, 0), (0, 0)
+    if conv_padding and min(before_y, after_y, before_x, after_x) >= 0:
+        skip_y, skip_x = -(-max(0, after_y - before_y) // ly), -(-max(0, after_x - before_x) // lx)
+        pads = (before_y + skip_y * ly, before_x + skip_x * lx)
+        return x.contiguous(memory_format=torch.channels_last), pads, (skip_y, skip_x)
     core = x[:, :, max(0, -before_y):ay.in_size - max(0, -after_y), max(0, -before_x):ax.in_size - max(0, -after_x)]
     top, left = max(0, before_y), max(0, before_x)
     xp = torch.empty((x.shape[0], x.shape[1], top + core.shape[2] + max(0, after_y),
                       left + core.shape[3] + max(0, after_x)), dtype=x.dtype, device=x.device,
                      memory_format=torch.channels_last).zero_()
     xp[:, :, top:top + core.shape[2], left:left + core.shape[3]] = core
-    return xp, 0
+    return xp, (0, 0), (0, 0)
 
 
 def _shift_matrix(rel: torch.Tensor, taps: int, width: int, dtype, device) -> torch.Tensor:
