@@ -153,7 +153,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--field-gain", type=positive_float, default=1.0, metavar="GAIN",
                    help="scale the last GroupNorm weight of every ODE vector field at the start (default 1)")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the ODE vector fields (faster on CPU; not with --jacobian)")
+                   help="torch.compile the ODE vector fields (one field alone runs 1.6x faster; a whole "
+                   "training step measured no faster, see benchmarks/RESULTS.md; not with --jacobian)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--milestones", type=positive_int, nargs="*", metavar="EPOCH",

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from neurodcn.nn.grid import neighbour_window, projected_grid, rational_scale, resolve_sizes
+from neurodcn.validate import check_choice
 
 __all__ = ["PADDINGS", "PATHS", "AxisPlan", "plan_axis", "plan", "choose_path", "pad_axis", "direct", "by_convs",
            "apply_plan", "choose_chunk_rows", "MERGE_RATIO", "CHUNK_BYTES"]
@@ -355,8 +356,7 @@ def plan(in_hw, support, scale=None, out_size=None, max_period: int = 10) -> tup
 
 def choose_path(path: str, ay: AxisPlan, ax: AxisPlan) -> str:
     """The path rule: "convs" needs rational scales on both axes; "auto" takes it when it can, else "direct"."""
-    if path not in PATHS:
-        raise ValueError(f"path must be one of {list(PATHS)}, got {path!r}")
+    check_choice("path", path, PATHS)
     rational = ay.period is not None and ax.period is not None
     if path == "convs" and not rational:
         raise ValueError(f"path='convs' needs rational scales k/l with small k, l; got {ay.scale}, {ax.scale}")
@@ -377,8 +377,7 @@ def apply_plan(x, window, ay: AxisPlan, ax: AxisPlan, padding: str = "zeros", pa
     """Run a window function over a planned grid on the path ``choose_path`` gives, plus bias [C_out] if given.
     chunk_rows: output rows per direct chunk (None: from CHUNK_BYTES; >= out height: one chunk); merge_ratio:
     see MERGE_RATIO."""
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
+    check_choice("padding", padding, PADDINGS)
     if choose_path(path, ay, ax) == "convs":
         return by_convs(x, window, ay, ax, padding, merge_ratio, bias)
     if chunk_rows is None:
