@@ -155,6 +155,9 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the ODE vector fields (one field alone runs 1.6x faster; a whole "
                    "training step measured no faster, see benchmarks/RESULTS.md; not with --jacobian)")
+    p.add_argument("--keep-denormals", action="store_true",
+                   help="do not flush denormal floats to zero while training (flushing, the default, keeps weight "
+                   "decay's tiny values from slowing CPU arithmetic several times)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--milestones", type=positive_int, nargs="*", metavar="EPOCH",
@@ -233,7 +236,8 @@ def _run_train(args) -> int:
         card = {"dataset": name, "command": " ".join(["neurodcn", *(sys.argv[1:] if args.argv is None
                                                                       else args.argv)])}
         result = train(model, train_part, val_part, args.out, config, resume=args.resume,
-                       progress=not args.no_progress, card=card, compile=args.compile)
+                       progress=not args.no_progress, card=card, compile=args.compile,
+                       flush_denormal=not args.keep_denormals)
         best = result["best"]
         if distributed.is_main():
             print(f"best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']} "

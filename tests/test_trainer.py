@@ -228,3 +228,20 @@ def test_a_field_compiled_in_place_keeps_its_keys_values_and_gradients():
     scale = max(float(p.grad.abs().max()) for p in eager.parameters())  # float32 sums in another order
     for (name, p_e), p_c in zip(eager.named_parameters(), compiled.parameters(), strict=True):
         torch.testing.assert_close(p_c.grad, p_e.grad, rtol=1e-4, atol=1e-5 * scale, msg=name)
+
+
+def _denormal_survives() -> bool:
+    """2 x 1e-39 is a float32 denormal (below 1.18e-38): kept as 2e-39, or 0 where the CPU flushes denormals."""
+    return float(torch.tensor([1e-39]) * 2) != 0.0
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_training_flushes_denormals_only_while_it_runs(splits, tmp_path, flush):
+    if not torch.set_flush_denormal(False):  # True where the CPU supports the mode
+        pytest.skip("this CPU has no flush-to-zero mode")
+    train_part, val = splits
+    seen = []
+    train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=1, batch_size=20), progress=False,
+          on_step=lambda epoch, step: seen.append(_denormal_survives()), flush_denormal=flush)
+    assert seen == [not flush] * 2  # two steps, denormals flushed in both when asked
+    assert _denormal_survives()  # PyTorch's default again after training
