@@ -70,8 +70,10 @@ def run(checkpoint, out="results/cc_scale_ensemble", data=None, members=(1, 2, 3
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     single, each, sequences = member_logits(model, images, members[-1], seed)
-    names = ["-".join(f"{sy}" if sy == sx else f"{sy}x{sx}" for sy, sx in s) for s in sequences]
+    names = [f"draw {i + 1}" for i in range(len(sequences))]
     ds = ensemble_accuracy(each, single, labels.numpy(), members, names, n_boot=bootstrap, seed=seed)
+    ds.attrs["sequences"] = str({n: "-".join(f"{sy}" if sy == sx else f"{sy}x{sx}" for sy, sx in s)
+                                 for n, s in zip(names, sequences, strict=True)})
     ds["paper_gain"] = ("members", [PAPER_GAIN.get(k, np.nan) for k in members],
                         {"units": "percent", "long_name": "CC paper's gain (full CIFAR-10; quoted, not measured here)"})
     ds = stamp_provenance(ds, "cc_scale_ensemble", str(card.get("model", {}).get("name", "ccnet")),
