@@ -81,15 +81,21 @@ class GradualDownsample(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, scales=[{', '.join(str(s) for s in self.scales)}]"
 
 
+def _transitions(model: nn.Module) -> list[GradualDownsample]:
+    """The GradualDownsample modules of ``model``; ValueError for a model without them."""
+    transitions = [m for m in model.modules() if isinstance(m, GradualDownsample)]
+    if not transitions:
+        raise ValueError(f"model must hold GradualDownsample transitions (a dcn-cc); {type(model).__name__} has none")
+    return transitions
+
+
 @contextlib.contextmanager
 def scale_sequence(model: nn.Module, scales):
     """Inside the with-block, every GradualDownsample of ``model`` runs its steps at ``scales`` (one scale > 0 per
     step, as many steps as the model was built with) instead of the trained ones; map sizes follow Eq. 4 for
     the new steps and each step's learned kernel is resampled at its new scale. The trained scales come back on
     exit. E.g. ``with scale_sequence(net, [0.75, 0.8, 5 / 6]): net(x)`` runs the same halving in another order."""
-    transitions = [m for m in model.modules() if isinstance(m, GradualDownsample)]
-    if not transitions:
-        raise ValueError(f"model must hold GradualDownsample transitions (a dcn-cc); {type(model).__name__} has none")
+    transitions = _transitions(model)
     new = _exact_scales(scales)
     steps = {len(t.convs) for t in transitions}
     if steps != {len(new)}:
@@ -108,9 +114,7 @@ def scale_sequence(model: nn.Module, scales):
 def step_orders(model: nn.Module) -> list[tuple]:
     """Every distinct order of the model's trained step scales, the trained order first (the others in
     lexicographic order of step positions): each shrinks the map by the same factor through other sizes."""
-    transitions = [m for m in model.modules() if isinstance(m, GradualDownsample)]
-    if not transitions:
-        raise ValueError(f"model must hold GradualDownsample transitions (a dcn-cc); {type(model).__name__} has none")
+    transitions = _transitions(model)
     trained = tuple(transitions[0].scales)
     orders = list(dict.fromkeys(itertools.permutations(trained)))
     return [trained] + [o for o in orders if o != trained]
