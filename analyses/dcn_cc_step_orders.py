@@ -72,9 +72,8 @@ def run(checkpoint, out="results/dcn_cc_step_orders", compare=None, data=None, m
     logits = order_logits(vc.model, images, orders, progress=progress)
     ds = ensemble_accuracy(logits, logits[0], labels.numpy(), members, [_name(o) for o in orders],
                            n_boot=bootstrap, seed=seed)
-    attrs = dict(ds.attrs)
     ds = vc.stamp(ds, EXPERIMENT, title="dcn-cc at other step orders: each alone and as a scale ensemble")
-    ds.attrs.update(attrs, checkpoint=str(checkpoint), data=test.source, seed=seed)
+    ds.attrs.update(checkpoint=str(checkpoint), data=test.source, seed=seed)
     rf = xr.concat([v.receptive_fields().expand_dims(model=[v.name]) for v in (vc, other)], dim="model",
                    combine_attrs="drop_conflicts")
     rf.attrs.update(title="receptive fields of dcn-cc and its comparison model", checkpoints=str(
