@@ -94,8 +94,8 @@ def _figure(ds: xr.Dataset, rf: xr.Dataset):
         r = rf.sel(model=name)
         sigma.plot(r["depth"].values, r["sigma_deg"].values, "o-", color=color, label=str(name))
     sigma.set_yscale("log")
-    for axis in (sigma.yaxis.set_major_formatter, sigma.yaxis.set_minor_formatter):
-        axis(FuncFormatter(lambda v, _: f"{v:.2g}"))
+    sigma.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+    sigma.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.2g}" if f"{v:.1e}"[0] in "235" else ""))
     sigma.set_xlabel("depth (SRF layer)")
     sigma.set_ylabel("learned sigma (deg)")
     sigma.legend(frameon=False, fontsize="small")
