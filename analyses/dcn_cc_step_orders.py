@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 import xarray as xr
 from matplotlib.ticker import FuncFormatter
@@ -31,14 +32,15 @@ from neurodcn.analysis.ensembles import ensemble_accuracy
 from neurodcn.analysis.plots import plot_ensemble_accuracy
 from neurodcn.analysis.plots.style import colors, new_figure, save_figure
 from neurodcn.data.cifar10 import batches
-from neurodcn.nn.dcn_cc import scale_sequence, step_orders
+from neurodcn.nn.dcn_cc import gradual_downsamples, scale_sequence, step_orders
+from neurodcn.schema import DEGREE, PIXELS
 
 try:
     from analyses import common
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-__all__ = ["order_logits", "run", "main"]
+__all__ = ["order_logits", "step_sigmas", "run", "main"]
 
 EXPERIMENT = "dcn_cc_step_orders"
 
@@ -52,6 +54,31 @@ def order_logits(model, images: torch.Tensor, orders, batch_size: int = 250, pro
             with scale_sequence(model, list(order)):
                 each.append(torch.cat([model(x) for (x,) in batches(images, batch_size=batch_size, shuffle=False)]))
     return torch.stack(each)
+
+
+def step_sigmas(vc) -> xr.Dataset:
+    """Learned sigma of the N-jet kernel of every CC step of vc.model, dims [transition, step]: in pixels of the
+    step's input map (``cc_sigma_px``) and in degrees (``cc_sigma_deg``: times that map's nominal stride in input
+    pixels, the stride of the block map entering the transition over the product of the earlier steps' scales)."""
+    deg_per_px = vc.visual_degrees / vc.image_size[1]
+    px, deg = [], []
+    for t, transition in enumerate(gradual_downsamples(vc.model)):
+        stride = vc.geometry[t].stride
+        row_px, row_deg = [], []
+        for scale, conv in zip(transition.scales, transition.convs, strict=True):
+            row_px.append(conv.kernel.sigma_summary())
+            row_deg.append(row_px[-1] * stride * deg_per_px)
+            stride /= float(scale)
+        px.append(row_px)
+        deg.append(row_deg)
+    steps = [str(s) for s in gradual_downsamples(vc.model)[0].scales]
+    return xr.Dataset(
+        {"cc_sigma_px": (("transition", "step"), px, {"long_name": "sigma of the CC step's N-jet kernel, in pixels "
+                                                                   "of the step's input map", "units": PIXELS}),
+         "cc_sigma_deg": (("transition", "step"), deg, {"long_name": "sigma of the CC step's N-jet kernel in visual "
+                                                                     "angle", "units": DEGREE})},
+        coords={"transition": np.arange(1, len(px) + 1), "step": np.arange(1, len(steps) + 1),
+                "step_scale": ("step", steps, {"long_name": "trained scale of the step"})})
 
 
 def _name(order) -> str:
@@ -76,6 +103,7 @@ def run(checkpoint, out="results/dcn_cc_step_orders", compare=None, data=None, m
     ds.attrs.update(checkpoint=str(checkpoint), data=test.source, seed=seed)
     rf = xr.concat([v.receptive_fields().expand_dims(model=[v.name]) for v in (vc, other)], dim="model",
                    combine_attrs="drop_conflicts")
+    rf = rf.merge(step_sigmas(vc), combine_attrs="override")
     rf.attrs.update(title="receptive fields of dcn-cc and its comparison model", checkpoints=str(
         [str(checkpoint), str(compare or "bundled dcn-ode")]))
     out = Path(out)
@@ -92,12 +120,18 @@ def _figure(ds: xr.Dataset, rf: xr.Dataset):
     sigma = axes[2]
     for name, color in zip(rf["model"].values, colors(rf.sizes["model"]), strict=True):
         r = rf.sel(model=name)
-        sigma.plot(r["depth"].values, r["sigma_deg"].values, "o-", color=color, label=str(name))
+        sigma.plot(r["depth"].values, r["sigma_deg"].values, "o-", color=color, label=f"{name}: SRF layers")
+    steps = rf["cc_sigma_deg"]
+    m = steps.sizes["step"]
+    for t in range(steps.sizes["transition"]):  # transition t+1 lies between SRF layers 2(t+1) and 2(t+1) + 1
+        sigma.plot(2 * (t + 1) + np.arange(1, m + 1) / (m + 1), steps.values[t], "^", mfc="none",
+                   color=colors(1)[0], label="dcn-cc: CC steps" if t == 0 else None)
     sigma.set_yscale("log")
     sigma.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
     sigma.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.2g}" if f"{v:.1e}"[0] in "235" else ""))
     sigma.set_xlabel("depth (SRF layer)")
     sigma.set_ylabel("learned sigma (deg)")
+    sigma.set_xticks(rf["depth"].values)
     sigma.legend(frameon=False, fontsize="small")
     fig.suptitle(f"dcn-cc: step orders at test time ({ds.attrs['test_images']} test images) and receptive fields")
     return fig
@@ -131,6 +165,9 @@ def main(argv=None) -> int:
     for name in rf["model"].values:
         sigma = ", ".join(f"{v:.3g}" for v in rf["sigma_deg"].sel(model=name).values)
         print(f"{name}: sigma (deg) per SRF layer {sigma}")
+    for t in rf["transition"].values:
+        steps = ", ".join(f"{float(v):.3g} px" for v in rf["cc_sigma_px"].sel(transition=t).values)
+        print(f"dcn-cc transition {t}: sigma of the CC steps ({', '.join(rf['step_scale'].values)}) {steps}")
     print(f"wrote {Path(args.out)}")
     return 0
 

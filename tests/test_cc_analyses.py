@@ -215,6 +215,14 @@ def test_dcn_cc_step_orders_each_order_and_receptive_fields(tmp_path, synthetic_
     assert list(rf["model"].values) == ["dcn-cc", "dcn-ode"] and rf.sizes["layer"] == 6
     np.testing.assert_allclose(rf["sigma_px"].sel(model="dcn-cc").values,
                                [float(layer.sigma_at(None).detach()) for layer in _srf_layers(model)], rtol=1e-6)
+    # CC steps: sigma = 2^log2_sigma in px of each step's input; that map's stride, worked by hand from 4/5, 5/6,
+    # 3/4: 1, 5/4, 3/2 input px per map px in transition 1 and twice that in transition 2
+    expected_px = [[2 ** float(c.kernel.log2_sigma) for c in t.convs] for t in model.transitions]
+    np.testing.assert_allclose(rf["cc_sigma_px"].values, expected_px, rtol=1e-6)
+    deg_per_px = nd.VirtualCortex(model).visual_degrees / 32
+    np.testing.assert_allclose(rf["cc_sigma_deg"].values,
+                               np.array(expected_px) * [[1, 1.25, 1.5], [2, 2.5, 3]] * deg_per_px, rtol=1e-6)
+    assert list(rf["step_scale"].values) == ["4/5", "5/6", "3/4"] and rf["cc_sigma_deg"].attrs["units"] == "degree"
     assert (tmp_path / "out" / "dcn_cc_step_orders.png").stat().st_size > 1000
 
 

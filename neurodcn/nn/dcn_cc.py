@@ -24,7 +24,8 @@ from neurodcn.nn.grid import check_scale, rational_scale, sequence_sizes
 from neurodcn.nn.sampling import PADDINGS
 from neurodcn.validate import check_choice, check_real
 
-__all__ = ["GradualDownsample", "build_dcn_cc", "scale_sequence", "step_orders", "DEFAULT_SCALES", "DEFAULT_SUPPORT"]
+__all__ = ["GradualDownsample", "build_dcn_cc", "gradual_downsamples", "scale_sequence", "step_orders",
+           "DEFAULT_SCALES", "DEFAULT_SUPPORT"]
 
 DEFAULT_SCALES = (0.8, 5 / 6, 0.75)
 """Steps of one transition: 4/5 x 5/6 x 3/4 = 1/2, each close to 2^(-1/3) = 0.794 and each rational."""
@@ -81,8 +82,8 @@ class GradualDownsample(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, scales=[{', '.join(str(s) for s in self.scales)}]"
 
 
-def _transitions(model: nn.Module) -> list[GradualDownsample]:
-    """The GradualDownsample modules of ``model``; ValueError for a model without them."""
+def gradual_downsamples(model: nn.Module) -> list[GradualDownsample]:
+    """The GradualDownsample transitions of ``model``, in forward order; ValueError for a model without them."""
     transitions = [m for m in model.modules() if isinstance(m, GradualDownsample)]
     if not transitions:
         raise ValueError(f"model must hold GradualDownsample transitions (a dcn-cc); {type(model).__name__} has none")
@@ -95,7 +96,7 @@ def scale_sequence(model: nn.Module, scales):
     step, as many steps as the model was built with) instead of the trained ones; map sizes follow Eq. 4 for
     the new steps and each step's learned kernel is resampled at its new scale. The trained scales come back on
     exit. E.g. ``with scale_sequence(net, [0.75, 0.8, 5 / 6]): net(x)`` runs the same halving in another order."""
-    transitions = _transitions(model)
+    transitions = gradual_downsamples(model)
     new = _exact_scales(scales)
     steps = {len(t.convs) for t in transitions}
     if steps != {len(new)}:
@@ -114,7 +115,7 @@ def scale_sequence(model: nn.Module, scales):
 def step_orders(model: nn.Module) -> list[tuple]:
     """Every distinct order of the model's trained step scales, the trained order first (the others in
     lexicographic order of step positions): each shrinks the map by the same factor through other sizes."""
-    transitions = _transitions(model)
+    transitions = gradual_downsamples(model)
     trained = tuple(transitions[0].scales)
     orders = list(dict.fromkeys(itertools.permutations(trained)))
     return [trained] + [o for o in orders if o != trained]
