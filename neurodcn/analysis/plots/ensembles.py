@@ -41,7 +41,9 @@ def plot_ensemble_accuracy(ds: xr.Dataset, axes=None) -> Figure:
     _errorbar(together, k, ds, "accuracy", many, "ensemble of the first k")
     together.set_xticks(k)
     together.set_xlabel("members averaged")
-    for ax in (alone, together):
-        ax.legend(frameon=False, fontsize="small")
     together.sharey(alone)
+    bottom, top = alone.get_ylim()
+    alone.set_ylim(bottom, top + 0.2 * (top - bottom))  # headroom: the legend sits above the intervals
+    for ax in (alone, together):
+        ax.legend(frameon=False, fontsize="small", loc="upper center", ncols=2)
     return fig
