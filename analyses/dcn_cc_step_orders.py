@@ -22,17 +22,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 import xarray as xr
 from matplotlib.ticker import FuncFormatter
-from tqdm.auto import tqdm
 
 import neurodcn as nd
-from neurodcn.analysis.ensembles import ensemble_accuracy
+from neurodcn.analysis.ensembles import ensemble_accuracy, step_order_logits
 from neurodcn.analysis.plots import plot_ensemble_accuracy
 from neurodcn.analysis.plots.style import colors, new_figure, save_figure
-from neurodcn.data.cifar10 import batches
-from neurodcn.nn.dcn_cc import gradual_downsamples, scale_sequence, step_orders
+from neurodcn.nn.dcn_cc import gradual_downsamples, step_orders
 from neurodcn.schema import DEGREE, PIXELS
 
 try:
@@ -40,45 +37,27 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-__all__ = ["order_logits", "step_sigmas", "run", "main"]
+__all__ = ["step_sigmas", "run", "main"]
 
 EXPERIMENT = "dcn_cc_step_orders"
 
 
-def order_logits(model, images: torch.Tensor, orders, batch_size: int = 250, progress: bool = True):
-    """Logits [len(orders), N, classes] of ``model`` (eval mode, its own solver) at every step order."""
-    model.eval()
-    each = []
-    with torch.no_grad():
-        for order in tqdm(orders, desc="step orders", disable=not progress):
-            with scale_sequence(model, list(order)):
-                each.append(torch.cat([model(x) for (x,) in batches(images, batch_size=batch_size, shuffle=False)]))
-    return torch.stack(each)
-
-
 def step_sigmas(vc) -> xr.Dataset:
     """Learned sigma of the N-jet kernel of every CC step of vc.model, dims [transition, step]: in pixels of the
-    step's input map (``cc_sigma_px``) and in degrees (``cc_sigma_deg``: times that map's nominal stride in input
-    pixels, the stride of the block map entering the transition over the product of the earlier steps' scales)."""
+    step's input map (``cc_sigma_px``) and in degrees (``cc_sigma_deg``: times that map's stride in input pixels,
+    vc.layer_strides)."""
     deg_per_px = vc.visual_degrees / vc.image_size[1]
-    px, deg = [], []
-    for t, transition in enumerate(gradual_downsamples(vc.model)):
-        stride = vc.geometry[t].stride
-        row_px, row_deg = [], []
-        for scale, conv in zip(transition.scales, transition.convs, strict=True):
-            row_px.append(conv.kernel.sigma_summary())
-            row_deg.append(row_px[-1] * stride * deg_per_px)
-            stride /= float(scale)
-        px.append(row_px)
-        deg.append(row_deg)
-    steps = [str(s) for s in gradual_downsamples(vc.model)[0].scales]
+    transitions = gradual_downsamples(vc.model)
+    px = np.array([[conv.kernel.sigma_summary() for conv in t.convs] for t in transitions])
+    stride = np.array([[vc.layer_strides[id(conv)] for conv in t.convs] for t in transitions])
     return xr.Dataset(
         {"cc_sigma_px": (("transition", "step"), px, {"long_name": "sigma of the CC step's N-jet kernel, in pixels "
                                                                    "of the step's input map", "units": PIXELS}),
-         "cc_sigma_deg": (("transition", "step"), deg, {"long_name": "sigma of the CC step's N-jet kernel in visual "
-                                                                     "angle", "units": DEGREE})},
-        coords={"transition": np.arange(1, len(px) + 1), "step": np.arange(1, len(steps) + 1),
-                "step_scale": ("step", steps, {"long_name": "trained scale of the step"})})
+         "cc_sigma_deg": (("transition", "step"), px * stride * deg_per_px,
+                          {"long_name": "sigma of the CC step's N-jet kernel in visual angle", "units": DEGREE})},
+        coords={"transition": np.arange(1, len(transitions) + 1), "step": np.arange(1, px.shape[1] + 1),
+                "step_scale": ("step", [str(s) for s in transitions[0].scales],
+                               {"long_name": "trained scale of the step"})})
 
 
 def _name(order) -> str:
@@ -96,7 +75,7 @@ def run(checkpoint, out="results/dcn_cc_step_orders", compare=None, data=None, m
     images, labels = test.images, test.labels
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    logits = order_logits(vc.model, images, orders, progress=progress)
+    logits = step_order_logits(vc.model, images, orders, progress=progress)
     ds = ensemble_accuracy(logits, logits[0], labels.numpy(), members, [_name(o) for o in orders],
                            n_boot=bootstrap, seed=seed)
     ds = vc.stamp(ds, EXPERIMENT, title="dcn-cc at other step orders: each alone and as a scale ensemble")

@@ -11,11 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 import xarray as xr
+from tqdm.auto import tqdm
 
 from neurodcn.analysis.plots.style import bootstrap_ci
+from neurodcn.data.cifar10 import batches
+from neurodcn.nn.dcn_cc import scale_sequence
 from neurodcn.validate import check_int
 
-__all__ = ["ensemble_accuracy"]
+__all__ = ["ensemble_accuracy", "step_order_logits"]
 
 _PCT = {"units": "percent"}
 
@@ -78,3 +81,16 @@ def ensemble_accuracy(member_logits, single_logits, labels, members, member_name
                     single_pass_interval=np.array([100 * float(low), 100 * float(high)]), bootstrap=n_boot,
                     bootstrap_seed=seed, test_images=n)
     return ds
+
+
+def step_order_logits(model, images: torch.Tensor, orders, batch_size: int = 250, progress: bool = True):
+    """Logits [len(orders), N, classes] of a dcn-cc ``model`` (eval mode, its own solver) on images [N, C, H, W]
+    at every step order (scales per step, e.g. from neurodcn.nn.dcn_cc.step_orders): members for
+    ensemble_accuracy."""
+    model.eval()
+    each = []
+    with torch.no_grad():
+        for order in tqdm(orders, desc="step orders", disable=not progress):
+            with scale_sequence(model, list(order)):
+                each.append(torch.cat([model(x) for (x,) in batches(images, batch_size=batch_size, shuffle=False)]))
+    return torch.stack(each)

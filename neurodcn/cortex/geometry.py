@@ -123,6 +123,7 @@ def _walk(module: nn.Module, g: MapGeometry, strides: dict) -> MapGeometry:
         )
     if isinstance(module, GradualDownsample):
         for conv, (s, size) in zip(module.convs, module.plan((g.height, g.width)), strict=True):
+            strides[id(conv)] = g.stride
             g = g.resample(conv.out_channels, s, size)
         return g
     if isinstance(module, nn.Sequential):
@@ -141,7 +142,8 @@ def model_geometry(model: nn.Module, in_channels: int, image_hw: tuple[int, int]
     """Geometry of the maps of a staged classifier fed an image of image_hw = (H, W) pixels.
 
     Returns (blocks, strides): blocks[i] the MapGeometry of the map that blocks[i] takes and returns; strides
-    maps id(layer) -> cumulative stride (input px per map px) of the map entering each SRFConv2d.
+    maps id(layer) -> cumulative stride (input px per map px) of the map entering each SRFConv2d and each CC
+    step of a GradualDownsample.
     """
     strides: dict[int, float] = {}
     g, blocks = MapGeometry(in_channels, *image_hw), []
