@@ -1,5 +1,6 @@
-"""The dependency floors of pyproject.toml are the versions the tests run on: each floor is the installed
-release, to the precision the floor is written with (torch>=2.13 is tested on a 2.13.x)."""
+"""The environment the suite runs in satisfies every requirement pyproject.toml declares: each requirement names
+one floor (>=) and the installed release lies inside its range. Newer upstream releases never fail this test;
+the floors themselves are proven by the floors job (see the Makefile's test-floors)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ def _floor(requirement: Requirement) -> Version:
 
 
 @pytest.mark.parametrize("text", REQUIREMENTS)
-def test_floor_is_the_tested_release(text):
+def test_installed_release_meets_the_requirement(text):
     requirement = Requirement(text)
+    _floor(requirement)
     try:
         installed = Version(md.version(requirement.name))
     except md.PackageNotFoundError:
         pytest.skip(f"{requirement.name} is not installed here")
-    floor = _floor(requirement)
-    assert installed.release[: len(floor.release)] == floor.release, (
-        f"{text}: tests run on {installed}; the floor must be that release")
+    assert requirement.specifier.contains(installed, prereleases=True), (
+        f"{text}: installed {installed} is outside the declared range")
