@@ -37,29 +37,46 @@ def test_values_of_hand_picked_neuroids():
         np.testing.assert_array_equal(asm.values[:, n, :], ds[f"block{block}"]["h"].values[:, :, c, y, x])
 
 
-def test_default_time_bins_follow_time_ms():
-    ds = make_record_dataset(n_times=4)  # time_ms = 50, 116.67, 183.33, 250 over [0, T = 2]: [50, 250] ms
+def _with_time_ms(ds, time_ms):
+    """``ds`` with its samples at ``time_ms`` (ms): the time coord rescaled to onset 50 ms, 25 ms per unit."""
+    time_ms = np.asarray(time_ms, dtype=np.float64)
+    ds = ds.copy()
+    ds.dataset = ds.dataset.assign_coords(
+        time_ms=("time", time_ms, ds["time_ms"].attrs), time=("time", (time_ms - 50.0) / 25.0, ds["time"].attrs)
+    )
+    ds.attrs.update(onset_ms=50.0, ms_per_unit_time=25.0, t_end=float(ds["time"].values[-1]))
+    return ds
+
+
+def test_default_time_bins_hold_their_own_sample():
+    # the issue's case: 9 samples from 50 to 100 ms, one every 6.25 ms; bin edges halfway between samples
+    # (half a step beyond the first and last), floored to whole ms:
+    # 46.875 53.125 59.375 65.625 71.875 78.125 84.375 90.625 96.875 103.125 -> 46 53 59 ... 96 103
+    ds = _with_time_ms(make_record_dataset(n_times=9), np.linspace(50.0, 100.0, 9))
     asm = to_assembly(ds, REGIONS)
-    assert asm["time_bin_start"].values.tolist() == [50, 100, 150, 200]
-    assert asm["time_bin_end"].values.tolist() == [100, 150, 200, 250]
+    edges = [46, 53, 59, 65, 71, 78, 84, 90, 96, 103]
+    assert asm["time_bin_start"].values.tolist() == edges[:-1]
+    assert asm["time_bin_end"].values.tolist() == edges[1:]
 
 
 @pytest.mark.parametrize(
-    ("n_times", "ms_per_unit_time", "onset_ms", "t_end"),
-    [(5, 25.0, 50.0, 2.0), (4, 100.0, 50.0, 2.0), (7, 12.5, 40.0, 1.5), (3, 33.3, 0.0, 2.0), (11, 7.0, 50.5, 2.0)],
+    "time_ms",
+    [
+        np.linspace(50, 250, 4),
+        np.linspace(50, 100, 9),
+        np.linspace(40, 58.75, 7),
+        [50.0, 53.0, 60.0, 80.0, 84.5],
+        np.linspace(50.5, 120.5, 11),
+    ],
 )
-def test_default_time_bins_have_equal_whole_ms_widths_inside_the_recording(n_times, ms_per_unit_time, onset_ms, t_end):
-    ds = make_record_dataset(n_times=n_times)
-    ds.attrs.update(ms_per_unit_time=ms_per_unit_time, onset_ms=onset_ms, t_end=t_end)
+def test_every_sample_lies_in_its_own_default_bin(time_ms):
+    ds = _with_time_ms(make_record_dataset(n_times=len(time_ms)), time_ms)
     asm = to_assembly(ds, REGIONS)
     start, end = asm["time_bin_start"].values, asm["time_bin_end"].values
-    widths = end - start
-    assert start.dtype.kind == "i" and len(start) == n_times
-    assert np.unique(widths).size == 1 and widths[0] >= 1  # one whole-ms width (today: 12 and 13 ms mixed)
+    assert start.dtype.kind == "i" and len(start) == len(time_ms)
     np.testing.assert_array_equal(start[1:], end[:-1])  # contiguous, in time order
-    assert start[0] >= onset_ms and end[-1] <= onset_ms + t_end * ms_per_unit_time  # never past T
-    # the widest such bins: one more ms per bin would run past T
-    assert end[-1] + n_times > onset_ms + t_end * ms_per_unit_time
+    assert np.all((start <= time_ms) & (time_ms < end))  # sample i in bin i (today: 5 of 9 outside)
+    np.testing.assert_array_equal(asm.values, to_assembly(ds, REGIONS, time_bins=np.stack([start, end], 1)).values)
 
 
 def test_explicit_time_bins_average_the_samples_inside():
@@ -112,9 +129,8 @@ def test_bad_inputs():
         to_assembly(ds, REGIONS, time_bins=[(50.5, 100.0)])
     one = to_assembly(ds.isel(time=[0]), REGIONS)  # one sample: one bin spanning the recording
     assert (one["time_bin_start"].item(), one["time_bin_end"].item()) == (50, 250)
-    fine = ds.copy()
-    fine.attrs["ms_per_unit_time"] = 1.0  # 4 samples in [50, 52] ms
-    with pytest.raises(ValueError, match="do not fit whole-ms bins"):
+    fine = _with_time_ms(ds, np.linspace(50.0, 52.0, 4))  # 4 samples in [50, 52] ms
+    with pytest.raises(ValueError, match="do not fit one whole-ms bin per sample"):
         to_assembly(fine, REGIONS)
     with pytest.raises(ValueError, match="one group per block"):
         to_assembly(ds["block1"].to_dataset().assign_attrs(ds.attrs), REGIONS)

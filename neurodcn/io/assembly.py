@@ -9,7 +9,6 @@ depending on it: presentation x neuroid x time_bin, flat coordinates, integer-ms
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -113,24 +112,33 @@ def unit_responses(rec: xr.DataTree, units: pd.DataFrame, k: int) -> np.ndarray:
     return cube[(slice(None), slice(None), *(np.searchsorted(u, i) for u, i in zip(used, idx, strict=True)))]
 
 
-def _default_bins(start_ms: float, end_ms: float, n: int) -> np.ndarray:
-    """n bins [start, end) of one whole-ms width inside [start_ms, end_ms]: from ceil(start_ms), width
-    floor((floor(end_ms) - ceil(start_ms)) / n); the remainder, if any, is left after the last bin."""
-    first, last = math.ceil(start_ms), math.floor(end_ms)
-    width = (last - first) // n
-    if width < 1:
+def _default_bins(time_ms: np.ndarray, span_ms: tuple[float, float]) -> np.ndarray:
+    """One whole-ms bin [start, end) per sample, around it, shape (n, 2) int ms.
+
+    The edges lie halfway between neighbouring samples and half a step beyond the first and last, floored to
+    whole ms; a single sample gets the recorded interval span_ms = (onset, onset + T) ms. Every sample lies
+    in its own bin, else (samples under ~2 ms apart) the error asks for explicit bins.
+    """
+    if time_ms.size == 1:
+        edges = np.asarray(span_ms, dtype=np.float64)
+    else:
+        mid = (time_ms[1:] + time_ms[:-1]) / 2
+        edges = np.concatenate([[2 * time_ms[0] - mid[0]], mid, [2 * time_ms[-1] - mid[-1]]])
+    edges = np.floor(edges).astype(np.int64)
+    bins = np.stack([edges[:-1], edges[1:]], axis=1)
+    if np.any((time_ms < bins[:, 0]) | (time_ms >= bins[:, 1])):
         raise ValueError(
-            f"{n} recorded times do not fit whole-ms bins in [{start_ms:g}, {end_ms:g}] ms; give time_bins explicitly"
+            f"time_ms {time_ms.tolist()} do not fit one whole-ms bin per sample; give time_bins explicitly"
         )
-    return first + width * np.arange(n)[:, None] + np.array([0, width])
+    return bins
 
 
 def _bin_weights(time_ms: np.ndarray, time_bins, span_ms) -> tuple[np.ndarray, np.ndarray]:
     """(bins [n_bins, 2] int ms, weights [n_bins, time]): a given bin averages its samples in [start, end);
-    default bin i (inside span_ms = (onset, onset + T ms)) holds sample i."""
+    default bin i (:func:`_default_bins`) holds sample i."""
     check_increasing("time_ms", time_ms)
     if time_bins is None:
-        return _default_bins(*span_ms, time_ms.size), np.eye(time_ms.size)
+        return _default_bins(time_ms, span_ms), np.eye(time_ms.size)
     bins = np.asarray(time_bins)
     if bins.ndim != 2 or bins.shape[1] != 2 or bins.shape[0] == 0 or bins.dtype.kind not in "iu":
         raise ValueError(
@@ -151,8 +159,8 @@ def to_assembly(
     """A presentation x neuroid x time_bin DataArray (Brain-Score names) from a recording (VirtualCortex.record).
 
     region_map: block name -> region, e.g. {"block1": "V1", "block2": "V2"}; it must name exactly the blocks
-    of ``rec``. time_bins: None (one bin per recorded time, in time order: the recorded interval [onset_ms,
-    onset_ms + t_end * ms_per_unit_time] cut into bins of one whole-ms width, see :func:`_default_bins`) or
+    of ``rec``. time_bins: None (one whole-ms bin per recorded time, around it, in time order: edges halfway
+    between samples, see :func:`_default_bins`) or
     (start_ms, end_ms) integer pairs, each bin the mean of the samples with start <= time_ms < end.
     positions, channels: which units become neuroids (:func:`select_units`; default: every channel at every
     map position).
