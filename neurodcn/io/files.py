@@ -39,6 +39,16 @@ from neurodcn.io.atomic import (
     temporary_sibling,
 )
 from neurodcn.io.extras import require
+from neurodcn.io.limits import (
+    BudgetError,
+    RefusedFileError,
+    byte_budget,
+    check_budget,
+    check_hdf5,
+    check_regular,
+    check_store_tree,
+    file_kind,
+)
 from neurodcn.schema import json_default, nodes, validate_dataset
 from neurodcn.validate import check_bool, check_path, check_str, check_type
 
@@ -213,24 +223,52 @@ def _store_mark(ds, p: Path):
     return ds
 
 
-def load_dataset(path, decode: bool = True, lazy: bool = False):
+def _zarr_bytes(p: Path) -> int:
+    """The declared size in bytes of every array of zarr store ``p``."""
+    import zarr
+
+    members = zarr.open_group(p, mode="r").members(max_depth=None)
+    return sum(a.nbytes for _, a in members if isinstance(a, zarr.Array))
+
+
+def _check_readable(p: Path, lazy: bool, max_bytes) -> None:
+    """Refuse what would read outside ``p`` or block (neurodcn.io.limits), and, unless ``lazy``, declared data
+    over the byte budget, before anything is read."""
+    if not (p.exists() or p.is_symlink()):
+        raise FileNotFoundError(f"path {str(p)!r} does not exist")
+    if p.suffix == ".nc":
+        check_regular(p)
+        declared = check_hdf5(p)
+    else:
+        if not p.is_dir():
+            raise RefusedFileError(f"path {str(p)!r} is a {file_kind(p.stat().st_mode)}, not a zarr store (a directory)")
+        check_store_tree(p)
+        declared = _zarr_bytes(p)
+    if not lazy:
+        check_budget(f"path {str(p)!r}", declared, byte_budget(max_bytes),
+                     hint="load it with lazy=True (read on demand) or raise the budget")
+
+
+def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int | None = None):
     """Read a file written by :func:`save_dataset` (or any .nc / .zarr) and decode its JSON attributes: a
     DataTree when the file has groups (a recording), else a Dataset.
 
     By default the data are loaded into memory and the file closed; ``lazy=True`` returns dask-backed data
-    that are read on demand (for recordings larger than memory).
+    that are read on demand (for recordings larger than memory). Only the file or store named is read
+    (external links, external storage, virtual datasets and symlinks in a store are refused; so are FIFOs and
+    devices), and an eager load whose declared data exceed ``max_bytes`` (default: $NEURODCN_MAX_BYTES, else
+    1 GiB; neurodcn.io.limits) raises BudgetError before anything is allocated.
     """
     p = _check_path(path)
     check_bool("decode", decode)
     check_bool("lazy", lazy)
-    if not p.exists():
-        raise FileNotFoundError(f"path {str(p)!r} does not exist")
     if lazy:
         require("dask", "load_dataset(lazy=True)")
     if p.suffix == ".zarr":
         require("zarr", "load_dataset of a .zarr store")
     kind = "netCDF-4" if p.suffix == ".nc" else "zarr"
     try:
+        _check_readable(p, lazy, max_bytes)
         ds = xr.open_datatree(p, engine="h5netcdf" if p.suffix == ".nc" else "zarr", chunks={} if lazy else None)
         if not ds.children:
             ds = ds.to_dataset()
@@ -238,6 +276,8 @@ def load_dataset(path, decode: bool = True, lazy: bool = False):
             loaded = ds.load()
             ds.close()
             ds = loaded
+    except (BudgetError, RefusedFileError, FileNotFoundError):
+        raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ValueError(
