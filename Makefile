@@ -6,12 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test docs bench lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,nwb,zarr]"
+	$(PY) -m pip install --quiet -e ".[dev,nwb,zarr,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,8 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m neurodcn demo --out results
 
-test: $(STAMP)
+test: $(STAMP) docs
 	NEURODCN_TORCH="$(TORCH)" $(PY) -m pytest -q tests notebooks --nbmake --durations=15
+
+# The documentation site (mkdocs.yml), built into site/ (ignored) with warnings as errors; nothing is fetched.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
@@ -29,4 +33,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check neurodcn tests benchmarks analyses
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache site

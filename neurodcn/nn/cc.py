@@ -40,7 +40,8 @@ class ContinuousConv2d(nn.Module):
     """Continuous convolution: out[n] = sum_m x[m] K(m - g_n) on the projected grid g of any scale.
 
     Args:
-        in_channels, out_channels: channel counts.
+        in_channels: number of input channels.
+        out_channels: number of output channels.
         kernel: "internal_net" (the CC paper's K_theta), "njet" (the DCN's N-jet kernel) or a ContinuousKernel.
         support: kernel support S in input pixels, a number or (S_y, S_x); the window holds ceil(S) taps.
         padding: "zeros", "reflect", "replicate" or "symmetric" (values outside the input).

@@ -41,7 +41,8 @@ class SRFConv2d(NJet):
     integer grid.
 
     Args:
-        in_channels, out_channels: channel counts.
+        in_channels: number of input channels.
+        out_channels: number of output channels.
         order: N-jet order N (F = (N + 1)(N + 2) / 2 basis functions; 6 for N = 2).
         sigma_mode: "shared" (one sigma per layer, kernel size from the reference rule 2 ceil(2 sigma + 0.5) + 1)
             or "per_pair" (one sigma per (input, output) pair, fixed ``kernel_size``).
@@ -52,7 +53,8 @@ class SRFConv2d(NJet):
         max_half_width: cap on the half-width (pixels); default: the rule's half-width at sigma_range[1].
         kernel_size: odd size of the per_pair grid (7 in the reference).
         path: "auto", "direct" or "separable" (separable needs a shared sigma).
-        time_scale, time_clip: t' = clip(time_scale * t, *time_clip) for time-dependent parameters.
+        time_scale: t' = clip(time_scale * t, *time_clip) for time-dependent parameters.
+        time_clip: (low, high) clip of the scaled time t'.
 
     Shapes: input [B, in_channels, H, W] -> output [B, out_channels, H', W'].
     """
