@@ -241,7 +241,8 @@ def _check_readable(p: Path, lazy: bool, max_bytes) -> None:
         declared = check_hdf5(p)
     else:
         if not p.is_dir():
-            raise RefusedFileError(f"path {str(p)!r} is a {file_kind(p.stat().st_mode)}, not a zarr store (a directory)")
+            raise RefusedFileError(f"path {str(p)!r} is a {file_kind(p.stat().st_mode)}, not a zarr store "
+                                   "(a directory)")
         check_store_tree(p)
         declared = _zarr_bytes(p)
     if not lazy:
