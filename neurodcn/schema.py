@@ -53,6 +53,7 @@ __all__ = [
     "block_coords",
     "stamp_provenance",
     "nodes",
+    "to_dataframe",
     "validate_dataset",
     "require_experiment",
 ]
@@ -241,6 +242,48 @@ def nodes(ds) -> dict[str, xr.Dataset]:
     return {"/": check_type("ds", ds, xr.Dataset, "an xarray.Dataset or DataTree")}
 
 
+def _tidy(ds: xr.Dataset, var: str) -> pd.DataFrame:
+    """The tidy table of one Dataset: see :func:`to_dataframe`."""
+    names = sorted(ds.data_vars)
+    if var not in names:
+        raise ValueError(f"var must be a data variable of ds (one of {names}), got {var!r}")
+    dims = ds[var].dims
+    on_dims = [n for n in names if n != var and set(ds[n].dims) <= set(dims)]
+    sub = ds[[var, *on_dims]]
+    sub = sub.drop_vars([n for n, c in sub.coords.items() if not set(c.dims) <= set(dims)])
+    df = sub.to_dataframe(dim_order=list(dims)).reset_index()
+    lead = list(dims)
+    if STIMULUS in df and "stimulus_id" in df:  # the stimulus index equals stimulus_id: keep one
+        df = df.drop(columns=STIMULUS)
+        lead[lead.index(STIMULUS)] = "stimulus_id"
+    return df[[*lead, var, *(c for c in df.columns if c not in lead and c != var)]]
+
+
+def to_dataframe(ds, var: str = "h", blocks=None) -> pd.DataFrame:
+    """A long ("tidy") table with exactly one row per value of ``var``; ``ds.dcn.to_dataframe()``.
+
+    Columns: var's dims (``stimulus_id`` standing for ``stimulus``), ``var``, then every coordinate and data
+    variable that lies on a subset of var's dims (``time_ms``, ``y_deg``, ``solver_state``, ...), with their
+    units as in ``ds``. Anything on another dim (a recording's ``solver_step_time`` on ``step``) is left out,
+    so no value is repeated across it (``Dataset.to_dataframe`` broadcasts every variable over every dim).
+    A recording (DataTree) stacks its blocks' tables (all, or the block numbers ``blocks``) under a leading
+    ``block`` column; the root's variables (``solver_failure``) join each block.
+    """
+    if isinstance(ds, xr.Dataset):
+        return _tidy(ds, var)
+    check_type("ds", ds, xr.DataTree, "an xarray.Dataset or a recording DataTree")
+    groups = {int(g.attrs["block_index"]): g for g in ds.children.values() if "block_index" in g.attrs}
+    if not groups:
+        raise ValueError("ds must be a recording (groups block1..blockB with attrs block_index), got none")
+    chosen = sorted(groups) if blocks is None else list(blocks)
+    if not chosen or set(chosen) - set(groups):
+        raise ValueError(f"blocks must be block numbers in {sorted(groups)}, got {chosen}")
+    root = ds.to_dataset(inherit=False)  # a group inherits only the root's index coords: add the rest
+    frames = [_tidy(groups[k].to_dataset().assign_coords(root.coords).assign(root.data_vars), var) for k in chosen]
+    return pd.concat([f.assign(block=k)[["block", *f.columns]] for k, f in zip(chosen, frames, strict=True)],
+                     ignore_index=True)
+
+
 def validate_dataset(ds):
     """Check the schema of a Dataset or DataTree; raise ValueError listing every problem, else return ``ds``.
 
@@ -289,7 +332,8 @@ def require_experiment(ds, experiment: str, what: str = "ds"):
 @xr.register_dataset_accessor("dcn")
 @xr.register_datatree_accessor("dcn")
 class DatasetAccessor:
-    """``ds.dcn`` on a Dataset or DataTree: its neurodcn schema (``experiment``, ``require``, ``validate``)."""
+    """``ds.dcn`` on a Dataset or DataTree: its neurodcn schema (``experiment``, ``require``, ``validate``) and
+    its tidy table (``to_dataframe``)."""
 
     def __init__(self, ds):
         self._ds = ds
@@ -306,3 +350,7 @@ class DatasetAccessor:
     def validate(self):
         """The dataset, after checking the schema (:func:`validate_dataset`)."""
         return validate_dataset(self._ds)
+
+    def to_dataframe(self, var: str = "h", blocks=None) -> pd.DataFrame:
+        """One row per value of ``var``, never multiplied by other dims (:func:`to_dataframe`)."""
+        return to_dataframe(self._ds, var, blocks)

@@ -1,8 +1,8 @@
 """Recording h(t): the hidden state of every ODE block at chosen model times (experiment "record").
 
 A recording is an xarray DataTree with one group per block (neurodcn.schema): blocks have maps of different
-sizes, and one group each keeps their dims apart, so ``rec["block1"].to_dataset().to_dataframe()`` spans only
-that block's stimulus x time x channel x y x x.
+sizes, and one group each keeps their dims apart; ``rec.dcn.to_dataframe()`` (neurodcn.schema) is its tidy
+table, one row per value of h.
 
 h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from hooks (a hook inside the vector
 field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
