@@ -137,3 +137,108 @@ def test_netcdf_budget_is_overridable_by_argument_and_environment(tmp_path, monk
     monkeypatch.setenv(MAX_BYTES_ENV, "lots")
     with pytest.raises(ValueError, match=f"{MAX_BYTES_ENV} must be a positive integer, got 'lots'"):
         load_dataset(path)
+
+
+# ------------------------------------------------------------------------------------------ image sets
+def _png(path, array, mode=None):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path) if mode else Image.fromarray(array).save(path)
+    return path
+
+
+def test_zip_member_declaring_more_than_the_budget_is_refused_before_inflating(tmp_path, monkeypatch):
+    import zipfile
+
+    from neurodcn.data.images import load_image_folder
+
+    root = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(root, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("cats/a.png", b"\0" * (4 << 20))  # 4 MiB of zeros: a few kB compressed
+    assert root.stat().st_size < 10_000
+    monkeypatch.setenv(MAX_BYTES_ENV, str(1 << 20))
+    with pytest.raises(BudgetError, match=r"uncompressed.*4,194,304 bytes.*1,048,576"):
+        load_image_folder(root)
+
+
+def test_large_images_are_refused_from_their_header_before_decoding(tmp_path, monkeypatch):
+    import zipfile
+
+    from PIL import ImageFile
+
+    from neurodcn.data.images import load_image_folder
+
+    big = _png(tmp_path / "src" / "big.png", np.zeros((1000, 1000, 3), np.uint8))
+    root = tmp_path / "set.zip"
+    with zipfile.ZipFile(root, "w") as z:
+        for i in range(4):
+            z.write(big, f"cats/{i}.png")
+    decoded = []
+    load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self) or load(self))
+    with pytest.raises(BudgetError, match=r"1000 x 1000.*1,000,000 pixels.*max_pixels"):
+        load_image_folder(root, max_pixels=999_999)
+    assert decoded == []
+    monkeypatch.undo()
+    with pytest.raises(BudgetError, match=r"the first 4 images.*4,000,000 pixels"):  # all together
+        load_image_folder(root, max_pixels=3_000_000)
+    assert load_image_folder(root, size=8, max_pixels=3_000_000).images.shape == (4, 3, 8, 8)  # resized as read
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
+    from neurodcn.data.images import load_image_folder
+
+    ramp = np.linspace(0, 65535, 64, dtype=np.uint16).reshape(8, 8)
+    _png(tmp_path / "set" / "a" / "ramp.png", ramp)
+    x = load_image_folder(tmp_path / "set").images[0]
+    np.testing.assert_allclose(x[0].numpy(), ramp / 65535.0, atol=1e-6)
+    assert int((x == 1).sum()) == 3  # only the last pixel is white, in each of the three channels
+
+
+def test_transparency_is_refused_or_composited_on_the_named_background(tmp_path):
+    from neurodcn.data.images import load_image_folder
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0], rgba[:2, :, 3], rgba[2:, :, 3] = 255, 255, 0  # red, top half opaque, bottom transparent
+    _png(tmp_path / "set" / "a" / "x.png", rgba)
+    with pytest.raises(ValueError, match=r"transparent pixels \(50%\).*background="):
+        load_image_folder(tmp_path / "set")
+    x = load_image_folder(tmp_path / "set", background=1.0).images[0]
+    assert x[:, :2].tolist() == torch_red(2) and x[:, 2:].eq(1).all()
+    opaque = rgba.copy()
+    opaque[..., 3] = 255
+    _png(tmp_path / "ok" / "a" / "x.png", opaque)
+    assert load_image_folder(tmp_path / "ok").images[0, 0].eq(1).all()  # fully opaque alpha needs no word
+
+
+def torch_red(rows):
+    return [[[1.0] * 4] * rows, [[0.0] * 4] * rows, [[0.0] * 4] * rows]
+
+
+def test_image_folder_refuses_symlinks_and_fifos(tmp_path):
+    from neurodcn.data.images import load_image_folder
+
+    _png(tmp_path / "secret.png", np.zeros((2, 2, 3), np.uint8))
+    _png(tmp_path / "set" / "a" / "x.png", np.zeros((2, 2, 3), np.uint8))
+    (tmp_path / "set" / "a" / "y.png").symlink_to(tmp_path / "secret.png")
+    with pytest.raises(RefusedFileError, match="symlink 'a/y.png'"):
+        load_image_folder(tmp_path / "set")
+    (tmp_path / "set" / "a" / "y.png").unlink()
+    os.mkfifo(tmp_path / "set" / "a" / "z.png")
+    box = _no_hang(lambda: load_image_folder(tmp_path / "set"))
+    assert isinstance(box.get("error"), RefusedFileError) and "FIFO" in str(box["error"])
+
+
+# ------------------------------------------------------------------------------------------------- CIFAR
+def test_cifar_labels_shared_by_reference_are_refused_before_any_array(tmp_path, py2_pickle):
+    from conftest import _write_synthetic
+
+    from neurodcn.data.cifar10 import CIFAR10Error, load_cifar10
+
+    root = _write_synthetic(tmp_path / "cifar-10-batches-py", rows=10, seed=0).root
+    inner = [0] * 1000
+    py2_pickle({b"data": np.zeros((10, 3072), np.uint8), b"labels": [[inner] * 1000] * 10}, root / "test_batch")
+    assert (root / "test_batch").stat().st_size < 100_000  # a billion labels, by reference
+    with pytest.raises(CIFAR10Error, match="'labels' must be a flat list of integers"):
+        load_cifar10(root, "test")

@@ -151,12 +151,16 @@ def _read_batch(root: Path, name: str, num_classes: int) -> tuple[np.ndarray, np
             and data.shape[1] == math.prod(IMAGE_SHAPE)):
         found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise CIFAR10Error(f"{path}: 'data' must be a uint8 array [N, 3072], found {found}; {_expected(root)}")
-    try:
-        labels = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError) as err:
-        raise CIFAR10Error(f"{path}: 'labels' is not a list of integers; {_expected(root)}") from err
-    if labels.shape != (data.shape[0],):
-        raise CIFAR10Error(f"{path}: {labels.shape} labels for {data.shape[0]} images; {_expected(root)}")
+    # checked before any array is built: a pickle can share one list many times over (a few kB on disk that
+    # np.asarray would expand to gigabytes)
+    flat = (isinstance(labels, list) and all(type(v) is int for v in labels)) or (
+        isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iu")
+    if not flat:
+        raise CIFAR10Error(f"{path}: 'labels' must be a flat list of integers, found "
+                           f"{type(labels).__name__}; {_expected(root)}")
+    if len(labels) != data.shape[0]:
+        raise CIFAR10Error(f"{path}: {len(labels)} labels for {data.shape[0]} images; {_expected(root)}")
+    labels = np.asarray(labels, dtype=np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise CIFAR10Error(f"{path}: labels outside 0..{num_classes - 1}; {_expected(root)}")
     return data, labels

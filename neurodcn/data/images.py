@@ -2,15 +2,18 @@
 
 The class of an image is the name of the folder holding it; labels number the classes in sorted order. A zip
 may hold the class folders at its top or inside one top folder (as zipping a folder does). Images are decoded
-with Pillow to RGB (grey and palette images are converted), scaled to [0, 1] (value / 255) and, when ``size``
-is given, resized with :func:`neurodcn.resize` (antialiased cubic, symmetric border). Hidden files and
-``__MACOSX`` entries are skipped; nothing in a file is executed.
+with Pillow to RGB (grey and palette images are converted), scaled to [0, 1] (value / 255; 16-bit grey value /
+65535; transparent pixels composited on a grey ``background``, or refused) and, when ``size`` is given, resized
+one by one with :func:`neurodcn.resize` (antialiased cubic, symmetric border). Hidden files and ``__MACOSX``
+entries are skipped; nothing in a file is executed, nothing outside the folder or zip is read, and declared
+sizes (files, zip members, image headers) are checked against budgets before anything is decoded.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -18,8 +21,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from neurodcn.io.limits import RefusedFileError, byte_budget, check_budget, check_regular, pixel_budget
 from neurodcn.nn.resize import resize
-from neurodcn.validate import check_pair, check_path
+from neurodcn.validate import check_pair, check_path, check_real
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_image_folder"]
 
@@ -55,26 +59,70 @@ def _layout(names: list[PurePosixPath], where: str) -> dict[PurePosixPath, PureP
     return dict(sorted(layout.items()))
 
 
-def _decode(data: bytes, name: str) -> np.ndarray:
+def _pixels(im: Image.Image, name: str, background: float | None) -> torch.Tensor:
+    """float32 [3, H, W] in [0, 1]: 16-bit grey scaled by 65535, 8-bit by 255; transparency composited on
+    ``background`` (a grey level) or refused."""
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        grey = np.asarray(im, dtype=np.float64)
+        if grey.size and (grey.min() < 0 or grey.max() > 65535):
+            raise ValueError(f"image {name!r}: integer pixels must lie in [0, 65535], got "
+                             f"[{grey.min():g}, {grey.max():g}]")
+        return torch.from_numpy(np.repeat((grey / 65535.0)[None], 3, 0).astype(np.float32))
+    if "A" in im.getbands() or "transparency" in im.info:
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:]
+        if np.any(alpha < 1):
+            if background is None:
+                raise ValueError(f"image {name!r} has transparent pixels ({np.mean(alpha < 1):.0%}); pass "
+                                 "background= (a grey level in [0, 1], e.g. 1.0 for white) to composite it")
+            rgba[..., :3] = rgba[..., :3] * alpha + background * (1 - alpha)
+        return torch.from_numpy(rgba[..., :3]).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(np.array(im.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1).to(torch.float32) / 255.0
+
+
+def _decode(data: bytes, name: str, max_pixels: int, background: float | None) -> torch.Tensor:
+    """One image as float32 [3, H, W] in [0, 1]; its size is read from the header and checked against
+    ``max_pixels`` before it is decoded."""
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return np.array(im.convert("RGB"), dtype=np.uint8)
+            check_budget(f"image {name!r} ({im.width} x {im.height})", im.width * im.height, max_pixels, "pixels")
+            return _pixels(im, name, background)
     except (OSError, Image.DecompressionBombError) as err:
         raise ValueError(f"image {name!r} could not be decoded: {err}") from None
 
 
-def _read(root: Path) -> tuple[list[PurePosixPath], list[np.ndarray], str]:
-    """(class/file paths, decoded arrays [H, W, 3], set name) of a folder or zip."""
+def _read(root: Path, max_bytes: int) -> tuple[list[PurePosixPath], Iterator[tuple[str, bytes]], str]:
+    """(class/file paths, an iterator of (name, encoded bytes) in that order, set name) of a folder or zip;
+    the files' declared sizes are checked against ``max_bytes`` (together) before any is read."""
+    hint = "read fewer images at a time or raise the budget"
     if root.is_dir():
-        names = [PurePosixPath(p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file()]
+        names = []
+        for p in sorted(root.rglob("*")):
+            rel = PurePosixPath(p.relative_to(root).as_posix())
+            if p.is_symlink() and not _skipped(rel.parts):
+                raise RefusedFileError(f"root {str(root)!r} holds a symlink {str(rel)!r}; a folder is read only "
+                                       "from inside itself")
+            if not p.is_dir():
+                names.append(rel)
         layout = _layout(names, str(root))
-        return list(layout), [_decode((root / p).read_bytes(), str(p)) for p in layout.values()], root.name
+        sizes = {p: check_regular(root / p, "image").st_size for p in layout.values()}
+        check_budget(f"root {str(root)!r}", sum(sizes.values()), max_bytes, hint=hint)
+        return list(layout), ((str(p), (root / p).read_bytes()) for p in layout.values()), root.name
     if root.is_file() and root.suffix.lower() == ".zip":
+        check_regular(root, "root")
         with zipfile.ZipFile(root) as z:
             infos = {PurePosixPath(i.filename): i for i in z.infolist() if not i.is_dir()}
-            layout = _layout(list(infos), str(root))
-            arrays = [_decode(z.read(infos[p]), str(p)) for p in layout.values()]
-        return list(layout), arrays, root.stem
+        layout = _layout(list(infos), str(root))
+        check_budget(f"root {str(root)!r} (uncompressed)", sum(infos[p].file_size for p in layout.values()),
+                     max_bytes, hint=hint)
+
+        def members():
+            with zipfile.ZipFile(root) as z:
+                for p in layout.values():
+                    with z.open(infos[p]) as f:
+                        yield str(p), f.read(infos[p].file_size)
+
+        return list(layout), members(), root.stem
     raise ValueError(f"root must be a folder or a .zip file of class folders, got {str(root)!r}")
 
 
@@ -84,25 +132,36 @@ def _size(size) -> tuple[int, int] | None:
     return check_pair("size", size, minimum=1)
 
 
-def load_image_folder(root, size=None) -> ImageSet:
+def load_image_folder(root, size=None, background: float | None = None, max_pixels: int | None = None,
+                      max_bytes: int | None = None) -> ImageSet:
     """Read the images of folder or zip ``root`` (layout ``<class>/<image>``).
 
     size: None (every image must have the same size) or the output size in px, int or (height, width); images
-    of another size are resized. Returns an :class:`ImageSet` in sorted class/file order."""
+    of another size are resized. background: None refuses images with transparent pixels; a grey level in
+    [0, 1] composites them on it. Budgets (neurodcn.io.limits), checked before decoding: each image and all
+    output images together at most ``max_pixels`` (default $NEURODCN_MAX_PIXELS, else 2**25), the image files
+    together at most ``max_bytes`` (default $NEURODCN_MAX_BYTES, else 1 GiB; a zip's uncompressed sizes).
+    Symlinks inside a folder are refused. Returns an :class:`ImageSet` in sorted class/file order."""
     root = check_path("root", root)
     out = _size(size)
-    rel, arrays, set_name = _read(root)
-    shapes = [a.shape[:2] for a in arrays]
-    if out is None and len(set(shapes)) > 1:
-        raise ValueError(
-            f"size must be given when the images differ in size (root {str(root)!r} has sizes "
-            f"{sorted(set(shapes))[:4]})"
-        )
-    images = []
-    for a in arrays:
-        x = torch.from_numpy(a).permute(2, 0, 1).to(torch.float32) / 255.0
+    if background is not None:
+        background = check_real("background", background, 0.0, 1.0)
+    pixels, max_bytes = pixel_budget(max_pixels), byte_budget(max_bytes)
+    rel, files, set_name = _read(root, max_bytes)
+    images, shapes, total = [], [], 0
+    for name, data in files:
+        x = _decode(data, name, pixels, background)
+        shapes.append(tuple(x.shape[1:]))
+        if out is None and shapes[0] != shapes[-1]:
+            raise ValueError(
+                f"size must be given when the images differ in size (root {str(root)!r} has sizes "
+                f"{sorted(set(shapes))[:4]})"
+            )
         if out is not None and tuple(x.shape[1:]) != out:
             x = resize(x, out_size=out).clamp_(0.0, 1.0)
+        total += x.shape[1] * x.shape[2]
+        check_budget(f"root {str(root)!r} (the first {len(shapes)} images)", total, pixels, "pixels",
+                     hint="pass a smaller size= or read fewer images")
         images.append(x)
     classes = sorted({p.parts[0] for p in rel})
     labels = np.array([classes.index(p.parts[0]) for p in rel], dtype=np.int64)
