@@ -242,3 +242,50 @@ def test_cifar_labels_shared_by_reference_are_refused_before_any_array(tmp_path,
     assert (root / "test_batch").stat().st_size < 100_000  # a billion labels, by reference
     with pytest.raises(CIFAR10Error, match="'labels' must be a flat list of integers"):
         load_cifar10(root, "test")
+
+
+# ------------------------------------------------------------------------------ valid-looking garbage
+def _rdm_da(full, ids_a, ids_b):
+    return xr.DataArray(full[None], dims=("rdm", "stimulus_a", "stimulus_b"),
+                        coords={"stimulus_a": ids_a, "stimulus_b": ids_b})
+
+
+def test_rdm_with_stimulus_b_in_another_order_is_reordered_by_label():
+    from scipy.spatial.distance import pdist, squareform
+
+    from neurodcn.analysis.compare import brain_rdms
+
+    rng = np.random.default_rng(0)
+    ids = np.array([f"s{i}" for i in range(8)])
+    full = squareform(pdist(rng.normal(size=(8, 5)), "correlation"))
+    perm = rng.permutation(8)
+    relabelled = _rdm_da(full[:, perm], ids, ids[perm])  # columns shuffled, correctly labelled
+    np.testing.assert_allclose(brain_rdms(relabelled, ids)["brain"].rdms[0, 0], squareform(full), atol=1e-12)
+
+
+def test_negative_dissimilarities_are_refused():
+    from neurodcn.analysis.compare import brain_rdms
+
+    sim = np.corrcoef(np.random.default_rng(1).normal(size=(6, 20)))  # similarities, not dissimilarities
+    np.fill_diagonal(sim, 0)
+    for form in (sim, _rdm_da(sim, np.arange(6), np.arange(6))):
+        with pytest.raises(ValueError, match=r"dissimilarities >= 0, got \d+ negative.*1 - r"):
+            brain_rdms(form, np.arange(6))
+
+
+def test_constant_responses_give_a_reason_not_silent_nan():
+    pytest.importorskip("sklearn")
+    from neurodcn.analysis.compare import predictivity_over_time
+
+    rng = np.random.default_rng(2)
+    n = 30
+    feats = {1: rng.normal(size=(2, n, 4))}
+    feats[1][1] = 1.0  # constant features at the second time
+    resp = rng.normal(size=(n, 3))
+    resp[:, 0] = 5.0  # one silent neuron
+    da = xr.DataArray(resp, dims=("presentation", "neuroid"), coords={"stimulus_id": ("presentation", np.arange(n))})
+    with pytest.warns(UserWarning, match="1 neuron.*constant.*block 1 at time 1"):
+        p = predictivity_over_time(feats, [0.0, 1.0], {"V1": da}, np.arange(n), n_boot=2, progress=False)
+    assert "constant" in p.attrs["nan_note"] and np.isnan(p["r"].values[0, 0, 0])
+    with pytest.raises(ValueError, match=r"region\(s\) \['V1'\] are constant.*every neuron"):
+        predictivity_over_time(feats, [0.0, 1.0], {"V1": da * 0}, np.arange(n), n_boot=2, progress=False)

@@ -111,8 +111,12 @@ def brain_responses(da, stimulus_id: np.ndarray, region: str = "brain") -> xr.Da
 
 
 def _rdm_stack(arr: np.ndarray, n: int, region: str) -> np.ndarray:
-    """[n_rdm, n_pairs] from [n, n], [k, n, n], [n_pairs] or [k, n_pairs]."""
+    """[n_rdm, n_pairs] from [n, n], [k, n, n], [n_pairs] or [k, n_pairs]; dissimilarities must be >= 0."""
     pairs = n * (n - 1) // 2
+    if np.nanmin(arr, initial=0.0) < 0:
+        raise ValueError(f"RDMs of region {region!r} must hold dissimilarities >= 0, got {int(np.sum(arr < 0))} "
+                         f"negative values (min {np.nanmin(arr):g}); similarities (e.g. correlations) must be "
+                         "turned into dissimilarities first (e.g. 1 - r)")
     if arr.ndim >= 2 and arr.shape[-2:] == (n, n):
         mats = arr.reshape(-1, n, n)
         if not np.allclose(mats, mats.transpose(0, 2, 1), equal_nan=True):
@@ -155,8 +159,9 @@ def brain_rdms(data, stimulus_id, rdm_method: str = "correlation") -> dict[str, 
                     f"got {item.dims}"
                 )
             item = item.transpose(*(["time_bin"] if "time_bin" in item.dims else []), *_RDM_DIMS)
-            idx = _order(item["stimulus_a"].values, stimulus_id, f"region {region!r}")
-            item = item.isel(stimulus_a=idx, stimulus_b=idx)
+            idx = {d: _order(item[d if d in item.coords else "stimulus_a"].values, stimulus_id,
+                             f"region {region!r} ({d})") for d in ("stimulus_a", "stimulus_b")}
+            item = item.isel(idx)  # each axis by its own labels
             bins = time_bins(item)
             vals = item.values if bins is not None else item.values[None]
             rdms = np.stack([_rdm_stack(v, n, region) for v in vals])

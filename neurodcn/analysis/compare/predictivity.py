@@ -9,6 +9,8 @@ split-half reliability of the trial means, Spearman-Brown corrected; without rep
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 from scipy import stats
@@ -102,6 +104,8 @@ def predictivity_over_time(
     ids of the feature rows. Medians over a region's neurons get ci-level intervals from n_boot bootstrap
     samples of the neurons (seeded). Returns a dataset on block x time x neuroid [x time_bin] (r, ceiling)
     and block x time x region [x time_bin] (median_r and CIs), with the time-mapping fit when time-resolved.
+    r is NaN where a neuron's responses or a block's features are constant across stimuli: attr ``nan_note``
+    (and a warning) says where; a region whose neurons are all constant is an error.
     """
     check_bootstrap(n_boot, ci)
     progress = check_bool("progress", progress)
@@ -114,6 +118,11 @@ def predictivity_over_time(
     if bad or not blocks:
         raise ValueError(f"features must be block -> [{times.size} times, {stimulus_id.size} stimuli, F], got {bad}")
     resp = {r: brain_responses(da, stimulus_id, r) for r, da in recordings.items()}
+    flat_resp = {r: np.ptp(da.values, axis=0) == 0 for r, da in resp.items()}  # [neuroid (, time_bin)]
+    dead = [r for r, c in flat_resp.items() if c.all()]
+    if dead:
+        raise ValueError(f"responses of region(s) {dead} are constant across the {stimulus_id.size} stimuli for "
+                         "every neuron: predictivity (a correlation with them) is undefined")
     bins = shared_bins({r: time_bins(da) for r, da in resp.items()})
     regions = list(resp)
     y = np.concatenate([da.values.reshape(da.shape[0], da.shape[1], -1) for da in resp.values()], axis=1)
@@ -121,6 +130,7 @@ def predictivity_over_time(
     n_bins, n_neu = y.shape[2], y.shape[1]
     B, T, R = len(blocks), times.size, len(regions)
     r_all = np.empty((B, T, n_neu, n_bins))
+    flat_feat = [f"block {k} at time {times[t]:g}" for k in blocks for t in range(T) if np.ptp(features[k][t]) == 0]
     with tqdm(total=B * T, desc="predictivity", disable=not progress, leave=False) as bar:
         for i, k in enumerate(blocks):
             for t in range(T):
@@ -174,7 +184,13 @@ def predictivity_over_time(
             data_vars.update(time_fit_variables(med, boot, times, bins, ci, "median predictivity"))
     none = [reg for reg, c in zip(regions, ceilings, strict=True) if np.all(np.isnan(c))]
     notes = [str(recordings[reg].attrs.get("ceiling", "")) for reg in none]
+    n_flat = sum(int(c.sum()) for c in flat_resp.values())
+    reasons = ([f"{n_flat} neuron (time bin)s whose responses are constant across stimuli"] if n_flat else []) + (
+        [f"features constant across stimuli ({', '.join(flat_feat[:5])})"] if flat_feat else [])
+    if reasons:
+        warnings.warn(f"predictivity r is NaN for {' and for '.join(reasons)}", stacklevel=2)
     attrs = {
+        "nan_note": "r is NaN for " + "; ".join(reasons) if reasons else "",
         "n_splits": n_splits,
         "alphas": list(map(float, alphas)),
         "pca_components": -1 if pca is None else int(pca),
