@@ -18,7 +18,7 @@ from neurodcn.nn.grid import resolve_sizes
 from neurodcn.nn.sampling import PADDINGS, apply_plan, plan
 from neurodcn.validate import check_bool
 
-__all__ = ["resize", "RESIZE_KERNELS", "box", "linear", "cubic", "lanczos3"]
+__all__ = ["resize", "resize_images", "IMAGE_RESIZE", "RESIZE_KERNELS", "box", "linear", "cubic", "lanczos3"]
 
 
 def box(d: torch.Tensor) -> torch.Tensor:
@@ -62,12 +62,33 @@ def _axis_window(fn, scale: float, axis: int):
 
 def resize(x: torch.Tensor, scale=None, out_size=None, kernel: str = "cubic", antialias: bool = True,
            padding: str = "symmetric", cubic_a: float = -0.5, path: str = "auto") -> torch.Tensor:
-    """Resize the last two axes of x [..., H, W] (float32 or float64) by scale s or (s_y, s_x) and/or to
-    out_size n or (n_y, n_x) (scale and size independent per axis; only a scale: ceil(s * in)).
+    """Resize the last two axes of an image batch, antialiased, on the continuous-convolution grid.
 
-    kernel: "cubic" (Keys, parameter ``cubic_a``), "linear", "lanczos3" or "box". antialias: widen the kernel
-    by 1 / s when s < 1. padding: "symmetric", "reflect", "replicate" or "zeros". path: "auto", "direct" or
-    "convs" (rational scales). Returns [..., H', W'] in x's dtype.
+    Scale and size are independent per axis; with a scale only, the output size is ceil(s * in). With a linear
+    or cubic kernel at scale >= 1 the result equals ``torch.nn.functional.interpolate`` to 1e-5.
+
+    Args:
+        x: tensor [..., H, W], float32 or float64.
+        scale: s or (s_y, s_x), or None.
+        out_size: n or (n_y, n_x), or None.
+        kernel: "cubic" (Keys, parameter ``cubic_a``), "linear", "lanczos3" or "box".
+        antialias: widen the kernel by 1 / s when s < 1.
+        padding: "symmetric", "reflect", "replicate" or "zeros" (values outside the input).
+        cubic_a: the Keys cubic's parameter a.
+        path: "auto", "direct" or "convs" (by discrete convolutions; rational scales only).
+
+    Returns:
+        The resized tensor [..., H', W'] in x's dtype.
+
+    Examples:
+        >>> import torch, neurodcn as nd
+        >>> x = torch.rand(2, 3, 24, 24)
+        >>> tuple(nd.resize(x, scale=2 / 3).shape)
+        (2, 3, 16, 16)
+        >>> tuple(nd.resize(x, out_size=(32, 20)).shape)
+        (2, 3, 32, 20)
+        >>> bool(torch.allclose(nd.resize(torch.ones(1, 1, 9, 9), scale=0.5), torch.ones(1, 1, 5, 5)))
+        True
     """
     if not torch.is_tensor(x) or x.dim() < 2:
         raise ValueError(f"x must be a tensor with at least 2 dimensions [..., H, W], got {type(x).__name__} "
@@ -99,3 +120,14 @@ def resize(x: torch.Tensor, scale=None, out_size=None, kernel: str = "cubic", an
         ay, ax = plan(out.shape[-2:], axis_supports, tuple(axis_scales), tuple(axis_sizes))
         out = apply_plan(out, _axis_window(fn, widen, axis), ay, ax, padding, path)
     return out.reshape(*lead, *out.shape[-2:])
+
+
+IMAGE_RESIZE = "nd.resize: cubic, antialiased"
+"""How :func:`resize_images` resizes, as the provenance attrs of the experiments name it."""
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Images [..., H, W] in [0, 1] as float32 of ``size`` (height, width) px: :func:`resize` (cubic,
+    antialiased, symmetric border) in float64, clipped to [0, 1]. The one resize that stimulus loading and
+    every experiment apply to images of another size."""
+    return resize(images.to(torch.float64), out_size=size).clamp_(0.0, 1.0).to(torch.float32)

@@ -24,8 +24,29 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_model(name: str, builder: Callable[..., nn.Module], *, replace: bool = False) -> None:
-    """Register builder(**overrides) -> nn.Module under name. The module should carry a JSON-serialisable
-    ``config`` dict holding "name" and its options, so that build_model(**model.config) rebuilds it."""
+    """Register a model builder under a name, so that ``build_model`` builds it.
+
+    The module the builder returns should carry a JSON-serialisable ``config`` dict holding "name" and its
+    options, so that ``build_model(**model.config)`` rebuilds it (and checkpoints of it load).
+
+    Args:
+        name: the model's name.
+        builder: a callable ``builder(**overrides) -> nn.Module``.
+        replace: allow replacing a model registered under the same name.
+
+    Raises:
+        ValueError: ``name`` is taken and ``replace`` is False.
+
+    Examples:
+        >>> import torch, neurodcn as nd
+        >>> def tiny(width=2, name="tiny-conv"):
+        ...     model = torch.nn.Conv2d(3, width, 3)
+        ...     model.config = {"name": name, "width": width}
+        ...     return model
+        >>> nd.register_model("tiny-conv", tiny, replace=True)
+        >>> nd.build_model("tiny-conv", width=5).out_channels
+        5
+    """
     check_str("name", name)
     replace = check_bool("replace", replace)
     check_callable("builder", builder)
@@ -35,14 +56,45 @@ def register_model(name: str, builder: Callable[..., nn.Module], *, replace: boo
 
 
 def list_models() -> list[str]:
-    """Names accepted by build_model, in registration order."""
+    """The names ``build_model`` accepts, in registration order.
+
+    Returns:
+        The DCN paper's ten models, then the continuous-convolution networks and any registered later.
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> nd.list_models()[:4]
+        ['dcn-ode', 'dcn-full', 'dcn-sigma-ji', 'odenet']
+        >>> "ccnet" in nd.list_models()
+        True
+    """
     return list(_REGISTRY)
 
 
 def build_model(name: str, **overrides) -> nn.Module:
-    """Build a registered model; overrides change its defaults (the built-in classifiers take width,
-    num_classes, in_channels, act, gn_groups, seed, and where they apply solver (a SolverConfig or its dict),
-    time_mode, cache_kernels, order, sigma_range, pair_size)."""
+    """Build a registered model (the model zoo: ``list_models``).
+
+    Args:
+        name: a registered model name, e.g. "dcn-ode", "odenet", "resnet-blocks", "ccnet".
+        **overrides: change the builder's defaults. The built-in classifiers take ``width``, ``num_classes``,
+            ``in_channels``, ``act``, ``gn_groups``, ``seed``, and where they apply ``solver`` (a
+            ``SolverConfig`` or its dict), ``time_mode``, ``cache_kernels``, ``order``, ``sigma_range``,
+            ``pair_size``.
+
+    Returns:
+        The model, an ``nn.Module`` whose ``config`` dict (JSON) rebuilds it: ``build_model(**model.config)``.
+
+    Examples:
+        >>> import torch, neurodcn as nd
+        >>> solver = nd.SolverConfig(method="rk4", step_size=0.5)
+        >>> model = nd.build_model("dcn-ode", width=4, solver=solver)
+        >>> tuple(model(torch.rand(2, 3, 32, 32)).shape)
+        (2, 10)
+        >>> [block["forward_nfe"] for block in model.nfe_report()]  # 4 rk4 steps of 4 evaluations each
+        [16, 16, 16]
+        >>> nd.build_model(**model.config).config == model.config
+        True
+    """
     check_choice("name", name, list_models())
     return _REGISTRY[name](**overrides)
 
