@@ -233,10 +233,36 @@ class CIFAR10:
 
 
 def load_cifar10(root=None, split: str = "train", *, verify_md5: bool = False) -> CIFAR10:
-    """Load the ``split`` ("train": data_batch_1..5, "test": test_batch) of a local cifar-10-batches-py folder.
+    """Load one split of a local ``cifar-10-batches-py`` folder. Never downloads.
 
-    ``root`` defaults to the $NEURODCN_CIFAR10 environment variable. With ``verify_md5`` the files must be the
-    full official ones (see ``check_md5``). Never downloads. Returns a CIFAR10 with images in [0, 1].
+    Any number of images per batch file is accepted; the pickles are read without executing code (only numpy
+    arrays are rebuilt).
+
+    Args:
+        root: the folder (data_batch_1..5, test_batch, batches.meta); default the $NEURODCN_CIFAR10
+            environment variable.
+        split: "train" (data_batch_1..5) or "test" (test_batch).
+        verify_md5: require the full official files (see ``check_md5``).
+
+    Returns:
+        A ``CIFAR10`` with ``images`` float32 [N, 3, 32, 32] in [0, 1], ``labels`` [N] and ``classes``.
+
+    Raises:
+        CIFAR10Error: a file is missing, truncated, corrupt or unsafe.
+
+    Examples:
+        A folder in the official layout, with 4 images per batch file:
+
+        >>> import pickle, tempfile, pathlib, numpy as np, neurodcn as nd
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        ...     batch = {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 3]}
+        ...     _ = (root / name).write_bytes(pickle.dumps(batch, protocol=2))
+        >>> names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        >>> _ = (root / "batches.meta").write_bytes(pickle.dumps({"label_names": names}, protocol=2))
+        >>> data = nd.load_cifar10(root, "train")
+        >>> tuple(data.images.shape), data.classes[3]
+        ((20, 3, 32, 32), 'cat')
     """
     check_choice("split", split, SPLITS)
     check_bool("verify_md5", verify_md5)

@@ -3,7 +3,8 @@
 Sources: the name of a bundled set (:data:`STIMULUS_SETS`; "cifar10-demo", the first 128 CIFAR-10 test
 images), a .npz file in the bundled format (uint8 ``images`` [N, 3, H, W], int ``labels`` [N], str
 ``classes``, optional int ``test_index`` [N]), a ``cifar-10-batches-py`` folder (its test split), or an image
-folder or .zip in the layout ``<class>/<image>.png|.jpg`` (:mod:`neurodcn.data.images`).
+folder or .zip in the layout ``<class>/<image>.png|.jpg`` or a flat ``<image>.png|.jpg`` (no classes: labels -1;
+:mod:`neurodcn.data.images`).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _indexed_table(prefix: str, index: np.ndarray, labels: np.ndarray, classes: 
     return table
 
 
-def _load_all(source) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame, list[str], str]:
+def _load_all(source, size) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame, list[str], str]:
     if isinstance(source, str) and source in STIMULUS_SETS:
         entry = STIMULUS_SETS[source]
         raw, labels, classes, index = _read_npz(bundled_dir("stimuli") / entry["file"], entry["sha256"])
@@ -107,20 +108,41 @@ def _load_all(source) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame, list[st
         table = _indexed_table("cifar10-test", np.arange(len(labels)), labels, list(data.classes), "the test batch")
         return data.images, data.labels.long(), table, list(data.classes), f"CIFAR-10 test split of {path.name}"
     if path.is_dir() or (path.is_file() and path.suffix.lower() == ".zip"):
-        s = load_image_folder(path)
+        s = load_image_folder(path, size=size)
         return s.images, s.labels, s.table, s.classes, f"image folder {path.name} ({len(s.labels)} images)"
     raise ValueError(
         f"source must be one of the bundled sets {list(STIMULUS_SETS)}, a .npz file, a cifar-10-batches-py "
-        f"folder, or an image folder or .zip (<class>/<image>), got {source!r}"
+        f"folder, or an image folder or .zip (<class>/<image> or <image>), got {source!r}"
     )
 
 
 def load_stimuli(source="cifar10-demo", num_images: int | None = None, seed: int = 0) -> Stimuli:
-    """Images with labels and a stimulus table from ``source`` (see the module docstring).
+    """Images with labels and a stimulus table, from a bundled set or your own images. Never downloads.
 
-    num_images: draw this many without replacement (torch.Generator seeded with ``seed``), kept in source
-    order; None takes all. Images of an image folder must share one size (resize them first, or read them
-    with :func:`neurodcn.data.images.load_image_folder` and its ``size``)."""
+    Args:
+        source: the name of a bundled set ("cifar10-demo": the first 128 CIFAR-10 test images), a .npz file in
+            the bundled format (uint8 ``images`` [N, 3, H, W], int ``labels`` [N], str ``classes``, optional
+            int ``test_index`` [N]), a ``cifar-10-batches-py`` folder (its test split), or an image folder or
+            .zip laid out as ``<class>/<image>.png|.jpg`` (labels from the folder names). Images of a folder
+            must share one size (resize them first, or read them with
+            ``neurodcn.data.images.load_image_folder`` and its ``size``).
+        num_images: draw this many without replacement (a torch.Generator seeded with ``seed``), kept in
+            source order; None takes all.
+        seed: the seed of the draw.
+
+    Returns:
+        A ``Stimuli``: ``images`` float32 [N, 3, H, W] in [0, 1], ``labels`` int64 [N], ``table`` (a
+        DataFrame, one row per image: ``stimulus_id``, ``label``, ``class_name`` and source-specific columns;
+        pass it as ``stimulus_table=`` to the experiments) and ``classes``.
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> stim = nd.load_stimuli("cifar10-demo", num_images=4)
+        >>> tuple(stim.images.shape), stim.labels.tolist()
+        ((4, 3, 32, 32), [7, 0, 4, 3])
+        >>> stim.table[["stimulus_id", "class_name"]].iloc[0].tolist()
+        ['cifar10-test-00013', 'horse']
+    """
     if num_images is not None:
         num_images = check_int("num_images", num_images, minimum=1)
     seed = check_int("seed", seed, minimum=0)
