@@ -264,7 +264,8 @@ class ODEBlock(nn.Module):
         cache_kernels: build each t-independent SRF kernel once per solve instead of at every evaluation.
 
     ``nfe`` holds the NFEStats of the last pass (reset when a pass starts; the adjoint backward solve of that
-    pass adds to it); ``reset_nfe()`` clears it.
+    pass adds to it); ``reset_nfe()`` clears it. An ODEBlock meets the virtual cortex's continuous-block
+    protocol (T, trajectory, step_times, interpolant; neurodcn.cortex.readout).
     """
 
     def __init__(self, func: nn.Module, solver=None, cache_kernels: bool = True):
@@ -277,6 +278,16 @@ class ODEBlock(nn.Module):
         self.regulariser: Regulariser | None = None  # set by neurodcn.nn.regularisation.regularised()
         self.regularisation: dict[str, torch.Tensor] = {}  # per-sample integrals [B] of the last regularised solve
         self.step_times: torch.Tensor | None = None  # the solver's own states of the last forward solve (model time)
+
+    @property
+    def T(self) -> float:
+        """The end time of forward (solver.T, model time units): h(T) is what the block hands on."""
+        return self.solver.T
+
+    @property
+    def interpolant(self) -> str:
+        """How trajectory returns states between the solver's own (SolverConfig.interpolant)."""
+        return self.solver.interpolant
 
     def reset_nfe(self) -> None:
         """Start a fresh NFEStats (a pending adjoint backward of an earlier pass keeps counting into the old one)."""
