@@ -142,13 +142,30 @@ def _cpu_state(model: nn.Module) -> dict:
 
 
 def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
-    """Write ``model``'s weights and model card to ``path`` (atomically) and the card to ``card_path(path)``.
+    """Write a model's weights and its model card to ``path`` atomically, and the card beside it as JSON.
 
-    ``card``: JSON-able dict (e.g. solver, data, schedule, epochs, metrics), stored through
-    :func:`portable_card`. card["model"] = {"name", "config"} is taken from ``model.config`` when the model has
-    one, else it must be in ``card``. Added: "format",
-    "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and "sha256" of the weights.
-    Returns the checkpoint path.
+    The card gains "format", "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and the
+    "sha256" of the weights (and a ``checkpoint_sha256`` over weights and card, so an edited card fails to
+    load).
+
+    Args:
+        model: the network; ``card["model"] = {"name", "config"}`` is taken from ``model.config`` when the
+            model has one, else it must be in ``card``.
+        path: the checkpoint file (.pt); the card goes to ``card_path(path)`` (``<name>.card.json``).
+        card: JSON-able dict (e.g. solver, data, schedule, epochs, metrics), stored through
+            ``portable_card``.
+
+    Returns:
+        The checkpoint path.
+
+    Examples:
+        >>> import tempfile, pathlib, neurodcn as nd
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.pt"
+        >>> model = nd.build_model("dcn-ode", width=4)
+        >>> nd.save_checkpoint(model, path, card={"epochs": 0}).name
+        'tiny.pt'
+        >>> sorted(p.name for p in path.parent.iterdir())
+        ['tiny.card.json', 'tiny.pt']
     """
     check_type("model", model, nn.Module, "a torch.nn.Module")
     path = _check_path(path)
@@ -277,11 +294,31 @@ def load_card(path) -> dict:
 
 
 def load_checkpoint(path, builder: Callable[..., nn.Module] | None = None) -> tuple[nn.Module, dict]:
-    """Load a checkpoint written by save_checkpoint: returns (model on CPU in eval mode, card).
+    """Load a checkpoint written by ``save_checkpoint``, safely: nothing from the file is executed.
 
-    The model is rebuilt as ``builder(**card["model"]["config"])``; by default ``builder`` is
-    ``neurodcn.nn.zoo.build_model`` (with the card's model name). Pass a builder for models outside the zoo.
-    Raises CheckpointError for truncated, corrupt, foreign or tampered files; executes nothing from the file.
+    The weights are read with ``torch.load(weights_only=True)`` and checked against the card's sha256.
+
+    Args:
+        path: the checkpoint file (.pt).
+        builder: rebuilds the model as ``builder(**card["model"]["config"])``; default
+            ``neurodcn.build_model`` (with the card's model name). Pass one for models outside the zoo.
+
+    Returns:
+        (model, card): the model on CPU in eval mode, and its card (a dict).
+
+    Raises:
+        CheckpointError: the file is truncated, corrupt, foreign or tampered with.
+
+    Examples:
+        >>> import tempfile, pathlib, torch, neurodcn as nd
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.pt"
+        >>> _ = nd.save_checkpoint(nd.build_model("dcn-ode", width=4, seed=0), path, card={"epochs": 3})
+        >>> model, card = nd.load_checkpoint(path)
+        >>> card["model"]["name"], card["epochs"], model.training
+        ('dcn-ode', 3, False)
+        >>> fresh = nd.build_model("dcn-ode", width=4, seed=0)
+        >>> bool(torch.equal(model.stem.weight, fresh.stem.weight))
+        True
     """
     if builder is not None:
         check_callable("builder", builder, "callable or None")
