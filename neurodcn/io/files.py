@@ -187,11 +187,29 @@ def is_neurodcn_store(path) -> bool:
 
 
 def save_dataset(ds, path, overwrite: bool = True, validate: bool = False) -> Path:
-    """Write ``ds`` (Dataset or DataTree) to ``path`` (.nc: netCDF4 via h5netcdf; .zarr: zarr store),
-    atomically; returns the path.
+    """Write a Dataset or a recording (DataTree) to netCDF or zarr, atomically.
 
-    ``validate=True`` first checks the schema (neurodcn.schema.validate_dataset). With
-    ``overwrite=False`` an existing destination raises FileExistsError.
+    The file is written under a temporary name beside the target and renamed into place; an existing
+    directory is replaced only when it is a zarr store neurodcn wrote. JSON-able attributes (dicts, lists)
+    are encoded as JSON strings and decoded again by ``load_dataset``.
+
+    Args:
+        ds: an ``xarray.Dataset`` or ``xarray.DataTree``.
+        path: ``.nc`` (netCDF-4 via h5netcdf) or ``.zarr`` (a zarr store; needs ``neurodcn[zarr]``).
+        overwrite: replace an existing file; with False an existing destination raises FileExistsError.
+        validate: first check the schema (``neurodcn.schema.validate_dataset``).
+
+    Returns:
+        The path written.
+
+    Examples:
+        >>> import tempfile, pathlib, numpy as np, xarray as xr, neurodcn as nd
+        >>> ds = xr.Dataset({"rate": ("time", np.arange(3.0))}, coords={"time": [0.0, 1.0, 2.0]},
+        ...                 attrs={"settings": {"T": 2.0}})
+        >>> path = nd.save_dataset(ds, pathlib.Path(tempfile.mkdtemp()) / "rate.nc")
+        >>> back = nd.load_dataset(path)
+        >>> back.rate.values.tolist(), back.attrs["settings"]
+        ([0.0, 1.0, 2.0], {'T': 2.0})
     """
     p = _check_path(path)
     check_type("ds", ds, (xr.Dataset, xr.DataTree), "an xarray.Dataset or DataTree")
@@ -251,14 +269,29 @@ def _check_readable(p: Path, lazy: bool, max_bytes) -> None:
 
 
 def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int | None = None):
-    """Read a file written by :func:`save_dataset` (or any .nc / .zarr) and decode its JSON attributes: a
-    DataTree when the file has groups (a recording), else a Dataset.
+    """Read a file written by ``save_dataset`` (or any .nc / .zarr) and decode its JSON attributes.
 
-    By default the data are loaded into memory and the file closed; ``lazy=True`` returns dask-backed data
-    that are read on demand (for recordings larger than memory). Only the file or store named is read
-    (external links, external storage, virtual datasets and symlinks in a store are refused; so are FIFOs and
-    devices), and an eager load whose declared data exceed ``max_bytes`` (default: $NEURODCN_MAX_BYTES, else
-    1 GiB; neurodcn.io.limits) raises BudgetError before anything is allocated.
+    Only the file or store named is read (external links, external storage, virtual datasets and symlinks in a
+    store are refused; so are FIFOs and devices).
+
+    Args:
+        path: a ``.nc`` file or ``.zarr`` store.
+        decode: decode the JSON-encoded attributes back into dicts and lists.
+        lazy: return dask-backed data read on demand (for recordings larger than memory; needs
+            ``neurodcn[zarr]``) instead of loading everything and closing the file.
+        max_bytes: an eager load whose declared data exceed it raises BudgetError before anything is
+            allocated (default: $NEURODCN_MAX_BYTES, else 1 GiB; ``neurodcn.io.limits``).
+
+    Returns:
+        A DataTree when the file has groups (a recording), else a Dataset.
+
+    Examples:
+        >>> import tempfile, pathlib, numpy as np, xarray as xr, neurodcn as nd
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "h.nc"
+        >>> tree = xr.DataTree.from_dict({"/block1": xr.Dataset({"h": ("stimulus", np.ones(2))})})
+        >>> _ = nd.save_dataset(tree, path)
+        >>> type(nd.load_dataset(path)).__name__, list(nd.load_dataset(path).children)
+        ('DataTree', ['block1'])
     """
     p = _check_path(path)
     check_bool("decode", decode)
