@@ -156,18 +156,36 @@ def _bin_weights(time_ms: np.ndarray, time_bins, span_ms) -> tuple[np.ndarray, n
 def to_assembly(
     rec: xr.DataTree, region_map: dict, time_bins=None, positions: str = "all", channels=None
 ) -> xr.DataArray:
-    """A presentation x neuroid x time_bin DataArray (Brain-Score names) from a recording (VirtualCortex.record).
+    """A Brain-Score-style assembly (presentation x neuroid x time_bin DataArray) from a recording.
 
-    region_map: block name -> region, e.g. {"block1": "V1", "block2": "V2"}; it must name exactly the blocks
-    of ``rec``. time_bins: None (one whole-ms bin per recorded time, around it, in time order: edges halfway
-    between samples, see :func:`_default_bins`) or
-    (start_ms, end_ms) integer pairs, each bin the mean of the samples with start <= time_ms < end.
-    positions, channels: which units become neuroids (:func:`select_units`; default: every channel at every
-    map position).
-    Coords: presentation: stimulus_id and every other stimulus coordinate; neuroid: neuroid_id, layer
-    ("block{k}"), region, block, channel, channel_y, channel_x (map row/column), y_deg, x_deg; time_bin:
-    time_bin_start, time_bin_end (int ms). Values: h, float32 as recorded (bin means in float64 are cast
-    back). Global attrs of ``rec`` are kept (neurodcn_experiment becomes "assembly").
+    Args:
+        rec: a recording (DataTree) from ``VirtualCortex.record``.
+        region_map: block name -> region, e.g. {"block1": "V1", "block2": "V2"}; it must name exactly the
+            blocks of ``rec``.
+        time_bins: None (one whole-ms bin per recorded time, around it, in time order: edges halfway between
+            samples) or (start_ms, end_ms) integer pairs, each bin the mean of the samples with
+            start <= time_ms < end.
+        positions: which map positions become neuroids: "all" (default) or "centre" (``select_units``).
+        channels: which channels become neuroids (default all).
+
+    Returns:
+        The DataArray of h (float32 as recorded; bin means are cast back) with coords: presentation:
+        ``stimulus_id`` and every other stimulus coordinate; neuroid: ``neuroid_id``, ``layer``
+        ("block{k}"), ``region``, ``block``, ``channel``, ``channel_y``, ``channel_x`` (map row/column),
+        ``y_deg``, ``x_deg``; time_bin: ``time_bin_start``, ``time_bin_end`` (int ms). The recording's global
+        attrs are kept (``neurodcn_experiment`` becomes "assembly").
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> model = nd.build_model("dcn-ode", width=4, seed=0, solver={"method": "rk4", "step_size": 0.5})
+        >>> vc = nd.VirtualCortex(model, progress=False)
+        >>> rec = vc.record(nd.load_stimuli("cifar10-demo", num_images=2).images, times=[0, 1, 2])
+        >>> regions = {"block1": "V1", "block2": "V2", "block3": "V4"}
+        >>> a = nd.to_assembly(rec, regions, time_bins=[(50, 100)], positions="centre")
+        >>> a.dims, a.shape  # 4 + 8 + 16 channels at the centre of each block's map
+        (('presentation', 'neuroid', 'time_bin'), (2, 28, 1))
+        >>> a.time_bin_start.values.tolist(), a.time_bin_end.values.tolist()
+        ([50], [100])
     """
     blocks = record_blocks(rec)
     check_type("region_map", region_map, dict, "a dict block name -> region")

@@ -305,15 +305,40 @@ def to_nwb(
     nwbfile_fields: dict | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a recording (VirtualCortex.record) to an NWB file at ``path`` (.nwb), atomically; return the path.
+    """Write a recording (``VirtualCortex.record``) to an NWB file, atomically. Needs ``neurodcn[nwb]``.
 
-    subject: None (:data:`DEFAULT_SUBJECT`, subject_id = model name), a dict overriding those fields, or a
-    pynwb Subject. positions, channels: unit selection (default: all channels at the centre map position).
-    sigma: optional dict block number -> sigma in px (scalar or one per channel) for the units table (a
-    ``sigma`` coordinate of the block's group is used otherwise). gap_s: seconds between
-    presentations (> 0). nwbfile_fields: further NWBFile fields (identifier, experimenter, institution, lab,
-    related_publications, ...); by default identifier is a random UUID, session_start_time the dataset's
-    ``created`` time. See the module docstring for the file layout.
+    The model is the subject, each stimulus a presentation (``intervals/presentations``), and each block's
+    units rows of a table with their h(t) as a RoiResponseSeries; the module docstring gives the layout.
+    nwbinspector and DANDI validate the files, and pynapple reads them.
+
+    Args:
+        rec: a recording (DataTree) from ``VirtualCortex.record``.
+        path: the ``.nwb`` file to write.
+        subject: None (``DEFAULT_SUBJECT``, subject_id = model name), a dict overriding those fields, or a
+            pynwb Subject.
+        session_description: the NWB session description (default: "virtual-cortex recording of model ...").
+        positions: which map positions become units: "centre" (default) or "all".
+        channels: which channels become units (default all).
+        sigma: optional dict block number -> sigma in px (scalar or one per channel) for the units table (a
+            ``sigma`` coordinate of the block's group is used otherwise).
+        gap_s: seconds between presentations (> 0).
+        nwbfile_fields: further NWBFile fields (identifier, experimenter, institution, lab,
+            related_publications, ...); by default identifier is a random UUID, session_start_time the
+            dataset's ``created`` time.
+        overwrite: replace an existing file.
+
+    Returns:
+        The path written.
+
+    Examples:
+        >>> import tempfile, pathlib, neurodcn as nd
+        >>> from neurodcn.io import read_nwb
+        >>> model = nd.build_model("dcn-ode", width=4, seed=0, solver={"method": "rk4", "step_size": 0.5})
+        >>> vc = nd.VirtualCortex(model, progress=False)
+        >>> rec = vc.record(nd.load_stimuli("cifar10-demo", num_images=2).images, times=[0, 1, 2])
+        >>> path = nd.to_nwb(rec, pathlib.Path(tempfile.mkdtemp()) / "h.nwb")
+        >>> dict(read_nwb(path)["block1"].h.sizes)  # 4 channels at the centre position
+        {'stimulus': 2, 'time': 3, 'channel': 4, 'y': 1, 'x': 1}
     """
     require("pynwb", "to_nwb")
     from pynwb import NWBHDF5IO
