@@ -87,7 +87,7 @@ def test_input_validation(model, images):
     with pytest.raises(ValueError, match="images must have shape"):
         vc.record(images[:, :1], times=[1.0])
     with pytest.raises(ValueError, match="images must have shape"):
-        vc.record(torch.rand(1, 3, 32, 32), times=[1.0])
+        vc.record(torch.rand(3, 16, 16), times=[1.0])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         vc.record(images * 2, times=[1.0])
     with pytest.raises(ValueError, match="floating point"):

@@ -130,9 +130,9 @@ def test_image_folder_sizes_and_layout_errors(tmp_path):
     big = s.table.index[s.table["file"] == "cat/big.png"][0]
     assert s.images.shape == (6, 3, 12, 10) and s.table.loc[big, "original_height"] == 20
     torch.testing.assert_close(s.images[big], torch.full((3, 12, 10), 200 / 255))  # a flat image stays flat
-    (tmp_path / "b").mkdir()
+    _write_folder(tmp_path / "b")
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "b" / "loose.png")
-    with pytest.raises(ValueError, match=r"<class>/<image>"):
+    with pytest.raises(ValueError, match=r"<class>/<image> .* or <image> .*, not both"):
         load_image_folder(tmp_path / "b")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no .png"):
@@ -143,3 +143,35 @@ def test_image_folder_sizes_and_layout_errors(tmp_path):
         load_image_folder(tmp_path / "c")
     with pytest.raises(ValueError, match="size must be"):
         load_image_folder(tmp_path / "a", size=0)
+
+
+def test_a_flat_folder_loads_without_classes(tmp_path):
+    root = tmp_path / "mine"
+    root.mkdir()
+    pics = {f"{n}.png": np.full((6, 8, 3), v, np.uint8) for n, v in (("b", 30), ("a", 200), ("c", 90))}
+    for name, rgb in pics.items():
+        Image.fromarray(rgb).save(root / name)
+    stim = nd.load_stimuli(root)
+    assert list(stim.table["file"]) == ["a.png", "b.png", "c.png"] and stim.classes == []
+    assert list(stim.table["stimulus_id"]) == ["mine/a.png", "mine/b.png", "mine/c.png"]
+    assert stim.labels.tolist() == [-1, -1, -1] and list(stim.table["class_name"]) == ["", "", ""]
+    torch.testing.assert_close(stim.images[:, 0, 0, 0], torch.tensor([200, 30, 90]) / 255.0)
+    vc = nd.VirtualCortex(nd.build_model("dcn-ode", width=4, seed=0), image_size=16, progress=False)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):  # no classes, no accuracy
+        vc.contrast_sweep(stim.images, stim.labels, contrasts=[1.0])
+
+
+def test_load_stimuli_size_resizes_every_source_the_same_way(tmp_path):
+    demo = nd.load_stimuli("cifar10-demo", num_images=4, size=16)
+    full = nd.load_stimuli("cifar10-demo", num_images=4)
+    assert demo.images.shape == (4, 3, 16, 16) and demo.images.dtype == torch.float32
+    # what every experiment does to other sizes: nd.resize (cubic, antialiased) in float64, clipped to [0, 1]
+    want = nd.resize(full.images.double(), out_size=(16, 16)).clamp(0, 1).float()
+    torch.testing.assert_close(demo.images, want, rtol=0, atol=0)
+    assert demo.source.endswith("; 4 drawn with seed 0; at 16 x 16 px")
+    _write_folder(tmp_path / "pets", size=(12, 10))
+    pets = nd.load_stimuli(tmp_path / "pets", size=(6, 5))
+    raw = nd.load_stimuli(tmp_path / "pets")
+    torch.testing.assert_close(pets.images, nd.resize(raw.images.double(), out_size=(6, 5)).clamp(0, 1).float())
+    with pytest.raises(ValueError, match="size must be"):
+        nd.load_stimuli("cifar10-demo", size=(0, 4))

@@ -20,7 +20,6 @@ from neurodcn.analysis.compare.predictivity import DEFAULT_ALPHAS, predictivity_
 from neurodcn.analysis.compare.rsa import rsa_over_time
 from neurodcn.cortex.inputs import check_times
 from neurodcn.cortex.record import propagate
-from neurodcn.nn.resize import resize
 from neurodcn.schema import time_coords
 from neurodcn.validate import check_int
 
@@ -31,16 +30,15 @@ DEFAULT_TIMES = 5
 
 
 def prepare_stimuli(vc, stimuli) -> torch.Tensor:
-    """stimuli [N, C, H, W] (torch or numpy, floats in [0, 1], any H x W) resized to vc.image_size."""
+    """stimuli [N, C, H, W] (torch or numpy, floats in [0, 1], any H x W) resized to vc.image_size
+    (VirtualCortex.check_images)."""
     x = torch.from_numpy(np.asarray(stimuli)) if isinstance(stimuli, np.ndarray) else stimuli
     if not torch.is_tensor(x) or x.dim() != 4 or not x.is_floating_point():
         raise TypeError(
             f"stimuli must be a float tensor or array [N, C, H, W] with values in [0, 1], got "
             f"{type(stimuli).__name__} {list(getattr(stimuli, 'shape', []))}"
         )
-    if tuple(x.shape[2:]) != vc.image_size:
-        x = resize(x.to(torch.float64), out_size=vc.image_size, kernel="cubic", antialias=True).clamp(0, 1)
-    return vc.check_images(x.to(torch.float32))
+    return vc.check_images(x)
 
 
 def _times(vc, times) -> np.ndarray:
@@ -86,9 +84,8 @@ def _finish(ds, vc, stimuli, times, pool, experiment: str):
     ds = ds.assign_coords(block_index=("block", [int(b[5:]) for b in ds["block"].values]))
     ds["block"].attrs.update(long_name="ODE block of the model")
     ds["block_index"].attrs.update(long_name="block number (1-based)", units="1")
-    ds = vc.stamp(ds, experiment)
+    ds = vc.stamp(ds, experiment, stimulus_size=np.shape(stimuli)[2:])
     ds.attrs.update(
-        stimulus_size_px=list(np.shape(stimuli)[2:]),
         stimulus_degrees=float(vc.visual_degrees),
         spatial_pool=-1 if pool is None else int(pool),
     )

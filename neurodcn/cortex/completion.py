@@ -193,4 +193,4 @@ def pattern_completion(
                     "interpolant": model.blocks[i].solver.interpolant,
                 },
             )
-    return vc.stamp(xr.Dataset(data, coords=coords), "pattern_completion")
+    return vc.stamp(xr.Dataset(data, coords=coords), "pattern_completion", stimulus_size=np.shape(images)[-2:])

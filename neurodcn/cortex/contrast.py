@@ -178,4 +178,5 @@ def contrast_sweep(
         )
     ds = xr.Dataset(data, coords=coords)
     ds.attrs["regime"] = regime
-    return vc.stamp(ds, "contrast_sweep", title=f"contrast_sweep {regime} ({vc.name})")
+    return vc.stamp(ds, "contrast_sweep", title=f"contrast_sweep {regime} ({vc.name})",
+                    stimulus_size=np.shape(images)[-2:])

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from neurodcn.nn.resize import IMAGE_RESIZE, resize_images
 from neurodcn.validate import check_increasing
 
-__all__ = ["ROUNDING", "check_images", "check_labels", "check_times", "batch_slices"]
+__all__ = ["ROUNDING", "check_images", "resize_attrs", "check_labels", "check_times", "batch_slices"]
 
 
 ROUNDING = 4 * float(np.finfo(np.float32).eps)
@@ -18,26 +19,39 @@ ROUNDING = 4 * float(np.finfo(np.float32).eps)
 
 
 def check_images(images, in_channels: int, image_hw: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
-    """images [N, in_channels, H, W] (torch or numpy), floats in [0, 1], (H, W) = image_hw; returned with the
+    """images [N, in_channels, H, W] (torch or numpy), floats in [0, 1], any H x W; returned resized to
+    image_hw (neurodcn.nn.resize.resize_images, when H x W differs; :func:`resize_attrs` records it) with the
     dtype and device of ``like`` (a model parameter). Values within ROUNDING outside [0, 1] are clipped."""
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
     if not torch.is_tensor(images):
         raise TypeError(f"images must be a torch.Tensor or numpy array, got {type(images).__name__}")
     shape = tuple(images.shape)
-    if images.dim() != 4 or shape[0] < 1 or shape[1] != in_channels or shape[2:] != tuple(image_hw):
+    if images.dim() != 4 or shape[0] < 1 or shape[1] != in_channels or min(shape[2:]) < 1:
         raise ValueError(
-            f"images must have shape [N >= 1, {in_channels}, {image_hw[0]}, {image_hw[1]}] "
-            f"(N, channels, height, width), got {list(shape)}"
+            f"images must have shape [N >= 1, {in_channels}, H, W] (N, channels, height, width; any other "
+            f"H x W than {image_hw[0]} x {image_hw[1]} is resized to it), got {list(shape)}"
         )
     if not images.is_floating_point():
         raise ValueError(f"images must be floating point with values in [0, 1], got dtype {images.dtype}")
     lo, hi = float(images.min()), float(images.max())
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -ROUNDING or hi > 1 + ROUNDING:
         raise ValueError(f"images must hold finite values in [0, 1], got min {lo!r}, max {hi!r}")
-    if lo < 0 or hi > 1:  # float rounding only (e.g. an antialiased resize): clip
+    if shape[2:] != tuple(image_hw):
+        images = resize_images(images, image_hw)
+    elif lo < 0 or hi > 1:  # float rounding only (e.g. an antialiased resize): clip
         images = images.clamp(0.0, 1.0)
     return images.to(dtype=like.dtype, device=like.device)
+
+
+def resize_attrs(size_px, image_hw: tuple[int, int]) -> dict:
+    """Provenance attrs of images given at size_px (H, W) to a model input of image_hw px (:func:`check_images`):
+    stimulus_size_px ([H, W] px as given) and stimulus_resize ("none", or from what size to what, and how)."""
+    h, w = (int(v) for v in size_px)
+    done = "none" if (h, w) == tuple(image_hw) else (
+        f"resized from {h} x {w} px to {image_hw[0]} x {image_hw[1]} px ({IMAGE_RESIZE})"
+    )
+    return {"stimulus_size_px": [h, w], "stimulus_resize": done}
 
 
 def check_labels(labels, n: int, num_classes: int | None) -> torch.Tensor:

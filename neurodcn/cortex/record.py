@@ -161,7 +161,7 @@ def record(
     times = check_times(times, t_end)
     n = x.shape[0]
     stim = stimulus_coords(n, stimulus_table, stimulus_set, images=x.cpu().numpy())
-    attrs = vc.stamp(xr.Dataset(), "record").attrs
+    attrs = vc.stamp(xr.Dataset(), "record", stimulus_size=np.shape(images)[-2:]).attrs
     attrs["t_end"] = float(t_end)  # the end of the recorded interval [0, T] in model time
     budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     writer = ZarrStreamWriter(out, dim=STIMULUS) if out is not None else None

@@ -22,7 +22,7 @@ from neurodcn.cortex import physiology as _physiology
 from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
 from neurodcn.cortex.geometry import model_geometry
-from neurodcn.cortex.inputs import check_images
+from neurodcn.cortex.inputs import check_images, resize_attrs
 from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
@@ -123,9 +123,11 @@ class VirtualCortex:
         """Validated images [N, in_channels, H, W] in [0, 1] on the model's device and dtype."""
         return check_images(images, self.in_channels, self.image_size, next(self.model.parameters()))
 
-    def stamp(self, ds: xr.Dataset, experiment: str, title: str | None = None) -> xr.Dataset:
+    def stamp(self, ds: xr.Dataset, experiment: str, title: str | None = None, stimulus_size=None) -> xr.Dataset:
         """``ds`` with the provenance attrs (neurodcn.schema.stamp_provenance) and this cortex's visual_degrees
-        (deg), ms_per_unit_time (ms), onset_ms (ms) and image_size ([H, W] px)."""
+        (deg), ms_per_unit_time (ms), onset_ms (ms) and image_size ([H, W] px); given the (H, W) px of the
+        images as passed in, also whether they were resized (neurodcn.cortex.inputs.resize_attrs)."""
+        resized = {} if stimulus_size is None else resize_attrs(stimulus_size, self.image_size)
         return stamp_provenance(
             ds,
             experiment,
@@ -137,6 +139,7 @@ class VirtualCortex:
             ms_per_unit_time=float(self.ms_per_unit_time),
             onset_ms=float(self.onset_ms),
             image_size=list(self.image_size),
+            **resized,
         )
 
     # ------------------------------------------------------------------ experiments

@@ -1,4 +1,5 @@
-"""Users' own images in the image-folder layout ``root/<class>/<image>.png|.jpg``, from a folder or a .zip.
+"""Users' own images in the image-folder layout ``root/<class>/<image>.png|.jpg`` or a flat ``root/<image>``
+(no classes: label -1), from a folder or a .zip.
 
 The class of an image is the name of the folder holding it; labels number the classes in sorted order. A zip
 may hold the class folders at its top or inside one top folder (as zipping a folder does). Images are decoded
@@ -22,7 +23,7 @@ import torch
 from PIL import Image
 
 from neurodcn.io.limits import RefusedFileError, byte_budget, check_budget, check_regular, pixel_budget
-from neurodcn.nn.resize import resize
+from neurodcn.nn.resize import resize_images
 from neurodcn.validate import check_pair, check_path, check_real
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_image_folder"]
@@ -33,7 +34,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 class ImageSet:
     """Images float32 [N, 3, H, W] in [0, 1], labels int64 [N], class names (label order) and a stimulus table
-    (stimulus_id "<set>/<class>/<file>", label, class_name, file, original_height, original_width)."""
+    (stimulus_id "<set>/<class>/<file>", label, class_name, file, original_height, original_width); a flat
+    folder's images have label -1 and class_name "", and classes is empty."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str], table: pd.DataFrame):
         self.images, self.labels, self.classes, self.table = images, labels, classes, table
@@ -44,15 +46,17 @@ def _skipped(parts: tuple[str, ...]) -> bool:
 
 
 def _layout(names: list[PurePosixPath], where: str) -> dict[PurePosixPath, PurePosixPath]:
-    """{class/file: stored path} of the images among ``names``, dropping one shared top folder (a zipped
-    folder); ValueError for any other layout."""
+    """{class/file or file: stored path} of the images among ``names`` (class folders, or a flat folder
+    without classes), dropping one shared top folder (a zipped folder); ValueError for any other layout."""
     images = [p for p in names if p.suffix.lower() in IMAGE_SUFFIXES and not _skipped(p.parts)]
     strip = bool(images) and all(len(p.parts) == 3 for p in images) and len({p.parts[0] for p in images}) == 1
     layout = {PurePosixPath(*p.parts[1:]) if strip else p: p for p in images}
-    wrong = [str(p) for p in layout if len(p.parts) != 2]
-    if wrong:
+    depths = {len(p.parts) for p in layout}
+    if depths - {1, 2} or len(depths) > 1:
+        wrong = [next(str(p) for p in layout if len(p.parts) == d) for d in sorted(depths)]
         raise ValueError(
-            f"root {where!r} must hold images as <class>/<image> (one folder per class), got {wrong[:3]}"
+            f"root {where!r} must hold images as <class>/<image> (one folder per class) or <image> (a flat "
+            f"folder, no classes), not both or deeper, got {wrong}"
         )
     if not layout:
         raise ValueError(f"root {where!r} holds no {'/'.join(IMAGE_SUFFIXES)} images in class folders")
@@ -134,7 +138,8 @@ def _size(size) -> tuple[int, int] | None:
 
 def load_image_folder(root, size=None, background: float | None = None, max_pixels: int | None = None,
                       max_bytes: int | None = None) -> ImageSet:
-    """Read the images of folder or zip ``root`` (layout ``<class>/<image>``).
+    """Read the images of folder or zip ``root`` (layout ``<class>/<image>``, or ``<image>``: a flat folder,
+    whose images have label -1 and class_name "").
 
     size: None (every image must have the same size) or the output size in px, int or (height, width); images
     of another size are resized. background: None refuses images with transparent pixels; a grey level in
@@ -158,18 +163,19 @@ def load_image_folder(root, size=None, background: float | None = None, max_pixe
                 f"{sorted(set(shapes))[:4]})"
             )
         if out is not None and tuple(x.shape[1:]) != out:
-            x = resize(x, out_size=out).clamp_(0.0, 1.0)
+            x = resize_images(x, out)
         total += x.shape[1] * x.shape[2]
         check_budget(f"root {str(root)!r} (the first {len(shapes)} images)", total, pixels, "pixels",
                      hint="pass a smaller size= or read fewer images")
         images.append(x)
-    classes = sorted({p.parts[0] for p in rel})
-    labels = np.array([classes.index(p.parts[0]) for p in rel], dtype=np.int64)
+    named = [p.parts[0] if len(p.parts) == 2 else "" for p in rel]  # a flat folder: no classes, label -1
+    classes = sorted(set(named) - {""})
+    labels = np.array([classes.index(c) if c else -1 for c in named], dtype=np.int64)
     table = pd.DataFrame(
         {
             "stimulus_id": [f"{set_name}/{p}" for p in rel],
             "label": labels,
-            "class_name": [p.parts[0] for p in rel],
+            "class_name": named,
             "file": [str(p) for p in rel],
             "original_height": [s[0] for s in shapes],
             "original_width": [s[1] for s in shapes],

@@ -20,7 +20,8 @@ import torch
 from neurodcn.data.bundled import bundled_dir
 from neurodcn.data.cifar10 import META_FILE, load_cifar10
 from neurodcn.data.images import load_image_folder
-from neurodcn.validate import check_int, check_path
+from neurodcn.nn.resize import resize_images
+from neurodcn.validate import check_int, check_pair, check_path
 
 __all__ = ["STIMULUS_SETS", "Stimuli", "load_stimuli"]
 
@@ -37,10 +38,10 @@ on load), description."""
 
 @dataclasses.dataclass(frozen=True)
 class Stimuli:
-    """Images float32 [N, 3, H, W] in [0, 1], labels int64 [N], a stimulus table (one row per image: a string
-    stimulus_id unique to the set, label, class_name, and source-specific columns; units and long names in
-    ``table.attrs``, ready for the ``stimulus_table=`` argument of the cortex experiments), the class names in
-    label order, and a one-line description of the source."""
+    """Images float32 [N, 3, H, W] in [0, 1], labels int64 [N] (-1: no class), a stimulus table (one row per
+    image: a string stimulus_id unique to the set, label, class_name, and source-specific columns; units and
+    long names in ``table.attrs``, ready for the ``stimulus_table=`` argument of the cortex experiments), the
+    class names in label order, and a one-line description of the source."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -116,19 +117,21 @@ def _load_all(source, size) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame, l
     )
 
 
-def load_stimuli(source="cifar10-demo", num_images: int | None = None, seed: int = 0) -> Stimuli:
+def load_stimuli(source="cifar10-demo", num_images: int | None = None, seed: int = 0, size=None) -> Stimuli:
     """Images with labels and a stimulus table, from a bundled set or your own images. Never downloads.
 
     Args:
         source: the name of a bundled set ("cifar10-demo": the first 128 CIFAR-10 test images), a .npz file in
             the bundled format (uint8 ``images`` [N, 3, H, W], int ``labels`` [N], str ``classes``, optional
             int ``test_index`` [N]), a ``cifar-10-batches-py`` folder (its test split), or an image folder or
-            .zip laid out as ``<class>/<image>.png|.jpg`` (labels from the folder names). Images of a folder
-            must share one size (resize them first, or read them with
-            ``neurodcn.data.images.load_image_folder`` and its ``size``).
+            .zip laid out as ``<class>/<image>.png|.jpg`` (labels from the folder names) or flat as
+            ``<image>.png|.jpg`` (no classes: labels -1).
         num_images: draw this many without replacement (a torch.Generator seeded with ``seed``), kept in
             source order; None takes all.
         seed: the seed of the draw.
+        size: None (as stored; the images of a folder must then share one size) or the output size in px,
+            int or (height, width): images of another size are resized by
+            ``neurodcn.nn.resize.resize_images``, as every experiment resizes them.
 
     Returns:
         A ``Stimuli``: ``images`` float32 [N, 3, H, W] in [0, 1], ``labels`` int64 [N], ``table`` (a
@@ -146,7 +149,9 @@ def load_stimuli(source="cifar10-demo", num_images: int | None = None, seed: int
     if num_images is not None:
         num_images = check_int("num_images", num_images, minimum=1)
     seed = check_int("seed", seed, minimum=0)
-    images, labels, table, classes, what = _load_all(source)
+    if size is not None:
+        size = check_pair("size", size, minimum=1)
+    images, labels, table, classes, what = _load_all(source, size)
     n = len(labels)
     if num_images is not None and num_images > n:
         raise ValueError(f"num_images must be at most {n} (the images in the source), got {num_images}")
@@ -158,4 +163,7 @@ def load_stimuli(source="cifar10-demo", num_images: int | None = None, seed: int
         table.attrs = attrs
         images, labels = images[pick], labels[pick]
         what += f"; {num_images} drawn with seed {seed}"
+    if size is not None:
+        images = images if tuple(images.shape[2:]) == size else resize_images(images, size)
+        what += f"; at {size[0]} x {size[1]} px"
     return Stimuli(images.contiguous(), labels, table, classes, what)
