@@ -142,9 +142,9 @@ def test_stale_temporaries_are_cleaned_only_when_ours_dead_and_old(tmp_path):
     alive = tmp_path / f".rec.nc.neurodcn-tmp-{os.getpid()}-0123456789ae.nc"  # old but alive
     other = tmp_path / f".other.nc.neurodcn-tmp-{dead}-0123456789af.nc"  # another target's
     foreign = tmp_path / ".rec.nc.tmp-0123456789ab.nc"  # not our pattern
-    for p in (stale, fresh, alive, other, foreign):
+    for p in (stale, fresh, alive, other, foreign, target):
         p.write_text("x")
-    stale_dir.mkdir()
+    stale_dir.mkdir()  # an old copy moved aside whose replacement finished (the target exists)
     (stale_dir / "chunk").write_text("x")
     for p in (stale, stale_dir, alive, other, foreign):
         os.utime(p, (old, old))

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from neurodcn._version import __version__
-from neurodcn.io.atomic import write_bytes, write_text
+from neurodcn.io.atomic import write_bytes, write_files
 from neurodcn.validate import check_bool, check_callable, check_int, check_path, check_type
 
 __all__ = [
@@ -183,8 +183,7 @@ def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
     payload = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "card": card_json,
                "state_dict": state}
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(path, _torch_bytes(payload))
-    write_text(card_path(path), json.dumps(full, indent=2) + "\n")
+    write_files({path: _torch_bytes(payload), card_path(path): (json.dumps(full, indent=2) + "\n").encode()})
     return path
 
 

@@ -1,0 +1,173 @@
+"""Issue 27: faults in the middle of writes, two writers at once, and targets that are not regular files."""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from neurodcn.io import atomic
+from neurodcn.io.atomic import LockedError, lock, temporary_sibling, write_files, write_text
+from neurodcn.io.files import load_dataset, save_dataset
+from neurodcn.io.limits import RefusedFileError
+from neurodcn.train.checkpoint import card_path, load_card, save_checkpoint
+
+
+def _ds(value=0.0):
+    return xr.Dataset({"h": (("stimulus",), np.full(3, value))}, coords={"stimulus": np.arange(3)})
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# ------------------------------------------------------------------------------------- killed replaces
+def test_a_replace_killed_between_its_renames_loses_neither_copy(tmp_path, monkeypatch):
+    store = save_dataset(_ds(1.0), tmp_path / "r.zarr")
+    aside = tmp_path / f".r.zarr.neurodcn-old-{_dead_pid()}-0123456789ab.zarr"
+    os.replace(store, aside)  # what a process killed after the first rename of a replace leaves
+    monkeypatch.setattr("neurodcn.io.files.atomic_path", _failing(atomic.atomic_path))
+    with pytest.raises(OSError, match="disk full"):
+        save_dataset(_ds(2.0), store)  # a later save that fails
+    assert load_dataset(store)["h"].values.tolist() == [1.0] * 3  # the old copy came back
+    assert not aside.exists()
+
+
+def _failing(atomic_path):
+    import contextlib
+
+    @contextlib.contextmanager
+    def failing(path, replace_dir=None):
+        with atomic_path(path, replace_dir):
+            raise OSError("disk full")
+        yield  # pragma: no cover
+
+    return failing
+
+
+@pytest.mark.parametrize("fail_on", ["card", "pt"])
+def test_save_checkpoint_that_fails_changes_neither_file(tmp_path, monkeypatch, fail_on):
+    path = tmp_path / "m.pt"
+    save_checkpoint(torch.nn.Linear(2, 2), path, {"model": {"name": "a", "config": {}}})
+    before = path.read_bytes(), card_path(path).read_bytes()
+    real = os.replace
+
+    def replace(src, dst):
+        if Path(dst) == (card_path(path) if fail_on == "card" else path):
+            raise OSError("no space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="no space"):
+        save_checkpoint(torch.nn.Linear(2, 2), path, {"model": {"name": "b", "config": {}}})
+    monkeypatch.undo()
+    assert (path.read_bytes(), card_path(path).read_bytes()) == before
+    assert load_card(path)["model"]["name"] == "a" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "m.card.json", "m.pt"]
+
+
+def test_write_files_of_new_files_leaves_none_on_failure(tmp_path, monkeypatch):
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda s, d: real(s, d) if Path(d).name == "a" else (_ for _ in ()).throw(
+        OSError("quota")))
+    with pytest.raises(OSError, match="quota"):
+        write_files({tmp_path / "a": b"1", tmp_path / "b": b"2"})
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------ non-regular targets
+def test_fifo_and_device_targets_are_refused_untouched(tmp_path):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    dev = tmp_path / "null.json"
+    dev.symlink_to("/dev/null")
+    for target in (fifo, dev):
+        with pytest.raises(RefusedFileError, match="FIFO|character device"):
+            write_text(target, "{}")
+    assert fifo.is_fifo() and dev.is_symlink() and Path("/dev/null").is_char_device()
+    with pytest.raises(RefusedFileError, match="FIFO"):
+        save_dataset(_ds(), tmp_path / "pipe.nc") if os.mkfifo(tmp_path / "pipe.nc") is None else None
+
+
+def test_symlinked_target_is_written_through(tmp_path):
+    real = tmp_path / "data" / "results.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "results.json"
+    link.symlink_to(real)
+    write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    nc = tmp_path / "data" / "d.nc"
+    (tmp_path / "d.nc").symlink_to(nc)
+    save_dataset(_ds(3.0), tmp_path / "d.nc")
+    assert (tmp_path / "d.nc").is_symlink() and load_dataset(nc)["h"].values[0] == 3.0
+
+
+def test_a_243_byte_file_name_is_written(tmp_path):
+    name = "r" * 240 + ".nc"
+    assert len(name) == 243
+    save_dataset(_ds(), tmp_path / name)
+    assert load_dataset(tmp_path / name)["h"].shape == (3,)
+    assert len(temporary_sibling(tmp_path / ("x" * 255)).name.encode()) <= 255
+    write_text(tmp_path / ("j" * 250 + ".json"), "{}")
+
+
+def test_unwritable_destination_is_found_before_work(tmp_path):
+    from neurodcn.io.atomic import check_destination
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who may write anywhere")
+        with pytest.raises(PermissionError, match="not writable"):
+            check_destination(folder / "r.json", overwrite=True)
+    finally:
+        folder.chmod(0o755)
+
+
+# ----------------------------------------------------------------------------------------------- locks
+def test_a_lock_refuses_a_second_holder_and_takes_over_a_dead_ones(tmp_path):
+    lock_file = tmp_path / "x.lock"
+    with lock(lock_file, "path 'x'"):
+        with pytest.raises(LockedError, match=rf"path 'x' is in use by process {os.getpid()}"):
+            with lock(lock_file, "path 'x'"):
+                pass
+    assert not lock_file.exists()
+    import socket
+
+    lock_file.write_text(f"{_dead_pid()} {socket.gethostname()}")
+    with lock(lock_file, "path 'x'"):
+        assert lock_file.read_text().startswith(str(os.getpid()))
+
+
+def test_two_threads_racing_for_a_lock_one_wins(tmp_path):
+    results, barrier = [], threading.Barrier(8)
+
+    def take():
+        barrier.wait()
+        try:
+            with lock(tmp_path / "x.lock", "x"):
+                results.append("won")
+                barrier_done.wait()
+        except LockedError:
+            results.append("refused")
+
+    barrier_done = threading.Event()
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    while len(results) < 8 and any(t.is_alive() for t in threads) and results.count("refused") < 7:
+        pass
+    barrier_done.set()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["refused"] * 7 + ["won"]
