@@ -142,7 +142,8 @@ def _cpu_state(model: nn.Module) -> dict:
 
 
 def save_checkpoint(model: nn.Module, path, card: dict | None = None) -> Path:
-    """Write a model's weights and its model card to ``path`` atomically, and the card beside it as JSON.
+    """Write a model's weights and its model card to ``path`` atomically, and the card beside it as JSON; the
+    two files are replaced together (if writing either fails, neither changes).
 
     The card gains "format", "neurodcn_version", "created" (UTC, ISO 8601), "num_parameters" and the
     "sha256" of the weights (and a ``checkpoint_sha256`` over weights and card, so an edited card fails to
