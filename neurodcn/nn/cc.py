@@ -56,6 +56,15 @@ class ContinuousConv2d(nn.Module):
     Call: layer(x, scale=None | s | (s_y, s_x), out_size=None | n | (n_y, n_x)); x [B, in_channels, H, W] ->
     [B, out_channels, H', W'] with H' = ceil(s_y H) unless out_size says otherwise (scale and out_size are
     independent per axis; with neither, scale 1).
+
+    Examples:
+        >>> import torch, neurodcn as nd
+        >>> cc = nd.ContinuousConv2d(3, 8, kernel="internal_net", support=3)
+        >>> x = torch.rand(2, 3, 24, 24)
+        >>> tuple(cc(x, scale=2 / 3).shape)  # any scale, chosen at call time
+        (2, 8, 16, 16)
+        >>> tuple(cc(x, scale=(2 / 3, 5 / 4)).shape), tuple(cc(x, out_size=(20, 24)).shape)
+        ((2, 8, 16, 30), (2, 8, 20, 24))
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel="internal_net", support=3,

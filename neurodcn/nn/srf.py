@@ -57,6 +57,17 @@ class SRFConv2d(NJet):
         time_clip: (low, high) clip of the scaled time t'.
 
     Shapes: input [B, in_channels, H, W] -> output [B, out_channels, H', W'].
+
+    Examples:
+        >>> import math, torch, neurodcn as nd
+        >>> layer = nd.SRFConv2d(64, 64, order=2)  # 6 basis functions x 64 x 64 weights, plus one sigma
+        >>> sum(p.numel() for p in layer.parameters())
+        24577
+        >>> tuple(layer(torch.rand(2, 64, 32, 32)).shape)  # "same" padding
+        (2, 64, 32, 32)
+        >>> size = layer.kernel().shape[-1]  # the kernel size follows sigma: 2 ceil(2 sigma + 0.5) + 1
+        >>> size == 2 * math.ceil(2 * layer.sigma.item() + 0.5) + 1
+        True
     """
 
     def __init__(self, in_channels: int, out_channels: int, order: int = 2, sigma_mode: str = "shared",
