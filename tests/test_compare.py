@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from scipy.spatial.distance import pdist, squareform
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import kendalltau, pearsonr, spearmanr
 
 from neurodcn.analysis.compare import (
     brain_rdms,
@@ -16,7 +16,7 @@ from neurodcn.analysis.compare import (
     ridge_predictivity,
     rsa_over_time,
 )
-from neurodcn.analysis.compare.predictivity import split_half_ceiling
+from neurodcn.analysis.compare.predictivity import _pearson, split_half_ceiling
 from neurodcn.analysis.compare.rdm import rdms_object
 
 
@@ -98,6 +98,17 @@ def test_brain_rdm_forms_agree():
         brain_rdms({"bad": np.zeros((3, 4))}, ids)
     with pytest.raises(ValueError, match="lacks the stimulus_ids"):
         brain_rdms(da.isel(presentation=slice(0, 5)), ids)
+
+
+def test_columnwise_pearson_matches_scipy_and_is_nan_on_constant_columns():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(20, 4)), rng.normal(size=(20, 4))
+    b[:, 1] += 3 * a[:, 1]
+    a[:, 3] = 2.0
+    want = [pearsonr(a[:, j], b[:, j]).statistic for j in range(3)]
+    r = _pearson(a, b)
+    np.testing.assert_allclose(r[:3], want, rtol=1e-12)
+    assert np.isnan(r[3])
 
 
 def test_ridge_recovers_a_planted_linear_map_and_not_shuffled_images():

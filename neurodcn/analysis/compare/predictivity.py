@@ -3,7 +3,7 @@
 scikit-learn does the fitting: a Pipeline of StandardScaler, an optional PCA and RidgeCV (one
 regularisation per neuron, chosen by efficient leave-one-out within the training folds), evaluated with
 cross_val_predict over shuffled KFold splits of the stimuli. A neuron's score is the Pearson r between its
-held-out predictions and its responses (scipy.stats.pearsonr). Ceilings need repeated presentations (trials):
+held-out predictions and its responses. Ceilings need repeated presentations (trials):
 split-half reliability of the trial means, Spearman-Brown corrected; without repeats none is possible.
 """
 
@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 from tqdm.auto import tqdm
 
 from neurodcn.analysis.compare.brain import brain_responses, time_bins
@@ -33,9 +32,9 @@ _WHAT = "ridge predictivity"
 def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson r per column; nan where a column is constant."""
     ok = (np.ptp(a, axis=0) > 0) & (np.ptp(b, axis=0) > 0)
-    r = np.full(a.shape[1], np.nan)
-    if ok.any():
-        r[ok] = stats.pearsonr(a[:, ok], b[:, ok], axis=0).statistic
+    a, b = a[:, ok] - a[:, ok].mean(axis=0), b[:, ok] - b[:, ok].mean(axis=0)
+    r = np.full(ok.size, np.nan)
+    r[ok] = np.clip((a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0)), -1.0, 1.0)
     return r
 
 
