@@ -157,12 +157,12 @@ def test_stale_temporaries_are_cleaned_only_when_ours_dead_and_old(tmp_path):
 def test_an_unclosed_stream_is_marked_incomplete(tmp_path):
     writer = ZarrStreamWriter(tmp_path / "s.zarr")
     writer.append(_ds())
-    partial = writer._tmp
+    writer.append(_ds())  # the mark survives every append
+    partial = writer.partial  # as a killed process leaves it: visible, beside the destination
+    assert partial.name == "s.partial.zarr"
     assert json.loads((partial / ".zattrs").read_text())[STORE_ATTR] == "incomplete"
-    copy = tmp_path / "partial.zarr"
-    partial.rename(copy)  # as a killed process leaves it, under a readable name
-    with pytest.warns(UserWarning, match="incomplete"):
-        assert load_dataset(copy).attrs[STORE_ATTR] == "incomplete"
+    with pytest.warns(UserWarning, match="incomplete.*6 finished stimulus rows"):
+        assert load_dataset(partial).attrs[STORE_ATTR] == "incomplete"
 
 
 def test_a_failed_block_leaves_no_temporary(tmp_path):

@@ -171,3 +171,56 @@ def test_two_threads_racing_for_a_lock_one_wins(tmp_path):
     for t in threads:
         t.join()
     assert sorted(results) == ["refused"] * 7 + ["won"]
+
+
+# -------------------------------------------------------------------------------------------- streams
+def test_a_lazily_opened_store_is_not_silently_swapped(tmp_path):
+    pytest.importorskip("dask")
+    store = save_dataset(_ds(1.0), tmp_path / "r.zarr")
+    lazy = load_dataset(store, lazy=True)
+    save_dataset(_ds(2.0), store)  # replaced by a later run
+    with pytest.raises(RuntimeError, match="replaced or removed after it was opened lazily"):
+        lazy["h"].values
+    assert load_dataset(store, lazy=True)["h"].values.tolist() == [2.0] * 3
+
+
+def test_a_second_stream_to_the_same_path_fails_clearly(tmp_path):
+    from neurodcn.io.files import ZarrStreamWriter
+
+    first = ZarrStreamWriter(tmp_path / "r.zarr")
+    first.append(_ds(1.0))
+    with pytest.raises(LockedError, match=rf"path '.*r.zarr' is in use by process {os.getpid()}"):
+        ZarrStreamWriter(tmp_path / "r.zarr")
+    first.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.zarr"]  # no lock, no partial store left
+
+
+def test_an_interrupted_stream_keeps_its_finished_batches(tmp_path):
+    from neurodcn.io.files import ZarrStreamWriter
+
+    with pytest.raises(KeyboardInterrupt):
+        with ZarrStreamWriter(tmp_path / "r.zarr") as w:
+            w.append(_ds(1.0))
+            w.append(_ds(2.0))
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.partial.zarr"]
+    with pytest.warns(UserWarning, match="6 finished stimulus rows"):
+        assert load_dataset(w.partial)["h"].values.tolist() == [1.0] * 3 + [2.0] * 3
+    with pytest.raises(FileExistsError, match="partial store of an interrupted write.*overwrite=True"):
+        ZarrStreamWriter(tmp_path / "r.zarr", overwrite=False)
+    with ZarrStreamWriter(tmp_path / "r.zarr", overwrite=True) as w:
+        w.append(_ds(3.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.zarr"]
+
+
+def test_a_killed_stream_leaves_a_findable_store_up_to_its_last_finished_batch(tmp_path):
+    import zarr
+
+    from neurodcn.io.files import ZarrStreamWriter
+
+    w = ZarrStreamWriter(tmp_path / "r.zarr")
+    w.append(_ds(1.0))
+    for name in ("h", "stimulus"):  # a batch resized but not yet written when the process died
+        zarr.open_array(w.partial / name, mode="r+").resize((5,))
+    with pytest.warns(UserWarning, match="incomplete.*3 finished"):
+        assert load_dataset(w.partial)["h"].values.tolist() == [1.0] * 3

@@ -45,6 +45,7 @@ __all__ = [
     "check_destination",
     "write_files",
     "lock",
+    "lock_path",
     "LockedError",
     "STALE_AFTER_S",
 ]
@@ -72,6 +73,12 @@ def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
     """A hidden, unique name in ``path``'s directory: ``.<name>.neurodcn-<tag>-<pid>-<hex>`` + ``path``'s suffix."""
     path = Path(path)
     return path.with_name(f".{_base(path)}.{_MARK}-{tag}-{os.getpid()}-{uuid.uuid4().hex[:12]}{path.suffix}")
+
+
+def lock_path(path) -> Path:
+    """The lock file of writes to ``path``: ``.<name>.neurodcn-lock`` beside it (see :func:`lock`)."""
+    path = Path(path)
+    return path.with_name(f".{_base(path)}.{_MARK}-lock")
 
 
 def _pattern(path: Path) -> re.Pattern:

@@ -24,6 +24,7 @@ numbers). Model and solver configurations are stored as JSON strings from the st
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -34,9 +35,10 @@ from neurodcn.io.atomic import (
     atomic_path,
     check_destination,
     clean_stale_temporaries,
+    lock,
+    lock_path,
     move_into_place,
     remove,
-    temporary_sibling,
 )
 from neurodcn.io.extras import require
 from neurodcn.io.limits import (
@@ -49,7 +51,7 @@ from neurodcn.io.limits import (
     check_store_tree,
     file_kind,
 )
-from neurodcn.schema import json_default, nodes, validate_dataset
+from neurodcn.schema import json_default, nodes, upgrade_names, validate_dataset
 from neurodcn.validate import check_bool, check_path, check_str, check_type
 
 __all__ = [
@@ -60,6 +62,8 @@ __all__ = [
     "load_dataset",
     "ZarrStreamWriter",
     "STORE_ATTR",
+    "FINISHED_ATTR",
+    "partial_path",
     "is_neurodcn_store",
 ]
 
@@ -70,6 +74,8 @@ _SUFFIXES = (".nc", ".zarr")
 
 STORE_ATTR = "neurodcn_store"
 """Global attr of a zarr store written by neurodcn: "incomplete" while it is written, "complete" once closed."""
+FINISHED_ATTR = "neurodcn_finished"
+"""Global attr of an incomplete streamed store: {"dim", "size"}, the rows of its finished batches."""
 
 
 def _needs_json(value) -> bool:
@@ -232,12 +238,19 @@ def save_dataset(ds, path, overwrite: bool = True, validate: bool = False) -> Pa
 
 
 def _store_mark(ds, p: Path):
-    """Hide the mark of a complete store; warn about an incomplete one (its mark stays)."""
+    """Hide the mark of a complete store; warn about an incomplete one (its mark stays) and keep only the rows
+    its writer finished."""
     mark = ds.attrs.get(STORE_ATTR)
     if mark == "complete":
         ds.attrs.pop(STORE_ATTR)
     elif mark is not None:
-        warnings.warn(f"{str(p)!r} is an incomplete zarr store (its writer did not finish)", stacklevel=3)
+        done = ds.attrs.get(FINISHED_ATTR)
+        rows = ""
+        if isinstance(done, dict) and isinstance(done.get("size"), int):
+            dim, size = done.get("dim"), done["size"]
+            ds = _map(ds, lambda node: node.isel({dim: slice(0, size)}) if dim in node.dims else node)
+            rows = f"; its {size} finished {dim} rows are read"
+        warnings.warn(f"{str(p)!r} is an incomplete zarr store (its writer did not finish{rows})", stacklevel=3)
     return ds
 
 
@@ -266,6 +279,31 @@ def _check_readable(p: Path, lazy: bool, max_bytes) -> None:
     if not lazy:
         check_budget(f"path {str(p)!r}", declared, byte_budget(max_bytes),
                      hint="load it with lazy=True (read on demand) or raise the budget")
+
+
+def _pinned_store(p: Path):
+    """A read-only zarr store of directory ``p`` that refuses to read once ``p`` has been replaced (a lazily
+    opened store must not silently return another recording's data)."""
+    from zarr.storage import LocalStore
+
+    class PinnedStore(LocalStore):
+        def __init__(self, root):
+            super().__init__(root, read_only=True)
+            st = os.stat(root)
+            self.identity = (st.st_dev, st.st_ino)
+
+        async def get(self, key, prototype=None, byte_range=None):
+            try:
+                st = os.stat(self.root)
+                same = (st.st_dev, st.st_ino) == self.identity
+            except OSError:
+                same = False
+            if not same:
+                raise RuntimeError(f"zarr store {str(self.root)!r} was replaced or removed after it was opened "
+                                   "lazily; load it again to read what is there now")
+            return await super().get(key, prototype, byte_range)
+
+    return PinnedStore(p)
 
 
 def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int | None = None):
@@ -303,7 +341,8 @@ def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int |
     kind = "netCDF-4" if p.suffix == ".nc" else "zarr"
     try:
         _check_readable(p, lazy, max_bytes)
-        ds = xr.open_datatree(p, engine="h5netcdf" if p.suffix == ".nc" else "zarr", chunks={} if lazy else None)
+        source = _pinned_store(p) if lazy and p.suffix == ".zarr" else p
+        ds = xr.open_datatree(source, engine="h5netcdf" if p.suffix == ".nc" else "zarr", chunks={} if lazy else None)
         if not ds.children:
             ds = ds.to_dataset()
         if not lazy:
@@ -318,30 +357,55 @@ def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int |
             f"path {str(p)!r} is not a readable {kind} dataset (foreign, truncated or corrupt): "
             f"{type(exc).__name__}: {first}"
         ) from exc
-    ds = _store_mark(ds, p)
+    ds = upgrade_names(_store_mark(ds, p))
     return decode_attrs(ds) if decode else ds
+
+
+def partial_path(path) -> Path:
+    """Where a :class:`ZarrStreamWriter` to ``path`` keeps its finished batches until it closes:
+    ``<stem>.partial.zarr`` beside ``path``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
 class ZarrStreamWriter:
     """Append datasets (or DataTrees) batch by batch along ``dim`` to a zarr store, then move it into place
     atomically.
 
-    Memory is bounded by one batch: each :meth:`append` writes straight to a temporary store next to
-    ``path``, a DataTree's groups to zarr groups. Variables without ``dim`` (e.g. a ``channel`` coordinate) are
+    Memory is bounded by one batch: each :meth:`append` writes straight to the store :func:`partial_path`
+    beside ``path`` (a DataTree's groups to zarr groups), marked incomplete with the number of rows finished
+    (global attr ``neurodcn_finished``), so a killed writer leaves a store that :func:`load_dataset` reads up
+    to its last finished batch, with a warning. Variables without ``dim`` (e.g. a ``channel`` coordinate) are
     written with the first batch and must be identical in every later batch. :meth:`close` (optionally
     updating global attrs) renames the store to ``path``; :meth:`abort`, or leaving a ``with`` block by an
-    exception, deletes it.
+    exception, deletes it; :meth:`keep`, or leaving a ``with`` block by KeyboardInterrupt, keeps it.
+    A lock file (neurodcn.io.atomic.lock) keeps a second writer to the same ``path`` out until then. An
+    existing ``path`` or partial store is replaced only with ``overwrite=True``.
     """
 
     def __init__(self, path, dim: str = "stimulus", overwrite: bool = True):
-        self.path = check_path("path", path, (".zarr",))
+        path = check_path("path", path, (".zarr",))
         require("zarr", "ZarrStreamWriter")
         check_str("dim", dim)
-        check_destination(self.path, check_bool("overwrite", overwrite), is_neurodcn_store)
-        clean_stale_temporaries(self.path)
+        self.path = check_destination(path, check_bool("overwrite", overwrite), is_neurodcn_store)
+        self.partial = partial_path(self.path)
+        self._lock = lock(lock_path(self.path), f"path {str(path)!r}")
+        self._lock.__enter__()
+        try:
+            if self.partial.exists() or self.partial.is_symlink():
+                if not overwrite:
+                    raise FileExistsError(
+                        f"a partial store of an interrupted write to path {str(path)!r} is kept at "
+                        f"{str(self.partial)!r}; load it with load_dataset, move it away, or pass overwrite=True"
+                    )
+                check_destination(self.partial, True, is_neurodcn_store)
+                remove(self.partial)
+            clean_stale_temporaries(self.path)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
         self.dim = dim
         self.size = 0
-        self._tmp = temporary_sibling(self.path)
         self._static: dict[str, xr.Dataset] | None = None
         self._open = True
 
@@ -367,9 +431,7 @@ class ZarrStreamWriter:
             prepared = _prepare_dataset(node, for_zarr=True)
             group = None if path == "/" else path.lstrip("/")
             if path not in self._static:
-                if group is None:
-                    prepared.attrs[STORE_ATTR] = "incomplete"
-                prepared.to_zarr(self._tmp, mode="w-" if group is None else "a", group=group, zarr_format=2,
+                prepared.to_zarr(self.partial, mode="w-" if group is None else "a", group=group, zarr_format=2,
                                  consolidated=False)
                 self._static[path] = node[static].copy(deep=True) if static else xr.Dataset()
                 self._coords[path] = sorted(str(n) for n in node.coords if n not in node.xindexes)
@@ -379,8 +441,12 @@ class ZarrStreamWriter:
                     f"variables without dimension {self.dim!r} ({static}) must be identical in every "
                     "batch; this batch differs from the first"
                 )
-            prepared.drop_vars(static).to_zarr(self._tmp, append_dim=self.dim, group=group, consolidated=False)
+            prepared.drop_vars(static).to_zarr(self.partial, append_dim=self.dim, group=group, consolidated=False)
         self.size += sizes[0]
+        import zarr
+
+        finished = {STORE_ATTR: "incomplete", FINISHED_ATTR: {"dim": self.dim, "size": self.size}}
+        zarr.open_group(self.partial, mode="r+", zarr_format=2).attrs.update(finished)  # after every append
 
     def close(self, attrs: dict | None = None, extra=None) -> Path:
         """Finish: optionally add ``extra`` variables (a Dataset or DataTree) known only at the end (they may
@@ -399,29 +465,50 @@ class ZarrStreamWriter:
                 check_type("extra", extra, (xr.Dataset, xr.DataTree), "an xarray.Dataset, DataTree or None")
             for path, node in (nodes(extra) if extra is not None else {}).items():
                 group = None if path == "/" else path.lstrip("/")
-                kept = dict(zarr.open_group(self._tmp, mode="r", zarr_format=2, path=group or "").attrs)
-                _prepare_dataset(node, for_zarr=True).to_zarr(self._tmp, mode="a", group=group, consolidated=False)
-                zarr.open_group(self._tmp, mode="r+", zarr_format=2, path=group or "").attrs.update(kept)
-            root = zarr.open_group(self._tmp, mode="r+", zarr_format=2)
+                kept = dict(zarr.open_group(self.partial, mode="r", zarr_format=2, path=group or "").attrs)
+                _prepare_dataset(node, for_zarr=True).to_zarr(self.partial, mode="a", group=group, consolidated=False)
+                zarr.open_group(self.partial, mode="r+", zarr_format=2, path=group or "").attrs.update(kept)
+            root = zarr.open_group(self.partial, mode="r+", zarr_format=2)
             if attrs is not None:
                 root.attrs.clear()
                 root.attrs.update(_encode_dict(attrs, "global"))
             for path, names in self._coords.items():  # CF: the non-index coords, as the first batch had them
-                zarr.open_group(self._tmp, mode="r+", zarr_format=2, path=path.lstrip("/")).attrs["coordinates"] = (
+                zarr.open_group(self.partial, mode="r+", zarr_format=2, path=path.lstrip("/")).attrs["coordinates"] = (
                     " ".join(names))
             root.attrs[STORE_ATTR] = "complete"
-            zarr.consolidate_metadata(self._tmp)
-            move_into_place(self._tmp, self.path, replace_dir=is_neurodcn_store)
-        except BaseException:
-            self.abort()
+            root.attrs.pop(FINISHED_ATTR, None)
+            zarr.consolidate_metadata(self.partial)
+            move_into_place(self.partial, self.path, replace_dir=is_neurodcn_store)
+        except BaseException as err:
+            self._stop(err)
             raise
-        self._open = False
+        self._release()
         return self.path
 
+    def _release(self) -> None:
+        if self._open:
+            self._open = False
+            self._lock.__exit__(None, None, None)
+
     def abort(self) -> None:
-        """Delete the temporary store; ``path`` is left as it was."""
-        self._open = False
-        remove(self._tmp)
+        """Delete the partial store; ``path`` is left as it was."""
+        remove(self.partial)
+        self._release()
+
+    def keep(self) -> Path:
+        """Stop, keeping the batches appended so far in the partial store (marked incomplete); returns its path."""
+        import zarr
+
+        zarr.consolidate_metadata(self.partial)
+        self._release()
+        return self.partial
+
+    def _stop(self, err: BaseException) -> None:
+        """After ``err``: keep the finished batches on an interrupt, else delete them."""
+        if isinstance(err, KeyboardInterrupt) and self.size:
+            self.keep()
+        else:
+            self.abort()
 
     def __enter__(self) -> ZarrStreamWriter:
         return self
@@ -430,4 +517,4 @@ class ZarrStreamWriter:
         if exc_type is None:
             self.close()
         elif self._open:
-            self.abort()
+            self._stop(exc)
