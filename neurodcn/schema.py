@@ -11,8 +11,8 @@ set, "<stimulus set>/<index, 6 digits>" (the set named by the user, or by a cont
 ``xr.open_mfdataset(files, group="block1", combine="by_coords")`` and their ids never collide.
 
 CF. Coordinates and variables carry ``long_name`` and ``units`` that UDUNITS reads ("degree", "cycles/degree",
-"ms", "1"; UDUNITS has no pixel, so lengths in pixels are counts with units "1" and say so in their
-long_name); flag variables carry numeric ``flag_values``; ``Conventions`` is :data:`CONVENTIONS`. Model time t
+"ms", "1"), except lengths in pixels: UDUNITS has no pixel, and they carry units "pixel" (:data:`PIXELS`), the one
+unit outside UDUNITS; flag variables carry numeric ``flag_values``; ``Conventions`` is :data:`CONVENTIONS`. Model time t
 (units "1") maps to milliseconds as time_ms = onset_ms + ms_per_unit_time * t. Map positions are in degrees from
 the image centre, x to the right and y up (as in neurodcn.data.stimuli).
 
@@ -53,6 +53,8 @@ __all__ = [
     "block_coords",
     "stamp_provenance",
     "nodes",
+    "RENAMED",
+    "upgrade_names",
     "to_dataframe",
     "validate_dataset",
     "require_experiment",
@@ -64,7 +66,7 @@ BLOCK_DIMS = ("channel", "y", "x")
 """The dims of a block's feature map, inside its own group of a recording."""
 CONVENTIONS = "CF-1.10"
 """The ``Conventions`` global attribute of every dataset."""
-DEGREE, CYCLES_PER_DEGREE, PIXELS = "degree", "cycles/degree", "1"
+DEGREE, CYCLES_PER_DEGREE, PIXELS = "degree", "cycles/degree", "pixel"
 """Units (UDUNITS): angles, spatial frequencies, and lengths in pixels (counts: UDUNITS has no pixel)."""
 
 REQUIRED_GLOBAL_ATTRS = (
@@ -234,6 +236,23 @@ def stamp_provenance(
 
 
 # ----------------------------------------------------------------------------------------------- validation
+RENAMED = {"receptive_fields": {"rf_size_px": "kernel_size_px", "rf_size_deg": "kernel_size_deg"}}
+"""experiment -> {old variable name: new name} of variables renamed since files were written with the old name
+(neurodcn.io.files.load_dataset reads them under the new one, :func:`upgrade_names`)."""
+
+
+def upgrade_names(ds):
+    """``ds`` with the variables of :data:`RENAMED` for its experiment under their new names, each noting the
+    old name in its ``comment`` attr; anything else unchanged."""
+    old = {a: b for a, b in RENAMED.get(getattr(ds, "attrs", {}).get("neurodcn_experiment"), {}).items() if a in ds}
+    if not old or not isinstance(ds, xr.Dataset):
+        return ds
+    ds = ds.rename(old)
+    for a, b in old.items():
+        ds[b].attrs["comment"] = f"{ds[b].attrs.get('comment', '')} (renamed from {a})".strip()
+    return ds
+
+
 def nodes(ds) -> dict[str, xr.Dataset]:
     """{group path: its own Dataset} of a DataTree ("/" the root; coords inherited from parents not repeated),
     or {"/": ds} for a Dataset."""

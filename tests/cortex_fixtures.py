@@ -123,7 +123,7 @@ def make_receptive_fields_dataset(
     data_vars = {
         "sigma_px": ("layer", sigma_px, {"long_name": "filter scale sigma", "units": "px"}),
         "sigma_deg": ("layer", sigma_px * vd_per_px, {"long_name": "filter scale sigma", "units": "deg"}),
-        "rf_size_px": ("layer", np.full(n_layers, 7), {"long_name": "kernel size", "units": "px"}),
+        "kernel_size_px": ("layer", np.full(n_layers, 7), {"long_name": "kernel size", "units": "pixel"}),
         "preferred_sf": (
             "layer",
             1.0 / (sigma_px * vd_per_px * 2 * np.pi),

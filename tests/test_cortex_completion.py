@@ -75,7 +75,7 @@ def test_d_of_t_on_a_flow_solved_by_hand():
         predicted = np.where(mean_T > 0.45, 0, 1)
         assert float(ds.accuracy[mi]) == np.mean(predicted == np.array([0, 1, 0, 1]))
     np.testing.assert_array_equal(ds.D_block1.values[0], 0.0)
-    assert ds.D_block1.attrs["units"] == "1" and ds.mask_size.attrs["units"] == "1"  # pixels
+    assert ds.D_block1.attrs["units"] == "1" and ds.mask_size.attrs["units"] == "pixel"
 
 
 def test_d_of_t_matches_records_of_masked_and_intact_images():

@@ -55,7 +55,7 @@ def test_hand_set_sigmas_degrees_and_sizes():
     strides = np.array([1, 1, 2, 2, 4, 4])  # 30 -> 15 -> 7 px maps: each downsampling doubles the stride
     np.testing.assert_allclose(ds.sigma_deg.values, np.array(sigmas) * strides * 8.0 / 32, rtol=1e-6)
     # kernel size rule of the reference: K = 2 ceil(2 sigma + 0.5) + 1
-    np.testing.assert_array_equal(ds.rf_size_px.values, [2 * math.ceil(2 * s + 0.5) + 1 for s in sigmas])
+    np.testing.assert_array_equal(ds.kernel_size_px.values, [2 * math.ceil(2 * s + 0.5) + 1 for s in sigmas])
     assert list(ds.block.values) == [1, 1, 2, 2, 3, 3] and list(ds.conv.values) == [1, 2, 1, 2, 1, 2]
     assert list(ds.depth.values) == [1, 2, 3, 4, 5, 6]
     assert ds.layer_name.values[2] == "blocks.1.func.conv1"
@@ -121,7 +121,7 @@ def test_sigma_ji_lognormal_fit_on_a_known_sample():
     ks = scipy.stats.kstest(x, scipy.stats.lognorm(logs.std(), scale=np.exp(logs.mean())).cdf)
     assert float(ds.lognorm_ks_statistic_block1) == pytest.approx(ks.statistic, abs=1e-3)
     assert 0 <= float(ds.lognorm_ks_pvalue_block1) <= 1
-    assert ds.lognorm_scale_block1.attrs["units"] == "1"  # pixels: UDUNITS has no pixel
+    assert ds.lognorm_scale_block1.attrs["units"] == "pixel"  # not UDUNITS: the schema says so
     # the per-layer sigma of a per-pair layer is the median of its pairs (the lower middle value for an even count)
     pairs = np.sort(2.0 ** s[0].ravel())
     assert ds.sigma_px.values[0] == pytest.approx(pairs[(pairs.size - 1) // 2], rel=1e-6)

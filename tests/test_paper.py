@@ -59,7 +59,7 @@ def test_fig3_sigma_matches_receptive_fields_and_layers(tiny, tmp_path):
     ds = validate_dataset(load_dataset(tmp_path / "fig3_sigma.nc"))
     vc = _cortex(tiny)
     ref = vc.receptive_fields()
-    for name in ("sigma_px", "sigma_deg", "rf_size_px", "preferred_sf"):
+    for name in ("sigma_px", "sigma_deg", "kernel_size_px", "preferred_sf"):
         np.testing.assert_array_equal(ds[name].values, ref[name].values)
     layers = [m for m in vc.model.modules() if isinstance(m, SRFConv2d)]  # this model: all inside blocks
     np.testing.assert_allclose(ds["sigma_px"].values, [float(m.sigma.detach()) for m in layers], rtol=1e-6)

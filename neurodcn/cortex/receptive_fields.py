@@ -125,23 +125,33 @@ def receptive_fields(vc) -> xr.Dataset:
         "sigma_px": (
             dims,
             pick(sigma),
-            {"long_name": "SRF scale sigma in pixels (median over pairs)", "units": PIXELS},
+            {"long_name": "SRF scale sigma in pixels (median over pairs)", "units": PIXELS,
+             "comment": "Gaussian scale of this one layer's filters, in pixels of the layer's input map"},
         ),
         "sigma_deg": (
             dims,
             pick(sigma * scale),
-            {"long_name": "SRF scale sigma in visual angle", "units": DEGREE},
+            {"long_name": "SRF scale sigma in visual angle", "units": DEGREE,
+             "comment": "sigma_px of this one layer times the visual angle of one pixel of its input map"},
         ),
-        "rf_size_px": (dims, pick(size), {"long_name": "kernel size K in pixels", "units": PIXELS}),
-        "rf_size_deg": (
+        "kernel_size_px": (
+            dims,
+            pick(size),
+            {"long_name": "kernel size K in pixels", "units": PIXELS,
+             "comment": "width K = 2 ceil(2 sigma + 0.5) + 1 of this one layer's filter, in pixels of its input map"},
+        ),
+        "kernel_size_deg": (
             dims,
             pick(size * scale),
-            {"long_name": "kernel size K in visual angle", "units": DEGREE},
+            {"long_name": "kernel extent in visual angle", "units": DEGREE,
+             "comment": "K pixels of this one layer's input map in visual angle: the extent of one layer's "
+                        "filter, not a unit's receptive field (the cumulative one: VirtualCortex.theoretical_rf)"},
         ),
         "preferred_sf": (
             dims,
             pick(sf / scale),
-            {"long_name": "median preferred spatial frequency of the filters", "units": CYCLES_PER_DEGREE},
+            {"long_name": "median preferred spatial frequency of the filters", "units": CYCLES_PER_DEGREE,
+             "comment": "peak of each filter's amplitude spectrum (one layer), median over the filters"},
         ),
     }
     coords = {

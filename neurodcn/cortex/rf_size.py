@@ -128,6 +128,7 @@ def theoretical_rf(
     )
     deg = visual_degrees / image_width
     px, dg = dict(units=PIXELS), dict(units=DEGREE)
+    cumulative = "cumulative over this and all earlier layers, in pixels of the image"
     data = {
         "kernel_size": ("layer", [e["kernel"] for e in stack], dict(long_name="kernel size K in pixels", **px)),
         "stride": ("layer", [e["stride"] for e in stack], dict(long_name="stride", units="1")),
@@ -137,14 +138,18 @@ def theoretical_rf(
             dict(long_name="SRF scale in pixels (NaN: ordinary conv)", **px),
         ),
         "jump_px": ("layer", a["jump_px"], dict(long_name="input pixels per output map pixel", **px)),
-        "rf_size_px": ("layer", a["rf_px"], dict(long_name="receptive-field support (full width) in pixels", **px)),
+        "rf_size_px": ("layer", a["rf_px"], dict(long_name="receptive-field support (full width) in pixels",
+                                                 comment=f"{cumulative}; image pixels that can reach one unit", **px)),
         "rf_size_deg": (
             "layer",
             a["rf_px"] * deg,
-            dict(long_name="receptive-field support (full width)", **dg),
+            dict(long_name="receptive-field support (full width)", comment=f"{cumulative}; rf_size_px in deg", **dg),
         ),
-        "sigma_eff_px": ("layer", a["sigma_eff_px"], dict(long_name="effective Gaussian RF SD in pixels", **px)),
-        "sigma_eff_deg": ("layer", a["sigma_eff_px"] * deg, dict(long_name="effective Gaussian RF SD", **dg)),
+        "sigma_eff_px": ("layer", a["sigma_eff_px"], dict(
+            long_name="effective Gaussian RF SD in pixels", comment=f"{cumulative}; Gaussian SDs added in quadrature",
+            **px)),
+        "sigma_eff_deg": ("layer", a["sigma_eff_px"] * deg, dict(
+            long_name="effective Gaussian RF SD", comment=f"{cumulative}; sigma_eff_px in deg", **dg)),
     }
     coords = {
         "depth": ("layer", np.arange(1, len(stack) + 1), dict(long_name="spatial layer index", units="1")),

@@ -21,6 +21,7 @@ from neurodcn.cortex import contrast as _contrast
 from neurodcn.cortex import physiology as _physiology
 from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
+from neurodcn.cortex import rf_size as _rf_size
 from neurodcn.cortex.geometry import model_geometry
 from neurodcn.cortex.inputs import check_images, resize_attrs
 from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint
@@ -149,6 +150,13 @@ class VirtualCortex:
 
     def receptive_fields(self) -> xr.Dataset:
         return _rf.receptive_fields(self)
+
+    def theoretical_rf(self, passes_per_block: int = 1) -> xr.Dataset:
+        """The cumulative receptive field of a unit after each spatial layer (neurodcn.cortex.rf_size):
+        rf_size_px/_deg (support, full width; pixels of the image, deg) and sigma_eff_px/_deg (effective
+        Gaussian SD), for this cortex's image width and visual_degrees. receptive_fields' kernel_size_deg is
+        one layer's filter only."""
+        return _rf_size.theoretical_rf(self.model, self.visual_degrees, self.image_size[1], passes_per_block)
 
     def contrast_sweep(
         self, images, labels, contrasts, regime: str = "naive", per_image: bool = False, stimulus_table=None,
