@@ -99,10 +99,10 @@ def test_input_validation(model, images):
         nd.VirtualCortex(model, visual_degrees=0)
     with pytest.raises(ValueError, match="batch_size"):
         nd.VirtualCortex(model, batch_size=0)
-    with pytest.raises(ValueError, match="staged classifier"):
+    with pytest.raises(ValueError, match="layers must name the modules of Linear"):
         nd.VirtualCortex(torch.nn.Linear(2, 2))
     resnet = nd.VirtualCortex(nd.build_model("resnet-blocks", width=4, seed=0), image_size=16, progress=False)
-    with pytest.raises(ValueError, match="needs ODE blocks"):
+    with pytest.raises(ValueError, match=r"times must be None or \[0.0\] for discrete layers"):
         resnet.record(images, times=[1.0])
 
 

@@ -253,8 +253,8 @@ def test_bad_parameters_raise_clear_errors(linear_run):
     with pytest.raises(ValueError, match="times"):
         vc.physiology(times=[0.0, 3.0])
     res = nd.VirtualCortex(nd.build_model("resnet-blocks", width=4, seed=0), progress=False)
-    with pytest.raises(ValueError, match="ODE blocks"):
-        res.physiology()
+    with pytest.raises(ValueError, match=r"times must be None or \[0.0\] for discrete layers"):
+        res.physiology(times=[0.0, 1.0])
     with pytest.raises(ValueError, match="physiology"):
         fit_physiology(load_dataset)
     with pytest.raises(ValueError, match="level"):

@@ -24,7 +24,7 @@ a "physiology" dataset (neurodcn.cortex.physiology) at one model time:
   (:data:`NR_STATUS`: a flat response or no convergence, or c50 not identified: c50 or r_max on a bound).
 * latency: the first time the response r(t) reaches half its maximum over the recorded times (linear
   interpolation between recorded times; 0 when r(0) already does), in ms through the cortex's time map:
-  latency_ms = onset_ms + ms_per_unit_time * t_half.
+  latency_ms = onset_ms + ms_per_unit_time * t_half; NaN with one recorded time (a discrete layer).
 """
 
 from __future__ import annotations
@@ -220,7 +220,8 @@ def fit_physiology(
         if fit.success:
             nr[u] = fit.c50, fit.n, fit.r_max, fit.r_squared
         nr_status[u] = NR_STATUS.index("ok" if fit.success else "c50_not_identified" if fit.unidentified else "failed")
-        latency[u] = [half_max_time(t_all, r) for r in cr_all[u, positive]]
+        if t_all.size >= 2:  # one recorded time (a discrete layer) has no time course
+            latency[u] = [half_max_time(t_all, r) for r in cr_all[u, positive]]
     onset, per = float(curves.attrs["onset_ms"]), float(curves.attrs["ms_per_unit_time"])
     lo_i, hi_i = int(np.argmin(sc)), int(np.argmax(sc))
     ratio = gsf[:, lo_i] / gsf[:, hi_i]

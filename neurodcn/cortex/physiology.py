@@ -1,14 +1,15 @@
 """In-silico electrophysiology: tuning curves of single units (experiments "physiology" and "physiology_fits").
 
-Units. A unit is one channel of an ODE block at the map position nearest the stimulus centre (by default the
-image centre; the offset, at most half a map stride, is kept in the unit coords x_deg, y_deg).
+Units. A unit is one channel of a recorded block (neurodcn.cortex.readout) at the map position nearest the
+stimulus centre (by default the image centre; the offset, at most half a map stride, is kept in the unit coords
+x_deg, y_deg).
 
 Response. r = |h(t) - h_blank(t)| (``response="abs"``) or max(h(t) - h_blank(t), 0) (``"rectified"``) at the
-unit's position, where h is the block's hidden state and h_blank its state for a uniform mean-grey image at
-the same t: the unit's modulation away from its spontaneous state (the sign of h is arbitrary in a network,
-the next layer's weights can flip it, hence the absolute value by default). Static gratings are shown at
-every phase in ``phases`` and the largest response is kept, so the response is phase invariant, like a
-complex cell's.
+unit's position, where h is the block's state (a discrete layer's at its one time, 0) and h_blank its state for
+a uniform mean-grey image at the same t: the unit's modulation away from its spontaneous state (the sign of h is
+arbitrary in a network, the next layer's weights can flip it, hence the absolute value by default). Static
+gratings are shown at every phase in ``phases`` and the largest response is kept, so the response is phase
+invariant, like a complex cell's.
 
 Protocol (all gratings centred on ``center``, at the highest of ``contrasts`` unless stated):
 1. full-field gratings at every orientation x spatial frequency (SF): the orientation x SF response grid.
@@ -28,8 +29,7 @@ import torch
 import xarray as xr
 
 from neurodcn.analysis.physiology_fits import fit_physiology
-from neurodcn.cortex.inputs import batch_slices, check_times
-from neurodcn.cortex.record import propagate
+from neurodcn.cortex.inputs import batch_slices
 from neurodcn.data.stimuli import circular_aperture, grating_grid, grating_image, nyquist_frequency
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, time_coords
 from neurodcn.validate import check_choice, check_increasing, check_real, is_int, is_real
@@ -44,12 +44,11 @@ def default_parameters(vc) -> dict:
     from Nyquist / 16 up to the Nyquist frequency itself (0.125-2 cycles/deg for 32 px over 8 deg), 4 phases, 10
     log-spaced aperture diameters from 2 px (a 1 px circle centred between pixels holds no pixel centre) to the
     image height, size tuning at contrasts 0.1 and 1, 8 contrasts 0-1, 9 model times over [0, T], properties at
-    t = T.
+    t = T (discrete layers: their one time, 0).
     """
     h, w = vc.image_size
     nyq = nyquist_frequency((h, w), vc.visual_degrees)
     deg_per_px = vc.visual_degrees / w
-    T = min((block.solver.T for _, block in vc.model.ode_blocks()), default=1.0)
     return dict(
         orientations=np.arange(0.0, 180.0, 15.0),
         spatial_frequencies=np.geomspace(nyq / 16, nyq, 9),
@@ -57,26 +56,24 @@ def default_parameters(vc) -> dict:
         aperture_diameters=np.geomspace(2 * deg_per_px, min(h, w) * deg_per_px, 10),
         size_contrasts=(0.1, 1.0),
         contrasts=(0.0, 0.03, 0.06, 0.12, 0.25, 0.5, 0.75, 1.0),
-        times=np.linspace(0.0, T, 9),
-        fit_time=T,
+        times=vc.readout.times(None, 9),
+        fit_time=vc.readout.t_end,
     )
 
 
 def center_units(vc, blocks=None, center=(0.0, 0.0)) -> list[dict]:
-    """Per ODE block k (1-based; default all): the map position nearest ``center`` (x, y in deg).
+    """Per recorded block k (1-based; default all): the map position nearest ``center`` (x, y in deg).
 
     Returns [{block, row, col, x_deg, y_deg, channels}] in block order.
     """
-    ode = [i + 1 for i, _ in vc.model.ode_blocks()]
-    if not ode:
-        raise ValueError(f"physiology needs ODE blocks (h(t)); model {vc.name!r} has none")
+    ode = list(range(1, len(vc.readout.layers) + 1))
     chosen = ode if blocks is None else list(np.atleast_1d(blocks))
     if (
         not chosen
         or any(not is_int(k) or k not in ode for k in chosen)
         or len(set(chosen)) != len(chosen)
     ):
-        raise ValueError(f"blocks must be distinct ODE block numbers among {ode} (1-based), got {blocks!r}")
+        raise ValueError(f"blocks must be distinct block numbers among {ode} (1-based), got {blocks!r}")
     out = []
     for k in sorted(int(k) for k in chosen):
         g = vc.geometry[k - 1]
@@ -102,7 +99,7 @@ def _responses(vc, images: torch.Tensor, times: np.ndarray, units: list[dict], d
     vc.model.eval()
     for _, sl in batch_slices(x.shape[0], vc.batch_size, vc.progress, desc):
         with torch.no_grad():
-            _, trajs = propagate(vc.model, x[sl], times)
+            _, trajs = vc.readout(x[sl], times)
         parts = [trajs[u["block"] - 1][:, :, :, u["row"], u["col"]] for u in units]  # [time, b, C]
         out[sl] = torch.cat(parts, dim=-1).transpose(0, 1).to(torch.float64).cpu().numpy()
     return out
@@ -128,12 +125,13 @@ def physiology(
     response: str = "abs",
     min_response: float = 1e-4,
 ) -> tuple[xr.Dataset, xr.Dataset]:
-    """Tuning curves and fitted properties of the centre units of the ODE blocks (see the module docstring).
+    """Tuning curves and fitted properties of the centre units of the recorded blocks (module docstring).
 
     orientations (deg), spatial_frequencies (cycles/deg, <= Nyquist), phases (deg), aperture_diameters (deg,
     the aperture must fit in the image), size_contrasts and contrasts (Michelson, in [0, 1]; >= 3 contrasts for
     the Naka-Rushton fit): increasing sequences, None for :func:`default_parameters`. times: model times
-    within [0, T]; fit_time: one of them (default the last). blocks: ODE block numbers (1-based; default all).
+    within [0, T] (discrete layers: [0.0]); fit_time: one of them (default the last). blocks: recorded block
+    numbers (1-based; default all).
     center: stimulus centre (x, y) in deg. response: one of RESPONSES. min_response: units whose largest
     grating response is not above it are marked unresponsive (NaN properties).
     Returns (curves, fits): xr.Datasets of experiments "physiology" and "physiology_fits".
@@ -160,8 +158,7 @@ def physiology(
                           0.0, 1.0, lo_open=True)
     cs = check_increasing("contrasts", d["contrasts"] if contrasts is None else contrasts, 0.0, 1.0, min_size=3)
     units = center_units(vc, blocks, center)
-    T = min(vc.model.blocks[u["block"] - 1].solver.T for u in units)
-    times = check_times(d["times"] if times is None else times, T)
+    times = vc.readout.times(d["times"] if times is None else times)
     fit_time = float(check_choice("fit_time", times[-1] if fit_time is None else fit_time, times.tolist()))
     fi = int(np.searchsorted(times, fit_time))
     min_response = check_real("min_response", min_response, 0)
@@ -203,7 +200,7 @@ def physiology(
         return np.concatenate([np.full(u["channels"], u[key]) for u in units])
 
     coords = {
-        "block": ("unit", block, dict(long_name="ODE block", units="1")),
+        "block": ("unit", block, dict(long_name="recorded block", units="1")),
         "channel": ("unit", channel, dict(long_name="channel of the block", units="1")),
         "unit_id": (
             "unit",

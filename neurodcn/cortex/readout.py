@@ -185,14 +185,16 @@ def layer_geometry(readout: Readout, in_channels: int, image_hw: tuple[int, int]
     the model ("walked": a staged classifier's stages, or the torch.fx graph of the forward) or assumed
     ("centred": neurodcn.cortex.geometry.centred_geometry, from the map size a probe pass gives); strides maps
     id(SRF layer) -> stride of its input map (px) where walked. like: a tensor of the model's dtype and device.
+    A staged classifier's stages need no probe (their geometry is exact; Classifier.min_input_size checks the
+    size).
     """
-    with torch.no_grad():
-        _, states = readout(like.new_zeros(1, in_channels, *image_hw), readout.times([readout.t_end]))
     model, names = readout.model, [layer.name for layer in readout.layers]
     if isinstance(model, Classifier) and set(names) <= {s.path for s in model.stages()}:
         maps, strides = stage_geometry(model, in_channels, image_hw)
-    else:
-        maps, strides = traced_geometry(model, names, in_channels, image_hw, is_continuous)
+        return [maps[n] for n in names], strides, ["walked"] * len(names)
+    maps, strides = traced_geometry(model, names, in_channels, image_hw, is_continuous)
+    with torch.no_grad():
+        _, states = readout(like.new_zeros(1, in_channels, *image_hw), readout.times([readout.t_end]))
     out, how = [], []
     for name, s in zip(names, states, strict=True):
         c, h, w = s.shape[2:]

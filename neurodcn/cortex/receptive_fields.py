@@ -18,6 +18,7 @@ import torch
 import xarray as xr
 
 from neurodcn.analysis.fits import fit_lognormal
+from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, PIXELS, time_coords
 from neurodcn.validate import check_int
@@ -46,9 +47,15 @@ def preferred_frequency(kernels, size: int = FFT_SIZE) -> np.ndarray:
     return radial[amplitude.argmax(-1)].numpy()
 
 
-def srf_layers(model) -> list[tuple[str, SRFConv2d, int, int]]:
-    """(module path, layer, block k (0 outside blocks), conv index in its stage, 1-based) of every SRF layer of
-    the stages (stem, blocks, transitions), in forward order."""
+def srf_layers(model, recorded=()) -> list[tuple[str, SRFConv2d, int, int]]:
+    """(module path, layer, block k (0 outside blocks), conv index in its stage, 1-based) of every SRF layer: a
+    staged classifier's by its stages (stem, blocks, transitions) in forward order; any other model's in
+    registration order, block k the ``recorded`` layer (module names, in block order) that holds it."""
+    if not isinstance(model, Classifier):
+        convs = [(name, m) for name, m in model.named_modules() if isinstance(m, SRFConv2d)]
+        ks = [next((i + 1 for i, r in enumerate(recorded) if name == r or name.startswith(f"{r}.")), 0)
+              for name, _ in convs]
+        return [(name, m, k, ks[:j].count(k) + 1) for j, ((name, m), k) in enumerate(zip(convs, ks, strict=True))]
     out = []
     for stage in model.stages():
         k = stage.index + 1 if stage.kind == "block" else 0
@@ -57,10 +64,10 @@ def srf_layers(model) -> list[tuple[str, SRFConv2d, int, int]]:
     return out
 
 
-def _times(model, layers) -> list:
+def _times(vc, layers) -> list:
     if not any(m.time_param for _, m, _, _ in layers):
         return [None]
-    ends = {block.solver.T for _, block in model.ode_blocks()}
+    ends = {layer.T for layer in vc.readout.layers if layer.T is not None}
     if len(ends) != 1:
         raise ValueError(
             f"time-dependent sigma is reported at t = 0 and t = T, which needs one T for every ODE "
@@ -96,11 +103,16 @@ def receptive_fields(vc) -> xr.Dataset:
     """Sigma, kernel size and preferred spatial frequency of every SRF layer, sigma_ji distributions with
     log-normal fits (schema "receptive_fields"). Raises ValueError for models without SRF layers."""
     model = vc.model
-    layers = srf_layers(model)
+    layers = srf_layers(model, [layer.name for layer in vc.readout.layers])
     if not layers:
-        raise ValueError(f"receptive_fields needs SRF layers (learned sigma); model {vc.name!r} has none")
+        raise ValueError(f"receptive_fields needs SRF layers (SRFConv2d, whose Gaussian scale sigma is learned); "
+                         f"model {vc.name!r} has none: its filters have no sigma to report")
+    unplaced = [name for name, m, _, _ in layers if id(m) not in vc.layer_strides]
+    if unplaced:
+        raise ValueError(f"receptive_fields needs the map stride entering each SRF layer; the map geometry of "
+                         f"{vc.name!r} could not be walked to {unplaced} (neurodcn.cortex.geometry.traced_geometry)")
     model.eval()
-    times = _times(model, layers)
+    times = _times(vc, layers)
     deg_per_px = vc.visual_degrees / vc.image_size[1]
     n_t, n_l = len(times), len(layers)
     sigma, size, sf = np.empty((n_t, n_l)), np.empty((n_t, n_l)), np.empty((n_t, n_l))

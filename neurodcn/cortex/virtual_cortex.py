@@ -1,4 +1,4 @@
-"""VirtualCortex: a trained staged classifier wrapped as something to record from and experiment on.
+"""VirtualCortex: a network (any nn.Module) wrapped as something to record from and experiment on.
 
 Every experiment returns a labelled xr.Dataset (the schema: neurodcn.schema). Physical units: the input image of
 ``image_size`` pixels spans ``visual_degrees`` horizontally; model time t maps to ms as
@@ -22,8 +22,9 @@ from neurodcn.cortex import physiology as _physiology
 from neurodcn.cortex import receptive_fields as _rf
 from neurodcn.cortex import record as _record
 from neurodcn.cortex import rf_size as _rf_size
-from neurodcn.cortex.geometry import model_geometry
+from neurodcn.cortex.baselines import Pixels, untrained_model
 from neurodcn.cortex.inputs import check_images, resize_attrs
+from neurodcn.cortex.readout import Readout, layer_geometry
 from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
@@ -35,17 +36,24 @@ __all__ = ["VirtualCortex"]
 
 
 class VirtualCortex:
-    """A staged classifier (neurodcn.nn.classifier.Classifier: stem, blocks, transitions, head) to experiment on.
+    """A network to experiment on: any nn.Module, with the layers to record named by module name.
 
     Args:
-        model: the network; put in eval mode, never trained here.
+        model: the network (input images [N, C, H, W] in [0, 1]); put in eval mode, never trained here.
         visual_degrees: width of the input image in degrees of visual angle (deg).
         ms_per_unit_time: milliseconds per unit of model time (ms). onset_ms: time of model t = 0 (ms).
         batch_size: images per forward pass (memory is bounded by one batch).
         progress: show tqdm progress bars. image_size: input size in pixels, int or (height, width).
+        layers: module names (``model.named_modules()``) to record, each one block of the recording; None: a
+            staged classifier's blocks, else the model's convolution layers (neurodcn.cortex.readout).
 
-    ResNets (no ODE blocks) support receptive_fields (SRF variants), contrast_sweep with regime "naive" and
-    pattern_completion accuracy; record, the T-scaling contrast regimes and D(t) need ODE blocks.
+    Named layers are all continuous blocks (ODE blocks, or modules meeting the protocol of
+    neurodcn.cortex.readout: h(t) over model time, solver states marked) or all discrete layers. A discrete
+    layer computes once per image, so it is recorded with one time point, model time 0 (time_ms = onset_ms):
+    the blocks already order layers by depth, and a time per layer would invent latencies. record, rsa,
+    predictivity, physiology and the map geometry work on every model; receptive_fields needs SRF layers;
+    contrast_sweep and pattern_completion need a staged classifier (neurodcn.nn.classifier.Classifier), and
+    their T-scaling regimes and D(t) its ODE blocks. Baselines: VirtualCortex.pixels(), .untrained(name).
     """
 
     def __init__(
@@ -57,13 +65,9 @@ class VirtualCortex:
         batch_size: int = 64,
         progress: bool = True,
         image_size=32,
+        layers=None,
     ):
-        check_type("model", model, nn.Module, "a torch nn.Module (a staged classifier)")
-        if not isinstance(model, Classifier):
-            raise ValueError(
-                f"model must be a staged classifier (neurodcn.nn.classifier.Classifier: stem, blocks, "
-                f"transitions, head), got {type(model).__name__}"
-            )
+        check_type("model", model, nn.Module, "a torch nn.Module")
         self.model = model.eval()
         self.visual_degrees = check_real("visual_degrees", visual_degrees, lo=0.0, lo_open=True)
         self.ms_per_unit_time = check_real("ms_per_unit_time", ms_per_unit_time, lo=0.0, lo_open=True)
@@ -75,19 +79,25 @@ class VirtualCortex:
         config = getattr(model, "config", None)
         self.model_config = dict(config) if isinstance(config, dict) else {}
         self.name = str(self.model_config.get("name", type(model).__name__))
-        self.in_channels = int(
-            self.model_config.get("in_channels")
-            or next(m.in_channels for m in model.stem.modules() if hasattr(m, "in_channels"))
-        )
-        linear = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
+        given = [getattr(model, "in_channels", None), self.model_config.get("in_channels")]
+        given += [m.in_channels for m in model.modules() if isinstance(getattr(m, "in_channels", None), int)]
+        self.in_channels = int(next((c for c in given if c), 3))
+        linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
         self.num_classes = self.model_config.get("num_classes") or (
             linear[-1].out_features if linear else None
         )
-        self.geometry, self.layer_strides = model_geometry(model, self.in_channels, self.image_size)
-        smallest = model.min_input_size()
-        if min(self.image_size) < smallest:
+        if isinstance(model, Classifier) and min(self.image_size) < model.min_input_size():
+            smallest = model.min_input_size()
             raise ValueError(f"image_size must be at least {smallest} x {smallest} px for {self.name!r} (smaller "
                              f"images leave a block map empty or a norm one value per group), got {image_size!r}")
+        self.readout = Readout(model, layers)
+        self._like = next(iter([*model.parameters(), *model.buffers()]), torch.zeros(()))
+        try:
+            self.geometry, self.layer_strides, self.geometry_method = layer_geometry(
+                self.readout, self.in_channels, self.image_size, self._like)
+        except (RuntimeError, ValueError) as err:
+            raise ValueError(f"image_size {image_size!r} (images [1, {self.in_channels}, *image_size]) did not pass "
+                             f"through {self.name!r} and its layers: {err}") from err
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -105,24 +115,41 @@ class VirtualCortex:
         them."""
         return cls.from_checkpoint(bundled_checkpoint(name), **kwargs)
 
+    @classmethod
+    def pixels(cls, in_channels: int = 3, **kwargs) -> VirtualCortex:
+        """The pixel baseline: one block, the image itself at the model's input (resized to image_size),
+        recorded at model time 0 (neurodcn.cortex.baselines.Pixels)."""
+        return cls(Pixels(in_channels), layers=["image"], **kwargs)
+
+    @classmethod
+    def untrained(cls, name: str = DEFAULT_CHECKPOINT, seed: int | None = None, **kwargs) -> VirtualCortex:
+        """An untrained copy of a bundled or zoo model, built by the zoo with its seed rule
+        (neurodcn.cortex.baselines.untrained_model; default: a bundled model's own initialisation)."""
+        vc = cls(untrained_model(name, seed), **kwargs)
+        vc.name = f"{vc.name} (untrained, seed {vc.model_config['seed']})"
+        return vc
+
     # ------------------------------------------------------------------ shared facts for the experiments
     @property
     def solver_config(self) -> dict:
-        """The ODE blocks' solver config (one dict if they agree, else {"block{k}": dict}); {} if none."""
+        """The recorded continuous blocks' solver config (one dict if they agree, else {"block{k}": dict}): an
+        ODE block's SolverConfig, another block's T and interpolant; {} for discrete layers."""
         configs = {
-            f"block{i + 1}": block.solver.to_dict() for i, block in self.model.ode_blocks()
+            f"block{k + 1}": (layer.module.solver.to_dict() if hasattr(layer.module, "solver")
+                              else {"T": layer.T, "interpolant": self.readout.interpolant(k)})
+            for k, layer in enumerate(self.readout.layers) if layer.T is not None
         }
         unique = {repr(c) for c in configs.values()}
         return next(iter(configs.values())) if len(unique) == 1 else configs
 
     def map_shape(self, i: int) -> tuple[int, int, int]:
-        """(channels, height, width) of the map of blocks[i] (0-based) for images of image_size."""
+        """(channels, height, width) of the map of recorded block i (0-based) for images of image_size."""
         g = self.geometry[i]
         return g.channels, g.height, g.width
 
     def check_images(self, images) -> torch.Tensor:
         """Validated images [N, in_channels, H, W] in [0, 1] on the model's device and dtype."""
-        return check_images(images, self.in_channels, self.image_size, next(self.model.parameters()))
+        return check_images(images, self.in_channels, self.image_size, self._like)
 
     def stamp(self, ds: xr.Dataset, experiment: str, title: str | None = None, stimulus_size=None) -> xr.Dataset:
         """``ds`` with the provenance attrs (neurodcn.schema.stamp_provenance) and this cortex's visual_degrees
@@ -144,7 +171,7 @@ class VirtualCortex:
         )
 
     # ------------------------------------------------------------------ experiments
-    def record(self, images, times, out=None, stimulus_table=None, stimulus_set=None, **budget) -> xr.DataTree:
+    def record(self, images, times=None, out=None, stimulus_table=None, stimulus_set=None, **budget) -> xr.DataTree:
         return _record.record(self, images, times, out=out, stimulus_table=stimulus_table, stimulus_set=stimulus_set,
                               **budget)
 
@@ -158,10 +185,17 @@ class VirtualCortex:
         one layer's filter only."""
         return _rf_size.theoretical_rf(self.model, self.visual_degrees, self.image_size[1], passes_per_block)
 
+    def _staged(self, experiment: str) -> None:
+        if not isinstance(self.model, Classifier):
+            raise ValueError(f"{experiment} needs a staged classifier (neurodcn.nn.classifier.Classifier: stem, "
+                             f"blocks, transitions, head) to run to its logits; model {self.name!r} is a "
+                             f"{type(self.model).__name__}")
+
     def contrast_sweep(
         self, images, labels, contrasts, regime: str = "naive", per_image: bool = False, stimulus_table=None,
         **budget,
     ) -> xr.Dataset:
+        self._staged("contrast_sweep")
         return _contrast.contrast_sweep(
             self, images, labels, contrasts, regime, per_image=per_image, stimulus_table=stimulus_table, **budget
         )
@@ -169,6 +203,7 @@ class VirtualCortex:
     def pattern_completion(
         self, images, labels, mask_sizes, times=None, stimulus_table=None, **budget
     ) -> xr.Dataset:
+        self._staged("pattern_completion")
         return _completion.pattern_completion(
             self, images, labels, mask_sizes, times=times, stimulus_table=stimulus_table, **budget
         )
@@ -193,9 +228,8 @@ class VirtualCortex:
     # ------------------------------------------------------------------ display
     def _rows(self) -> list[tuple]:
         rows = []
-        for i, block in enumerate(self.model.blocks):
+        for i, (name, block, T) in enumerate(self.readout.layers):
             c, h, w = self.map_shape(i)
-            T = block.solver.T if hasattr(block, "solver") else None
             times = [None]
             if any(m.time_param for m in block.modules() if isinstance(m, SRFConv2d)) and T is not None:
                 times = [0.0, T]
@@ -206,11 +240,10 @@ class VirtualCortex:
             span = (
                 f"t 0-{T:g} = {self.onset_ms:g}-{self.onset_ms + self.ms_per_unit_time * T:g} ms"
                 if T is not None
-                else "discrete"
+                else f"discrete: t 0 = {self.onset_ms:g} ms"
             )
-            rows.append(
-                (i + 1, type(block).__name__, c, f"{h} x {w}", f"{self.geometry[i].stride:g}", span, sigma)
-            )
+            stride = f"{self.geometry[i].stride:g}" + (" (centred)" if self.geometry_method[i] == "centred" else "")
+            rows.append((i + 1, f"{name} ({type(block).__name__})", c, f"{h} x {w}", stride, span, sigma))
         return rows
 
     def _facts(self) -> list[tuple[str, str]]:
@@ -227,7 +260,7 @@ class VirtualCortex:
             ("time", f"time_ms = {self.onset_ms:g} + {self.ms_per_unit_time:g} * t"),
         ]
 
-    _HEAD = ("block", "kind", "channels", "map (px)", "stride (px)", "time", "sigma (px)")
+    _HEAD = ("block", "layer", "channels", "map (px)", "stride (px)", "time", "sigma (px)")
 
     def __repr__(self) -> str:
         lines = [f"VirtualCortex({', '.join(f'{k}: {v}' for k, v in self._facts())})"]
