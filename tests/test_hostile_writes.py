@@ -180,7 +180,7 @@ def test_a_lazily_opened_store_is_not_silently_swapped(tmp_path):
     lazy = load_dataset(store, lazy=True)
     save_dataset(_ds(2.0), store)  # replaced by a later run
     with pytest.raises(RuntimeError, match="replaced or removed after it was opened lazily"):
-        lazy["h"].values
+        lazy["h"].load()
     assert load_dataset(store, lazy=True)["h"].values.tolist() == [2.0] * 3
 
 
@@ -224,3 +224,62 @@ def test_a_killed_stream_leaves_a_findable_store_up_to_its_last_finished_batch(t
         zarr.open_array(w.partial / name, mode="r+").resize((5,))
     with pytest.warns(UserWarning, match="incomplete.*3 finished"):
         assert load_dataset(w.partial)["h"].values.tolist() == [1.0] * 3
+
+
+# ------------------------------------------------------------------------------------------- recordings
+def _cortex():
+    import neurodcn as nd
+
+    torch.manual_seed(0)
+    model = nd.build_model("odenet", width=4, solver={"method": "euler", "step_size": 0.5})
+    return nd.VirtualCortex(model, image_size=10, progress=False, batch_size=2)
+
+
+def _images(n, seed=0):
+    return torch.rand(n, 3, 10, 10, generator=torch.Generator().manual_seed(seed))
+
+
+def test_a_second_record_to_the_same_out_needs_overwrite_and_never_swaps_a_lazy_one(tmp_path):
+    pytest.importorskip("zarr")
+    vc, out = _cortex(), tmp_path / "rec.zarr"
+    first = vc.record(_images(2, seed=0), [1.0], out=out)
+    h1 = first["block1/h"].values.copy()
+    with pytest.raises(FileExistsError, match="rec.zarr.*exists and overwrite=False"):
+        vc.record(_images(2, seed=1), [1.0], out=out)
+    np.testing.assert_array_equal(first["block1/h"].values, h1)
+    vc.record(_images(2, seed=1), [1.0], out=out, overwrite=True)
+    with pytest.raises(RuntimeError, match="replaced or removed after it was opened lazily"):
+        first["block1/h"].load()
+
+
+def test_ctrl_c_during_a_streamed_record_keeps_the_finished_batches_and_says_so(tmp_path, capsys):
+    pytest.importorskip("zarr")
+    vc, out = _cortex(), tmp_path / "rec.zarr"
+    calls = []
+
+    def interrupt(*_):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    handle = vc.model.stem.register_forward_hook(interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            vc.record(_images(6), [0.5, 1.0], out=out)
+    finally:
+        handle.remove()
+    lines = capsys.readouterr().err.strip().splitlines()
+    partial = str(tmp_path / "rec.partial.zarr")
+    assert lines == [f"record interrupted: the 2 of 6 stimuli finished are kept in {partial!r} "
+                     "(load_dataset reads them)"]
+    with pytest.warns(UserWarning, match="incomplete"):
+        kept = load_dataset(tmp_path / "rec.partial.zarr")
+    np.testing.assert_array_equal(kept["block1/h"].values, vc.record(_images(6)[:2], [0.5, 1.0])["block1/h"].values)
+
+
+def test_record_in_memory_that_needs_too_much_is_refused_up_front(monkeypatch):
+    from neurodcn.io.limits import MAX_BYTES_ENV, BudgetError
+
+    monkeypatch.setenv(MAX_BYTES_ENV, str(10_000))
+    with pytest.raises(BudgetError, match=r"record in memory \(4 stimuli x 3 times.*out='recording.zarr'"):
+        _cortex().record(_images(4), [0.5, 1.0, 1.5])

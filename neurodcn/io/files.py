@@ -480,7 +480,7 @@ class ZarrStreamWriter:
             zarr.consolidate_metadata(self.partial)
             move_into_place(self.partial, self.path, replace_dir=is_neurodcn_store)
         except BaseException as err:
-            self._stop(err)
+            self.stop_after(err)
             raise
         self._release()
         return self.path
@@ -503,12 +503,13 @@ class ZarrStreamWriter:
         self._release()
         return self.partial
 
-    def _stop(self, err: BaseException) -> None:
-        """After ``err``: keep the finished batches on an interrupt, else delete them."""
+    def stop_after(self, err: BaseException) -> Path | None:
+        """After ``err``: keep the finished batches on an interrupt (returns the partial store), else delete them
+        (returns None)."""
         if isinstance(err, KeyboardInterrupt) and self.size:
-            self.keep()
-        else:
-            self.abort()
+            return self.keep()
+        self.abort()
+        return None
 
     def __enter__(self) -> ZarrStreamWriter:
         return self
@@ -517,4 +518,4 @@ class ZarrStreamWriter:
         if exc_type is None:
             self.close()
         elif self._open:
-            self._stop(exc)
+            self.stop_after(exc)

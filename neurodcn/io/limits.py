@@ -7,7 +7,8 @@
 - :func:`check_store_tree` refuses a zarr store holding a symlink or a non-regular file.
 - Budgets: declared sizes are checked before anything is allocated. The byte budget is ``max_bytes`` where a
   loader takes it, else the environment variable ``NEURODCN_MAX_BYTES``, else :data:`DEFAULT_MAX_BYTES`;
-  the pixel budget of image sets likewise ``max_pixels``, ``NEURODCN_MAX_PIXELS``, :data:`DEFAULT_MAX_PIXELS`.
+  the pixel budget of image sets likewise ``max_pixels``, ``NEURODCN_MAX_PIXELS``, :data:`DEFAULT_MAX_PIXELS`;
+  results built in memory (a recording) get ``NEURODCN_MAX_BYTES`` if set, else 80 % of the memory available.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_PIXELS_ENV",
     "byte_budget",
     "pixel_budget",
+    "memory_budget",
     "check_budget",
     "check_regular",
     "check_hdf5",
@@ -69,6 +71,19 @@ def byte_budget(max_bytes=None) -> int:
 def pixel_budget(max_pixels=None) -> int:
     """``max_pixels``, else $NEURODCN_MAX_PIXELS, else DEFAULT_MAX_PIXELS."""
     return _budget("max_pixels", max_pixels, MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS)
+
+
+def memory_budget(max_bytes=None) -> int:
+    """``max_bytes``, else $NEURODCN_MAX_BYTES, else 80 % of the memory available now (MemAvailable): the
+    budget of results built in memory."""
+    if max_bytes is not None or MAX_BYTES_ENV in os.environ:
+        return byte_budget(max_bytes)
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return int(0.8 * available)
 
 
 def check_budget(what: str, need: int, budget: int, unit: str = "bytes", hint: str = "") -> None:
