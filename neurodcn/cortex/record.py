@@ -1,12 +1,14 @@
-"""Recording h(t): the hidden state of every ODE block at chosen model times (experiment "record").
+"""Recording h(t): the state of every recorded layer at chosen model times (experiment "record").
 
-A recording is an xarray DataTree with one group per block (neurodcn.schema): blocks have maps of different
-sizes, and one group each keeps their dims apart; ``rec.dcn.to_dataframe()`` (neurodcn.schema) is its tidy
-table, one row per value of h.
+The recorded layers are the cortex's (neurodcn.cortex.readout): ODE blocks and other continuous blocks over
+model time, or discrete layers with their one state at model time 0. A recording is an xarray DataTree with one
+group per block (neurodcn.schema): blocks have maps of different sizes, and one group each keeps their dims
+apart; ``rec.dcn.to_dataframe()`` (neurodcn.schema) is its tidy table, one row per value of h.
 
-h(t) comes from the solver's own output grid (ODEBlock.trajectory), never from hooks (a hook inside the vector
-field fires at every solver stage, not at output times). The block's end time T is always on the grid, so the
-state handed on to the next stage is h(T) of the same solve, exactly as the model's forward computes it.
+A continuous block's h(t) comes from the solver's own output grid (its trajectory), never from hooks (a hook
+inside the vector field fires at every solver stage, not at output times). The block's end time T is always on
+the grid, so the state handed on to the next stage is h(T) of the same solve, exactly as the model's forward
+computes it.
 An adaptive solver takes one step size per batch, so h(t) depends on which images share a batch (within
 the solver tolerance). Every recorded time is flagged as the solver's own state or an interpolation
 (neurodcn.cortex.solver_states). Solver effort is bounded (neurodcn.cortex.budget); a batch whose solve fails or
@@ -16,14 +18,17 @@ why), and the other batches are kept (streamed to zarr as they are done).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 import xarray as xr
 
 from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
-from neurodcn.cortex.inputs import batch_slices, check_times
+from neurodcn.cortex.inputs import batch_slices
 from neurodcn.cortex.solver_states import flag_variable, step_variable
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
+from neurodcn.io.limits import check_budget, memory_budget
 from neurodcn.nn.dynamics import ODEBlock
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import (
@@ -101,21 +106,24 @@ def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, failure: np.
     groups = {"/": root}
     for k, arr in hs.items():
         g = vc.geometry[k - 1]
-        h = {"long_name": f"hidden state h(t) of ODE block {k}", "units": "1"}
+        name, block, T = vc.readout.layers[k - 1]
+        what = f"hidden state h(t) of continuous block {k}" if T is not None else f"output of layer {k}"
+        h = {"long_name": f"{what} ({name})", "units": "1"}
         coords = block_coords(g.channels, *g.degrees(vc.image_size, vc.visual_degrees))
-        block = vc.model.blocks[k - 1]
         srf = [m for m in block.modules() if isinstance(m, SRFConv2d) and m.out_channels == g.channels]
         if srf:
             long_name = "SRF scale sigma of the block's last SRF layer (SRFConv2d.sigma_summary), in pixels"
             coords["sigma"] = ((), srf[-1].sigma_summary(), {"long_name": long_name, "units": PIXELS})
         data = {"h": ((STIMULUS, TIME, *BLOCK_DIMS), arr, h)}
-        data.update(_in_group(flag_variable(k, times, steps[k], block.solver.interpolant), k))
-        if step_times:
+        if T is not None:
+            data.update(_in_group(flag_variable(k, times, steps[k], vc.readout.interpolant(k - 1)), k))
+        if T is not None and step_times:
             data.update(_in_group(step_variable(k, steps[k]), k))
         groups[f"/{block_name(k)}"] = xr.Dataset(
             data,
             coords=coords,
-            attrs={"block_index": k, "map_stride_px": float(g.stride)},
+            attrs={"block_index": k, "layer": name, "time_axis": "continuous" if T is not None else "discrete",
+                   "map_stride_px": float(g.stride), "map_geometry": vc.geometry_method[k - 1]},
         )
     return xr.DataTree.from_dict(groups)
 
@@ -130,62 +138,70 @@ def record(
     max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
     solve_budget_s: float = DEFAULT_SOLVE_BUDGET_S,
     time_budget_s: float | None = None,
+    overwrite: bool = False,
 ) -> xr.DataTree:
-    """h(t) of every ODE block of ``vc.model`` for every image at the given model times (experiment "record").
+    """h(t) of every recorded layer of ``vc`` for every image at the given model times (experiment "record").
 
     images: [N, C, H, W] in [0, 1]; values that overshoot [0, 1] by float rounding only (e.g. 1.0000001 after
     an antialiased resize; up to 4 float32 epsilons) are clipped to it, anything further is an error.
-    times: model times in [0, T]; stimulus_table: optional pandas DataFrame (N rows, a stimulus_id column; see
+    times: model times in [0, T] (None: 5 evenly spaced; discrete layers: None or [0.0], their one state);
+    stimulus_table: optional pandas DataFrame (N rows, a stimulus_id column; see
     neurodcn.data.stimuli) whose columns become stimulus coords; stimulus_set: the name that makes integer ids
     unique (default: a content hash of the images; see neurodcn.schema.stimulus_coords).
     Returns an xarray DataTree (see neurodcn.schema): the root holds the stimulus coords (index ``stimulus`` =
     ``stimulus_id``), ``time`` and ``time_ms``, ``solver_failure`` (stimulus) and the provenance attrs; group
-    ``block{k}`` (one per ODE block) holds ``h`` (stimulus, time, channel, y, x) with coords channel, y, x,
-    y_deg, x_deg and attrs block_index, map_stride_px, and the solver's bookkeeping
-    (neurodcn.cortex.solver_states): solver_state (stimulus, time) and solver_step_time (stimulus, step). Root
-    attr t_end: the end T of the recorded interval (model time).
+    ``block{k}`` (one per recorded layer) holds ``h`` (stimulus, time, channel, y, x) with coords channel, y, x,
+    y_deg, x_deg and attrs block_index, layer (module name), time_axis ("continuous" or "discrete"),
+    map_stride_px, map_geometry ("walked" or "centred", neurodcn.cortex.readout.layer_geometry), and for a
+    continuous block the solver's bookkeeping (neurodcn.cortex.solver_states): solver_state (stimulus, time)
+    and solver_step_time (stimulus, step). Root attr t_end: the end T of the recorded interval (model time; 0
+    for discrete layers).
     out: None (in memory) or a ".zarr" path: batches are streamed there (memory bounded by one batch) and the
-    lazily opened store is returned. max_num_steps, solve_budget_s (s), time_budget_s (s or None): the
+    lazily opened store is returned; an existing ``out`` is replaced only with ``overwrite=True``.
+    Interrupted (Ctrl-C), a streamed recording keeps its finished batches in ``<out stem>.partial.zarr``
+    (load_dataset reads them) and says so in one line. A recording in memory that would need more than
+    neurodcn.io.limits.memory_budget() is refused up front, with the size it needs.
+    max_num_steps, solve_budget_s (s), time_budget_s (s or None): the
     solver-effort bounds of neurodcn.cortex.budget.SolveBudget; a failed batch is NaN, flagged in
     solver_failure, and the others are kept.
     """
-    model = vc.model
-    ode = [i for i, _ in model.ode_blocks()]
-    if not ode:
-        raise ValueError(
-            f"record needs ODE blocks (h(t) over continuous time); model {vc.name!r} has none "
-            "(its blocks are discrete, e.g. ResBlocks)"
-        )
+    model, readout = vc.model, vc.readout
+    layers = range(len(readout.layers))
+    cont = [i for i in layers if readout.layers[i].T is not None]
     x = vc.check_images(images)
-    t_end = min(model.blocks[i].solver.T for i in ode)
-    times = check_times(times, t_end)
+    t_end = readout.t_end
+    times = readout.times(times)
     n = x.shape[0]
     stim = stimulus_coords(n, stimulus_table, stimulus_set, images=x.cpu().numpy())
     attrs = vc.stamp(xr.Dataset(), "record", stimulus_size=np.shape(images)[-2:]).attrs
     attrs["t_end"] = float(t_end)  # the end of the recorded interval [0, T] in model time
     budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
-    writer = ZarrStreamWriter(out, dim=STIMULUS) if out is not None else None
-    full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in ode}
-    steps = {i + 1: [] for i in ode}
+    writer = ZarrStreamWriter(out, dim=STIMULUS, overwrite=overwrite) if out is not None else None
+    full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in layers}
+    if full is not None:
+        check_budget(f"record in memory ({n} stimuli x {len(times)} times x {len(full)} blocks' maps, float32)",
+                     sum(a.nbytes for a in full.values()), memory_budget(), hint="pass out='recording.zarr' to "
+                     "stream the batches to disk (memory bounded by one batch), or record fewer stimuli or times")
+    steps = {i + 1: [] for i in cont}
     failure = np.zeros(n, np.int8)
     model.eval()
     try:
         with budget.limits(model), torch.no_grad():
             for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
-                code, result = budget.run(lambda: propagate(model, x[sl], times))  # noqa: B023
+                code, result = budget.run(lambda: readout(x[sl], times))  # noqa: B023
                 failure[sl] = code
                 m = sl.stop - sl.start
                 hs, batch_steps = {}, {}
-                for i in ode:
+                for i in layers:
                     if code:
-                        batch_steps[i + 1] = [np.empty(0)] * m
                         hs[i + 1] = np.full((m, len(times), *vc.map_shape(i)), np.nan, np.float32)
                     else:
-                        batch_steps[i + 1] = [model.blocks[i].step_times.cpu().numpy()] * m
                         hs[i + 1] = result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
                         if hs[i + 1].shape[2:] != vc.map_shape(i):
                             raise RuntimeError(f"block {i + 1} map is {hs[i + 1].shape[2:]} but the geometry "
                                                f"predicts {vc.map_shape(i)}")
+                for i in cont:
+                    batch_steps[i + 1] = [np.empty(0) if code else readout.step_times[i]] * m
                     steps[i + 1] += batch_steps[i + 1]
                 if writer is None:
                     for k, arr in hs.items():
@@ -193,9 +209,11 @@ def record(
                 else:
                     writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, batch_steps,
                                         failure[sl]))
-    except BaseException:
+    except BaseException as err:
         if writer is not None:
-            writer.abort()
+            if writer.stop_after(err) is not None:
+                print(f"record interrupted: the {writer.size} of {n} stimuli finished are kept in "
+                      f"{str(writer.partial)!r} (load_dataset reads them)", file=sys.stderr)
         raise
     if writer is None:
         return _tree(vc, full, times, stim, steps, failure, attrs, step_times=True)
