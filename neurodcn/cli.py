@@ -105,6 +105,12 @@ def _check_output(option: str, text: str, directory: bool) -> None:
         raise CommandError(f"{option} {text!r} is an existing folder; it must be a file name (left untouched)")
     if not p.parent.is_dir():
         raise CommandError(f"{option} {text!r}: the folder {str(p.parent)!r} does not exist")
+    from neurodcn.io.atomic import check_destination
+
+    try:  # a FIFO, device node or unwritable folder is found now, not after the work
+        check_destination(p, overwrite=True)
+    except (OSError, ValueError) as err:
+        raise CommandError(f"{option} {text!r}: {err}") from None
 
 
 def _device(name: str):
@@ -309,17 +315,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _kept(args) -> str:
+    """What an interrupted command leaves behind, in words."""
+    if args.command == "train":
+        state = Path(args.out) / "state.pt"
+        if not state.exists():
+            return f"no training state had been saved in {args.out!r} yet"
+        return (f"{str(state)!r} keeps the last saved training state (saved after every epoch and every "
+                "--checkpoint-every steps); run the same command with --resume to continue")
+    if args.command == "demo":
+        return f"the analyses finished so far are kept in {args.out!r}; run the demo again to finish"
+    return "nothing was written"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code. User errors print one line
-    ``neurodcn <command>: error: ...`` to stderr and return 2."""
+    ``neurodcn <command>: error: ...`` to stderr and return 2; an interrupt (Ctrl-C) prints one line saying
+    what was kept and returns 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = None if argv is None else list(argv)
     try:
         return COMMANDS[args.command][2](args)
-    except (CommandError, ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
+    except (CommandError, ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as err:
         print(f"neurodcn {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"neurodcn {args.command}: interrupted; {_kept(args)}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -283,3 +283,71 @@ def test_record_in_memory_that_needs_too_much_is_refused_up_front(monkeypatch):
     monkeypatch.setenv(MAX_BYTES_ENV, str(10_000))
     with pytest.raises(BudgetError, match=r"record in memory \(4 stimuli x 3 times.*out='recording.zarr'"):
         _cortex().record(_images(4), [0.5, 1.0, 1.5])
+
+
+# --------------------------------------------------------------------------------- command line and runs
+def _cifar(tmp_path):
+    from conftest import _write_synthetic
+
+    return _write_synthetic(tmp_path / "cifar-10-batches-py", rows=20, seed=0).root
+
+
+def test_two_trainings_into_one_run_folder_fail_clearly(tmp_path, capsys):
+    import socket
+
+    from neurodcn.cli import main
+
+    data, out = _cifar(tmp_path), tmp_path / "run"
+    out.mkdir()
+    (out / "run.lock").write_text(f"1 {socket.gethostname()}")  # a live process (init) holds the folder
+    args = ["train", "--model", "odenet", "--width", "2", "--data", str(data), "--out", str(out), "--epochs", "1",
+            "--batch-size", "4", "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "run folder" in err and "in use by process 1" in err and "run.lock" in err
+    assert sorted(p.name for p in out.iterdir()) == ["run.lock"]  # nothing of the second run was written
+    (out / "run.lock").unlink()
+    assert main(args) == 0
+    assert not (out / "run.lock").exists()  # released when the run ends
+
+
+def test_ctrl_c_in_train_and_demo_prints_one_line_saying_what_was_kept(tmp_path, capsys, monkeypatch):
+    import neurodcn.demo
+    import neurodcn.train.trainer
+    from neurodcn.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(neurodcn.train.trainer, "train", interrupted)
+    monkeypatch.setattr(neurodcn.demo, "run_demo", interrupted)
+    out = tmp_path / "run"
+    args = ["train", "--model", "odenet", "--data", str(_cifar(tmp_path)), "--out", str(out), "--epochs", "1"]
+    assert main(args) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        f"neurodcn train: interrupted; no training state had been saved in {str(out)!r} yet"]
+    out.mkdir()
+    (out / "state.pt").write_bytes(b"")
+    assert main(args) == 130
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "state.pt" in line and "--resume" in line
+    assert main(["demo", "--out", str(tmp_path / "res"), "--quick"]) == 130
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("neurodcn demo: interrupted; the analyses finished so far are kept in")
+
+
+def test_evaluate_json_onto_a_fifo_or_device_fails_before_work(tmp_path, capsys, monkeypatch):
+    import neurodcn.train.checkpoint as ckpt
+    from neurodcn.cli import main
+
+    loads = []
+    monkeypatch.setattr(ckpt, "load_checkpoint", lambda *a, **k: loads.append(a))
+    fifo = tmp_path / "r.json"
+    os.mkfifo(fifo)
+    dev = tmp_path / "d.json"
+    dev.symlink_to("/dev/null")
+    for target in (fifo, dev):
+        assert main(["evaluate", str(tmp_path / "m.pt"), "--data", str(tmp_path), "--json", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert "--json" in err and ("FIFO" in err or "character device" in err)
+    assert loads == [] and fifo.is_fifo() and dev.is_symlink()

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches
-from neurodcn.io.atomic import write_text
+from neurodcn.io.atomic import lock, write_text
 from neurodcn.nn.dynamics import ODEFunc, SolverError
 from neurodcn.nn.regularisation import regularisation_terms, regularised
 from neurodcn.nn.srf import SRFConv2d
@@ -45,6 +45,8 @@ __all__ = ["TrainConfig", "TrainingDiverged", "train", "evaluate", "flushed_deno
            "BEST_FILE", "METRICS_FILE"]
 
 STATE_FILE, BEST_FILE, METRICS_FILE = "state.pt", "best.pt", "metrics.csv"
+LOCK_FILE = "run.lock"
+"""Held in the run folder while a run trains there (neurodcn.io.atomic.lock): a second run into it fails at once."""
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -272,6 +274,14 @@ def flushed_denormals(enabled: bool = True):
             torch.set_flush_denormal(False)
 
 
+def _run_lock(out: Path):
+    """The run folder's lock, taken by the process that writes (rank 0)."""
+    if not dist.is_main():
+        return contextlib.nullcontext()
+    out.mkdir(parents=True, exist_ok=True)
+    return lock(out / LOCK_FILE, f"run folder {str(out)!r}")
+
+
 def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, config: TrainConfig | None = None, *,
           resume: bool = False, progress: bool = True, card: dict | None = None,
           on_step: Callable[[int, int], None] | None = None, compile: bool = False,
@@ -287,7 +297,8 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
     flush_denormal: run the epochs with denormal floats flushed to zero (:func:`flushed_denormals`); a run-time
         choice like compile.
     Inside a torch.distributed process group the model is wrapped in DistributedDataParallel and each rank
-    takes its share of every global batch; only rank 0 writes files.
+    takes its share of every global batch; only rank 0 writes files, holding the lock file ``run.lock`` in
+    ``out_dir`` while it trains (a second run into the same folder raises LockedError at once).
     Returns {"history": list of per-epoch rows, "best": best row or None, "out_dir", "state", "best_path",
     "metrics"}. Raises TrainingDiverged on a non-finite loss or gradient (nothing is saved for that epoch).
     """
@@ -340,7 +351,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
     net = dist.wrap(plain)
     params = [p for p in plain.parameters() if p.requires_grad]
     best = prog["best"]
-    with flushed_denormals(flush_denormal):
+    with _run_lock(out), flushed_denormals(flush_denormal):
         for epoch in range(start_epoch, config.epochs):
             start, acc = prog["step"], prog["partial"] or _fresh_partial(blocks)
             tick = time.perf_counter()
