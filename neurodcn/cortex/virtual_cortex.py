@@ -41,9 +41,11 @@ class VirtualCortex:
     Args:
         model: the network (input images [N, C, H, W] in [0, 1]); put in eval mode, never trained here.
         visual_degrees: width of the input image in degrees of visual angle (deg).
-        ms_per_unit_time: milliseconds per unit of model time (ms). onset_ms: time of model t = 0 (ms).
+        ms_per_unit_time: milliseconds per unit of model time (ms).
+        onset_ms: time of model t = 0 after stimulus onset (ms).
         batch_size: images per forward pass (memory is bounded by one batch).
-        progress: show tqdm progress bars. image_size: input size in pixels, int or (height, width).
+        progress: show tqdm progress bars.
+        image_size: input size in pixels, int or (height, width).
         layers: module names (``model.named_modules()``) to record, each one block of the recording; None: a
             staged classifier's blocks, else the model's convolution layers (neurodcn.cortex.readout).
 
@@ -54,6 +56,14 @@ class VirtualCortex:
     predictivity, physiology and the map geometry work on every model; receptive_fields needs SRF layers;
     contrast_sweep and pattern_completion need a staged classifier (neurodcn.nn.classifier.Classifier), and
     their T-scaling regimes and D(t) its ODE blocks. Baselines: VirtualCortex.pixels(), .untrained(name).
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> vc = nd.VirtualCortex(nd.build_model("dcn-ode", width=4), progress=False)
+        >>> vc.name, vc.visual_degrees, vc.image_size
+        ('dcn-ode', 8.0, (32, 32))
+        >>> vc.map_shape(0)  # (channels, height, width) of block 1's map
+        (4, 30, 30)
     """
 
     def __init__(
@@ -102,7 +112,24 @@ class VirtualCortex:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_checkpoint(cls, path, **kwargs) -> VirtualCortex:
-        """A cortex on the model of a checkpoint written by neurodcn.save_checkpoint (card kept in .card)."""
+        """A cortex on the model of a checkpoint written by ``neurodcn.save_checkpoint``.
+
+        Args:
+            path: the checkpoint file (.pt); it is loaded safely (``neurodcn.load_checkpoint``) and its model
+                card kept in ``.card``.
+            **kwargs: the other arguments of ``VirtualCortex`` (visual_degrees, ms_per_unit_time, ...).
+
+        Returns:
+            The cortex.
+
+        Examples:
+            >>> import tempfile, pathlib, neurodcn as nd
+            >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.pt"
+            >>> _ = nd.save_checkpoint(nd.build_model("dcn-ode", width=4), path)
+            >>> vc = nd.VirtualCortex.from_checkpoint(path, progress=False)
+            >>> vc.card["model"]["name"]
+            'dcn-ode'
+        """
         model, card = load_checkpoint(path)
         vc = cls(model, **kwargs)
         vc.card = card
@@ -110,9 +137,24 @@ class VirtualCortex:
 
     @classmethod
     def pretrained(cls, name: str = DEFAULT_CHECKPOINT, **kwargs) -> VirtualCortex:
-        """A cortex on a bundled checkpoint, <name>.pt of the package's checkpoints folder (no network
-        access); default the solver-faithful dcn-ode. ``neurodcn.data.bundled.bundled_checkpoints()`` lists
-        them."""
+        """A cortex on a checkpoint bundled with the package (no network access).
+
+        Args:
+            name: a bundled checkpoint, ``<name>.pt`` of the package's checkpoints folder; default the
+                solver-faithful dcn-ode. ``neurodcn.data.bundled.bundled_checkpoints()`` lists them.
+            **kwargs: the other arguments of ``VirtualCortex`` (visual_degrees, ms_per_unit_time, ...).
+
+        Returns:
+            The cortex, with the checkpoint's model card in ``.card``.
+
+        Examples:
+            >>> import neurodcn as nd
+            >>> vc = nd.VirtualCortex.pretrained(progress=False)
+            >>> vc.name, len(vc.model.blocks), vc.card["model"]["name"]
+            ('dcn-ode', 3, 'dcn-ode')
+            >>> vc.onset_ms + vc.ms_per_unit_time * 2  # model time t = 2 in ms after onset
+            100.0
+        """
         return cls.from_checkpoint(bundled_checkpoint(name), **kwargs)
 
     @classmethod
