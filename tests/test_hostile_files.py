@@ -289,3 +289,31 @@ def test_constant_responses_give_a_reason_not_silent_nan():
     assert "constant" in p.attrs["nan_note"] and np.isnan(p["r"].values[0, 0, 0])
     with pytest.raises(ValueError, match=r"region\(s\) \['V1'\] are constant.*every neuron"):
         predictivity_over_time(feats, [0.0, 1.0], {"V1": da * 0}, np.arange(n), n_boot=2, progress=False)
+
+
+# ------------------------------------------------------------------------------------ compressed members
+def test_npz_stimulus_set_declaring_more_than_the_budget_is_refused_before_inflating(tmp_path, monkeypatch):
+    from neurodcn.data.stimulus_sets import load_stimuli
+
+    path = tmp_path / "set.npz"
+    np.savez_compressed(path, images=np.zeros((200, 3, 64, 64), np.uint8), labels=np.zeros(200, np.int64),
+                        classes=np.array(["a"]))
+    assert path.stat().st_size < 50_000  # 2.4 MB once inflated
+    monkeypatch.setenv(MAX_BYTES_ENV, "1000000")
+    with pytest.raises(BudgetError, match=r"source .*set.npz.*uncompressed.*2,45\d,\d{3} bytes"):
+        load_stimuli(path)
+    monkeypatch.delenv(MAX_BYTES_ENV)
+    assert load_stimuli(path).images.shape == (200, 3, 64, 64)
+
+
+def test_gzip_rdms_are_read_within_the_budget(tmp_path, monkeypatch):
+    import gzip
+
+    from neurodcn.data.recordings import load_algonauts2019_rdms
+
+    for region in ("EVC", "IT"):
+        with gzip.open(tmp_path / f"92images_fmri_{region}_RDMs.gzip", "wt") as f:
+            f.write('{"data": [' + "0.0, " * 200_000 + '0.0], "shape": [1, 1, 200001]}')
+    monkeypatch.setenv(MAX_BYTES_ENV, "100000")
+    with pytest.raises(BudgetError, match="decompressed.*100,001 bytes"):
+        load_algonauts2019_rdms(tmp_path)

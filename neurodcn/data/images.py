@@ -22,7 +22,14 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from neurodcn.io.limits import RefusedFileError, byte_budget, check_budget, check_regular, pixel_budget
+from neurodcn.io.limits import (
+    RefusedFileError,
+    byte_budget,
+    check_archive,
+    check_budget,
+    check_regular,
+    pixel_budget,
+)
 from neurodcn.nn.resize import resize_images
 from neurodcn.validate import check_pair, check_path, check_real
 
@@ -98,7 +105,6 @@ def _decode(data: bytes, name: str, max_pixels: int, background: float | None) -
 def _read(root: Path, max_bytes: int) -> tuple[list[PurePosixPath], Iterator[tuple[str, bytes]], str]:
     """(class/file paths, an iterator of (name, encoded bytes) in that order, set name) of a folder or zip;
     the files' declared sizes are checked against ``max_bytes`` (together) before any is read."""
-    hint = "read fewer images at a time or raise the budget"
     if root.is_dir():
         names = []
         for p in sorted(root.rglob("*")):
@@ -110,15 +116,13 @@ def _read(root: Path, max_bytes: int) -> tuple[list[PurePosixPath], Iterator[tup
                 names.append(rel)
         layout = _layout(names, str(root))
         sizes = {p: check_regular(root / p, "image").st_size for p in layout.values()}
-        check_budget(f"root {str(root)!r}", sum(sizes.values()), max_bytes, hint=hint)
+        check_budget(f"root {str(root)!r}", sum(sizes.values()), max_bytes,
+                     hint="read fewer images at a time or raise the budget")
         return list(layout), ((str(p), (root / p).read_bytes()) for p in layout.values()), root.name
     if root.is_file() and root.suffix.lower() == ".zip":
-        check_regular(root, "root")
-        with zipfile.ZipFile(root) as z:
-            infos = {PurePosixPath(i.filename): i for i in z.infolist() if not i.is_dir()}
+        members = check_archive(root, "root", max_bytes)
+        infos = {PurePosixPath(name): i for name, i in members.items() if not i.is_dir()}
         layout = _layout(list(infos), str(root))
-        check_budget(f"root {str(root)!r} (uncompressed)", sum(infos[p].file_size for p in layout.values()),
-                     max_bytes, hint=hint)
 
         def members():
             with zipfile.ZipFile(root) as z:

@@ -29,6 +29,7 @@ import torch
 import xarray as xr
 from scipy.spatial.distance import squareform
 
+from neurodcn.io.limits import check_archive, check_regular, read_bounded
 from neurodcn.validate import check_choice, check_int
 
 __all__ = [
@@ -195,8 +196,9 @@ def load_algonauts2019_rdms(path=None) -> dict[str, xr.DataArray]:
         f = root / f"92images_fmri_{region}_RDMs.gzip"
         if not f.is_file():
             raise FileNotFoundError(f"{str(f)!r} does not exist (the Algonauts 2019 {region} RDMs)")
-        with gzip.open(f, "rt") as fh:
-            d = json.load(fh)
+        check_regular(f)
+        with gzip.open(f) as fh:
+            d = json.loads(read_bounded(fh, f"{str(f)!r} (decompressed)"))
         arr = np.asarray(d["data"], dtype=np.float64).reshape(d["shape"])
         out[region] = rdm_array(
             arr,
@@ -220,8 +222,10 @@ def load_cowley2023_v4(session: str, path=None) -> tuple[torch.Tensor, xr.DataAr
 
     check_choice("session", session, V4_SESSIONS)
     root = recordings_dir(SHARED_RECORDINGS / "cowley2023_v4" if path is None else path, "Cowley 2023 V4")
+    check_regular(root / f"resp_{session}.npy")
     resp = np.load(root / f"resp_{session}.npy", allow_pickle=False)
     images = {}
+    check_archive(root / f"images_{session}.zip")
     with zipfile.ZipFile(root / f"images_{session}.zip") as z:
         for name in z.namelist():
             m = re.search(r"image(\d+)\.jpg$", name)

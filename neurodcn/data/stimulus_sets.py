@@ -20,6 +20,7 @@ import torch
 from neurodcn.data.bundled import bundled_dir
 from neurodcn.data.cifar10 import META_FILE, load_cifar10
 from neurodcn.data.images import load_image_folder
+from neurodcn.io.limits import check_archive
 from neurodcn.nn.resize import resize_images
 from neurodcn.validate import check_int, check_pair, check_path
 
@@ -52,6 +53,7 @@ class Stimuli:
 
 def _read_npz(path: Path, verify: str | None) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """(uint8 images [N, 3, H, W], int64 labels [N], class names, source indices [N]) of a stimulus .npz."""
+    check_archive(path, "source")  # a .npz is a zip: its arrays' declared sizes are checked before inflating
     with np.load(path, allow_pickle=False) as f:
         missing = [k for k in ("images", "labels", "classes") if k not in f.files]
         if missing:

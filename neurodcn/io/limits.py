@@ -5,6 +5,8 @@
 - :func:`check_hdf5` refuses an HDF5/netCDF-4 file that reads other files: external links, external storage
   (a dataset whose bytes live in another file) and virtual datasets.
 - :func:`check_store_tree` refuses a zarr store holding a symlink or a non-regular file.
+- :func:`check_archive` checks a zip's (or .npz's) declared uncompressed sizes, :func:`read_bounded` a stream's
+  (gzip), before they are inflated.
 - Budgets: declared sizes are checked before anything is allocated. The byte budget is ``max_bytes`` where a
   loader takes it, else the environment variable ``NEURODCN_MAX_BYTES``, else :data:`DEFAULT_MAX_BYTES`;
   the pixel budget of image sets likewise ``max_pixels``, ``NEURODCN_MAX_PIXELS``, :data:`DEFAULT_MAX_PIXELS`;
@@ -33,6 +35,8 @@ __all__ = [
     "check_regular",
     "check_hdf5",
     "check_store_tree",
+    "check_archive",
+    "read_bounded",
     "file_kind",
 ]
 
@@ -92,6 +96,30 @@ def check_budget(what: str, need: int, budget: int, unit: str = "bytes", hint: s
         name, env = ("max_pixels", MAX_PIXELS_ENV) if unit == "pixels" else ("max_bytes", MAX_BYTES_ENV)
         raise BudgetError(f"{what} declares {need:,} {unit}, over the budget of {budget:,} {unit} ({name}= or "
                           f"${env}){'; ' + hint if hint else ''}")
+
+
+def check_archive(path, what: str = "path", max_bytes=None, names=None) -> dict:
+    """{name: ZipInfo} of zip (or .npz) file ``path``, after checking that the declared uncompressed sizes of
+    ``names`` (default: every member) together fit the byte budget, before anything is inflated. (Reading a
+    member never yields more than its declared size: zipfile stops there and checks the CRC.)"""
+    import zipfile
+
+    check_regular(path, what)
+    with zipfile.ZipFile(path) as z:
+        infos = {i.filename: i for i in z.infolist()}
+    declared = sum(infos[n].file_size for n in (infos if names is None else names))
+    check_budget(f"{what} {str(path)!r} (uncompressed)", declared, byte_budget(max_bytes),
+                 hint="read fewer members or raise the budget")
+    return infos
+
+
+def read_bounded(fileobj, what: str, max_bytes=None) -> bytes:
+    """All of ``fileobj`` (e.g. a gzip stream) if it is within the byte budget, else BudgetError after reading
+    one byte more than the budget."""
+    budget = byte_budget(max_bytes)
+    data = fileobj.read(budget + 1)
+    check_budget(what, len(data), budget, hint="(at least that many bytes once decompressed)")
+    return data
 
 
 def file_kind(mode: int) -> str:
