@@ -7,7 +7,6 @@ from neurodcn.data.stimulus_sets import load_stimuli
 from neurodcn.io.assembly import to_assembly
 from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.io.lab_recordings import from_pynapple, load_lab_nwb
-from neurodcn.io.lab_recordings import from_pynapple, load_lab_nwb
 from neurodcn.io.nwb import to_nwb
 from neurodcn.nn.cc import ContinuousConv2d
 from neurodcn.nn.dynamics import ODEBlock, SolverConfig
@@ -27,7 +26,6 @@ __all__ = [
     "load_cifar10", "load_stimuli", "load_checkpoint", "save_checkpoint",
     "VirtualCortex",
     "save_dataset", "load_dataset", "to_nwb", "to_assembly",
-    "load_lab_nwb", "from_pynapple",
     "load_lab_nwb", "from_pynapple",
     "set_threads",
 ]

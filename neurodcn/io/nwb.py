@@ -52,7 +52,7 @@ from neurodcn.io.files import decode_attrs, encode_attrs
 from neurodcn.schema import BLOCK_DIMS, STIMULUS, TIME, block_name, json_default, nodes
 from neurodcn.validate import check_bool, check_increasing, check_path, check_real, check_str, check_type
 
-__all__ = ["to_nwb", "read_nwb", "DEFAULT_SUBJECT", "MODULE_NAME"]
+__all__ = ["to_nwb", "read_nwb", "ForeignNWBError", "DEFAULT_SUBJECT", "MODULE_NAME"]
 
 MODULE_NAME = "virtual_cortex"
 DEFAULT_SUBJECT = {
@@ -61,6 +61,10 @@ DEFAULT_SUBJECT = {
     "age": "P0D/",
 }
 _NOTES_KEY = "neurodcn_record"
+
+
+class ForeignNWBError(ValueError):
+    """A readable NWB file that :func:`to_nwb` did not write (e.g. a lab's recording: see load_lab_nwb)."""
 
 
 def _subject(subject, ds):
@@ -384,8 +388,9 @@ def read_nwb(path) -> xr.DataTree:
         try:
             meta = json.loads(nwb.notes)[_NOTES_KEY]
         except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(
-                f"{str(p)!r} was not written by neurodcn.io.nwb.to_nwb (no record notes)"
+            raise ForeignNWBError(
+                f"{str(p)!r} was not written by neurodcn.io.nwb.to_nwb (no record notes); read a lab's "
+                f"recording (Units with spike times and a trials table) with neurodcn.load_lab_nwb"
             ) from exc
         module = nwb.processing[MODULE_NAME]
         pres = nwb.intervals["presentations"]

@@ -9,7 +9,9 @@ Accepted per region (a dict region -> data, or one item, named "brain"):
   (time_bin_start / time_bin_end in ms when time-resolved; repeated stimulus_ids are trials and are averaged;
   a neuroid coord ``subject`` gives one RDM per subject);
 * a path to an NWB file with presentations, as neurodcn.io.nwb.to_nwb writes: read with read_nwb and turned
-  into an assembly (one region per block) with neurodcn.io.assembly.to_assembly.
+  into an assembly (one region per block) with neurodcn.io.assembly.to_assembly; or a lab's NWB file (Units
+  with spike times, a trials table naming the stimuli): rates over the whole trial, see
+  neurodcn.io.lab_recordings.
 """
 
 from __future__ import annotations
@@ -39,19 +41,28 @@ class BrainRDMs:
     bins: np.ndarray | None = None
 
 
-def responses_from_nwb(path) -> dict[str, xr.DataArray]:
-    """A neurodcn NWB file as Brain-Score-style DataArrays, one per block ("block1", ...)."""
+def responses_from_nwb(path, region: str = "") -> dict[str, xr.DataArray]:
+    """An NWB file as Brain-Score-style DataArrays: a neurodcn file (to_nwb) one per block ("block1", ...,
+    after ``region`` and a space if given); a lab's file (Units with spike times, a trials table) one named
+    ``region`` (default "brain"): rates over the whole trial in one bin (neurodcn.io.lab_recordings.load_lab_nwb
+    with its defaults; call it yourself to choose the window and bins)."""
     from neurodcn.io.assembly import record_blocks, to_assembly
-    from neurodcn.io.nwb import read_nwb
+    from neurodcn.io.lab_recordings import load_lab_nwb
+    from neurodcn.io.nwb import ForeignNWBError, read_nwb
 
-    ds = read_nwb(path)
+    try:
+        ds = read_nwb(path)
+    except ForeignNWBError:
+        return {region or "brain": load_lab_nwb(path)}
     blocks = record_blocks(ds)
     assembly = to_assembly(ds, {f"block{k}": f"block{k}" for k in blocks})
-    return {f"block{k}": assembly.isel(neuroid=assembly["region"].values == f"block{k}") for k in blocks}
+    return {
+        f"{region} block{k}".strip(): assembly.isel(neuroid=assembly["region"].values == f"block{k}") for k in blocks
+    }
 
 
 def as_regions(data) -> dict:
-    """``data`` as a dict region -> item (an NWB path expands to its blocks)."""
+    """``data`` as a dict region -> item (an NWB path expands to its blocks, or is a lab's recording)."""
     if isinstance(data, str | os.PathLike):
         return responses_from_nwb(Path(data))
     if isinstance(data, dict):
@@ -60,7 +71,7 @@ def as_regions(data) -> dict:
         out = {}
         for k, v in data.items():
             if isinstance(v, str | os.PathLike):
-                out.update({f"{k} {b}": r for b, r in responses_from_nwb(Path(v)).items()})
+                out.update(responses_from_nwb(Path(v), k))
             else:
                 out[k] = v
         return out
