@@ -158,9 +158,12 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of the Jacobian Frobenius-norm regulariser (Hutchinson; default 0: off)")
     p.add_argument("--field-gain", type=positive_float, default=1.0, metavar="GAIN",
                    help="scale the last GroupNorm weight of every ODE vector field at the start (default 1)")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the ODE vector fields (one field alone runs 1.6x faster; a whole "
-                   "training step measured no faster, see benchmarks/RESULTS.md; not with --jacobian)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="forward pass under torch.autocast at this precision (default fp32; bf16 needs a CPU with "
+                   "AVX-512 BF16 or AMX to pay, fp16 adds a gradient scaler)")
+    p.add_argument("--data-name", metavar="TEXT",
+                   help="how results on --data are named in cards (default: 'CIFAR-10' for 50,000 / 10,000 images, "
+                   "else 'CIFAR-10 subset (...)'; e.g. 'CIFAR-10 (JPEG-degraded)')")
     p.add_argument("--keep-denormals", action="store_true",
                    help="do not flush denormal floats to zero while training (flushing, the default, keeps weight "
                    "decay's tiny values from slowing CPU arithmetic several times)")
@@ -222,7 +225,8 @@ def _run_train(args) -> int:
                     gamma=args.gamma, eval_batch_size=args.eval_batch_size, augment=not args.no_augment,
                     seed=args.seed, clip_sigma=not args.no_clip_sigma, grad_clip=args.grad_clip,
                     checkpoint_every=args.checkpoint_every, optimizer=args.optimizer, kinetic=args.kinetic,
-                    jacobian=args.jacobian, field_gain=args.field_gain)
+                    jacobian=args.jacobian, field_gain=args.field_gain,
+                    precision=args.precision)
     config = (TrainConfig.scaled(args.epochs, **schedule) if args.milestones is None
               else TrainConfig(epochs=args.epochs, milestones=tuple(args.milestones), **schedule))
     full = load_cifar10(root, "train")
@@ -234,7 +238,7 @@ def _run_train(args) -> int:
         test = None
     data = full if args.per_class is None else per_class_subset(full, args.per_class, seed=args.seed)
     train_part, val_part = train_val_split(data, val_fraction=args.val_fraction, seed=args.seed)
-    name = dataset_name(len(full), None if test is None else len(test))
+    name = args.data_name or dataset_name(len(full), None if test is None else len(test))
     device = _device(args.device)
     distributed.setup_from_env()
     try:
@@ -242,7 +246,7 @@ def _run_train(args) -> int:
         card = {"dataset": name, "command": " ".join(["neurodcn", *(sys.argv[1:] if args.argv is None
                                                                       else args.argv)])}
         result = train(model, train_part, val_part, args.out, config, resume=args.resume,
-                       progress=not args.no_progress, card=card, compile=args.compile,
+                       progress=not args.no_progress, card=card,
                        flush_denormal=not args.keep_denormals)
         best = result["best"]
         if distributed.is_main():

@@ -48,6 +48,7 @@ STATE_FILE, BEST_FILE, METRICS_FILE = "state.pt", "best.pt", "metrics.csv"
 LOCK_FILE = "run.lock"
 """Held in the run folder while a run trains there (neurodcn.io.atomic.lock): a second run into it fails at once."""
 OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TrainingDiverged(RuntimeError):
@@ -68,7 +69,9 @@ class TrainConfig:
     optimizer: "sgd" (with momentum) or "adam" (lr defaults to 1e-3). kinetic, jacobian: weights of the
     vector-field regularisers (Finlay et al. 2020; see neurodcn.nn.regularisation), 0 = off. field_gain:
     multiplies the weight of each ODE vector field's last GroupNorm when a run starts (1 = the reference init;
-    < 1 starts from slow dynamics that an adaptive solver integrates in few steps).
+    < 1 starts from slow dynamics that an adaptive solver integrates in few steps). precision: "fp32", or "bf16" /
+    "fp16" for the forward pass under torch.autocast (parameters, optimizer and the ODE state stay float32; fp16
+    scales the loss with a GradScaler). Validation always runs in float32.
     """
 
     epochs: int = 100
@@ -89,6 +92,7 @@ class TrainConfig:
     kinetic: float = 0.0
     jacobian: float = 0.0
     field_gain: float = 1.0
+    precision: str = "fp32"
 
     def __post_init__(self):
         def put(name, check, *args, **kwargs):  # normalise one field; None leaves an optional one at its rule
@@ -106,6 +110,7 @@ class TrainConfig:
         for name in ("augment", "clip_sigma"):
             put(name, check_bool)
         check_choice("TrainConfig.optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("TrainConfig.precision", self.precision, tuple(PRECISIONS))
         ms = tuple(self.milestones)
         if not all(is_int(m) and m >= 1 for m in ms) or any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
             raise ValueError(f"TrainConfig.milestones must be strictly increasing positive epochs, got {ms!r}")
@@ -122,10 +127,22 @@ class TrainConfig:
     def regularised(self) -> bool:
         return self.kinetic > 0 or self.jacobian > 0
 
-    def make_optimizer(self, params) -> torch.optim.Optimizer:
+    def autocast(self, device: torch.device):
+        """The context in which a training forward pass runs: torch.autocast at ``precision``, or nothing (fp32)."""
+        dtype = PRECISIONS[self.precision]
+        return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """The optimizer over ``model``'s parameters. Weight decay spares the SRF scales (log2 sigma and its time
+        terms): decaying them would pull every sigma towards 1 px instead of letting the data choose it."""
+        check_type("model", model, nn.Module, "a torch.nn.Module")
+        named = list(model.named_parameters())
+        scales = [p for n, p in named if n.rsplit(".", 1)[-1].startswith("log2_sigma")]
+        rest = [p for n, p in named if not n.rsplit(".", 1)[-1].startswith("log2_sigma")]
+        groups = [{"params": rest}] + ([{"params": scales, "weight_decay": 0.0}] if scales else [])
         if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.base_lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(params, lr=self.base_lr, momentum=self.momentum, weight_decay=self.weight_decay)
+            return torch.optim.Adam(groups, lr=self.base_lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(groups, lr=self.base_lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     @classmethod
     def scaled(cls, epochs: int, **changes) -> TrainConfig:
@@ -243,12 +260,19 @@ def step_loss(net, plain, x, y, config: TrainConfig, generator: torch.Generator)
     kinetic and Jacobian integrals (summed over ODE blocks, averaged over the batch) when they are on."""
     scope = (regularised(plain, kinetic=config.kinetic > 0, jacobian=config.jacobian > 0, generator=generator)
              if config.regularised else contextlib.nullcontext())
-    with scope:
+    with scope, config.autocast(x.device):
         logits = net(x)
         terms = regularisation_terms(plain) if config.regularised else {}
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(logits.float(), y)
     objective = loss + sum(getattr(config, name) * value for name, value in terms.items())
     return logits, loss, objective, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def _scaler_state(scaler: torch.amp.GradScaler) -> dict | None:
+    """The GradScaler's state as JSON numbers (None when fp16 is off), saved with the training state."""
+    if not scaler.is_enabled():
+        return None
+    return {k: float(v) if isinstance(v, float) else int(v) for k, v in scaler.state_dict().items()}
 
 
 def _diverged(epoch, step, what, out: Path, last_epoch: int) -> TrainingDiverged:
@@ -284,18 +308,14 @@ def _run_lock(out: Path):
 
 def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, config: TrainConfig | None = None, *,
           resume: bool = False, progress: bool = True, card: dict | None = None,
-          on_step: Callable[[int, int], None] | None = None, compile: bool = False,
-          flush_denormal: bool = True) -> dict:
+          on_step: Callable[[int, int], None] | None = None, flush_denormal: bool = True) -> dict:
     """Train ``model`` (on its device, in its dtype) on ``train_data``, select on ``val_data``, write to ``out_dir``.
 
     resume: continue from ``out_dir/state.pt`` (the run's settings must match); without it an existing state is
         an error. card: extra JSON-able entries for best.pt's model card (e.g. the data set's name).
     on_step(epoch, step): called after every optimizer step (0-based), e.g. to stop a run early.
-    compile: torch.compile every ODE vector field in place (state-dict keys unchanged). A run-time choice, not part
-        of the run's settings: results agree with eager mode to float rounding. Not with the Jacobian regulariser,
-        whose vector-Jacobian product needs double backward, which compiled graphs do not support.
     flush_denormal: run the epochs with denormal floats flushed to zero (:func:`flushed_denormals`); a run-time
-        choice like compile.
+        choice, not part of the run's settings.
     Inside a torch.distributed process group the model is wrapped in DistributedDataParallel and each rank
     takes its share of every global batch; only rank 0 writes files, holding the lock file ``run.lock`` in
     ``out_dir`` while it trains (a second run into the same folder raises LockedError at once).
@@ -307,12 +327,8 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
     check_type("config", config, TrainConfig, "a TrainConfig")
     for name, d in (("train_data", train_data), ("val_data", val_data)):
         check_type(name, d, CIFAR10, "a CIFAR10 (see load_cifar10)")
-    for name, flag in (("resume", resume), ("progress", progress), ("compile", compile),
-                       ("flush_denormal", flush_denormal)):
+    for name, flag in (("resume", resume), ("progress", progress), ("flush_denormal", flush_denormal)):
         check_bool(name, flag)
-    if compile and config.jacobian > 0:
-        raise ValueError(f"compile=True cannot be combined with the Jacobian regulariser (jacobian={config.jacobian}):"
-                         " it needs double backward through the vector field")
     if card is not None:
         check_type("card", card, dict, "a dict or None")
     n_batches = num_batches(len(train_data), config.batch_size, drop_last=True)
@@ -325,10 +341,11 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
     paths = {"state": out / STATE_FILE, "best_path": out / BEST_FILE, "metrics": out / METRICS_FILE}
     plain = dist.unwrap(model)
     device, dtype = next(plain.parameters()).device, next(plain.parameters()).dtype
-    optimizer = config.make_optimizer(plain.parameters())
+    optimizer = config.make_optimizer(plain)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), config.gamma)
     run = _run_card(plain, config, train_data, val_data)
     blocks = _ode_count(plain)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
     start_epoch, prog = 0, {"history": [], "step": 0, "partial": None, "best": None}
     if paths["state"].exists():
         if not resume:
@@ -342,12 +359,10 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             changed = sorted(k for k in run if info["card"].get(k) != run[k])
             raise ValueError(f"cannot resume {paths['state']}: its run differs in {changed} from the one asked for")
         start_epoch, prog = info["epoch"], info["metrics"]
+        if prog.get("grad_scaler"):
+            scaler.load_state_dict(prog["grad_scaler"])
     elif config.field_gain != 1.0:
         scale_field_output(plain, config.field_gain)
-    if compile:
-        for m in plain.modules():
-            if isinstance(m, ODEFunc):
-                m.compile(dynamic=False)  # static shapes: dynamic-shape recompiles failed in inductor
     net = dist.wrap(plain)
     params = [p for p in plain.parameters() if p.requires_grad]
     best = prog["best"]
@@ -371,18 +386,21 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
                 try:
                     logits, loss, objective, reg = step_loss(net, plain, x, y, config,
                                                               epoch_generator(config.seed, epoch, f"jacobian-{step}"))
-                    objective.backward()
+                    scaler.scale(objective).backward()
                 except SolverError as err:
                     raise _diverged(epoch, step, f"the ODE solver failed ({err})", out, epoch) from err
+                scaler.unscale_(optimizer)
                 gnorm = nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip else math.inf)
                 stats = dist.all_reduce_sum(torch.stack([loss.detach().double() * len(y),
                                                          (logits.argmax(1) == y).sum().double(),
                                                          torch.tensor(float(len(y)), dtype=torch.float64,
                                                                       device=device)]))
-                if not math.isfinite(float(stats[0])) or not math.isfinite(float(gnorm)):
+                # fp16: the scaler skips a step with overflowing gradients and lowers its scale; that is no divergence
+                if not math.isfinite(float(stats[0])) or not (math.isfinite(float(gnorm)) or scaler.is_enabled()):
                     raise _diverged(epoch, step, f"non-finite loss or gradient (loss sum {float(stats[0])}, gradient "
                                     f"norm {float(gnorm)})", out, epoch)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 if config.clip_sigma:
                     _project_sigma(plain)
                 for i, r in enumerate(_nfe(plain)):
@@ -400,7 +418,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
                 if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 and step + 1 < n_batches:
                     acc["seconds"] += time.perf_counter() - tick
                     tick = time.perf_counter()
-                    prog = {**prog, "step": step + 1, "partial": acc}
+                    prog = {**prog, "step": step + 1, "partial": acc, "grad_scaler": _scaler_state(scaler)}
                     if dist.is_main():
                         save_training_state(paths["state"], model=plain, epoch=epoch, optimizer=optimizer,
                                             scheduler=scheduler, metrics=prog, card=run)
@@ -434,7 +452,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
                                  "epochs_trained": epoch + 1, "epochs_planned": config.epochs,
                                  "best_epoch": epoch + 1, "metrics": row}
                     save_checkpoint(plain, paths["best_path"], best_card)
-            prog = {"history": history, "step": 0, "partial": None, "best": best}
+            prog = {"history": history, "step": 0, "partial": None, "best": best, "grad_scaler": _scaler_state(scaler)}
             if dist.is_main():
                 _write_csv(paths["metrics"], history)
                 save_training_state(paths["state"], model=plain, epoch=epoch + 1, optimizer=optimizer,
