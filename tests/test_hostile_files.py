@@ -317,3 +317,17 @@ def test_gzip_rdms_are_read_within_the_budget(tmp_path, monkeypatch):
     monkeypatch.setenv(MAX_BYTES_ENV, "100000")
     with pytest.raises(BudgetError, match="decompressed.*100,001 bytes"):
         load_algonauts2019_rdms(tmp_path)
+
+
+def test_nwb_with_an_external_link_is_refused(tmp_path):
+    pytest.importorskip("pynwb")
+    from cortex_fixtures import make_record_dataset
+
+    from neurodcn.io.nwb import read_nwb, to_nwb
+
+    path = to_nwb(make_record_dataset(n_stimuli=2, n_times=3, blocks=((2, 2, 2),)), tmp_path / "s.nwb")
+    assert read_nwb(path)  # what to_nwb writes reads back
+    with h5py.File(path, "a") as f:
+        f["stolen"] = h5py.ExternalLink(str(_secret(tmp_path)), "/")
+    with pytest.raises(RefusedFileError, match="external link 'stolen'"):
+        read_nwb(path)

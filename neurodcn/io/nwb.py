@@ -49,6 +49,7 @@ from neurodcn.io.assembly import record_blocks, select_units, unit_responses
 from neurodcn.io.atomic import atomic_path, check_destination
 from neurodcn.io.extras import require
 from neurodcn.io.files import decode_attrs, encode_attrs
+from neurodcn.io.limits import check_hdf5
 from neurodcn.schema import BLOCK_DIMS, STIMULUS, TIME, block_name, json_default, nodes
 from neurodcn.validate import check_bool, check_increasing, check_path, check_real, check_str, check_type
 
@@ -376,6 +377,7 @@ def read_nwb(path) -> xr.DataTree:
     p = check_path("path", path, (".nwb",))
     if not p.is_file():
         raise FileNotFoundError(f"path {str(p)!r} is not a file")
+    check_hdf5(p)  # nothing outside the file is read: external links and storage are refused
     try:
         io = NWBHDF5IO(p, mode="r")
     except (OSError, ValueError, KeyError) as exc:
