@@ -1,13 +1,17 @@
-"""The README's Python examples as a test: extract the fenced blocks and run them in order in one namespace.
+"""The README's Python examples as a test: extract the fenced blocks and run each standalone, in a fresh namespace.
 
 Fences: ```python runs; ```python no-run is shown but not run (e.g. training that needs a data set); an
 ```output fence right after a python block holds exactly what that block prints (compared line by line,
 trailing spaces ignored). :data:`RUNNER` is a stand-alone script (run by any Python that has neurodcn) that
-executes a JSON list of blocks from its working directory and exits 1 at the first failure or mismatch.
+executes a JSON list of blocks from its working directory, each in a namespace of its own (as a reader pastes
+one block), and exits 1 at the first failure or mismatch. :func:`undefined_names` finds the names a block uses
+without defining or importing them.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
 
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -35,14 +39,31 @@ def readme_blocks(text: str) -> list[dict]:
     return blocks
 
 
+def undefined_names(code: str) -> set[str]:
+    """Names ``code`` reads that it never binds (assignment, import, def, for, with, comprehension) and that
+    are not builtins: what a block needs from outside itself."""
+    tree = ast.parse(code)
+    bound, used = set(dir(builtins)), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return used - bound
+
+
 RUNNER = r'''
 import contextlib, io, json, sys, traceback
 
 blocks = json.load(open(sys.argv[1]))
-namespace = {"__name__": "__readme__"}
 for block in blocks:
     if not block["run"]:
         continue
+    namespace = {"__name__": "__readme__"}
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
