@@ -29,8 +29,10 @@ class RuntimeDocstrings(griffe.Extension):
                 continue
             doc = inspect.getdoc(getattr(live, member_name, None))
             if doc:
+                # the docstring is the function's (vc, images, ..., max_num_steps, ...), the method's signature
+                # (self, images, ..., **budget): its Args may name parameters that the method takes as **kwargs
+                options = dict(cls.docstring.parser_options if cls.docstring else {}, warn_unknown_params=False)
                 member.docstring = griffe.Docstring(
                     doc, lineno=member.lineno, parent=member,
-                    parser=cls.docstring.parser if cls.docstring else None,
-                    parser_options=cls.docstring.parser_options if cls.docstring else None,
+                    parser=cls.docstring.parser if cls.docstring else None, parser_options=options,
                 )

@@ -140,30 +140,51 @@ def record(
     time_budget_s: float | None = None,
     overwrite: bool = False,
 ) -> xr.DataTree:
-    """h(t) of every recorded layer of ``vc`` for every image at the given model times (experiment "record").
+    """Record h(t) of every recorded layer for every image at the given model times (experiment "record").
 
-    images: [N, C, H, W] in [0, 1]; values that overshoot [0, 1] by float rounding only (e.g. 1.0000001 after
-    an antialiased resize; up to 4 float32 epsilons) are clipped to it, anything further is an error.
-    times: model times in [0, T] (None: 5 evenly spaced; discrete layers: None or [0.0], their one state);
-    stimulus_table: optional pandas DataFrame (N rows, a stimulus_id column; see
-    neurodcn.data.stimuli) whose columns become stimulus coords; stimulus_set: the name that makes integer ids
-    unique (default: a content hash of the images; see neurodcn.schema.stimulus_coords).
-    Returns an xarray DataTree (see neurodcn.schema): the root holds the stimulus coords (index ``stimulus`` =
-    ``stimulus_id``), ``time`` and ``time_ms``, ``solver_failure`` (stimulus) and the provenance attrs; group
-    ``block{k}`` (one per recorded layer) holds ``h`` (stimulus, time, channel, y, x) with coords channel, y, x,
-    y_deg, x_deg and attrs block_index, layer (module name), time_axis ("continuous" or "discrete"),
-    map_stride_px, map_geometry ("walked" or "centred", neurodcn.cortex.readout.layer_geometry), and for a
-    continuous block the solver's bookkeeping (neurodcn.cortex.solver_states): solver_state (stimulus, time)
-    and solver_step_time (stimulus, step). Root attr t_end: the end T of the recorded interval (model time; 0
-    for discrete layers).
-    out: None (in memory) or a ".zarr" path: batches are streamed there (memory bounded by one batch) and the
-    lazily opened store is returned; an existing ``out`` is replaced only with ``overwrite=True``.
-    Interrupted (Ctrl-C), a streamed recording keeps its finished batches in ``<out stem>.partial.zarr``
-    (load_dataset reads them) and says so in one line. A recording in memory that would need more than
-    neurodcn.io.limits.memory_budget() is refused up front, with the size it needs.
-    max_num_steps, solve_budget_s (s), time_budget_s (s or None): the
-    solver-effort bounds of neurodcn.cortex.budget.SolveBudget; a failed batch is NaN, flagged in
-    solver_failure, and the others are kept.
+    A continuous block's group also says which recorded times are the solver's own states: ``solver_state``
+    (stimulus, time) is 1 at a step boundary of that stimulus's solve and 0 where torchdiffeq interpolated, and
+    ``solver_step_time`` (stimulus, step) lists the step times (``neurodcn.cortex.solver_states``). A failed batch
+    is NaN and flagged in ``solver_failure``; the others are kept.
+
+    Args:
+        images: [N, C, H, W] in [0, 1]; values that overshoot [0, 1] by float rounding only (e.g. 1.0000001 after
+            an antialiased resize; up to 4 float32 epsilons) are clipped to it, anything further is an error.
+        times: model times in [0, T] (None: 5 evenly spaced; discrete layers: None or [0.0], their one state).
+        out: None (in memory) or a ".zarr" path: batches are streamed there (memory bounded by one batch) and the
+            lazily opened store is returned. Interrupted (Ctrl-C), a streamed recording keeps its finished
+            batches in ``<out stem>.partial.zarr`` (``load_dataset`` reads them) and says so in one line. A
+            recording in memory that would need more than ``neurodcn.io.limits.memory_budget()`` is refused up
+            front, with the size it needs.
+        stimulus_table: optional pandas DataFrame (N rows, a ``stimulus_id`` column, e.g. ``load_stimuli(...).table``;
+            see ``neurodcn.data.stimuli``) whose columns become stimulus coords.
+        stimulus_set: the name that makes integer ids unique (default: a content hash of the images; see
+            ``neurodcn.schema.stimulus_coords``).
+        max_num_steps: solver-effort bound of ``neurodcn.cortex.budget.SolveBudget``: adaptive steps per interval.
+        solve_budget_s: seconds per solve (s).
+        time_budget_s: seconds for the whole recording (s), or None.
+        overwrite: replace an existing ``out`` (otherwise an existing store is an error).
+
+    Returns:
+        An ``xarray.DataTree`` (see ``neurodcn.schema``): the root holds the stimulus coords (index ``stimulus`` =
+        ``stimulus_id``), ``time`` and ``time_ms``, ``solver_failure`` (stimulus) and the provenance attrs (attr
+        ``t_end``: the end T of the recorded interval in model time; 0 for discrete layers); group ``block{k}``
+        (one per recorded layer) holds ``h`` (stimulus, time, channel, y, x) with coords channel, y, x, y_deg,
+        x_deg and attrs block_index, layer (module name), time_axis ("continuous" or "discrete"), map_stride_px,
+        map_geometry ("walked" or "centred", ``neurodcn.cortex.readout.layer_geometry``), and for a continuous
+        block ``solver_state`` (stimulus, time) and ``solver_step_time`` (stimulus, step).
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> vc = nd.VirtualCortex.pretrained(progress=False)
+        >>> stim = nd.load_stimuli("cifar10-demo", num_images=2)
+        >>> rec = vc.record(stim.images, times=[0, 1, 2], stimulus_table=stim.table)
+        >>> rec["block1"].h.dims
+        ('stimulus', 'time', 'channel', 'y', 'x')
+        >>> rec.time_ms.values.tolist()  # onset_ms + ms_per_unit_time * t
+        [50.0, 75.0, 100.0]
+        >>> rec["block1"].solver_state.sel(time=0).values.tolist()  # t = 0 is the initial state
+        [1, 1]
     """
     model, readout = vc.model, vc.readout
     layers = range(len(readout.layers))
