@@ -351,3 +351,25 @@ def test_evaluate_json_onto_a_fifo_or_device_fails_before_work(tmp_path, capsys,
         err = capsys.readouterr().err
         assert "--json" in err and ("FIFO" in err or "character device" in err)
     assert loads == [] and fifo.is_fifo() and dev.is_symlink()
+
+
+def test_the_readme_counts_these_cases():
+    import math
+    import re
+
+    import test_hostile_files
+    import test_hostile_writes
+
+    def cases(module):
+        n = 0
+        for name, fn in vars(module).items():
+            if name.startswith("test_") and callable(fn):
+                marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
+                n += math.prod(len(m.args[1]) for m in marks)
+        return n
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    section = text[text.index("## Reliability"):text.index("## Tests")]
+    for module in (test_hostile_files, test_hostile_writes):
+        claimed = re.search(rf"`tests/{module.__name__}.py` \((\d+) cases\)", section)
+        assert claimed and int(claimed.group(1)) == cases(module), (module.__name__, cases(module))
