@@ -87,13 +87,35 @@ def pattern_completion(
     solve_budget_s: float = DEFAULT_SOLVE_BUDGET_S,
     time_budget_s: float | None = None,
 ) -> xr.Dataset:
-    """Accuracy per mask size and D(t) per ODE block, image and time (schema "pattern_completion").
+    """Accuracy per mask size and D(t) per ODE block, image and time (experiment "pattern_completion").
 
-    images: [N, C, H, W] in [0, 1] (overshoot within float rounding is clipped, as in record); labels: N class
-    indices; mask_sizes: side n (px) of each centred square (0 = intact); times: model times in [0, T] for D(t)
-    (None: DEFAULT_NUM_TIMES points over [0, T]). For models without ODE blocks (ResNets) only accuracy and
-    correct are computed and times must be None. max_num_steps, solve_budget_s (s), time_budget_s (s or
-    None): the solver-effort bounds of neurodcn.cortex.budget.SolveBudget (failures are flagged, see above).
+    D(t) = sum|h_intact(t) - h_masked(t)| / A(t), with A(t) = sum|h_intact(t)| over the block's whole feature
+    map at the same t. Needs a staged classifier; solver failures are flagged, not raised.
+
+    Args:
+        images: [N, C, H, W] in [0, 1] (overshoot within float rounding is clipped, as in ``record``).
+        labels: N class indices.
+        mask_sizes: side n (px) of each centred square mask (0 = intact).
+        times: model times in [0, T] for D(t) (None: ``DEFAULT_NUM_TIMES`` points over [0, T]). For models without
+            ODE blocks (ResNets) only accuracy and correct are computed and times must be None.
+        stimulus_table: optional stimulus table, as in ``record``.
+        max_num_steps: solver-effort bound of ``neurodcn.cortex.budget.SolveBudget``: adaptive steps per interval.
+        solve_budget_s: seconds per solve (s).
+        time_budget_s: seconds for the whole experiment (s), or None.
+
+    Returns:
+        A Dataset with ``accuracy`` (mask_size), ``correct`` and ``solver_failure`` (mask_size, stimulus), and per
+        ODE block ``D_block{k}`` (mask_size, stimulus, time) and ``solver_step_time_block{k}``.
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> vc = nd.VirtualCortex.pretrained(progress=False)
+        >>> stim = nd.load_stimuli("cifar10-demo", num_images=2)
+        >>> pc = vc.pattern_completion(stim.images, stim.labels, mask_sizes=[0, 8], times=[0, 2])
+        >>> pc.D_block1.dims
+        ('mask_size', 'stimulus', 'time')
+        >>> float(pc.D_block1.sel(mask_size=0).max())  # an intact image differs from itself by 0
+        0.0
     """
     budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     model = vc.model

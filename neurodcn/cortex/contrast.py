@@ -77,13 +77,35 @@ def contrast_sweep(
     solve_budget_s: float = DEFAULT_SOLVE_BUDGET_S,
     time_budget_s: float | None = None,
 ) -> xr.Dataset:
-    """Accuracy and forward NFE per ODE block and in total at each contrast c (schema "contrast_sweep").
+    """Accuracy and forward NFE per ODE block and in total at each contrast c (experiment "contrast_sweep").
 
-    images: [N, C, H, W] in [0, 1] (overshoot within float rounding is clipped, as in record); labels: N class
-    indices; contrasts: factors c > 0 (input = c * image, may exceed 1); regime: one of REGIMES; per_image:
-    run batches of one and add correct and nfe_per_image on dim stimulus (coords from stimulus_table, optional,
-    as in record). max_num_steps, solve_budget_s (s), time_budget_s (s or None): the solver-effort bounds of
-    neurodcn.cortex.budget.SolveBudget.
+    Needs a staged classifier (its T-scaling regimes need ODE blocks). A solve past its bounds is flagged in
+    ``solver_failed``/``solver_failure``, not raised.
+
+    Args:
+        images: [N, C, H, W] in [0, 1] (overshoot within float rounding is clipped, as in ``record``).
+        labels: N class indices.
+        contrasts: factors c > 0 (input = c * image, may exceed 1).
+        regime: one of ``REGIMES``: "naive" (every block integrates to T), "scale_T_block1" (block 1 to c T) or
+            "scale_all" (every block to c T, maps scaled by c), as in the DCN paper's Fig. 5.
+        per_image: run batches of one and add ``correct`` and ``nfe_per_image`` on dim stimulus (coords from
+            ``stimulus_table``, optional, as in ``record``).
+        stimulus_table: optional stimulus table for the per-image coordinates.
+        max_num_steps: solver-effort bound of ``neurodcn.cortex.budget.SolveBudget``: adaptive steps per interval.
+        solve_budget_s: seconds per solve (s).
+        time_budget_s: seconds for the whole sweep (s), or None.
+
+    Returns:
+        A Dataset on dims contrast and block: ``accuracy`` (contrast), ``nfe`` (contrast, block), ``nfe_total``,
+        ``solver_failed``, ``solver_failure``; attr ``regime``.
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> vc = nd.VirtualCortex.pretrained(progress=False)
+        >>> stim = nd.load_stimuli("cifar10-demo", num_images=2)
+        >>> cs = vc.contrast_sweep(stim.images, stim.labels, contrasts=[0.25, 1], regime="scale_all")
+        >>> dict(cs.sizes), cs.regime
+        ({'contrast': 2, 'block': 3}, 'scale_all')
     """
     check_bool("per_image", per_image)
     budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)

@@ -100,8 +100,28 @@ def _fit_vars(k: int, values: np.ndarray, dims: tuple) -> dict:
 
 
 def receptive_fields(vc) -> xr.Dataset:
-    """Sigma, kernel size and preferred spatial frequency of every SRF layer, sigma_ji distributions with
-    log-normal fits (schema "receptive_fields"). Raises ValueError for models without SRF layers."""
+    """Sigma, kernel size and preferred spatial frequency of every SRF layer (experiment "receptive_fields").
+
+    Per-pair models (sigma_ji) also get their sigma distributions with log-normal fits (the DCN paper's Fig. 3b).
+    ``kernel_size_px``/``_deg`` is one layer's filter only; ``VirtualCortex.theoretical_rf`` gives the cumulative
+    receptive field of a unit.
+
+    Returns:
+        A Dataset on dim ``layer`` with ``sigma_px`` (pixels of the layer's input map), ``sigma_deg``,
+        ``kernel_size_px``, ``kernel_size_deg`` and ``preferred_sf`` (cycles/deg), and coords block, conv, depth,
+        layer_name, map_stride_px.
+
+    Raises:
+        ValueError: the model has no SRF layers.
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> rf = nd.VirtualCortex.pretrained(progress=False).receptive_fields()
+        >>> rf.sizes["layer"], rf.block.values.tolist()
+        (6, [1, 1, 2, 2, 3, 3])
+        >>> [round(s, 2) for s in rf.sigma_px.values.tolist()]
+        [0.53, 1.08, 0.55, 0.33, 1.37, 3.51]
+    """
     model = vc.model
     layers = srf_layers(model, [layer.name for layer in vc.readout.layers])
     if not layers:
