@@ -125,16 +125,41 @@ def physiology(
     response: str = "abs",
     min_response: float = 1e-4,
 ) -> tuple[xr.Dataset, xr.Dataset]:
-    """Tuning curves and fitted properties of the centre units of the recorded blocks (module docstring).
+    """In-silico V1 physiology: tuning curves and fitted properties of the centre units of the recorded blocks.
 
-    orientations (deg), spatial_frequencies (cycles/deg, <= Nyquist), phases (deg), aperture_diameters (deg,
-    the aperture must fit in the image), size_contrasts and contrasts (Michelson, in [0, 1]; >= 3 contrasts for
-    the Naka-Rushton fit): increasing sequences, None for :func:`default_parameters`. times: model times
-    within [0, T] (discrete layers: [0.0]); fit_time: one of them (default the last). blocks: recorded block
-    numbers (1-based; default all).
-    center: stimulus centre (x, y) in deg. response: one of RESPONSES. min_response: units whose largest
-    grating response is not above it are marked unresponsive (NaN properties).
-    Returns (curves, fits): xr.Datasets of experiments "physiology" and "physiology_fits".
+    Static gratings in circular apertures, in degrees of visual angle, measure orientation, spatial-frequency,
+    size and contrast tuning over model time (see the module docstring); the fits give the preferred spatial
+    frequency and bandwidth, the summation field and surround suppression, Naka-Rushton parameters and latency.
+    Every sequence argument is increasing; None takes ``default_parameters``.
+
+    Args:
+        orientations: grating orientations (deg).
+        spatial_frequencies: spatial frequencies (cycles/deg, up to the Nyquist limit).
+        phases: grating phases (deg).
+        aperture_diameters: aperture diameters (deg; the aperture must fit in the image).
+        size_contrasts: contrasts of the size-tuning series (Michelson, in [0, 1]).
+        contrasts: contrasts of the contrast series (Michelson, in [0, 1]; at least 3 for the Naka-Rushton fit).
+        times: model times within [0, T] (at least 2; discrete layers: [0.0]).
+        fit_time: the model time the properties are fitted at, one of ``times`` (default the last).
+        blocks: recorded block numbers (1-based; default all).
+        center: stimulus centre (x, y) in deg.
+        response: one of ``RESPONSES``: "abs" (|h - h_blank|) or "rectified".
+        min_response: units whose largest grating response is not above it are marked unresponsive (NaN
+            properties).
+
+    Returns:
+        (curves, fits): Datasets of experiments "physiology" (tuning curves per unit) and "physiology_fits"
+        (fitted properties per unit).
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> vc = nd.VirtualCortex(nd.build_model("dcn-ode", width=4, seed=0), progress=False)
+        >>> curves, fits = vc.physiology(orientations=[0, 90], spatial_frequencies=[0.5, 1], phases=[0, 180],
+        ...     aperture_diameters=[2, 8], size_contrasts=[0.5, 1], contrasts=[0, 0.5, 1], times=[1, 2], blocks=[1])
+        >>> curves.neurodcn_experiment, fits.neurodcn_experiment
+        ('physiology', 'physiology_fits')
+        >>> fits.sizes["unit"]  # block 1's 4 channels at the centre of its map
+        4
     """
     d = default_parameters(vc)
     h, w = vc.image_size
