@@ -11,7 +11,7 @@ from neurodcn.data.cifar10 import load_cifar10, per_class_subset, train_val_spli
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.nn.zoo import build_model
 from neurodcn.train.checkpoint import load_checkpoint, load_training_state
-from neurodcn.train.trainer import TrainConfig, TrainingDiverged, evaluate, srf_sigmas, step_loss, train
+from neurodcn.train.trainer import TrainConfig, TrainingDiverged, evaluate, predict, srf_sigmas, step_loss, train
 
 EULER = dict(method="euler", step_size=1.0, adjoint=False)  # 2 steps over [0, 2]: 2 NFE per solve
 
@@ -257,3 +257,14 @@ def test_weight_decay_spares_the_srf_scales():
     for n, p in model.named_parameters():
         factor = 1.0 if n in scales else 1 - 0.5 * 0.1
         torch.testing.assert_close(p.detach(), before[n] * factor)
+
+
+def test_predict_is_the_argmax_of_one_full_batch_in_eval_mode(splits):
+    _, val = splits
+    model = tiny("odenet").train()
+    with torch.no_grad():
+        expected = model.eval()(val.images).argmax(1)
+    model.train()
+    got = predict(model, val.images, batch_size=7)
+    assert torch.equal(got, expected) and got.dtype == torch.int64
+    assert model.training  # its mode is given back

@@ -41,8 +41,8 @@ from neurodcn.train import distributed as dist
 from neurodcn.train.checkpoint import load_training_state, save_checkpoint, save_training_state
 from neurodcn.validate import check_bool, check_choice, check_int, check_real, check_type, is_int
 
-__all__ = ["TrainConfig", "TrainingDiverged", "train", "evaluate", "flushed_denormals", "srf_sigmas", "STATE_FILE",
-           "BEST_FILE", "METRICS_FILE"]
+__all__ = ["TrainConfig", "TrainingDiverged", "train", "evaluate", "predict", "flushed_denormals", "srf_sigmas",
+           "STATE_FILE", "BEST_FILE", "METRICS_FILE"]
 
 STATE_FILE, BEST_FILE, METRICS_FILE = "state.pt", "best.pt", "metrics.csv"
 LOCK_FILE = "run.lock"
@@ -233,6 +233,20 @@ def evaluate(model: nn.Module, data: CIFAR10, batch_size: int = 1000, progress: 
     n = int(sums[2])
     return {"loss": float(sums[0]) / n, "accuracy": int(sums[1]) / n, "correct": int(sums[1]), "num_images": n,
             "forward_nfe": [float(v) / max(float(batches_done[0]), 1.0) for v in sums[3:]]}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The top class of every image: ``images`` [N, C, H, W] in [0, 1] -> [N] int64, in eval mode, in order."""
+    check_int("batch_size", batch_size, 1)
+    plain = dist.unwrap(model)
+    was_training = plain.training
+    plain.eval()
+    p = next(plain.parameters())
+    out = torch.cat([plain(x.to(device=p.device, dtype=p.dtype)).argmax(1).cpu() for x in images.split(batch_size)])
+    _reset_nfe(plain)
+    plain.train(was_training)
+    return out
 
 
 def _run_card(model: nn.Module, config: TrainConfig, train_data: CIFAR10, val_data: CIFAR10) -> dict:
