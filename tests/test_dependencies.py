@@ -5,6 +5,7 @@ the floors themselves are proven by the floors job (see the Makefile's test-floo
 from __future__ import annotations
 
 import importlib.metadata as md
+import runpy
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,15 @@ def test_installed_release_meets_the_requirement(text):
         pytest.skip(f"{requirement.name} is not installed here")
     assert requirement.specifier.contains(installed, prereleases=True), (
         f"{text}: installed {installed} is outside the declared range")
+
+
+def test_floors_job_pins_every_floor():
+    """.ci/floors.py (make test-floors) pins each requirement's floor, read here with packaging's parser."""
+    floors = runpy.run_path(str(Path(__file__).parents[1] / ".ci" / "floors.py"))["floors"]
+    extras = ["nwb", "zarr", "compare", "dev"]
+    pins = floors(extras)
+    wanted = [*PROJECT["dependencies"], *(r for e in extras for r in PROJECT["optional-dependencies"][e])]
+    floors_by_name = {Requirement(r).name.lower(): _floor(Requirement(r)) for r in wanted}
+    del floors_by_name["torch"]  # the Makefile installs $(TORCH)
+    assert {k: Version(pin.partition("==")[2]) for k, pin in pins.items()} == floors_by_name
+    assert all(Requirement(pin).name.lower() == k for k, pin in pins.items())
