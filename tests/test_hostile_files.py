@@ -78,6 +78,18 @@ def test_zarr_chunk_symlink_is_refused(tmp_path):
         load_dataset(store)
 
 
+def test_zarr_metadata_naming_arrays_outside_the_store_is_refused(tmp_path):
+    import json
+
+    save_dataset(_ds(), tmp_path / "outside.zarr")
+    store = save_dataset(_ds(), tmp_path / "s.zarr")
+    meta = json.loads((store / ".zmetadata").read_text())
+    meta["metadata"]["../outside.zarr/h/.zarray"] = meta["metadata"]["h/.zarray"]
+    (store / ".zmetadata").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"s.zarr' is not a readable zarr dataset"):
+        load_dataset(store)
+
+
 @pytest.mark.parametrize("where", ["path", "chunk", "link"])
 def test_a_fifo_never_blocks(tmp_path, where):
     store = tmp_path / "s.zarr"

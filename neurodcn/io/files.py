@@ -265,8 +265,6 @@ def _zarr_bytes(p: Path) -> int:
 def _check_readable(p: Path, lazy: bool, max_bytes) -> None:
     """Refuse what would read outside ``p`` or block (neurodcn.io.limits), and, unless ``lazy``, declared data
     over the byte budget, before anything is read."""
-    if not (p.exists() or p.is_symlink()):
-        raise FileNotFoundError(f"path {str(p)!r} does not exist")
     if p.suffix == ".nc":
         check_regular(p)
         declared = check_hdf5(p)
@@ -339,6 +337,8 @@ def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int |
     if p.suffix == ".zarr":
         require("zarr", "load_dataset of a .zarr store")
     kind = "netCDF-4" if p.suffix == ".nc" else "zarr"
+    if not (p.exists() or p.is_symlink()):
+        raise FileNotFoundError(f"path {str(p)!r} does not exist")
     try:
         _check_readable(p, lazy, max_bytes)
         source = _pinned_store(p) if lazy and p.suffix == ".zarr" else p
@@ -349,7 +349,7 @@ def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int |
             loaded = ds.load()
             ds.close()
             ds = loaded
-    except (BudgetError, RefusedFileError, FileNotFoundError):
+    except (BudgetError, RefusedFileError):
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
