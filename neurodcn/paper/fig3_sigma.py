@@ -62,12 +62,12 @@ def run(checkpoint=None, out="results", quick: bool = False, progress: bool = Tr
     """Receptive fields of the checkpoint's model, saved and plotted (``quick`` changes nothing: the
     analysis reads only the weights)."""
     check_bool("quick", quick)
+    outputs = Outputs(out, NAME)  # starts the clock
     vc = load_cortex(checkpoint, progress=progress)
     ds = vc.receptive_fields()
     blocks = block_numbers(ds, "sigma_ji_block")
     if blocks:
         ds = with_initial_sigma(vc, ds)
-    outputs = Outputs(out, NAME)
     pairs = ", every sigma_ji with log-normal fits per ODE block" if blocks else ""
     outputs.dataset(
         ds,

@@ -51,6 +51,7 @@ def run(
     checkpoints (bundled names or paths) whose accuracy against mask size joins Fig. 3c, on the same images."""
     s = with_overrides(settings(quick), num_images=num_images, mask_sizes=mask_sizes, num_times=num_times)
     check_int("num_times", s["num_times"], 2)
+    outputs = Outputs(out, NAME)  # starts the clock
     vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress)
     ode = [block for _, block in vc.model.ode_blocks()]
     times = np.linspace(0.0, min(b.solver.T for b in ode), s["num_times"]) if ode else None
@@ -58,7 +59,6 @@ def run(
         stim.images, stim.labels, s["mask_sizes"], times=times, stimulus_table=stim.table
     )
     ds.attrs["stimuli"] = stim.source
-    outputs = Outputs(out, NAME)
     outputs.dataset(
         ds,
         f"{NAME}.nc",

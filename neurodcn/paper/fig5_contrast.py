@@ -53,6 +53,7 @@ def run(
     (factors c > 0); None takes :func:`settings`."""
     s = with_overrides(settings(quick), num_images=num_images, contrasts=contrasts)
     s["contrasts"] = np.atleast_1d(np.asarray(s["contrasts"], dtype=np.float64)).tolist()
+    outputs = Outputs(out, NAME)  # starts the clock
     vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress)
     sweeps = {
         regime: vc.contrast_sweep(
@@ -60,7 +61,6 @@ def run(
         )
         for regime in regimes(vc)
     }
-    outputs = Outputs(out, NAME)
     cs = sweeps["naive"]["contrast"].values
     lo, ref = cs.min(), cs[np.argmin(np.abs(np.log(cs)))]  # ref: the contrast closest to 1
     summary = [f"{NAME}: {stim.images.shape[0]} images, {cs.size} contrasts {cs.min():.3g} to {cs.max():.3g}"]

@@ -54,7 +54,8 @@ def read_index(out) -> dict:
 
 class Outputs:
     """The files of one analysis run in folder ``out`` (created if needed); :meth:`finish` records them and
-    the run's settings in the results index."""
+    the run's settings in the results index, with the seconds since this object was made: make it before the
+    work."""
 
     def __init__(self, out, analysis: str):
         self.out = check_path("out", out)

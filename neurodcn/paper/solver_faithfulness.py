@@ -30,6 +30,7 @@ def run(checkpoint=None, out="results", data=None, num_images: int | None = None
         raise ValueError("data must name a cifar-10-batches-py folder (the test split is used)")
     if check_bool("quick", quick) or num_images is not None:
         num_images = check_int("num_images", 100 if num_images is None else num_images, 1)
+    outputs = Outputs(out, NAME)  # starts the clock
     test = load_cifar10(data, "test")
     n = len(test) if num_images is None else min(num_images, len(test))
     vc = load_cortex(checkpoint, progress=progress)
@@ -37,7 +38,6 @@ def run(checkpoint=None, out="results", data=None, num_images: int | None = None
     ds.attrs.update(checkpoint=checkpoint_label(checkpoint),
                     images=f"first {n} test images of {test.describe()['source']}")
     summary = faithfulness_summary(ds)
-    outputs = Outputs(out, NAME)
     outputs.dataset(ds, f"{NAME}.nc", f"accuracy, NFE and h(T) distances of {vc.name} under several solvers")
     outputs.figure(_figure(ds, vc.name), f"{NAME}.png",
                    "accuracy per solver; relative L2 distance of each block's h(T) from dopri5, per image")

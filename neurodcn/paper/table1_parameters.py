@@ -142,9 +142,9 @@ def _figure(table: pd.DataFrame) -> Figure:
 def run(checkpoint=None, out="results", quick: bool = False, progress: bool = True) -> Result:
     """Count the zoo's parameters and write the table (``quick`` changes nothing: counting is fast)."""
     check_bool("quick", quick)
+    outputs = Outputs(out, NAME)  # starts the clock
     vc = load_cortex(checkpoint, progress=progress)
     table = count_table()
-    outputs = Outputs(out, NAME)
     outputs.dataset(
         _dataset(table, vc),
         f"{NAME}.nc",
