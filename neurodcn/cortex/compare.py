@@ -86,14 +86,38 @@ def rsa(vc, stimuli, brain, times=None, stimulus_id=None, method: str = "rho-a",
         pool: int | None = 4, n_boot: int = 1000, ci: float = 0.95, seed: int = 0, progress=None):
     """RSA over model time: each recorded block's RDM at each model time against brain RDMs (experiment "rsa").
 
-    stimuli: [N, C, H, W] in [0, 1], any size (resized to the model's input); brain: RDMs, response
-    DataArrays or an NWB path, per region (neurodcn.analysis.compare.brain); stimulus_id: ids of the stimuli
-    matching the brain data's (default 0..N-1); times: model times (default DEFAULT_TIMES over [0, T];
-    discrete layers: 0); method: RDM comparison (default "rho-a", as rsatoolbox recommends; also "spearman", "tau-a",
-    "cosine_cov", ...); rdm_method: model dissimilarity (default correlation distance); pool: spatial
-    pooling (see block_features); n_boot, ci, seed: bootstrap over stimuli.
-    Returns block x time x region [x time_bin]: similarity, similarity_ci_low/high, ceiling_lower/upper,
-    coords time (model) and time_ms, and with time bins the fitted onset_ms / ms_per_unit_time with CIs.
+    Needs ``pip install "neurodcn[compare]"`` (rsatoolbox). With time-resolved brain data every model time meets
+    every time bin, and the time mapping (onset_ms, ms_per_unit_time) is fitted (``neurodcn.analysis.compare``).
+
+    Args:
+        stimuli: [N, C, H, W] in [0, 1], any size (resized to the model's input).
+        brain: per region (a dict region -> data): RDM arrays or DataArrays, Brain-Score-style response
+            DataArrays, or the path of an NWB file (``neurodcn.analysis.compare.brain``).
+        times: model times (default ``DEFAULT_TIMES`` over [0, T]; discrete layers: 0).
+        stimulus_id: ids of the stimuli matching the brain data's (default 0..N-1).
+        method: RDM comparison (default "rho-a", as rsatoolbox recommends; also "spearman", "tau-a",
+            "cosine_cov", ...).
+        rdm_method: model dissimilarity (default correlation distance).
+        pool: spatial pooling of each block's map to pool x pool positions (None: the full map; see
+            ``block_features``).
+        n_boot: bootstrap samples over stimuli for the CIs.
+        ci: confidence level of the intervals.
+        seed: seed of the bootstrap.
+        progress: show progress bars (default: the cortex's setting).
+
+    Returns:
+        A Dataset block x time x region [x time_bin]: ``similarity``, ``similarity_ci_low``/``_high``,
+        ``ceiling_lower``/``_upper``, coords ``time`` (model) and ``time_ms``, and with time bins the fitted
+        ``onset_ms`` / ``ms_per_unit_time`` with CIs.
+
+    Examples:
+        >>> import numpy as np, neurodcn as nd
+        >>> vc = nd.VirtualCortex.pretrained(progress=False)
+        >>> stim = nd.load_stimuli("cifar10-demo", num_images=6)
+        >>> rdm = 1 - np.corrcoef(np.random.default_rng(0).random((6, 10)))  # a stand-in brain RDM, 6 x 6
+        >>> rsa = vc.rsa(stim.images, {"IT": rdm}, times=[0, 2], n_boot=10)
+        >>> rsa.similarity.dims, rsa.time_ms.values.tolist()
+        (('block', 'time', 'region'), [50.0, 100.0])
     """
     show = vc.progress if progress is None else progress
     ids = _ids(stimuli, stimulus_id)
@@ -106,14 +130,40 @@ def rsa(vc, stimuli, brain, times=None, stimulus_id=None, method: str = "rho-a",
 def predictivity(vc, stimuli, recordings, times=None, stimulus_id=None, pool: int | None = 4, pca=None,
                  n_splits: int = 5, alphas=DEFAULT_ALPHAS, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
                  progress=None):
-    """Neural predictivity over model time: cross-validated ridge from each recorded block's features at each
-    model time to every recorded neuron (experiment "predictivity").
+    """Neural predictivity over model time: cross-validated ridge regression from each recorded block's features at
+    each model time to every recorded neuron (experiment "predictivity").
 
-    recordings: region -> response DataArray (presentation x neuroid [x time_bin], coord stimulus_id) or an
-    NWB path; stimulus_id: ids of the stimuli (default 0..N-1); pool, pca: feature reduction (spatial pooling,
-    then principal components fitted on the training folds); n_splits folds; alphas: RidgeCV penalties.
-    Returns r per neuron and median_r per region with CIs over neurons; ceilings where the recordings have
-    repeated presentations (attrs ceiling_note says where none is possible).
+    Needs ``pip install "neurodcn[compare]"`` (scikit-learn).
+
+    Args:
+        stimuli: [N, C, H, W] in [0, 1], any size (resized to the model's input).
+        recordings: region -> response DataArray (presentation x neuroid [x time_bin], coord ``stimulus_id``) or
+            the path of an NWB file.
+        times: model times (default ``DEFAULT_TIMES`` over [0, T]).
+        stimulus_id: ids of the stimuli (default 0..N-1).
+        pool: spatial pooling of each block's map to pool x pool positions (None: the full map).
+        pca: number of principal components, fitted on the training folds (None: no PCA).
+        n_splits: cross-validation folds.
+        alphas: RidgeCV penalties.
+        n_boot: bootstrap samples over neurons for the CIs.
+        ci: confidence level of the intervals.
+        seed: seed of the folds and the bootstrap.
+        progress: show progress bars (default: the cortex's setting).
+
+    Returns:
+        A Dataset with ``r`` per neuron and ``median_r`` per block, time and region with CIs over neurons;
+        ceilings where the recordings have repeated presentations (attr ``ceiling_note`` says where none is
+        possible).
+
+    Examples:
+        >>> import numpy as np, xarray as xr, neurodcn as nd
+        >>> vc = nd.VirtualCortex.pretrained(progress=False)
+        >>> stim = nd.load_stimuli("cifar10-demo", num_images=10)
+        >>> v4 = xr.DataArray(np.random.default_rng(0).random((10, 3)), dims=("presentation", "neuroid"),
+        ...                   coords={"stimulus_id": ("presentation", np.arange(10))})  # 3 stand-in neurons
+        >>> pred = vc.predictivity(stim.images, {"V4": v4}, times=[2], n_splits=2, n_boot=10)
+        >>> pred.median_r.dims, pred.sizes["neuroid"]
+        (('block', 'time', 'region'), 3)
     """
     show = vc.progress if progress is None else progress
     ids = _ids(stimuli, stimulus_id)
