@@ -281,8 +281,18 @@ def test_record_in_memory_that_needs_too_much_is_refused_up_front(monkeypatch):
     from neurodcn.io.limits import MAX_BYTES_ENV, BudgetError
 
     monkeypatch.setenv(MAX_BYTES_ENV, str(10_000))
-    with pytest.raises(BudgetError, match=r"record in memory \(4 stimuli x 3 times.*out='recording.zarr'"):
+    with pytest.raises(BudgetError, match=r"record \(3 times x the maps of 3 blocks.* of 4 stimuli in memory.*"
+                       r"out='recording.zarr'"):
         _cortex().record(_images(4), [0.5, 1.0, 1.5])
+
+
+def test_record_streaming_a_batch_that_needs_too_much_is_refused_before_any_file(tmp_path, monkeypatch):
+    from neurodcn.io.limits import MAX_BYTES_ENV, BudgetError
+
+    monkeypatch.setenv(MAX_BYTES_ENV, str(10_000))
+    with pytest.raises(BudgetError, match=r"one batch of 2 stimuli.*batch_size"):
+        _cortex().record(_images(4), [0.5, 1.0, 1.5], out=tmp_path / "r.zarr")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------------- command line and runs

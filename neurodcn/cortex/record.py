@@ -18,6 +18,7 @@ why), and the other batches are kept (streamed to zarr as they are done).
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -155,7 +156,7 @@ def record(
             lazily opened store is returned. Interrupted (Ctrl-C), a streamed recording keeps its finished
             batches in ``<out stem>.partial.zarr`` (``load_dataset`` reads them) and says so in one line. A
             recording in memory that would need more than ``neurodcn.io.limits.memory_budget()`` is refused up
-            front, with the size it needs.
+            front, with the size it needs; so is one batch that would.
         stimulus_table: optional pandas DataFrame (N rows, a ``stimulus_id`` column, e.g. ``load_stimuli(...).table``;
             see ``neurodcn.data.stimuli``) whose columns become stimulus coords.
         stimulus_set: the name that makes integer ids unique (default: a content hash of the images; see
@@ -197,12 +198,17 @@ def record(
     attrs = vc.stamp(xr.Dataset(), "record", stimulus_size=np.shape(images)[-2:]).attrs
     attrs["t_end"] = float(t_end)  # the end of the recorded interval [0, T] in model time
     budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
+    per_stimulus = 4 * len(times) * sum(math.prod(vc.map_shape(i)) for i in layers)  # float32 maps
+    what = f"record ({len(times)} times x the maps of {len(layers)} blocks, float32)"
+    if out is None:
+        check_budget(f"{what} of {n} stimuli in memory", n * per_stimulus, memory_budget(), hint="pass "
+                     "out='recording.zarr' to stream the batches to disk (memory bounded by one batch), or record "
+                     "fewer stimuli or times")
+    batch = min(n, vc.batch_size)  # a batch's trajectories and their copy
+    check_budget(f"{what} of one batch of {batch} stimuli", 2 * batch * per_stimulus, memory_budget(),
+                 hint="lower the cortex's batch_size or record fewer times")
     writer = ZarrStreamWriter(out, dim=STIMULUS, overwrite=overwrite) if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in layers}
-    if full is not None:
-        check_budget(f"record in memory ({n} stimuli x {len(times)} times x {len(full)} blocks' maps, float32)",
-                     sum(a.nbytes for a in full.values()), memory_budget(), hint="pass out='recording.zarr' to "
-                     "stream the batches to disk (memory bounded by one batch), or record fewer stimuli or times")
     steps = {i + 1: [] for i in cont}
     failure = np.zeros(n, np.int8)
     model.eval()
