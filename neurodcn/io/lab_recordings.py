@@ -31,9 +31,6 @@ __all__ = ["STIMULUS_COLUMNS", "load_lab_nwb", "from_pynapple", "spike_rates"]
 STIMULUS_COLUMNS = ("stimulus_id", "stimulus", "stimulus_name", "image_id", "image")
 """Columns taken as the stimulus, in this order, when ``stimulus_column`` is not given."""
 
-_SECONDS = {"units": "s"}
-
-
 def _decoded(values) -> np.ndarray:
     """``values`` as an array; an object column (bytes or numpy strings, as h5py and pynapple give them) is
     rebuilt by numpy, so strings become a str array."""
@@ -119,7 +116,7 @@ def spike_rates(spike_times, units: pd.DataFrame, trials: pd.DataFrame, stimulus
     width_s = np.diff(edges) / 1000.0
     trial_coords = {
         ("stimulus_id" if name == stim else str(name)): ("presentation", _decoded(values),
-                                                         _SECONDS if name in ("start_time", "stop_time") else {})
+                                                         {"units": "s"} if name in ("start_time", "stop_time") else {})
         for name, values in trials.items()
         if name != "stimulus_id" or name == stim
     }
