@@ -181,6 +181,18 @@ def test_layers_are_checked():
     cnn.forward = lambda x: cnn.pool(cnn.pool(cnn.conv1(x)))  # one module at two places has no one output
     with pytest.raises(ValueError, match="'pool' ran more than once"):
         nd.VirtualCortex(cnn, layers=["pool"], image_size=SIZE)
+    lstm = nn.Sequential(nn.Flatten(2), nn.LSTM(SIZE * SIZE, 4))  # returns a tuple (output, (h, c))
+    with pytest.raises(ValueError, match=r"layer '1' must return one tensor \[N, C, H, W\] or \[N, F\]"):
+        nd.VirtualCortex(lstm, layers=["1"], image_size=SIZE)
+    vc = nd.VirtualCortex(TinyCNN(), layers=["conv1"], image_size=SIZE, progress=False)
+    with pytest.raises(ValueError, match="contrast_sweep needs a staged classifier"):
+        vc.contrast_sweep(_stimuli(2), [0, 1], [1.0])
+    with pytest.raises(ValueError, match="pattern_completion needs a staged classifier"):
+        vc.pattern_completion(_stimuli(2), [0, 1], [0])
+    with pytest.raises(ValueError, match=r"times must be None or \[0.0\] for discrete layers"):
+        vc.record(_stimuli(2), times=[0.0, 1.0])
+    with pytest.raises(ValueError, match="name must be one of"):
+        nd.VirtualCortex.untrained("no-such-model")
 
 
 @pytest.mark.parametrize("name", ["resnet-blocks", "convnet", "ccnet"])
