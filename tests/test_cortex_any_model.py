@@ -169,6 +169,12 @@ def test_a_users_ode_model_marks_its_solver_states():
     assert fits.sizes["unit"] == 12
 
 
+def test_default_layers_are_the_continuous_blocks_else_the_convolutions():
+    assert [layer.name for layer in nd.VirtualCortex(MyODENet(), image_size=SIZE).readout.layers] == ["block1",
+                                                                                                     "block2"]
+    assert [layer.name for layer in nd.VirtualCortex(TinyCNN(), image_size=SIZE).readout.layers] == ["conv1", "conv2"]
+
+
 def test_layers_are_checked():
     model = MyODENet()
     with pytest.raises(ValueError, match=r"layers \['nope'\] are not modules of MyODENet"):

@@ -3,9 +3,10 @@ where their maps sit on the image.
 
 Layers. The user names the modules to record (names of ``model.named_modules()``, as thingsvision and
 torchvision's ``create_feature_extractor`` do); each becomes one block of the recording, in the order given.
-Unnamed, a staged classifier (neurodcn.nn.classifier.Classifier) records its blocks and any other model its
-convolution layers (Conv2d, SRFConv2d, ContinuousConv2d) outside continuous blocks. A layer's output must be one
-tensor: a map [N, C, H, W], or a vector [N, F], recorded as F channels of a 1 x 1 map at the image centre.
+Unnamed, a staged classifier (neurodcn.nn.classifier.Classifier) records its blocks, any other model its
+continuous blocks, or without any its convolution layers (Conv2d, SRFConv2d, ContinuousConv2d). A layer's
+output must be one tensor: a map [N, C, H, W], or a vector [N, F], recorded as F channels of a 1 x 1 map at the
+image centre.
 
 Discrete layers (any module). A forward hook keeps the output. A feed-forward layer computes once per image, so
 it has one state: a discrete recording has one time point, model time 0 (time_ms = onset_ms, the latency the
@@ -63,18 +64,18 @@ class Layer(NamedTuple):
 
 
 def default_layers(model: nn.Module) -> list[str]:
-    """The layers recorded when none are named: a staged classifier's blocks, else every convolution layer
-    (CONVOLUTIONS) outside continuous blocks, in registration order."""
+    """The layers recorded when none are named: a staged classifier's blocks; else the continuous blocks (those
+    inside no other), else every convolution layer (CONVOLUTIONS), in registration order."""
     if isinstance(model, Classifier):
         return [f"blocks.{i}" for i in range(len(model.blocks))]
-    inside = [n for n, m in model.named_modules() if n and is_continuous(m)]
-    names = [n for n, m in model.named_modules() if isinstance(m, CONVOLUTIONS)
-             and not any(n.startswith(f"{c}.") for c in inside)]
-    if not names and not inside:
+    blocks = [n for n, m in model.named_modules() if n and is_continuous(m)]
+    names = [n for n in blocks if not any(n.startswith(f"{b}.") for b in blocks)]
+    names = names or [n for n, m in model.named_modules() if isinstance(m, CONVOLUTIONS)]
+    if not names:
         raise ValueError(f"layers must name the modules of {type(model).__name__} to record (names of "
-                         "model.named_modules()); it has no convolution layers or continuous blocks to record "
+                         "model.named_modules()); it has no continuous blocks or convolution layers to record "
                          "by default")
-    return names or inside
+    return names
 
 
 def _end_time(name: str, module: nn.Module) -> float:

@@ -47,7 +47,8 @@ class VirtualCortex:
         progress: show tqdm progress bars.
         image_size: input size in pixels, int or (height, width).
         layers: module names (``model.named_modules()``) to record, each one block of the recording; None: a
-            staged classifier's blocks, else the model's convolution layers (neurodcn.cortex.readout).
+            staged classifier's blocks, else the model's continuous blocks, else its convolution layers
+            (neurodcn.cortex.readout.default_layers).
 
     Named layers are all continuous blocks (ODE blocks, or modules meeting the protocol of
     neurodcn.cortex.readout: h(t) over model time, solver states marked) or all discrete layers. A discrete
