@@ -169,6 +169,46 @@ def test_a_users_ode_model_marks_its_solver_states():
     assert fits.sizes["unit"] == 12
 
 
+class UnrolledRNN(nn.Module):
+    """A recurrent block unrolled over 4 steps, the step index as model time: every step is a state."""
+
+    T, interpolant = 4.0, "none (integer steps only)"
+
+    def __init__(self, c):
+        super().__init__()
+        self.cell = nn.Conv2d(c, c, 3, padding=1)
+
+    def trajectory(self, h0, times):
+        if not torch.equal(times, times.round()):
+            raise ValueError(f"times must be whole steps, got {times.tolist()}")
+        states = [h0]
+        for _ in range(int(self.T)):
+            states.append(torch.relu(self.cell(states[-1])) + h0)
+        self.step_times = torch.arange(self.T + 1)
+        return torch.stack(states)[times.long()]
+
+    def forward(self, h0):
+        return self.trajectory(h0, torch.tensor([0.0, self.T]))[-1]
+
+
+def test_a_recurrent_network_unrolled_over_steps_records_each_step():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), UnrolledRNN(4)).eval()
+    vc = nd.VirtualCortex(model, image_size=SIZE, ms_per_unit_time=10.0, progress=False)
+    x = _stimuli(n=3)
+    rec = vc.record(x, times=[0.0, 1.0, 2.0, 4.0])
+    with torch.no_grad():  # the unroll by hand
+        h0 = model[0](x)
+        h = [h0]
+        for _ in range(4):
+            h.append(torch.relu(model[1].cell(h[-1])) + h0)
+    for t in (0, 1, 2, 4):
+        np.testing.assert_allclose(rec["block1"]["h"].sel(time=float(t)).values, h[t].numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(rec["block1"]["solver_state"].values, 1)  # every step is a state
+    np.testing.assert_array_equal(rec.time_ms.values, [50.0, 60.0, 70.0, 90.0])
+    assert rec["block1"]["solver_state"].attrs["interpolant"] == "none (integer steps only)"
+
+
 def test_default_layers_are_the_continuous_blocks_else_the_convolutions():
     assert [layer.name for layer in nd.VirtualCortex(MyODENet(), image_size=SIZE).readout.layers] == ["block1",
                                                                                                      "block2"]
