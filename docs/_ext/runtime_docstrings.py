@@ -1,18 +1,34 @@
-"""Griffe extension for the docs build: methods whose docstring is assigned at import time get it.
+"""Griffe extensions for the docs build (mkdocs.yml names them); they change nothing in the package.
 
-``VirtualCortex``'s experiment methods take the docstrings of the functions that run them
-(``record.__doc__ = neurodcn.cortex.record.record.__doc__``), so the docstring is written once, beside the code.
-Griffe reads source code without running it and would find no docstring; this extension imports the classes
-named in ``paths`` and fills in, for each of their methods without a docstring in the source, the one it has
-at run time.
+``RuntimeDocstrings``: ``VirtualCortex``'s experiment methods take the docstrings of the functions that run
+them (``record.__doc__ = neurodcn.cortex.record.record.__doc__``), so each docstring is written once, beside
+the code. Griffe reads source code without running it and would find no docstring; this extension imports the
+classes named in ``paths`` and fills in, for each of their methods without a docstring in the source, the one
+it has at run time.
+
+``SphinxRoles``: some docstrings name other objects with Sphinx roles (:func:`name`); Markdown has no roles,
+so they are shown as code (`name`).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import re
 
 import griffe
+
+ROLE = re.compile(r":(?:py:)?(?:func|class|meth|mod|data|attr|obj|exc|const):`~?([^`]+)`")
+
+
+def strip_roles(text: str) -> str:
+    return ROLE.sub(r"`\1`", text)
+
+
+class SphinxRoles(griffe.Extension):
+    def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
+        if obj.docstring is not None:
+            obj.docstring.value = strip_roles(obj.docstring.value)
 
 
 class RuntimeDocstrings(griffe.Extension):
@@ -33,6 +49,6 @@ class RuntimeDocstrings(griffe.Extension):
                 # (self, images, ..., **budget): its Args may name parameters that the method takes as **kwargs
                 options = dict(cls.docstring.parser_options if cls.docstring else {}, warn_unknown_params=False)
                 member.docstring = griffe.Docstring(
-                    doc, lineno=member.lineno, parent=member,
+                    strip_roles(doc), lineno=member.lineno, parent=member,
                     parser=cls.docstring.parser if cls.docstring else None, parser_options=options,
                 )
