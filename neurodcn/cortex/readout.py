@@ -44,7 +44,7 @@ from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.validate import check_real, show
 
-__all__ = ["CONVOLUTIONS", "Layer", "Readout", "is_continuous", "default_layers", "layer_geometry"]
+__all__ = ["CONVOLUTIONS", "Layer", "Readout", "is_continuous", "trajectory_at", "default_layers", "layer_geometry"]
 
 CONVOLUTIONS = (nn.Conv2d, SRFConv2d, ContinuousConv2d)
 """The modules a model other than a staged classifier records when no layers are named."""
@@ -53,6 +53,14 @@ CONVOLUTIONS = (nn.Conv2d, SRFConv2d, ContinuousConv2d)
 def is_continuous(module: nn.Module) -> bool:
     """Whether ``module`` is a continuous block (has a ``trajectory`` method; see the module docstring)."""
     return callable(getattr(module, "trajectory", None))
+
+
+def trajectory_at(block: nn.Module, h0: torch.Tensor, times: np.ndarray, T: float):
+    """(states [len(times), *h0.shape], h(T)) of a continuous block from one trajectory over [0, times, T]:
+    T is always on the solver's grid, so h(T) is what the block's own forward hands on."""
+    grid = np.union1d(np.concatenate([[0.0], times]), [T])
+    out = block.trajectory(h0, torch.as_tensor(grid, dtype=h0.dtype, device=h0.device))
+    return out[torch.as_tensor(np.searchsorted(grid, times), device=out.device)], out[-1]
 
 
 class Layer(NamedTuple):
@@ -169,16 +177,14 @@ class Readout:
     def _solve(self, states: list, k: int, times: np.ndarray, h0: torch.Tensor) -> torch.Tensor:
         self._once(states, k)
         block = self.layers[k].module
-        grid = np.union1d(np.concatenate([[0.0], times]), [self.layers[k].T])
-        out = block.trajectory(h0, torch.as_tensor(grid, dtype=h0.dtype, device=h0.device))
+        traj, end = trajectory_at(block, h0, times, self.layers[k].T)
         step = getattr(block, "step_times", None)
         if step is None:
             raise TypeError(f"continuous block {self.layers[k].name!r} must set step_times (the model times of its "
                             "solver's own states) in trajectory; see neurodcn.cortex.readout")
         self.step_times[k] = torch.as_tensor(step).detach().to(torch.float64).cpu().numpy().ravel()
-        states[k] = self._map(k, out[torch.as_tensor(np.searchsorted(grid, times), device=out.device)].flatten(0, 1)
-                              ).unflatten(0, (len(times), h0.shape[0]))
-        return out[-1]
+        states[k] = self._map(k, traj.flatten(0, 1)).unflatten(0, (len(times), h0.shape[0]))
+        return end
 
 
 def layer_geometry(readout: Readout, in_channels: int, image_hw: tuple[int, int], like: torch.Tensor):

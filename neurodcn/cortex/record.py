@@ -27,6 +27,7 @@ import xarray as xr
 
 from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
 from neurodcn.cortex.inputs import batch_slices
+from neurodcn.cortex.readout import trajectory_at
 from neurodcn.cortex.solver_states import flag_variable, step_variable
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.io.limits import check_budget, memory_budget
@@ -69,10 +70,7 @@ def propagate(model, x: torch.Tensor, times=None, T=None, input_scale=None):
             if times is None:
                 h = block(h, end)
             else:
-                grid = np.union1d(np.asarray(times, dtype=np.float64), [end])
-                out = block.trajectory(h, torch.as_tensor(grid))
-                traj = out[torch.as_tensor(np.searchsorted(grid, times), device=out.device)]
-                h = out[-1]
+                traj, h = trajectory_at(block, h, np.asarray(times, dtype=np.float64), end)
         else:
             h = block(h)
         trajectories.append(traj)
