@@ -27,12 +27,12 @@ import numpy as np
 import torch
 import xarray as xr
 from matplotlib.figure import Figure
-from tqdm.auto import trange
 
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
 from neurodcn.nn.kernels import ContinuousKernel, NJetKernel, basis_indices
 from neurodcn.nn.resize import cubic
+from neurodcn.progress import trange
 from neurodcn.schema import stamp_provenance
 
 __all__ = ["GaussianKernel", "cubic_kernel", "sample_kernel", "masked_kernel", "test_image", "resizer",
@@ -255,7 +255,7 @@ def run(out="results/cc_kernels", quick: bool = False, seed: int = 0, steps: int
                     optimiser="Adam lr 1e-2, cosine decay to 1e-4",
                     cubic="Keys a = -0.5, no antialiasing, symmetric padding",
                     gaussian="sigma (0.6, 1.2) px rotated 45 deg, support 6 px, analytic normalisation")
-    nd.save_dataset(ds, out / "cc_kernels.nc")
+    nd.save_dataset(ds, out / "cc_kernels.nc", overwrite=True)
     save_figure(plot(ds), out / "cc_kernels.png")
     return ds
 

@@ -138,7 +138,7 @@ def run(out="results/cc_misalignment", quick: bool = False, seed: int = 0, passe
                           title="Misalignment of an even kernel with 'same' padding (CC paper Fig. 6)")
     ds.attrs.update(quick=int(quick), seed=seed, passes=passes, analytic_drift_conv2d_px=ANALYTIC_DRIFT_PX,
                     analytic_drift_cc_px=0.0)
-    nd.save_dataset(ds, out / "cc_misalignment.nc")
+    nd.save_dataset(ds, out / "cc_misalignment.nc", overwrite=True)
     save_figure(plot(ds), out / "cc_misalignment.png")
     return ds
 

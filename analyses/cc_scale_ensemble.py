@@ -82,7 +82,7 @@ def run(checkpoint, out="results/cc_scale_ensemble", data=None, members=(1, 2, 3
     ds.attrs.update(seed=seed, checkpoint=str(checkpoint), data=test.source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    nd.save_dataset(ds, out / "cc_scale_ensemble.nc")
+    nd.save_dataset(ds, out / "cc_scale_ensemble.nc", overwrite=True)
     fig = plot_ensemble_accuracy(ds)
     fig.suptitle(f"CC-Net scale ensembles ({len(labels)} test images)")
     save_figure(fig, out / "cc_scale_ensemble.png")

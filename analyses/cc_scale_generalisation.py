@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import xarray as xr
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
+from neurodcn.progress import tqdm
 from neurodcn.schema import stamp_provenance
 
 try:
@@ -125,7 +125,7 @@ def run(out="results/cc_scale_generalisation", quick: bool = False, seed: int = 
                     image_size_px=image_size, optimiser="Adam lr 1e-2, cosine decay to 1e-4",
                     resizer="neurodcn.resize kernel='cubic' (a = -0.5), antialias=False, padding='symmetric'",
                     scale_range=list(SCALE_RANGE))
-    nd.save_dataset(ds, out / "cc_scale_generalisation.nc")
+    nd.save_dataset(ds, out / "cc_scale_generalisation.nc", overwrite=True)
     save_figure(plot(ds), out / "cc_scale_generalisation.png")
     return ds
 

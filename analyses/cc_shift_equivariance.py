@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 import neurodcn as nd
 from neurodcn.analysis.plots import save_figure
@@ -40,6 +39,7 @@ from neurodcn.analysis.plots.style import band
 from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import batches, epoch_generator
 from neurodcn.nn.resize import cubic
+from neurodcn.progress import tqdm
 from neurodcn.schema import stamp_provenance
 from neurodcn.train.checkpoint import load_checkpoint
 
@@ -221,7 +221,7 @@ def run(out="results/cc_shift_equivariance", quick: bool = False, seed: int = 0,
                     shift_back="cubic (Keys a = -0.5), edges replicated, by shift / 4 map px",
                     normalisation="images in [0, 1] as the trainer feeds them" if checkpoints else
                     "per-channel mean and SD of the training images")
-    nd.save_dataset(ds, out / "cc_shift_equivariance.nc")
+    nd.save_dataset(ds, out / "cc_shift_equivariance.nc", overwrite=True)
     save_figure(plot(ds), out / "cc_shift_equivariance.png")
     return ds
 

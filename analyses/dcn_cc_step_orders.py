@@ -87,8 +87,8 @@ def run(checkpoint, out="results/dcn_cc_step_orders", compare=None, data=None, m
         [str(checkpoint), str(compare or "bundled dcn-ode")]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    nd.save_dataset(ds, out / f"{EXPERIMENT}.nc")
-    nd.save_dataset(rf, out / "dcn_cc_receptive_fields.nc")
+    nd.save_dataset(ds, out / f"{EXPERIMENT}.nc", overwrite=True)
+    nd.save_dataset(rf, out / "dcn_cc_receptive_fields.nc", overwrite=True)
     save_figure(_figure(ds, rf), out / f"{EXPERIMENT}.png")
     return ds, rf
 

@@ -16,7 +16,8 @@ import sys
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+
+from neurodcn.progress import tqdm
 
 try:
     from analyses import common

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
+
+from neurodcn.progress import tqdm
 
 try:
     from analyses import common, training

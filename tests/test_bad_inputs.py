@@ -273,9 +273,9 @@ case("VirtualCortex-pretrained", lambda: nd.VirtualCortex.pretrained("alexnet"),
 
 T = np.linspace(0.0, 2.0, 3)
 for kw, name, value, allowed in [
-    ({"images": torch.rand(2, 3, 16, 16)}, "images", "[2, 3, 16, 16]", "[N >= 1, 3, 32, 32]"),
-    ({"images": torch.rand(2, 1, 32, 32)}, "images", "[2, 1, 32, 32]", "[N >= 1, 3, 32, 32]"),
-    ({"images": torch.rand(3, 32, 32)}, "images", "[3, 32, 32]", "[N >= 1, 3, 32, 32]"),
+    ({"images": torch.rand(2, 3, 0, 16)}, "images", "[2, 3, 0, 16]", "[N >= 1, 3, H, W]"),  # other H x W: resized
+    ({"images": torch.rand(2, 1, 32, 32)}, "images", "[2, 1, 32, 32]", "[N >= 1, 3, H, W]"),
+    ({"images": torch.rand(3, 32, 32)}, "images", "[3, 32, 32]", "[N >= 1, 3, H, W]"),
     ({"images": _images() * 2}, "images", "max", "[0, 1]"),
     ({"images": _images() - 0.5}, "images", "min", "[0, 1]"),
     ({"images": torch.full((1, 3, 32, 32), NAN)}, "images", "nan", "finite"),

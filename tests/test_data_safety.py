@@ -51,7 +51,7 @@ def test_save_dataset_replaces_its_own_zarr_store(tmp_path):
     target = tmp_path / "rec.zarr"
     save_dataset(_ds(seed=1), target)
     assert is_neurodcn_store(target)
-    save_dataset(_ds(seed=2), target)
+    save_dataset(_ds(seed=2), target, overwrite=True)
     xr.testing.assert_identical(load_dataset(target), load_dataset(save_dataset(_ds(seed=2), tmp_path / "b.zarr")))
     assert STORE_ATTR not in load_dataset(target).attrs  # the mark of a complete store is hidden
 

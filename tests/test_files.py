@@ -84,12 +84,12 @@ def test_overwrite_replaces_and_overwrite_false_refuses(tmp_path):
     for suffix in (".nc", ".zarr"):
         path = tmp_path / f"r{suffix}"
         save_dataset(_recording(seed=1), path)
-        save_dataset(_recording(seed=2), path)
+        save_dataset(_recording(seed=2), path, overwrite=True)
         xr.testing.assert_identical(
             load_dataset(path), _recording(seed=2).assign_attrs(created=load_dataset(path).attrs["created"])
         )
         with pytest.raises(FileExistsError, match="overwrite=False"):
-            save_dataset(_recording(), path, overwrite=False)
+            save_dataset(_recording(), path)  # the default, as to_nwb's
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.nc", "r.zarr"]
 
 
@@ -108,7 +108,7 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
 
     monkeypatch.setattr(xr.Dataset, method, write_then_fail)
     with pytest.raises(OSError, match="simulated"):
-        save_dataset(_recording(seed=4), path)
+        save_dataset(_recording(seed=4), path, overwrite=True)
     with pytest.raises(OSError, match="simulated"):
         save_dataset(_recording(seed=4), tmp_path / f"new{suffix}")
     monkeypatch.undo()

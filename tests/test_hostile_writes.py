@@ -93,7 +93,7 @@ def test_fifo_and_device_targets_are_refused_untouched(tmp_path):
             write_text(target, "{}")
     assert fifo.is_fifo() and dev.is_symlink() and Path("/dev/null").is_char_device()
     with pytest.raises(RefusedFileError, match="FIFO"):
-        save_dataset(_ds(), tmp_path / "pipe.nc") if os.mkfifo(tmp_path / "pipe.nc") is None else None
+        save_dataset(_ds(), tmp_path / "pipe.nc", overwrite=True) if os.mkfifo(tmp_path / "pipe.nc") is None else None
 
 
 def test_symlinked_target_is_written_through(tmp_path):
@@ -106,7 +106,7 @@ def test_symlinked_target_is_written_through(tmp_path):
     assert link.is_symlink() and real.read_text() == "new"
     nc = tmp_path / "data" / "d.nc"
     (tmp_path / "d.nc").symlink_to(nc)
-    save_dataset(_ds(3.0), tmp_path / "d.nc")
+    save_dataset(_ds(3.0), tmp_path / "d.nc", overwrite=True)
     assert (tmp_path / "d.nc").is_symlink() and load_dataset(nc)["h"].values[0] == 3.0
 
 
@@ -178,7 +178,7 @@ def test_a_lazily_opened_store_is_not_silently_swapped(tmp_path):
     pytest.importorskip("dask")
     store = save_dataset(_ds(1.0), tmp_path / "r.zarr")
     lazy = load_dataset(store, lazy=True)
-    save_dataset(_ds(2.0), store)  # replaced by a later run
+    save_dataset(_ds(2.0), store, overwrite=True)  # replaced by a later run
     with pytest.raises(RuntimeError, match="replaced or removed after it was opened lazily"):
         lazy["h"].load()
     assert load_dataset(store, lazy=True)["h"].values.tolist() == [2.0] * 3

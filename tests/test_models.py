@@ -109,7 +109,7 @@ def test_solver_override_and_nfe_report_reset():
     assert all(b.solver == nd.SolverConfig(**FAST) for b in m.blocks)
     m(torch.rand(1, 3, 16, 16))
     report = m.nfe_report()
-    assert [r["block"] for r in report] == [0, 1, 2]
+    assert [r["block"] for r in report] == [1, 2, 3]
     assert all(r["forward_nfe"] == 8 and r["accepted_steps"] == 2 for r in report)  # rk4: 2 steps x 4 stages
     assert m.total_nfe().forward_nfe == 24
     m.reset_nfe()

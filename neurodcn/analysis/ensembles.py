@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import xarray as xr
-from tqdm.auto import tqdm
 
 from neurodcn.analysis.plots.style import bootstrap_ci
 from neurodcn.data.cifar10 import batches
 from neurodcn.nn.dcn_cc import scale_sequence
+from neurodcn.progress import tqdm
 from neurodcn.validate import check_int
 
 __all__ = ["ensemble_accuracy", "step_order_logits"]

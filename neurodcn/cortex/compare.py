@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from neurodcn.analysis.compare.brain import as_regions, brain_rdms
 from neurodcn.analysis.compare.predictivity import DEFAULT_ALPHAS, predictivity_over_time
 from neurodcn.analysis.compare.rsa import rsa_over_time
+from neurodcn.progress import tqdm
 from neurodcn.schema import time_coords
 from neurodcn.validate import check_int
 

@@ -25,6 +25,7 @@ from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S
 from neurodcn.cortex.inputs import batch_slices, check_labels, check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.cortex.solver_states import padded_steps
+from neurodcn.progress import tqdm
 from neurodcn.schema import PIXELS, stimulus_coords, time_coords
 from neurodcn.validate import check_int
 
@@ -139,8 +140,11 @@ def pattern_completion(
     steps = {i: [[] for _ in sizes] for i in ode}  # per block and mask: one step-time row per stimulus
     t = times if ode else None
     model.eval()
-    with budget.limits(model), torch.no_grad():
-        for _, sl in batch_slices(n, vc.batch_size, vc.progress, "pattern completion"):
+    batches = [sl for _, sl in batch_slices(n, vc.batch_size, False, "")]
+    bar = tqdm(total=len(batches) * sizes.size, desc="pattern completion", unit="mask", disable=not vc.progress,
+               leave=False)  # one step per batch and mask size
+    with bar, budget.limits(model), torch.no_grad():
+        for sl in batches:
             m = sl.stop - sl.start
             code0, first = budget.run(lambda: propagate(model, x[sl], t))  # noqa: B023
             if code0:
@@ -148,6 +152,7 @@ def pattern_completion(
                 for i in ode:
                     for rows in steps[i]:
                         rows += [np.empty(0)] * m
+                bar.update(sizes.size)
                 continue
             intact_steps = {i: model.blocks[i].step_times.cpu().numpy() for i in ode}
             amplitude = {i: _abs_sum(first[1][i]) for i in ode}
@@ -155,6 +160,7 @@ def pattern_completion(
                 code, out = (0, first) if size == 0 else budget.run(
                     lambda s=int(size): propagate(model, center_mask(x[sl], s), t)  # noqa: B023
                 )
+                bar.update()
                 if code:
                     failure[mi, sl], correct[mi, sl] = code, -1
                     for i in ode:

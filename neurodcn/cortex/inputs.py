@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from neurodcn.nn.resize import IMAGE_RESIZE, resize_images
+from neurodcn.progress import tqdm
 from neurodcn.validate import check_increasing
 
 __all__ = ["ROUNDING", "check_images", "resize_attrs", "check_labels", "check_times", "batch_slices"]

@@ -146,7 +146,8 @@ class VirtualCortex:
             **kwargs: the other arguments of ``VirtualCortex`` (visual_degrees, ms_per_unit_time, ...).
 
         Returns:
-            The cortex, with the checkpoint's model card in ``.card``.
+            The cortex, named ``name`` (dcn-ode-euler is a dcn-ode trained with Euler), with the checkpoint's
+            model card in ``.card``.
 
         Examples:
             >>> import neurodcn as nd
@@ -156,7 +157,9 @@ class VirtualCortex:
             >>> vc.onset_ms + vc.ms_per_unit_time * 2  # model time t = 2 in ms after onset
             100.0
         """
-        return cls.from_checkpoint(bundled_checkpoint(name), **kwargs)
+        vc = cls.from_checkpoint(bundled_checkpoint(name), **kwargs)
+        vc.name = name
+        return vc
 
     @classmethod
     def pixels(cls, in_channels: int = 3, **kwargs) -> VirtualCortex:

@@ -9,7 +9,6 @@ depending on it: presentation x neuroid x time_bin, flat coordinates, integer-ms
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import xarray as xr

@@ -192,7 +192,7 @@ def is_neurodcn_store(path) -> bool:
     return STORE_ATTR in attrs or (isinstance(source, str) and source.startswith("neurodcn"))
 
 
-def save_dataset(ds, path, overwrite: bool = True, validate: bool = False) -> Path:
+def save_dataset(ds, path, overwrite: bool = False, validate: bool = False) -> Path:
     """Write a Dataset or a recording (DataTree) to netCDF or zarr, atomically.
 
     The file is written under a temporary name beside the target and renamed into place; an existing
@@ -202,7 +202,8 @@ def save_dataset(ds, path, overwrite: bool = True, validate: bool = False) -> Pa
     Args:
         ds: an ``xarray.Dataset`` or ``xarray.DataTree``.
         path: ``.nc`` (netCDF-4 via h5netcdf) or ``.zarr`` (a zarr store; needs ``neurodcn[zarr]``).
-        overwrite: replace an existing file; with False an existing destination raises FileExistsError.
+        overwrite: replace an existing file; with False (the default, as ``to_nwb``) an existing destination
+            raises FileExistsError.
         validate: first check the schema (``neurodcn.schema.validate_dataset``).
 
     Returns:

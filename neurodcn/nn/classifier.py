@@ -139,10 +139,11 @@ class Classifier(nn.Module):
         return [(i, b) for i, b in enumerate(self.blocks) if isinstance(b, ODEBlock)]
 
     def nfe_report(self) -> list[dict]:
-        """Per ODE block, the NFE and step counts of the last pass: dicts with keys "block" (index in blocks)
-        and the NFEStats fields (forward_nfe, backward_nfe, accepted_steps, rejected_steps,
-        backward_accepted_steps, backward_rejected_steps, total_nfe). Empty for ResNets."""
-        return [dict(block=i, **b.nfe.as_dict()) for i, b in self.ode_blocks()]
+        """Per ODE block, the NFE and step counts of the last pass: dicts with keys "block" (its number, 1-based
+        as block1, block2, ... of the datasets) and the NFEStats fields (forward_nfe, backward_nfe,
+        accepted_steps, rejected_steps, backward_accepted_steps, backward_rejected_steps, total_nfe). Empty for
+        ResNets."""
+        return [dict(block=i + 1, **b.nfe.as_dict()) for i, b in self.ode_blocks()]
 
     def total_nfe(self) -> NFEStats:
         """NFEStats summed over the ODE blocks of the last pass."""

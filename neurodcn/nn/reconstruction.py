@@ -66,7 +66,7 @@ class ReconstructionNet(nn.Module):
     def nfe_report(self) -> list[dict]:
         """NFE stats of the last pass: encoder ODE blocks ("part": "encoder") then decoder ones ("decoder")."""
         rows = [dict(part="encoder", **r) for r in self.encoder.nfe_report()]
-        return rows + [dict(part="decoder", block=i, **b.nfe.as_dict())
+        return rows + [dict(part="decoder", block=i + 1, **b.nfe.as_dict())
                        for i, b in enumerate(self.decoder.blocks) if isinstance(b, ODEBlock)]
 
     def reset_nfe(self) -> None:

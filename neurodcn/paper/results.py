@@ -74,9 +74,10 @@ class Outputs:
         return self.files[name]
 
     def dataset(self, ds: xr.Dataset, name: str, description: str) -> Path:
-        """Validate ``ds`` (the dataset conventions) and write it as netCDF ``name`` (.nc)."""
+        """Validate ``ds`` (the dataset conventions) and write it as netCDF ``name`` (.nc), replacing an older
+        run's file."""
         path = self._add(name, description)
-        save_dataset(validate_dataset(ds), path)
+        save_dataset(validate_dataset(ds), path, overwrite=True)
         self.datasets[name] = ds
         return path
 

@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from neurodcn.data.augment import random_crop_flip
 from neurodcn.data.cifar10 import CIFAR10, batches, epoch_generator, num_batches
@@ -37,6 +36,7 @@ from neurodcn.io.atomic import lock, write_text
 from neurodcn.nn.dynamics import ODEFunc, SolverError
 from neurodcn.nn.regularisation import regularisation_terms, regularised
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.progress import tqdm
 from neurodcn.train import distributed as dist
 from neurodcn.train.checkpoint import load_training_state, save_checkpoint, save_training_state
 from neurodcn.validate import check_bool, check_choice, check_int, check_real, check_type, is_int

@@ -13,11 +13,11 @@ import warnings
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from neurodcn.analysis.compare.brain import brain_responses, time_bins
 from neurodcn.analysis.compare.rsa import check_bootstrap, shared_bins, time_fit_variables
 from neurodcn.io.extras import require
+from neurodcn.progress import tqdm
 from neurodcn.validate import check_bool, check_int
 
 __all__ = ["DEFAULT_ALPHAS", "ridge_predictivity", "split_half_ceiling", "predictivity_over_time"]

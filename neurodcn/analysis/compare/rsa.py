@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from neurodcn.analysis.compare.brain import BrainRDMs
 from neurodcn.analysis.compare.rdm import (
@@ -21,6 +20,7 @@ from neurodcn.analysis.compare.rdm import (
     rdms_object,
 )
 from neurodcn.analysis.compare.timemap import fit_time_mapping
+from neurodcn.progress import tqdm
 from neurodcn.validate import check_bool, check_choice, check_int, check_real
 
 __all__ = ["rsa_over_time", "shared_bins", "time_fit_variables", "check_bootstrap"]
