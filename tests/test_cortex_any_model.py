@@ -209,6 +209,28 @@ def test_a_recurrent_network_unrolled_over_steps_records_each_step():
     assert rec["block1"]["solver_state"].attrs["interpolant"] == "none (integer steps only)"
 
 
+class SRFNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.block = nn.Sequential(nd.SRFConv2d(3, 4, order=2), nn.ReLU(), nd.SRFConv2d(4, 4, order=2, stride=2))
+        self.top = nd.SRFConv2d(4, 8, order=2)
+
+    def forward(self, x):
+        return self.top(self.block(x))
+
+
+def test_receptive_fields_of_a_users_srf_layers():
+    vc = nd.VirtualCortex(SRFNet(), layers=["block", "top"], image_size=SIZE, visual_degrees=4.0, progress=False)
+    ds = vc.receptive_fields()
+    layers = [vc.model.block[0], vc.model.block[2], vc.model.top]
+    assert list(ds["layer_name"].values) == ["block.0", "block.2", "top"]
+    assert list(ds["block"].values) == [1, 1, 2] and list(ds["conv"].values) == [1, 2, 1]
+    np.testing.assert_array_equal(ds["map_stride_px"].values, [1.0, 1.0, 2.0])  # top filters the stride-2 map
+    np.testing.assert_allclose(ds["sigma_px"].values, [m.sigma_summary() for m in layers])
+    np.testing.assert_allclose(ds["sigma_deg"].values, ds["sigma_px"].values * [1, 1, 2] * 4.0 / SIZE)
+
+
 def test_default_layers_are_the_continuous_blocks_else_the_convolutions():
     assert [layer.name for layer in nd.VirtualCortex(MyODENet(), image_size=SIZE).readout.layers] == ["block1",
                                                                                                      "block2"]

@@ -178,14 +178,16 @@ _ELEMENTWISE_METHODS = {"relu", "tanh", "sigmoid", "clamp", "add", "sub", "mul",
 
 
 class _Tracer(fx.Tracer):
-    """torch.fx tracer that keeps the named modules and the shape-preserving ones as single calls."""
+    """torch.fx tracer that keeps the named modules, the shape-preserving ones and the layers _walk knows
+    (SRFConv2d, GradualDownsample) as single calls."""
 
     def __init__(self, leaves, preserves):
         super().__init__()
         self.leaves, self.preserves = set(leaves), preserves
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return qualname in self.leaves or self.preserves(m) or super().is_leaf_module(m, qualname)
+        return (qualname in self.leaves or self.preserves(m) or isinstance(m, SRFConv2d | GradualDownsample)
+                or super().is_leaf_module(m, qualname))
 
 
 def _module_geometry(m: nn.Module, g: MapGeometry, strides: dict, preserves) -> MapGeometry | None:
