@@ -285,6 +285,10 @@ def test_pixel_baseline_records_the_image_itself():
     np.testing.assert_array_equal(rec["block1"]["h"].isel(time=0).values, x.numpy())
     assert rec.attrs["model"] == "pixels" and rec["block1"].attrs["map_geometry"] == "walked"
     np.testing.assert_allclose(rec["block1"]["x_deg"].values, (np.arange(SIZE) - 7.5) * 8.0 / SIZE)
+    with pytest.raises(ValueError, match="time_bins must be given for a recording with one time point"):
+        nd.to_assembly(rec, {"block1": "V1"})
+    assembly = nd.to_assembly(rec, {"block1": "V1"}, time_bins=[(50, 51)])
+    assert assembly.sizes["time_bin"] == 1 and assembly.sizes["presentation"] == N
 
 
 def test_untrained_dcn_ode_is_the_zoo_build_with_its_seed():

@@ -118,6 +118,10 @@ def _default_bins(time_ms: np.ndarray, span_ms: tuple[float, float]) -> np.ndarr
     whole ms; a single sample gets the recorded interval span_ms = (onset, onset + T) ms. Every sample lies
     in its own bin, else (samples under ~2 ms apart) the error asks for explicit bins.
     """
+    if time_ms.size == 1 and not span_ms[1] > span_ms[0]:
+        raise ValueError(f"time_bins must be given for a recording with one time point and no time span (a discrete "
+                         f"model's one state, at {time_ms[0]:g} ms = onset_ms): bins of the recordings it meets, "
+                         "holding that time (set the cortex's onset_ms to the latency you assume)")
     if time_ms.size == 1:
         edges = np.asarray(span_ms, dtype=np.float64)
     else:
