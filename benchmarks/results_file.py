@@ -19,7 +19,8 @@ def machine() -> str:
     """One line describing where the numbers were measured."""
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU only"
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, torch "
-            f"{torch.__version__} ({torch.get_num_threads()} threads), {device}")
+            f"{torch.__version__} ({torch.get_num_threads()} threads), {device}, load average "
+            f"{os.getloadavg()[0]:.1f} when written")
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:
