@@ -38,15 +38,21 @@ def _time_note(ds: xr.Dataset) -> str:
 
 def plot_sigma_vs_depth(ds: xr.Dataset, unit: str = "px", time=None, ax=None) -> Figure:
     """sigma of every SRF layer against its depth, markers coloured by block (0: stem/transitions), joined in
-    depth order by a grey line. ds: "receptive_fields"; unit: "px" (sigma_px) or "deg" (sigma_deg); time: for
-    time-dependent sigma, the model time to show (default the last, t = T)."""
+    depth order by grey lines. A px sigma is in pixels of the layer's own input map, so in px only layers on
+    one map grid (equal ``map_stride_px``, where ds has it) are joined; in deg all are. ds:
+    "receptive_fields"; unit: "px" (sigma_px) or "deg" (sigma_deg); time: for time-dependent sigma, the model
+    time to show (default the last, t = T)."""
     unit = check_choice("unit", unit, ("px", "deg"))
     name = f"sigma_{unit}"
     ds = _at_time(check_dataset(ds, "receptive_fields", [name], ["depth", "block"]), time)
     fig, (ax,) = new_figure(ax)
     depth, sigma, block = (np.asarray(ds[n].values) for n in ("depth", name, "block"))
     order = np.argsort(depth)
-    ax.plot(depth[order], sigma[order], color="0.7", lw=1, zorder=1)
+    grid = (np.asarray(ds["map_stride_px"].values)[order] if unit == "px" and "map_stride_px" in ds.coords
+            else np.zeros(depth.size))
+    for run in np.split(order, np.flatnonzero(np.diff(grid)) + 1):  # consecutive layers on one grid
+        if run.size > 1:
+            ax.plot(depth[run], sigma[run], color="0.7", lw=1, zorder=1)
     kinds = np.unique(block)
     for k, color in zip(kinds, colors(len(kinds)), strict=True):
         sel = block == k
