@@ -50,7 +50,7 @@ def _correctness(models: dict, images, labels, batch: int, progress: bool) -> pd
     return pd.DataFrame(rows).T
 
 
-def _figure(tables: dict[str, pd.DataFrame], paper: dict):
+def _figure(tables: dict[str, pd.DataFrame], paper: dict, trained_on: list[str]):
     fig, axes = new_figure(ncols=len(tables), width=4.6, height=0.45 * max(len(t) for t in tables.values()) + 1.6)
     axes = np.atleast_1d(axes)
     for ax, (test_set, t) in zip(axes, tables.items(), strict=True):
@@ -66,6 +66,7 @@ def _figure(tables: dict[str, pd.DataFrame], paper: dict):
         ax.set_xlabel("test accuracy (%)")
         ax.set_title(test_set, fontsize=9)
     axes[0].legend(frameon=False, fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.08))
+    fig.suptitle("trained on " + "; ".join(sorted(set(trained_on))), fontsize=8)
     return fig
 
 
@@ -106,7 +107,8 @@ def run(out="results", checkpoints=DEFAULT, exact_data=None, jpeg_data=None, bat
     outputs.table(pd.concat(acc_rows), f"{NAME}_accuracy.csv",
                   "accuracy (%) per model and test set with 95 % Wilson intervals, the paper's beside")
     outputs.table(pd.concat(pair_rows), f"{NAME}_mcnemar.csv", "exact McNemar test for every pair of models")
-    outputs.figure(_figure(tables, paper), f"{NAME}.png", "test accuracy with intervals, the paper's beside")
+    trained_on = [c.get("dataset", "unknown") for c in cards.values()]
+    outputs.figure(_figure(tables, paper, trained_on), f"{NAME}.png", "test accuracy with intervals, paper beside")
     settings = {"checkpoints": list(checkpoints), "test_sets": list(sets), "batch": batch}
     return outputs.finish(settings, summary)
 
