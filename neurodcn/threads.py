@@ -39,8 +39,22 @@ def default_threads() -> int:
 
 
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op CPU threads to ``n`` (an integer >= 1) or, None, :func:`default_threads`; returns
-    the count set."""
+    """Set torch's intra-op CPU threads.
+
+    ``import neurodcn`` already sets them from ``$NEURODCN_THREADS``, else to ``default_threads()``.
+
+    Args:
+        n: the number of threads (an integer >= 1), or None for ``default_threads()`` (torch's default, at most
+            the CPUs allowed less the load average).
+
+    Returns:
+        The count set.
+
+    Examples:
+        >>> import torch, neurodcn as nd
+        >>> nd.set_threads(1), torch.get_num_threads()
+        (1, 1)
+    """
     n = default_threads() if n is None else check_int("n", n, minimum=1)
     torch.set_num_threads(n)
     return n

@@ -19,7 +19,7 @@ WITH_EXAMPLES = [
     "SRFConv2d", "ContinuousConv2d", "resize", "ODEBlock", "SolverConfig",
     "build_model", "list_models", "register_model",
     "load_cifar10", "load_stimuli", "load_checkpoint", "save_checkpoint",
-    "save_dataset", "load_dataset", "to_nwb", "to_assembly", "load_lab_nwb", "from_pynapple",
+    "save_dataset", "load_dataset", "to_nwb", "to_assembly", "load_lab_nwb", "from_pynapple", "set_threads",
     "VirtualCortex", "VirtualCortex.pretrained", "VirtualCortex.from_checkpoint", "VirtualCortex.record",
     "VirtualCortex.receptive_fields", "VirtualCortex.contrast_sweep", "VirtualCortex.pattern_completion",
     "VirtualCortex.physiology", "VirtualCortex.rsa", "VirtualCortex.predictivity",
