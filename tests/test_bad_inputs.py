@@ -267,7 +267,7 @@ for kw, name, value, allowed in [
     ({"image_size": "32"}, "image_size", "'32'", "integer"),
 ]:
     case(f"VirtualCortex-{name}={value}", lambda kw=kw: nd.VirtualCortex(_model(), **kw), name, value, allowed)
-case("VirtualCortex-model", lambda: nd.VirtualCortex(torch.nn.Linear(2, 2)), "model", "Linear", "stem")
+case("VirtualCortex-model", lambda: nd.VirtualCortex(torch.nn.Linear(2, 2)), "layers", "Linear", "named_modules")
 case("VirtualCortex-model-type", lambda: nd.VirtualCortex("odenet"), "model", "str", "nn.Module")
 case("VirtualCortex-pretrained", lambda: nd.VirtualCortex.pretrained("alexnet"), "name", "alexnet", "one of")
 
@@ -332,7 +332,7 @@ for kw, name, value, allowed in [
     case(f"pattern_completion-{name}-{value}",
          lambda kw=kw: _vc().pattern_completion(**{"images": _images(), "labels": [0, 1], "mask_sizes": [4], **kw}),
          name, value, allowed)
-case("physiology-blocks", lambda: _vc().physiology(blocks=[7]), "blocks", "7", "ODE block numbers")
+case("physiology-blocks", lambda: _vc().physiology(blocks=[7]), "blocks", "7", "block numbers among")
 case("physiology-min_response", lambda: _vc().physiology(min_response=-1.0), "min_response", "-1.0", ">= 0")
 
 # ------------------------------------------------------------------------------------------ files
@@ -495,7 +495,7 @@ for kw, name, value, allowed in [
     ({"contrasts": ["low"]}, "contrasts", "['low']", "finite numbers"),
     ({"times": [0.0, 1.0], "fit_time": 1.5}, "fit_time", "1.5", "one of [0.0, 1.0]"),
     ({"min_response": NAN}, "min_response", "nan", "finite"),
-    ({"blocks": [True]}, "blocks", "[True]", "ODE block numbers"),
+    ({"blocks": [True]}, "blocks", "[True]", "block numbers among"),
 ]:
     case(f"physiology-{name}={value}", lambda kw=kw: _vc().physiology(**kw), name, value, allowed)
 case("block_features-pool", lambda: block_features(_vc(), _images(), pool=0), "pool", "0", ">= 1")
