@@ -25,3 +25,16 @@ def test_px_panel_joins_sigmas_only_on_one_map_grid():
     assert [line.get_xdata().tolist() for line in plot_sigma_vs_depth(ds, unit="deg").axes[0].lines] == [
         [1, 2, 3, 4, 5, 6]
     ]
+
+
+def test_table1_chart_has_one_bar_per_model_and_says_where_it_matches():
+    from neurodcn.paper import table1_parameters as table1
+
+    table = table1.count_table()
+    ax = table1._figure(table).axes[0]
+    assert len(ax.patches) == len(table)  # no second bar that repeats the first
+    np.testing.assert_allclose([p.get_height() for p in ax.patches], table["parameters"] / 1e3)
+    notes = [t.get_text() for t in ax.texts]
+    want = ["not in Table 1" if r is None else ("= paper" if r else f"paper {p / 1e3:.0f}k")
+            for r, p in zip(table["rounds_to_paper"], table["paper_rounded"], strict=True)]
+    assert notes == want
