@@ -38,3 +38,19 @@ def test_table1_chart_has_one_bar_per_model_and_says_where_it_matches():
     want = ["not in Table 1" if r is None else ("= paper" if r else f"paper {p / 1e3:.0f}k")
             for r, p in zip(table["rounds_to_paper"], table["paper_rounded"], strict=True)]
     assert notes == want
+
+
+def test_fig4_says_where_d_rises_against_the_paper():
+    from cortex_fixtures import make_pattern_completion_dataset
+
+    from neurodcn.paper import fig4_pattern_completion as fig4
+
+    falls = make_pattern_completion_dataset(mask_sizes=(0, 14), n_blocks=2)  # D decays over t, as in the paper
+    rises = falls.copy()
+    for k in (1, 2):
+        rises[f"D_block{k}"] = falls[f"D_block{k}"].copy(data=falls[f"D_block{k}"].values[..., ::-1])
+    d = falls["D_block1"].sel(mask_size=14).mean("stimulus").values
+    assert fig4.d_change(falls, 14) == {1: d[-1] - d[0], 2: fig4.d_change(falls, 14)[2]} and d[-1] < d[0]
+    title = fig4.dynamics_figure(rises, 14, "m")._suptitle.get_text()
+    assert "D(t) rises in blocks 1, 2, where the paper's D(t) falls" in title
+    assert "falls in every block, as in the paper's" in fig4.dynamics_figure(falls, 14, "m")._suptitle.get_text()

@@ -10,8 +10,11 @@ mask below it in quick runs).
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
 
 from neurodcn.analysis.plots import plot_accuracy_vs_mask, plot_completion_dynamics
+from neurodcn.analysis.plots.style import block_numbers
 from neurodcn.cortex.completion import DEFAULT_NUM_TIMES
 from neurodcn.paper.inputs import DEFAULT_STIMULI, input_settings, load_cortex, load_inputs, with_overrides
 from neurodcn.paper.results import Outputs, Result
@@ -32,6 +35,23 @@ def settings(quick: bool = False) -> dict:
     if check_bool("quick", quick):
         return {"num_images": 8, "mask_sizes": [0, 8, 14], "num_times": 5}
     return {"num_images": None, "mask_sizes": list(range(0, 22, 2)), "num_times": DEFAULT_NUM_TIMES}
+
+
+def d_change(ds: xr.Dataset, mask_size) -> dict[int, float]:
+    """Per ODE block k: the mean D over images at t = T less that at t = 0, for one mask size (the paper's
+    Fig. 4 has D fall: the masked state converges towards the intact one)."""
+    return {k: float(d[-1] - d[0]) for k in block_numbers(ds, "D_block")
+            for d in [ds[f"D_block{k}"].sel(mask_size=mask_size).mean("stimulus").values]}
+
+
+def dynamics_figure(ds: xr.Dataset, mask_size, name: str) -> Figure:
+    """Fig. 4 (plot_completion_dynamics) titled with whether D(t) falls, as in the paper, or rises."""
+    fig = plot_completion_dynamics(ds, mask_size=mask_size)
+    rising = [k for k, c in d_change(ds, mask_size).items() if c > 0]
+    note = (f"D(t) rises in block{'s' if len(rising) > 1 else ''} {', '.join(map(str, rising))}, where the "
+            "paper's D(t) falls" if rising else "D(t) falls in every block, as in the paper's")
+    fig.suptitle(f"Fig. 4: D(t) inside the ODE blocks ({name})\n{note}", fontsize="small")
+    return fig
 
 
 def run(
@@ -89,8 +109,7 @@ def run(
         sizes = ds["mask_size"].values
         below = sizes[(sizes > 0) & (sizes <= REFERENCE_MASK)]
         shown = int(below.max() if below.size else sizes.max())
-        fig = plot_completion_dynamics(ds, mask_size=shown)
-        fig.suptitle(f"Fig. 4: D(t) inside the ODE blocks ({vc.name})")
+        fig = dynamics_figure(ds, shown, vc.name)
         outputs.figure(
             fig,
             "fig4_completion_dynamics.png",
@@ -98,6 +117,8 @@ def run(
         )
         for name in sorted(v for v in ds.data_vars if str(v).startswith("D_block")):
             d = ds[name].sel(mask_size=shown).mean("stimulus").values
-            summary.append(f"  {name} (mask {shown}): mean D {d[0]:.3g} at t = 0 -> {d[-1]:.3g} at t = T")
+            trend = "rises" if d[-1] > d[0] else "falls"
+            summary.append(f"  {name} (mask {shown}): mean D {d[0]:.3g} at t = 0 -> {d[-1]:.3g} at t = T "
+                           f"({trend}; the paper's falls)")
     s.update(input_settings(checkpoint, vc, stim, seed), baselines=list(baselines or ()))
     return outputs.finish(s, summary)
