@@ -150,7 +150,7 @@ def test_stale_temporaries_are_cleaned_only_when_ours_dead_and_old(tmp_path):
         os.utime(p, (old, old))
     assert sorted(clean_stale_temporaries(target)) == sorted([stale, stale_dir])
     assert all(p.exists() for p in (fresh, alive, other, foreign))
-    save_dataset(_ds(), target)  # a write cleans its own target's stale temporaries too
+    save_dataset(_ds(), target, overwrite=True)  # a write cleans its own target's stale temporaries too
     assert fresh.exists()
 
 
