@@ -11,8 +11,11 @@ import inspect
 import pytest
 
 import neurodcn as nd
+import neurodcn.train
 
 PUBLIC = [name for name in nd.__all__ if name != "__version__"]
+# Names of subpackages whose docstrings carry examples too (shown in the API reference).
+SUBPACKAGE = {"train.train": neurodcn.train.train, "train.evaluate": neurodcn.train.evaluate}
 
 # Public names (and VirtualCortex methods) whose docstring must carry at least one example.
 WITH_EXAMPLES = [
@@ -23,6 +26,7 @@ WITH_EXAMPLES = [
     "VirtualCortex", "VirtualCortex.pretrained", "VirtualCortex.from_checkpoint", "VirtualCortex.record",
     "VirtualCortex.receptive_fields", "VirtualCortex.contrast_sweep", "VirtualCortex.pattern_completion",
     "VirtualCortex.physiology", "VirtualCortex.rsa", "VirtualCortex.predictivity",
+    "train.train", "train.evaluate",
 ]
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -31,13 +35,13 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 def doctests(name):
     """The doctests of ``nd.<name>`` and, for a class, of the methods it defines itself (their docstrings as
     Python sees them: VirtualCortex's experiment methods take theirs from neurodcn.cortex at import time)."""
-    obj = getattr(nd, name)
+    obj = SUBPACKAGE[name] if name in SUBPACKAGE else getattr(nd, name)
     finder = doctest.DocTestFinder(recurse=inspect.isclass(obj))
     found = finder.find(obj, f"nd.{name}", module=inspect.getmodule(obj), globs={})
     return {t.name.removeprefix("nd."): t for t in found if t.examples}
 
 
-ALL = {key: test for name in PUBLIC for key, test in doctests(name).items()}
+ALL = {key: test for name in [*PUBLIC, *SUBPACKAGE] for key, test in doctests(name).items()}
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

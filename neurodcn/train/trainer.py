@@ -199,11 +199,30 @@ def _reset_nfe(model: nn.Module) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: CIFAR10, batch_size: int = 1000, progress: bool = False) -> dict:
-    """Mean cross-entropy and accuracy of ``model`` on ``data`` (in eval mode, in order, no augmentation).
+    """Mean cross-entropy and accuracy of a model on ``data`` (in eval mode, in order, no augmentation).
 
-    Returns {"loss", "accuracy", "correct", "num_images", "forward_nfe"}: forward_nfe is the mean forward NFE per
-    batch of each ODE block. NFE counters are reset before and after, so nothing leaks into training logs.
-    In a process group each rank evaluates every world_size-th image and the sums are reduced.
+    NFE counters are reset before and after, so nothing leaks into training logs. In a process group each rank
+    evaluates every world_size-th image and the sums are reduced.
+
+    Args:
+        model: the network.
+        data: the images (a ``CIFAR10``).
+        batch_size: images per forward pass.
+        progress: show a progress bar.
+
+    Returns:
+        {"loss", "accuracy", "correct", "num_images", "forward_nfe"}: forward_nfe is the mean forward NFE per batch
+        of each ODE block.
+
+    Examples:
+        >>> import torch, neurodcn as nd
+        >>> from neurodcn.data import CIFAR10
+        >>> from neurodcn.train import evaluate
+        >>> data = CIFAR10(torch.rand(8, 3, 32, 32), torch.arange(8), tuple("abcdefghij"), "noise")
+        >>> model = nd.build_model("dcn-ode", width=4, solver={"method": "rk4", "step_size": 1.0})
+        >>> result = evaluate(model, data)
+        >>> sorted(result), result["num_images"]
+        (['accuracy', 'correct', 'forward_nfe', 'loss', 'num_images'], 8)
     """
     check_type("data", data, CIFAR10, "a CIFAR10 (see load_cifar10)")
     check_int("batch_size", batch_size, 1)
@@ -323,18 +342,48 @@ def _run_lock(out: Path):
 def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, config: TrainConfig | None = None, *,
           resume: bool = False, progress: bool = True, card: dict | None = None,
           on_step: Callable[[int, int], None] | None = None, flush_denormal: bool = True) -> dict:
-    """Train ``model`` (on its device, in its dtype) on ``train_data``, select on ``val_data``, write to ``out_dir``.
+    """Train a model on ``train_data``, selecting on ``val_data``, and write the run to ``out_dir``.
 
-    resume: continue from ``out_dir/state.pt`` (the run's settings must match); without it an existing state is
-        an error. card: extra JSON-able entries for best.pt's model card (e.g. the data set's name).
-    on_step(epoch, step): called after every optimizer step (0-based), e.g. to stop a run early.
-    flush_denormal: run the epochs with denormal floats flushed to zero (:func:`flushed_denormals`); a run-time
-        choice, not part of the run's settings.
-    Inside a torch.distributed process group the model is wrapped in DistributedDataParallel and each rank
-    takes its share of every global batch; only rank 0 writes files, holding the lock file ``run.lock`` in
-    ``out_dir`` while it trains (a second run into the same folder raises LockedError at once).
-    Returns {"history": list of per-epoch rows, "best": best row or None, "out_dir", "state", "best_path",
-    "metrics"}. Raises TrainingDiverged on a non-finite loss or gradient (nothing is saved for that epoch).
+    The model is trained on its device, in its dtype. Each epoch appends its metrics to ``metrics.csv`` and writes
+    the training state (``state.pt``, resumable bit-identically) and, when the validation accuracy is the best so
+    far, ``best.pt`` with its model card. Inside a torch.distributed process group the model is wrapped in
+    DistributedDataParallel and each rank takes its share of every global batch; only rank 0 writes files,
+    holding the lock file ``run.lock`` in ``out_dir`` while it trains (a second run into the same folder raises
+    LockedError at once).
+
+    Args:
+        model: the network (e.g. from ``neurodcn.build_model``).
+        train_data: the training images (a ``CIFAR10``).
+        val_data: the validation images the best epoch is selected on (never the test set).
+        out_dir: the run's folder.
+        config: the schedule (``TrainConfig``; default: the DCN reference schedule).
+        resume: continue from ``out_dir/state.pt`` (the run's settings must match); without it an existing state is
+            an error.
+        progress: show progress bars.
+        card: extra JSON-able entries for best.pt's model card (e.g. the data set's name).
+        on_step: ``on_step(epoch, step)`` is called after every optimizer step (0-based), e.g. to stop a run early.
+        flush_denormal: run the epochs with denormal floats flushed to zero (``flushed_denormals``); a run-time
+            choice, not part of the run's settings.
+
+    Returns:
+        {"history": list of per-epoch rows, "best": best row or None, "out_dir", "state", "best_path",
+        "metrics"}.
+
+    Raises:
+        TrainingDiverged: a non-finite loss or gradient (nothing is saved for that epoch).
+
+    Examples:
+        One epoch of a tiny model on 16 noise images:
+
+        >>> import tempfile, torch, neurodcn as nd
+        >>> from neurodcn.data import CIFAR10
+        >>> from neurodcn.train import TrainConfig, train
+        >>> images = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> data = CIFAR10(images, torch.arange(16) % 10, tuple("abcdefghij"), "noise")
+        >>> model = nd.build_model("dcn-ode", width=4, seed=0, solver={"method": "rk4", "step_size": 1.0})
+        >>> run = train(model, data, data, tempfile.mkdtemp(), TrainConfig(epochs=1, batch_size=8), progress=False)
+        >>> len(run["history"]), run["best_path"].name
+        (1, 'best.pt')
     """
     config = TrainConfig() if config is None else config
     check_type("model", model, nn.Module, "a torch.nn.Module")
