@@ -54,3 +54,22 @@ def test_fig4_says_where_d_rises_against_the_paper():
     title = fig4.dynamics_figure(rises, 14, "m")._suptitle.get_text()
     assert "D(t) rises in blocks 1, 2, where the paper's D(t) falls" in title
     assert "falls in every block, as in the paper's" in fig4.dynamics_figure(falls, 14, "m")._suptitle.get_text()
+
+
+def test_block_region_matrix_names_a_best_time_only_where_the_curve_is_not_flat():
+    import xarray as xr
+
+    from neurodcn.analysis.plots import plot_block_region_matrix
+
+    # block1: a peak at t = 1 far outside the CI of the other times; block2: within 0.01 of its best everywhere
+    sim = np.array([[[0.05], [0.30], [0.10]], [[0.20], [0.21], [0.205]]])
+    ds = xr.Dataset(
+        {"similarity": (("block", "time", "region"), sim),
+         "similarity_ci_low": (("block", "time", "region"), sim - 0.05),
+         "similarity_ci_high": (("block", "time", "region"), sim + 0.05)},
+        coords={"block": ["block1", "block2"], "time": [0.0, 1.0, 2.0],
+                "time_ms": ("time", [50.0, 75.0, 100.0]), "region": ["IT"]},
+        attrs={"neurodcn_experiment": "rsa", "method": "rho-a"},
+    )
+    texts = [t.get_text() for t in plot_block_region_matrix(ds).axes[0].texts]
+    assert texts == ["0.30\n75 ms", "0.21\nflat in CI"]

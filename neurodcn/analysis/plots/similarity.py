@@ -67,8 +67,10 @@ def _best(ds: xr.Dataset, var: str) -> xr.DataArray:
 
 
 def plot_block_region_matrix(ds: xr.Dataset, ax=None, relative: bool = False) -> Figure:
-    """Block x region matrix of the best score over model time (annotated with the model time in ms).
-    relative: divide by the region's lower noise ceiling (nan where there is none)."""
+    """Block x region matrix of the best score over model time, annotated with the model time in ms of the
+    best, or "flat in CI" where every time's score lies inside the best time's CI (``<score>_ci_low``): no
+    time is then better than another. relative: divide by the region's lower noise ceiling (nan where there
+    is none)."""
     relative = check_bool("relative", relative)
     var = _score(ds)
     fig, (a,) = new_figure(ax, width=1.4 * ds.sizes["region"] + 2.5, height=0.6 * ds.sizes["block"] + 1.8)
@@ -76,7 +78,10 @@ def plot_block_region_matrix(ds: xr.Dataset, ax=None, relative: bool = False) ->
     score = ds[var].isel(time=best)
     if relative:
         score = score / ds["ceiling_lower"]
-    ms = ds["time_ms"].values[best.values]
+    low = ds.get(f"{var}_ci_low")
+    flat = (ds[var] >= low.isel(time=best)).all("time") if low is not None else xr.zeros_like(best, dtype=bool)
+    ms = ds["time_ms"].values[best.transpose("block", "region").values]
+    flat = flat.transpose("block", "region").values
     m = score.transpose("block", "region").values
     image = a.imshow(m, cmap="viridis", aspect="auto")
     for i in range(m.shape[0]):
@@ -84,7 +89,7 @@ def plot_block_region_matrix(ds: xr.Dataset, ax=None, relative: bool = False) ->
             a.text(
                 j,
                 i,
-                f"{m[i, j]:.2f}\n{ms[i, j]:g} ms",
+                f"{m[i, j]:.2f}\n" + ("flat in CI" if flat[i, j] else f"{ms[i, j]:g} ms"),
                 ha="center",
                 va="center",
                 fontsize="small",
