@@ -7,6 +7,7 @@ depend on an adaptive solver's steps.
 
 import doctest
 import inspect
+import tempfile
 
 import pytest
 
@@ -45,7 +46,8 @@ ALL = {key: test for name in [*PUBLIC, *SUBPACKAGE] for key, test in doctests(na
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
-def test_example_runs(name):
+def test_example_runs(name, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the examples' tempfile.mkdtemp() folders
     report = []
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     runner.run(ALL[name], out=report.append)
