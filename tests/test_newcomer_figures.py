@@ -73,3 +73,19 @@ def test_block_region_matrix_names_a_best_time_only_where_the_curve_is_not_flat(
     )
     texts = [t.get_text() for t in plot_block_region_matrix(ds).axes[0].texts]
     assert texts == ["0.30\n75 ms", "0.21\nflat in CI"]
+
+
+def test_contrast_axis_labels_the_contrasts_once():
+    from cortex_fixtures import make_contrast_sweep_dataset
+
+    from neurodcn.analysis.plots import plot_contrast_sweep
+
+    ds = make_contrast_sweep_dataset()
+    fig = plot_contrast_sweep(ds)
+    fig.canvas.draw()
+    c = ds["contrast"].values
+    for ax in fig.axes:
+        minor = [t.get_text() for t in ax.get_xticklabels(minor=True)]
+        assert not any(minor)  # a log axis under a decade labels its minor ticks: 2x10^-1, 3x10^-1, ... overlap
+        np.testing.assert_allclose(ax.get_xticks(), c)
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == [f"{v:g}" for v in c]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from neurodcn.analysis.plots.style import (
     accuracy_label,
@@ -33,7 +34,8 @@ REGIME_TITLES = {
 def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
     """One column per entry of ``data`` (a "contrast_sweep" dataset, named by its regime, or a dict name ->
     dataset): accuracy against contrast on top (with a dashed chance line), forward NFE per ODE block (one
-    colour per block) and in total (black) below; log contrast axis, shared y axes along each row. With
+    colour per block) and in total (black) below; log contrast axis ticked at the contrasts, shared y axes
+    along each row. With
     per-image results (``per_image=True`` sweeps: ``correct``, ``nfe_per_image``) every line has its 95 %
     bootstrap CI over images (seeded with ``seed``). Contrasts where the solver failed are NaN and leave gaps.
     axes: None or 2 x n Axes (row-major)."""
@@ -74,8 +76,10 @@ def plot_contrast_sweep(data, axes=None, seed: int = 0) -> Figure:
                 ci_band(nfe_ax, c, per_image.sum(axis=2), "k", seed)
             nfe_ax.plot(c, ds["nfe_total"].values, color="k", lw=2.2, label="total")
         acc_ax.set_title(REGIME_TITLES.get(name, name), fontsize="medium")
-        for ax in (acc_ax, nfe_ax):
+        for ax in (acc_ax, nfe_ax):  # log axis ticked at the contrasts run: no crowded minor labels
             ax.set_xscale("log")
+            ax.set_xticks(c, [f"{v:g}" for v in c])
+            ax.xaxis.set_minor_formatter(NullFormatter())
         nfe_ax.set_xlabel("contrast")
         acc_ax.set_ylim(0, 1)
         if j:
