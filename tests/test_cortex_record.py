@@ -2,6 +2,7 @@
 combining recordings, and the per-block layout."""
 
 import hashlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -208,3 +209,10 @@ def test_adaptive_steps_are_reported_and_a_step_time_reads_as_a_state(model, ima
     again = vc.record(images, times=[inner, 2.0])
     np.testing.assert_array_equal(again["block1"].solver_state.values[:, 0], 1)
     np.testing.assert_array_equal(again["block1"].solver_step_time.values, ds["block1"].solver_step_time.values)
+
+
+def test_a_recording_names_the_data_its_checkpoint_was_trained_on():
+    vc = nd.VirtualCortex.pretrained("resnet-blocks", progress=False)
+    tree = vc.record(torch.rand(2, 3, 32, 32), times=[0.0])
+    card = json.loads((bundled.bundled_dir("checkpoints") / "resnet-blocks.card.json").read_text())
+    assert tree.attrs["training_data"] == card["dataset"] and "subset" in card["dataset"]

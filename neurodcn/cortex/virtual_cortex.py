@@ -200,8 +200,11 @@ class VirtualCortex:
     def stamp(self, ds: xr.Dataset, experiment: str, title: str | None = None, stimulus_size=None) -> xr.Dataset:
         """``ds`` with the provenance attrs (neurodcn.schema.stamp_provenance) and this cortex's visual_degrees
         (deg), ms_per_unit_time (ms), onset_ms (ms) and image_size ([H, W] px); given the (H, W) px of the
-        images as passed in, also whether they were resized (neurodcn.cortex.inputs.resize_attrs)."""
-        resized = {} if stimulus_size is None else resize_attrs(stimulus_size, self.image_size)
+        images as passed in, also whether they were resized (neurodcn.cortex.inputs.resize_attrs). A cortex on
+        a checkpoint adds ``training_data``: the data its model was trained on, as its card names it."""
+        extra = {} if stimulus_size is None else resize_attrs(stimulus_size, self.image_size)
+        if self.card and self.card.get("dataset"):
+            extra["training_data"] = str(self.card["dataset"])
         return stamp_provenance(
             ds,
             experiment,
@@ -213,7 +216,7 @@ class VirtualCortex:
             ms_per_unit_time=float(self.ms_per_unit_time),
             onset_ms=float(self.onset_ms),
             image_size=list(self.image_size),
-            **resized,
+            **extra,
         )
 
     # ------------------------------------------------------------------ experiments
