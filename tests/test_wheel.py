@@ -61,7 +61,7 @@ def test_wheel_in_a_fresh_venv_runs_the_demo_and_the_readme_from_elsewhere(tmp_p
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
     python = str(venv / "bin" / "python")
     _run([python, "-m", "pip", "install", "--quiet", torch_pin], tmp_path, env)
-    _run([python, "-m", "pip", "install", "--quiet", f"{wheel}[nwb]"], tmp_path, env)
+    _run([python, "-m", "pip", "install", "--quiet", f"{wheel}[nwb,compare]"], tmp_path, env)  # the README uses both
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     demo = _run([str(venv / "bin" / "neurodcn"), "demo", "--quick", "--out", "res", "--no-progress"], elsewhere, env)

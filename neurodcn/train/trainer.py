@@ -296,7 +296,7 @@ def step_loss(net, plain, x, y, config: TrainConfig, generator: torch.Generator)
     with scope, config.autocast(x.device):
         logits = net(x)
         terms = regularisation_terms(plain) if config.regularised else {}
-    loss = F.cross_entropy(logits.float(), y)
+    loss = F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), y)  # bf16/fp16 -> fp32
     objective = loss + sum(getattr(config, name) * value for name, value in terms.items())
     return logits, loss, objective, {name: float(value.detach()) for name, value in terms.items()}
 
