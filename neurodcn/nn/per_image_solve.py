@@ -20,8 +20,9 @@ from neurodcn.validate import check_choice, check_increasing, check_int, check_r
 __all__ = ["PerImageSolution", "solve_per_image", "METHODS", "STATUS_NAMES"]
 
 METHODS = {"dopri5": torchode.Dopri5, "tsit5": torchode.Tsit5}
-"""Adaptive methods with per-image steps: name -> torchode stepper. dopri5 spends 6 new evaluations per step
-attempt (first-same-as-last)."""
+"""Adaptive methods with per-image steps: name -> torchode stepper. Both are 7-stage first-same-as-last
+methods: 6 new evaluations per step attempt."""
+STAGES = 6
 
 STATUS_NAMES = {0: "ok", 1: "non_finite", 2: "dt_underflow", 3: "max_num_steps", 4: "non_finite"}
 """torchode status code -> the virtual cortex's failure name (general errors come from non-finite values)."""
@@ -70,7 +71,6 @@ def solve_per_image(func, h0: torch.Tensor, times, *, rtol: float = 1e-3, atol: 
     with torch.no_grad():
         sol = solver.solve(problem)
     steps, accepted = sol.stats["n_steps"].long(), sol.stats["n_accepted"].long()
-    stages = 6 if method in ("dopri5", "tsit5") else 1
     return PerImageSolution(times=t, h=sol.ys.view(batch, len(t), *shape), steps=steps, accepted=accepted,
-                            rejected=steps - accepted, nfe=2 + stages * steps,
+                            rejected=steps - accepted, nfe=2 + STAGES * steps,
                             status=tuple(STATUS_NAMES.get(int(s), "non_finite") for s in sol.status))
