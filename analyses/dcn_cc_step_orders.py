@@ -5,10 +5,11 @@ dcn-cc halves its maps in three CC steps (trained in the order 4/5, 5/6, 3/4). E
 halves them too, through other intermediate sizes (Eq. 4 from 30 px: 24, 20, 15 for the trained order; 23, 18,
 15 for 3/4, 4/5, 5/6), so the network runs at test time at orders it never saw, with its learned kernels
 resampled. Averaging the logits of several orders is a scale ensemble (CC paper Sec. 4) without scale
-augmentation in training. Test accuracy with 95 % bootstrap intervals over test images (seeded) and the paired
-gain over the single, trained-order pass (neurodcn.analysis.ensembles); members are the orders in
-neurodcn.nn.dcn_cc.step_orders, trained first. Receptive fields: VirtualCortex.receptive_fields of dcn-cc and
-of --compare (default the bundled dcn-ode), learned sigma per SRF layer in degrees of visual angle.
+augmentation in training. Logits of each order: neurodcn.cortex.ensembles.step_order_logits; test accuracy
+with 95 % bootstrap intervals over test images (seeded) and the paired gain over the single, trained-order pass:
+neurodcn.analysis.ensembles; members are the orders in neurodcn.nn.dcn_cc.step_orders, trained first.
+Receptive fields: VirtualCortex.receptive_fields of dcn-cc and of --compare (default the bundled dcn-ode),
+learned sigma per SRF layer in degrees of visual angle.
 
 Writes <out>/dcn_cc_step_orders.nc, <out>/dcn_cc_receptive_fields.nc and <out>/dcn_cc_step_orders.png.
 
@@ -26,9 +27,10 @@ import xarray as xr
 from matplotlib.ticker import FuncFormatter
 
 import neurodcn as nd
-from neurodcn.analysis.ensembles import ensemble_accuracy, step_order_logits
+from neurodcn.analysis.ensembles import ensemble_accuracy
 from neurodcn.analysis.plots import plot_ensemble_accuracy
 from neurodcn.analysis.plots.style import colors, new_figure, save_figure
+from neurodcn.cortex.ensembles import step_order_logits
 from neurodcn.nn.dcn_cc import gradual_downsamples, step_orders
 from neurodcn.schema import DEGREE, PIXELS
 

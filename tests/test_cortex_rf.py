@@ -146,3 +146,33 @@ def test_models_without_srf_layers_are_refused():
         vc = nd.VirtualCortex(nd.build_model(name, width=4, seed=0), progress=False)
         with pytest.raises(ValueError, match="needs SRF layers"):
             vc.receptive_fields()
+
+
+def test_srf_kernels_is_the_layers_sampled_kernel_labelled_in_pixels():
+    m = nd.build_model("dcn-ode", width=4, seed=0)
+    vc = nd.VirtualCortex(m, image_size=32, progress=False)
+    ds = validate_dataset(vc.srf_kernels("blocks.1.func.conv1"))
+    assert ds.attrs["neurodcn_experiment"] == "srf_kernels" and ds.attrs["model"] == "dcn-ode"
+    assert ds["kernel"].dims == ("out_channel", "in_channel", "y_offset", "x_offset")
+    with torch.no_grad():
+        np.testing.assert_array_equal(ds["kernel"].values, m.blocks[1].func.conv1.kernel().numpy())
+        assert float(ds["sigma_px"]) == m.blocks[1].func.conv1.sigma_summary()
+    h = ds.sizes["x_offset"] // 2
+    assert ds["x_offset"].values.tolist() == list(range(-h, h + 1)) and ds["y_offset"].attrs["units"] == "pixel"
+    assert (ds["depth"].item(), ds["block"].item(), ds["conv"].item()) == (3, 2, 1)
+    assert vc.srf_kernels(3).equals(ds)  # the same layer by depth
+    with pytest.raises(ValueError, match="layer must be one of"):
+        vc.srf_kernels(7)
+    with pytest.raises(ValueError, match="t must be None"):
+        vc.srf_kernels(1, t=1.0)
+
+
+def test_srf_kernels_of_a_time_dependent_layer_at_model_time_t():
+    m = nd.build_model("dcn-sigma-t", width=4, seed=0)
+    vc = nd.VirtualCortex(m, image_size=32, progress=False)
+    ds = validate_dataset(vc.srf_kernels(1, t=2.0))
+    assert (float(ds["time"]), float(ds["time_ms"])) == (2.0, 100.0)
+    with torch.no_grad():
+        np.testing.assert_array_equal(ds["kernel"].values, m.blocks[0].func.conv1.kernel(2.0).numpy())
+    with pytest.raises(ValueError, match="t is required"):
+        vc.srf_kernels(1)

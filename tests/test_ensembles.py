@@ -1,11 +1,15 @@
-"""Ensemble accuracy: a hand-worked case, and its intervals against scipy's bootstrap."""
+"""Ensemble accuracy: a hand-worked case, and its intervals against scipy's bootstrap; the members' logits of
+dcn-cc step orders (model side)."""
 
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
+import neurodcn as nd
 from neurodcn.analysis.ensembles import ensemble_accuracy
+from neurodcn.cortex.ensembles import step_order_logits
+from neurodcn.nn.dcn_cc import scale_sequence, step_orders
 
 
 def _onehot(classes, k=3):
@@ -53,3 +57,13 @@ def test_bad_arguments_are_named(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         ensemble_accuracy(**args)
+
+
+def test_step_order_logits_runs_each_order_on_the_model():
+    model = nd.build_model("dcn-cc", width=4, seed=0, solver={"method": "euler", "step_size": 1.0, "adjoint": False})
+    orders = step_orders(model)[:2]
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    logits = step_order_logits(model, x, orders, batch_size=2, progress=False)
+    assert logits.shape == (2, 3, 10) and not model.training
+    with torch.no_grad(), scale_sequence(model, list(orders[1])):
+        torch.testing.assert_close(logits[1], model(x))

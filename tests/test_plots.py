@@ -6,7 +6,6 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from cortex_fixtures import (  # noqa: E402
     make_contrast_sweep_dataset,
     make_pattern_completion_dataset,
@@ -15,6 +14,7 @@ from cortex_fixtures import (  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats  # noqa: E402
 
+import neurodcn as nd  # noqa: E402
 from neurodcn.analysis.plots import (  # noqa: E402
     bootstrap_ci,
     plot_accuracy_vs_mask,
@@ -25,7 +25,6 @@ from neurodcn.analysis.plots import (  # noqa: E402
     plot_srf_filters,
     save_figure,
 )
-from neurodcn.nn.srf import SRFConv2d  # noqa: E402
 
 UNIT_OF_ONE = re.compile(r"\(1\)|, 1\)|\+-")
 
@@ -144,18 +143,19 @@ def test_contrast_sweep_one_column_per_regime_with_blocks_total_and_cis():
     assert lone.axes[0].get_ylabel() == "accuracy"
 
 
-def test_srf_filter_grid():
-    torch.manual_seed(0)
-    layer = SRFConv2d(2, 3, order=2)
-    fig = plot_srf_filters(layer)
-    assert len(fig.axes) == 3 * 2 + 1  # kernels + colour bar
-    w = layer.kernel().detach().numpy()
-    np.testing.assert_allclose(fig.axes[2 * 1 + 0].images[0].get_array(), w[1, 0])
+def test_srf_filter_grid_draws_an_srf_kernels_dataset():
+    vc = nd.VirtualCortex(nd.build_model("dcn-ode", width=4, seed=0), image_size=32, progress=False)
+    ds = vc.srf_kernels(1)  # blocks.0.func.conv1: 4 out x 5 in (time and 4 channels)
+    fig = plot_srf_filters(ds)
+    assert len(fig.axes) == 4 * 5 + 1  # kernels + colour bar
+    np.testing.assert_allclose(fig.axes[5 * 1 + 0].images[0].get_array(), ds["kernel"].values[1, 0])
     assert fig.get_supxlabel() == "x offset (px)" and fig.get_supylabel() == "y offset (px)"
-    small = plot_srf_filters(np.random.default_rng(0).normal(size=(10, 4, 5, 5)), max_out=2, max_in=3)
-    assert len(small.axes) == 2 * 3 + 1
-    with pytest.raises(ValueError, match="odd K"):
-        plot_srf_filters(np.zeros((2, 2, 4, 4)))
+    assert fig.get_suptitle() == f"blocks.0.func.conv1: sigma = {float(ds['sigma_px']):.3g} px"
+    h = ds.sizes["x_offset"] // 2
+    assert fig.axes[0].images[0].get_extent() == [-h - 0.5, h + 0.5, h + 0.5, -h - 0.5]  # px, y down
+    assert len(plot_srf_filters(ds, max_out=2, max_in=3).axes) == 2 * 3 + 1
+    with pytest.raises(ValueError, match="must be a 'srf_kernels' dataset"):
+        plot_srf_filters(make_receptive_fields_dataset())
 
 
 def test_plot_on_given_axes():

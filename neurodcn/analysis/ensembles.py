@@ -3,7 +3,8 @@
 A member is one pass of the same network under another test-time setting (a CC-Net scale sequence, a dcn-cc
 step order); an ensemble of k members averages the logits of the first k. Intervals are percentile bootstraps
 over test images (neurodcn.analysis.plots.style.bootstrap_ci, seeded); the gain of an ensemble over the single
-pass is paired (the same images resampled for both).
+pass is paired (the same images resampled for both). The members' logits come from the model side
+(neurodcn.cortex.ensembles.step_order_logits for dcn-cc step orders).
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ import torch
 import xarray as xr
 
 from neurodcn.analysis.plots.style import bootstrap_ci
-from neurodcn.data.cifar10 import batches
-from neurodcn.nn.dcn_cc import scale_sequence
-from neurodcn.progress import tqdm
 from neurodcn.validate import check_int
 
-__all__ = ["ensemble_accuracy", "step_order_logits"]
+__all__ = ["ensemble_accuracy"]
 
 _PCT = {"units": "percent"}
 
@@ -81,16 +79,3 @@ def ensemble_accuracy(member_logits, single_logits, labels, members, member_name
                     single_pass_interval=np.array([100 * float(low), 100 * float(high)]), bootstrap=n_boot,
                     bootstrap_seed=seed, test_images=n)
     return ds
-
-
-def step_order_logits(model, images: torch.Tensor, orders, batch_size: int = 250, progress: bool = True):
-    """Logits [len(orders), N, classes] of a dcn-cc ``model`` (eval mode, its own solver) on images [N, C, H, W]
-    at every step order (scales per step, e.g. from neurodcn.nn.dcn_cc.step_orders): members for
-    ensemble_accuracy."""
-    model.eval()
-    each = []
-    with torch.no_grad():
-        for order in tqdm(orders, desc="step orders", disable=not progress):
-            with scale_sequence(model, list(order)):
-                each.append(torch.cat([model(x) for (x,) in batches(images, batch_size=batch_size, shuffle=False)]))
-    return torch.stack(each)

@@ -3,6 +3,7 @@
 from neurodcn.cortex.baselines import Pixels, untrained_model
 from neurodcn.cortex.completion import center_mask, mask_slices
 from neurodcn.cortex.contrast import REGIMES
+from neurodcn.cortex.ensembles import step_order_logits
 from neurodcn.cortex.geometry import MapGeometry, model_geometry
 from neurodcn.cortex.readout import Readout, is_continuous
 from neurodcn.cortex.receptive_fields import preferred_frequency
@@ -20,6 +21,7 @@ __all__ = [
     "model_geometry",
     "propagate",
     "preferred_frequency",
+    "step_order_logits",
     "mask_slices",
     "center_mask",
 ]

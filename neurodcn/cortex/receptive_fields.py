@@ -9,6 +9,8 @@ spatial frequency: the radial frequency of the peak of the amplitude spectrum of
 layers (DCN sigma_ji) also give every sigma_ji of each block and a log-normal fit of their distribution
 (analysis.fits.fit_lognormal).
 Layers whose sigma depends on time are reported at t = 0 and t = T on a ``time`` dim.
+
+One layer's sampled filter bank itself (experiment "srf_kernels", for plots of the filters): :func:`srf_kernels`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from neurodcn.analysis.fits import fit_lognormal
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, PIXELS, time_coords
-from neurodcn.validate import check_int
+from neurodcn.validate import check_choice, check_int
 
-__all__ = ["preferred_frequency", "srf_layers", "receptive_fields"]
+__all__ = ["preferred_frequency", "srf_layers", "receptive_fields", "srf_kernels"]
 
 FFT_SIZE = 64
 """Filters are zero-padded to this size (or to K if larger) before the FFT."""
@@ -236,3 +238,65 @@ def receptive_fields(vc) -> xr.Dataset:
         )
         data.update(_fit_vars(k, values, dims[:-1]))
     return vc.stamp(xr.Dataset(data, coords=coords), "receptive_fields")
+
+
+def srf_kernels(vc, layer=1, t=None) -> xr.Dataset:
+    """The sampled filter bank W [out, in, K, K] of one SRF layer (experiment "srf_kernels"): its N-jet on the
+    integer grid -h..h of the layer's input map (SRFConv2d.kernel), one 2-D filter per (output, input) channel.
+
+    Args:
+        layer: the SRF layer, by depth (1-based, forward order) or module path: receptive_fields' ``depth`` and
+            ``layer_name``.
+        t: model time, required for a layer whose parameters depend on time and refused for any other.
+
+    Returns:
+        A Dataset with ``kernel`` (out_channel, in_channel, y_offset, x_offset; weight, units "1"), ``sigma_px``
+        (the layer's sigma_summary at t, in pixels of its input map), coords y_offset and x_offset (pixels of
+        the input map from the centre, y down), and scalar coords layer_name, block, conv, depth (and time,
+        time_ms for a time-dependent layer).
+
+    Raises:
+        ValueError: no SRF layer ``layer``, or t missing or given where it must not be.
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> k = nd.VirtualCortex.pretrained(progress=False).srf_kernels("blocks.0.func.conv1")
+        >>> k.kernel.dims, k.kernel.shape, round(float(k.sigma_px), 2)
+        (('out_channel', 'in_channel', 'y_offset', 'x_offset'), (16, 17, 5, 5), 0.53)
+    """
+    layers = srf_layers(vc.model, [r.name for r in vc.readout.layers])
+    names = [name for name, _, _, _ in layers]
+    check_choice("layer", layer, [*range(1, len(layers) + 1), *names])
+    depth = names.index(layer) + 1 if isinstance(layer, str) else int(layer)
+    name, m, k, conv = layers[depth - 1]
+    if m.time_param is None and t is not None:
+        raise ValueError(f"t must be None: the parameters of {name!r} do not depend on time, got {t!r}")
+    with torch.no_grad():
+        w = m.kernel(t).cpu().numpy()
+        sigma = m.sigma_summary(t)
+    offsets = np.arange(w.shape[-1]) - w.shape[-1] // 2
+    coords = {
+        "out_channel": ("out_channel", np.arange(w.shape[0]), {"long_name": "output channel", "units": "1"}),
+        "in_channel": ("in_channel", np.arange(w.shape[1]),
+                       {"long_name": "input channel (concat mode: 0 is time)", "units": "1"}),
+        "y_offset": ("y_offset", offsets, {"long_name": "vertical offset from the kernel centre (down)",
+                                           "units": PIXELS}),
+        "x_offset": ("x_offset", offsets, {"long_name": "horizontal offset from the kernel centre",
+                                           "units": PIXELS}),
+        "layer_name": ((), name, {"long_name": "module path"}),
+        "block": ((), k, {"long_name": "ODE block (0: outside blocks)", "units": "1"}),
+        "conv": ((), conv, {"long_name": "SRF conv index in its stage", "units": "1"}),
+        "depth": ((), depth, {"long_name": "order of the SRF layer in the network", "units": "1"}),
+    }
+    ds = xr.Dataset(
+        {
+            "kernel": (("out_channel", "in_channel", "y_offset", "x_offset"), w,
+                       {"long_name": "SRF filter weight", "units": "1",
+                        "comment": "the N-jet sampled on the integer grid of the layer's input map"}),
+            "sigma_px": ((), sigma, {"long_name": "SRF scale sigma in pixels (median over pairs)", "units": PIXELS}),
+        },
+        coords=coords,
+    )
+    if m.time_param is not None:
+        ds = ds.assign_coords(time_coords(np.array([t]), vc.ms_per_unit_time, vc.onset_ms)).isel(time=0)
+    return vc.stamp(ds, "srf_kernels", title=f"SRF kernels of {name} ({vc.name})")

@@ -54,9 +54,9 @@ class VirtualCortex:
     neurodcn.cortex.readout: h(t) over model time, solver states marked) or all discrete layers. A discrete
     layer computes once per image, so it is recorded with one time point, model time 0 (time_ms = onset_ms):
     the blocks already order layers by depth, and a time per layer would invent latencies. record, rsa,
-    predictivity, physiology and the map geometry work on every model; receptive_fields needs SRF layers;
-    contrast_sweep and pattern_completion need a staged classifier (neurodcn.nn.classifier.Classifier), and
-    their T-scaling regimes and D(t) its ODE blocks. Baselines: VirtualCortex.pixels(), .untrained(name).
+    predictivity, physiology and the map geometry work on every model; receptive_fields and srf_kernels need
+    SRF layers; contrast_sweep and pattern_completion need a staged classifier (neurodcn.nn.classifier.Classifier),
+    and their T-scaling regimes and D(t) its ODE blocks. Baselines: VirtualCortex.pixels(), .untrained(name).
 
     Examples:
         >>> import neurodcn as nd
@@ -227,6 +227,9 @@ class VirtualCortex:
     def receptive_fields(self) -> xr.Dataset:
         return _rf.receptive_fields(self)
 
+    def srf_kernels(self, layer=1, t=None) -> xr.Dataset:
+        return _rf.srf_kernels(self, layer, t)
+
     def theoretical_rf(self, passes_per_block: int = 1) -> xr.Dataset:
         """The cumulative receptive field of a unit after each spatial layer (neurodcn.cortex.rf_size):
         rf_size_px/_deg (support, full width; pixels of the image, deg) and sigma_eff_px/_deg (effective
@@ -271,6 +274,7 @@ class VirtualCortex:
     predictivity.__doc__ = _compare.predictivity.__doc__
     physiology.__doc__ = _physiology.physiology.__doc__
     receptive_fields.__doc__ = _rf.receptive_fields.__doc__
+    srf_kernels.__doc__ = _rf.srf_kernels.__doc__
     contrast_sweep.__doc__ = _contrast.contrast_sweep.__doc__
     pattern_completion.__doc__ = _completion.pattern_completion.__doc__
 

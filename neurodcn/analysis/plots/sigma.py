@@ -1,5 +1,5 @@
 """Figures of receptive-field datasets: learned sigma against depth (DCN paper Fig. 3a), sigma_ji histograms
-with their log-normal fits (Fig. 3b), and the kernels of one SRF layer."""
+with their log-normal fits (Fig. 3b), and the kernels of one SRF layer (an "srf_kernels" dataset)."""
 
 from __future__ import annotations
 
@@ -117,38 +117,29 @@ def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=Non
     return fig
 
 
-def plot_srf_filters(layer, t=None, max_out: int = 8, max_in: int = 8) -> Figure:
-    """The K x K kernels of an SRF layer as a grid (rows: output channels, columns: input channels), one
-    symmetric colour scale for all. layer: an SRFConv2d (its kernel(t) is drawn) or an array [out, in, K, K];
-    at most max_out x max_in kernels are shown."""
-    from neurodcn.nn.srf import SRFConv2d
-
+def plot_srf_filters(ds: xr.Dataset, max_out: int = 8, max_in: int = 8) -> Figure:
+    """The K x K kernels of one SRF layer as a grid (rows: output channels, columns: input channels), one
+    symmetric colour scale for all, axes in pixels of the layer's input map. ds: "srf_kernels"
+    (VirtualCortex.srf_kernels: kernel [out_channel, in_channel, y_offset, x_offset]); at most max_out x max_in
+    kernels are shown."""
+    ds = check_dataset(ds, "srf_kernels", ["kernel", "sigma_px"], ["y_offset", "x_offset", "layer_name"])
     max_out, max_in = check_int("max_out", max_out, minimum=1), check_int("max_in", max_in, minimum=1)
-    if isinstance(layer, SRFConv2d):
-        import torch
-
-        with torch.no_grad():
-            w = layer.kernel(t).detach().cpu().numpy()
-    else:
-        w = np.asarray(layer.detach().cpu() if hasattr(layer, "detach") else layer, dtype=np.float64)
-    if w.ndim != 4 or w.shape[2] != w.shape[3] or w.shape[2] % 2 == 0:
-        raise ValueError(
-            f"layer must be an SRFConv2d or an array [out, in, K, K] with odd K, got shape {w.shape}"
-        )
-    w = w[:max_out, :max_in]
-    rows, cols, h = w.shape[0], w.shape[1], w.shape[2] // 2
+    w = ds["kernel"].transpose("out_channel", "in_channel", "y_offset", "x_offset").values[:max_out, :max_in]
+    y, x = ds["y_offset"].values, ds["x_offset"].values
+    rows, cols = w.shape[:2]
     vmax = float(np.abs(w).max()) or 1.0
-    fig = Figure(figsize=(1.2 * cols + 1.2, 1.2 * rows + 0.6), layout="constrained")
+    fig = Figure(figsize=(1.2 * cols + 1.2, 1.2 * rows + 0.8), layout="constrained")
     axs = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
-    extent = (-h - 0.5, h + 0.5, h + 0.5, -h - 0.5)  # offsets in px, y down as in the image
+    extent = (x[0] - 0.5, x[-1] + 0.5, y[-1] + 0.5, y[0] - 0.5)  # offsets in px, y down as in the image
     for o in range(rows):
         for c in range(cols):
             image = axs[o, c].imshow(w[o, c], cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=extent)
-            axs[o, c].set_xticks([-h, 0, h])
-            axs[o, c].set_yticks([-h, 0, h])
+            axs[o, c].set_xticks([x[0], 0, x[-1]])
+            axs[o, c].set_yticks([y[0], 0, y[-1]])
         axs[o, 0].set_ylabel(f"out {o}")
     for c in range(cols):
         axs[0, c].set_title(f"in {c}", fontsize="small")
+    fig.suptitle(f"{ds['layer_name'].item()}: sigma = {float(ds['sigma_px']):.3g} px{_time_note(ds)}")
     fig.supxlabel("x offset (px)")
     fig.supylabel("y offset (px)")
     fig.colorbar(image, ax=axs, shrink=0.8, label="filter weight")
