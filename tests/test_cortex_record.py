@@ -11,7 +11,9 @@ import torch
 import xarray as xr
 
 import neurodcn as nd
+from neurodcn.cortex.sweep import Sweep
 from neurodcn.data import bundled
+from neurodcn.nn.per_image_solve import solve_per_image
 from neurodcn.schema import validate_dataset
 
 
@@ -32,8 +34,11 @@ def test_record_matches_block_outputs_and_inputs(model, images):
     assert ds.attrs["neurodcn_experiment"] == "record"
     with torch.no_grad():
         for k in range(3):
-            out = model.features(images, upto=k)  # block k's output, h_k(T)
-            inp = model.stem(images) if k == 0 else model.transitions[k - 1](model.features(images, upto=k - 1))
+            with Sweep(model) as sweep:  # the model's own forward, with the cortex's per-image solves
+                out = sweep.run(lambda: (model.features(images, upto=k),), len(images)).result[0]  # noqa: B023
+                before = None if k == 0 else sweep.run(lambda: (model.features(images, upto=k - 1),),  # noqa: B023
+                                                       len(images)).result[0]
+            inp = model.stem(images) if k == 0 else model.transitions[k - 1](before)
             group = ds[f"block{k + 1}"]
             h = group["h"]
             assert h.dims == ("stimulus", "time", "channel", "y", "x")
@@ -201,13 +206,15 @@ def test_adaptive_steps_are_reported_and_a_step_time_reads_as_a_state(model, ima
     assert ds["block1"].solver_state.attrs["interpolant"] == "dense output"
     steps = ds["block1"].solver_step_time.values[0]
     steps = steps[~np.isnan(steps)]
-    with torch.no_grad():
-        model(images)  # the same batch: the same steps
-    assert len(steps) == model.blocks[0].nfe.accepted_steps + 1 and steps[0] == 0.0
+    with torch.no_grad():  # image 0 solved alone: the same steps as inside the batch
+        alone = solve_per_image(model.blocks[0].func, model.stem(images[:1]), [0.0, 2.0])
+    assert len(steps) == int(alone.accepted[0]) + 1 and steps[0] == 0.0
+    np.testing.assert_allclose(steps, alone.step_times[0], rtol=1e-4)  # float32 noise of batched convolutions
     np.testing.assert_array_equal(ds["block1"].solver_state.values[:, 0], 1)  # h(0) is the initial state
-    inner = float(steps[1])  # requesting one of the solver's own step times: flagged as a state
+    inner = float(steps[1])  # requesting one of image 0's own step times: a state of image 0 only
     again = vc.record(images, times=[inner, 2.0])
-    np.testing.assert_array_equal(again["block1"].solver_state.values[:, 0], 1)
+    assert len(set(ds["block1"].solver_step_time.values[:, 1].tolist())) == len(images)  # every image its own
+    np.testing.assert_array_equal(again["block1"].solver_state.values[:, 0], [1] + [0] * (len(images) - 1))
     np.testing.assert_array_equal(again["block1"].solver_step_time.values, ds["block1"].solver_step_time.values)
 
 

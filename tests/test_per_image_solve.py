@@ -72,3 +72,56 @@ def test_bad_arguments_are_named(field, kwargs, word):
     args = {"times": [0.0, 1.0], **kwargs}
     with pytest.raises(ValueError, match=word):
         solve_per_image(field, _h0(1), **args)
+
+
+class _Decay(torch.nn.Module):
+    """dh/dt = -h; an image marked by channel 0 > 100 turns non-finite after t = 1.5 (per-sample t)."""
+
+    def forward(self, t, h):
+        broken = (h[:, :1, :1, :1] > 100) & (t > 1.5)
+        return torch.where(broken, torch.nan, -h)
+
+
+def test_states_are_each_images_accepted_steps_and_h_is_exp_minus_t():
+    h0 = torch.rand(3, 2, 4, 4) * torch.tensor([1.0, 10.0, 100.0]).view(3, 1, 1, 1)
+    sol = solve_per_image(_Decay(), h0, [0.0, 0.5, 1.0], rtol=1e-6, atol=1e-6)
+    for i, row in enumerate(sol.step_times):
+        assert len(row) == int(sol.accepted[i]) + 1 and row[0] == 0.0
+        assert np.all(np.diff(row) > 0) and row[-1] == pytest.approx(1.0)
+    expected = h0[:, None] * torch.exp(-torch.tensor([0.0, 0.5, 1.0])).view(1, 3, 1, 1, 1)
+    torch.testing.assert_close(sol.h, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_failing_image_keeps_what_it_computed_and_costs_the_others_nothing():
+    h0 = torch.rand(4, 2, 4, 4)
+    h0[1, 0, 0, 0] = 1000.0
+    times = [0.0, 0.25, 0.5, 2.0]
+    sol = solve_per_image(_Decay(), h0, times)
+    assert sol.status == ("ok", "non_finite", "ok", "ok")
+    assert torch.isfinite(sol.h[1, :3]).all() and torch.isnan(sol.h[1, 3]).all()  # t <= 0.5 was reached
+    for i in (0, 2, 3):
+        alone = solve_per_image(_Decay(), h0[i:i + 1], times)
+        assert int(alone.steps[0]) == int(sol.steps[i])
+        torch.testing.assert_close(sol.h[i], alone.h[0])
+
+
+def test_a_passed_deadline_stops_every_image_and_a_nan_start_is_not_solved():
+    h0 = torch.rand(2, 2, 4, 4)
+    late = solve_per_image(_Decay(), h0, [0.0, 1.0], deadline=0.0)
+    assert late.status == ("time_budget", "time_budget") and torch.isnan(late.h[:, 1]).all()
+    h0[0, 0, 0, 0] = torch.nan
+    sol = solve_per_image(_Decay(), h0, [0.0, 1.0])
+    assert sol.status == ("non_finite", "ok") and int(sol.nfe[0]) == 0 and int(sol.nfe[1]) > 0
+
+
+def test_a_field_that_needs_one_scalar_time_is_called_per_distinct_time(field):
+    seen = []
+
+    def scalar(t, h):
+        seen.append(t.dim())
+        return field(t, h)
+
+    h0 = _h0(3)
+    one = solve_per_image(scalar, h0, [0.0, 2.0], per_sample_time=False)
+    assert set(seen) == {0}
+    torch.testing.assert_close(one.h, solve_per_image(field, h0, [0.0, 2.0]).h, rtol=1e-4, atol=1e-5)

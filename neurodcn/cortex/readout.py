@@ -18,8 +18,10 @@ Continuous blocks. A module with a ``trajectory`` method meets this protocol (ne
     T                       float: the model time its forward integrates to (forward(h0) returns h(T))
     trajectory(h0, times)   the states [len(times), *h0.shape] at ``times``: a 1-D increasing tensor of model
                             times in h0's dtype, times[0] = 0 (the time of h0), times[-1] = T
-    step_times              after a trajectory call: the model times of the solver's own states (1-D; a
-                            fixed-grid solver's grid, an RNN's step indices)
+    step_times              after a trajectory call: the model times of the solver's own states (1-D, shared
+                            by the batch; a fixed-grid solver's grid, an RNN's step indices)
+    image_solves (optional) after a trajectory call: per-image solver states instead (an object whose
+                            ``step_times`` holds one 1-D array per image; ODEBlock's ImageSolves)
     interpolant (optional)  str: how trajectory returns a state between two of them (e.g. "linear")
 
 During a pass the block's forward is replaced by one trajectory over [0, recorded times, T] whose h(T) is
@@ -115,7 +117,7 @@ class Readout:
             raise ValueError(f"layers must be all continuous blocks or all discrete layers (a recording has one "
                              f"time axis), got continuous {continuous} and discrete {discrete}: record them with "
                              "two cortices")
-        self.step_times: list[np.ndarray | None] = [None] * len(self.layers)
+        self.step_rows: list[list[np.ndarray] | None] = [None] * len(self.layers)
 
     @property
     def continuous(self) -> bool:
@@ -143,7 +145,7 @@ class Readout:
 
     def __call__(self, x: torch.Tensor, times: np.ndarray) -> tuple[object, list[torch.Tensor]]:
         """(the model's output, states): states[k] is layer k's [len(times), N, C, H, W] for images x (times from
-        :meth:`times`); ``step_times`` then holds each continuous block's solver states."""
+        :meth:`times`); ``step_rows`` then holds each continuous block's solver states, one array per image."""
         states: list = [None] * len(self.layers)
         with contextlib.ExitStack() as stack:
             for k, layer in enumerate(self.layers):
@@ -178,11 +180,14 @@ class Readout:
         self._once(states, k)
         block = self.layers[k].module
         traj, end = trajectory_at(block, h0, times, self.layers[k].T)
-        step = getattr(block, "step_times", None)
-        if step is None:
+        solves, step = getattr(block, "image_solves", None), getattr(block, "step_times", None)
+        if solves is not None:
+            self.step_rows[k] = list(solves.step_times)
+        elif step is not None:
+            self.step_rows[k] = [torch.as_tensor(step).detach().to(torch.float64).cpu().numpy().ravel()] * len(h0)
+        else:
             raise TypeError(f"continuous block {self.layers[k].name!r} must set step_times (the model times of its "
                             "solver's own states) in trajectory; see neurodcn.cortex.readout")
-        self.step_times[k] = torch.as_tensor(step).detach().to(torch.float64).cpu().numpy().ravel()
         states[k] = self._map(k, traj.flatten(0, 1)).unflatten(0, (len(times), h0.shape[0]))
         return end
 

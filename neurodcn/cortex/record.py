@@ -9,11 +9,11 @@ A continuous block's h(t) comes from the solver's own output grid (its trajector
 inside the vector field fires at every solver stage, not at output times). The block's end time T is always on
 the grid, so the state handed on to the next stage is h(T) of the same solve, exactly as the model's forward
 computes it.
-An adaptive solver takes one step size per batch, so h(t) depends on which images share a batch (within
-the solver tolerance). Every recorded time is flagged as the solver's own state or an interpolation
-(neurodcn.cortex.solver_states). Solver effort is bounded (neurodcn.cortex.budget); a batch whose solve fails or
-runs out of its budget is recorded as NaN with no solver steps and flagged in ``solver_failure`` (per stimulus:
-why), and the other batches are kept (streamed to zarr as they are done).
+Every image gets its own adaptive steps (neurodcn.cortex.sweep), so its h(t) does not depend on which images
+share its batch. Every recorded time is flagged as that image's solver state or an interpolation
+(neurodcn.cortex.solver_states). Solver effort is bounded (neurodcn.cortex.sweep); an image whose solve fails
+or runs out of its budget keeps the states it reached, is NaN after, and is flagged in ``solver_failure`` (per
+stimulus: why); the other images are kept (streamed to zarr batch by batch).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
 from neurodcn.cortex.inputs import batch_slices
 from neurodcn.cortex.readout import trajectory_at
 from neurodcn.cortex.solver_states import flag_variable, step_variable
+from neurodcn.cortex.sweep import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, Sweep, failure_attrs
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.io.limits import check_budget, memory_budget
 from neurodcn.nn.dynamics import ODEBlock
@@ -97,7 +97,7 @@ def _steps(steps: dict) -> xr.DataTree:
 def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, failure: np.ndarray, attrs=None,
           step_times=False) -> xr.DataTree:
     """The recording of hs = {k: array [n, time, C, H, W]} for the ODE blocks k (1-based): stimulus and time
-    coords, solver_failure (failure: [n] codes of neurodcn.cortex.budget) and ``attrs`` at the root, one group
+    coords, solver_failure (failure: [n] codes of neurodcn.cortex.sweep) and ``attrs`` at the root, one group
     block{k} per block holding h with its map coords, solver_state and, with step_times, solver_step_time
     (neurodcn.cortex.solver_states; steps: {k: list of n step-time rows})."""
     root = xr.Dataset({"solver_failure": (STIMULUS, failure, failure_attrs("the stimulus's batch"))},
@@ -142,9 +142,9 @@ def record(
     """Record h(t) of every recorded layer for every image at the given model times (experiment "record").
 
     A continuous block's group also says which recorded times are the solver's own states: ``solver_state``
-    (stimulus, time) is 1 at a step boundary of that stimulus's solve and 0 where torchdiffeq interpolated, and
-    ``solver_step_time`` (stimulus, step) lists the step times (``neurodcn.cortex.solver_states``). A failed batch
-    is NaN and flagged in ``solver_failure``; the others are kept.
+    (stimulus, time) is 1 at a step boundary of that stimulus's own solve and 0 where it was interpolated, and
+    ``solver_step_time`` (stimulus, step) lists the step times (``neurodcn.cortex.solver_states``). A failed
+    image is NaN after its failure and flagged in ``solver_failure``; the others are kept.
 
     Args:
         images: [N, C, H, W] in [0, 1]; values that overshoot [0, 1] by float rounding only (e.g. 1.0000001 after
@@ -159,8 +159,8 @@ def record(
             see ``neurodcn.data.stimuli``) whose columns become stimulus coords.
         stimulus_set: the name that makes integer ids unique (default: a content hash of the images; see
             ``neurodcn.schema.stimulus_coords``).
-        max_num_steps: solver-effort bound of ``neurodcn.cortex.budget.SolveBudget``: adaptive steps per interval.
-        solve_budget_s: seconds per solve (s).
+        max_num_steps: step attempts per image and block solve (``neurodcn.cortex.sweep``).
+        solve_budget_s: seconds per batch (s).
         time_budget_s: seconds for the whole recording (s), or None.
         overwrite: replace an existing ``out`` (otherwise an existing store is an error).
 
@@ -195,7 +195,6 @@ def record(
     stim = stimulus_coords(n, stimulus_table, stimulus_set, images=x.cpu().numpy())
     attrs = vc.stamp(xr.Dataset(), "record", stimulus_size=np.shape(images)[-2:]).attrs
     attrs["t_end"] = float(t_end)  # the end of the recorded interval [0, T] in model time
-    budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     per_stimulus = 4 * len(times) * sum(math.prod(vc.map_shape(i)) for i in layers)  # float32 maps
     what = f"record ({len(times)} times x the maps of {len(layers)} blocks, float32)"
     if out is None:
@@ -209,24 +208,25 @@ def record(
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in layers}
     steps = {i + 1: [] for i in cont}
     failure = np.zeros(n, np.int8)
-    model.eval()
+    batches = [sl for _, sl in batch_slices(n, vc.batch_size, False, "")]
     try:
-        with budget.limits(model), torch.no_grad():
-            for _, sl in batch_slices(n, vc.batch_size, vc.progress, "record"):
-                code, result = budget.run(lambda: readout(x[sl], times))  # noqa: B023
-                failure[sl] = code
+        with Sweep(model, max_num_steps=max_num_steps, solve_budget_s=solve_budget_s, time_budget_s=time_budget_s,
+                   progress=vc.progress, desc="record", total=len(batches)) as sweep:
+            for sl in batches:
                 m = sl.stop - sl.start
+                done = sweep.run(lambda: readout(x[sl], times), m)  # noqa: B023
+                failure[sl] = done.codes
                 hs, batch_steps = {}, {}
                 for i in layers:
-                    if code:
+                    if done.result is None:
                         hs[i + 1] = np.full((m, len(times), *vc.map_shape(i)), np.nan, np.float32)
                     else:
-                        hs[i + 1] = result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
+                        hs[i + 1] = done.result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
                         if hs[i + 1].shape[2:] != vc.map_shape(i):
                             raise RuntimeError(f"block {i + 1} map is {hs[i + 1].shape[2:]} but the geometry "
                                                f"predicts {vc.map_shape(i)}")
                 for i in cont:
-                    batch_steps[i + 1] = [np.empty(0) if code else readout.step_times[i]] * m
+                    batch_steps[i + 1] = [np.empty(0)] * m if done.result is None else readout.step_rows[i]
                     steps[i + 1] += batch_steps[i + 1]
                 if writer is None:
                     for k, arr in hs.items():

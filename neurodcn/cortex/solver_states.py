@@ -1,9 +1,9 @@
 """Which recorded times are the solver's own states and which are interpolated.
 
-torchdiffeq returns h(t) at a requested time t either as a state the solver stepped to (t is a step boundary)
-or by interpolating between the two states around t: adaptive methods with their dense output, fixed-grid
-methods linearly (SolverConfig.interpolant). An adaptive step may overshoot the block's end time T, so even
-h(T) can be interpolated. One step sequence serves a whole batch, so the flags are per stimulus.
+A solver returns h(t) at a requested time t either as a state it stepped to (t is a step boundary) or by
+interpolating between the two states around t (SOLVERS[method].interpolant). Each image has its own steps in a
+sweep (neurodcn.cortex.sweep), so the flags are per stimulus. torchode's last step ends exactly at the block's
+end T; a torchdiffeq adaptive step may overshoot T, so there even h(T) can be interpolated.
 """
 
 from __future__ import annotations

@@ -14,30 +14,76 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 from torchdiffeq import odeint, odeint_adjoint
 
 from neurodcn.nn.blocks import CONV_KINDS, activation, apply_conv, group_norm, make_conv
+from neurodcn.nn.per_image_solve import solve_per_image
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.validate import check_bool, check_choice, check_increasing, check_int, check_real, check_type
 
 if TYPE_CHECKING:
     from neurodcn.nn.regularisation import Regulariser
 
-__all__ = ["ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "TIME_MODES", "SolverError", "solver_errors", "SolverConfig",
-           "NFEStats", "ODEFunc", "ODEBlock"]
+__all__ = ["SolverFacts", "SOLVERS", "ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "TIME_MODES", "SolverError",
+           "OutOfTime", "solver_errors", "SolverConfig", "NFEStats", "SolveLimits", "ImageSolves", "ODEFunc",
+           "ODEBlock"]
 
-ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
-FIXED_GRID_METHODS = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
+
+@dataclasses.dataclass(frozen=True)
+class SolverFacts:
+    """What a solver method is: adaptive or fixed-grid, its order, how a state between two of its own states is
+    returned (interpolant), and how an image gets its own steps inside a batch (per_image: "torchode" solves
+    the batch in one call with per-image steps; "image by image" solves each image alone with torchdiffeq;
+    "fixed grid" needs nothing, every image takes the same grid)."""
+
+    adaptive: bool
+    order: int
+    interpolant: str
+    per_image: str
+
+
+_DENSE = "dense output"  # a 4th-order polynomial through both step ends, the step's midpoint and both slopes
+SOLVERS = {
+    "dopri5": SolverFacts(True, 5, _DENSE, "torchode"),
+    "dopri8": SolverFacts(True, 8, _DENSE, "image by image"),
+    "bosh3": SolverFacts(True, 3, _DENSE, "image by image"),
+    "fehlberg2": SolverFacts(True, 2, _DENSE, "image by image"),
+    "adaptive_heun": SolverFacts(True, 2, _DENSE, "image by image"),
+    "euler": SolverFacts(False, 1, "linear", "fixed grid"),
+    "midpoint": SolverFacts(False, 2, "linear", "fixed grid"),
+    "heun2": SolverFacts(False, 2, "linear", "fixed grid"),
+    "heun3": SolverFacts(False, 3, "linear", "fixed grid"),
+    "rk4": SolverFacts(False, 4, "linear", "fixed grid"),
+    "explicit_adams": SolverFacts(False, 4, "linear", "fixed grid"),
+    "implicit_adams": SolverFacts(False, 4, "linear", "fixed grid"),
+}
+"""The one table of solver facts (torchdiffeq's methods; dopri5's per-image engine is torchode's Dopri5)."""
+ADAPTIVE_METHODS = tuple(m for m, f in SOLVERS.items() if f.adaptive)
+FIXED_GRID_METHODS = tuple(m for m, f in SOLVERS.items() if not f.adaptive)
 TIME_MODES = ("concat", "offset")
-_FAILURES = ("max_num_steps exceeded", "underflow in dt", "non-finite values in state")
+_FAILURES = {"max_num_steps exceeded": "max_num_steps", "underflow in dt": "dt_underflow",
+             "non-finite values in state": "non_finite"}
 
 
 class SolverError(RuntimeError):
     """The ODE solver gave up: too many steps, step-size underflow, or a non-finite state."""
+
+    @property
+    def reason(self) -> str:
+        """The failure name: "max_num_steps", "dt_underflow", "non_finite" or "time_budget"."""
+        return next((name for msg, name in _FAILURES.items() if msg in str(self)), "non_finite")
+
+
+class OutOfTime(SolverError):
+    """A solve passed its wall-clock deadline (SolveLimits.deadline)."""
+
+    reason = "time_budget"
 
 
 @contextlib.contextmanager
@@ -107,15 +153,18 @@ class SolverConfig:
                              f"{list(FIXED_GRID_METHODS)}, not {self.method!r}")
 
     @property
+    def facts(self) -> SolverFacts:
+        """The method's entry in SOLVERS."""
+        return SOLVERS[self.method]
+
+    @property
     def adaptive(self) -> bool:
-        return self.method in ADAPTIVE_METHODS
+        return self.facts.adaptive
 
     @property
     def interpolant(self) -> str:
-        """How torchdiffeq returns h at a time between two of the solver's own states: adaptive methods by their
-        dense output (a 4th-order polynomial through both step ends, the step's midpoint and both slopes),
-        fixed-grid methods by linear interpolation between grid states."""
-        return "dense output" if self.adaptive else "linear"
+        """How h is returned at a time between two of the solver's own states (SOLVERS)."""
+        return self.facts.interpolant
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict; SolverConfig.from_dict(d) rebuilds the same config."""
@@ -169,6 +218,46 @@ class NFEStats:
         return dict(dataclasses.asdict(self), total_nfe=self.total_nfe)
 
 
+@dataclasses.dataclass(frozen=True)
+class SolveLimits:
+    """Bounds on an ODE block's solves without gradient, set by the code that sweeps a model (not part of its
+    config). Under limits every image gets its own steps (SOLVERS[method].per_image) and its own status.
+
+    max_num_steps: cap on an image's step attempts (the lower of this and SolverConfig.max_num_steps; torchode
+        counts attempts per solve, torchdiffeq per output interval). deadline: time.monotonic() value (s) after
+        which solves stop ("time_budget"), or None.
+    """
+
+    max_num_steps: int | None = None
+    deadline: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSolves:
+    """Per image of a block's last forward solve: nfe, accepted, rejected [B] int64 numpy arrays (forward
+    function evaluations and steps), step_times (B float64 arrays: model times of the image's own solver
+    states) and status (B names: "ok", "max_num_steps", "dt_underflow", "non_finite", "time_budget")."""
+
+    nfe: np.ndarray
+    accepted: np.ndarray
+    rejected: np.ndarray
+    step_times: tuple[np.ndarray, ...]
+    status: tuple[str, ...]
+
+    @classmethod
+    def shared(cls, batch: int, stats: NFEStats, step_times: np.ndarray, status: str = "ok") -> ImageSolves:
+        """Every image credited with one solve of the whole batch."""
+        def full(v):
+            return np.full(batch, v, np.int64)
+        return cls(full(stats.forward_nfe), full(stats.accepted_steps), full(stats.rejected_steps),
+                   (step_times,) * batch, (status,) * batch)
+
+    @classmethod
+    def concat(cls, parts: list[ImageSolves]) -> ImageSolves:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("nfe", "accepted", "rejected")),
+                   sum((p.step_times for p in parts), ()), sum((p.status for p in parts), ()))
+
+
 class ODEFunc(nn.Module):
     """The Eq. 2 vector field f(t, h): [B, C, H, W] -> [B, C, H, W].
 
@@ -212,13 +301,21 @@ class ODEFunc(nn.Module):
     def srf_layers(self) -> list[SRFConv2d]:
         return [m for m in (self.conv1, self.conv2) if isinstance(m, SRFConv2d)]
 
+    @property
+    def per_sample_time(self) -> bool:
+        """Whether forward takes t as [B, 1, 1, 1], each image at its own time (not when SRF filters change
+        with t: one filter bank per call)."""
+        return not any(m.time_param for m in self.srf_layers())
+
 
 class _CountedField:
     """The callable handed to torchdiffeq for one pass: counts evaluations and steps into one NFEStats, and owns
     the kernel-cache scope of this pass's adjoint backward solve."""
 
-    def __init__(self, func, stats: NFEStats, adaptive: bool, cached_layers: list[SRFConv2d]):
+    def __init__(self, func, stats: NFEStats, adaptive: bool, cached_layers: list[SRFConv2d],
+                 deadline: float | None = None):
         self.func, self.stats, self.cached_layers, self.backward = func, stats, cached_layers, False
+        self.deadline = deadline
         self._scope: contextlib.ExitStack | None = None
         self.step_ends: list[torch.Tensor] = []  # end time of every accepted forward step (tensors: no host sync)
         if adaptive:
@@ -238,6 +335,8 @@ class _CountedField:
         return callback
 
     def __call__(self, t, y):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfTime("ODE solver stopped: out of its wall-clock time budget")
         if self.backward:
             self.stats.backward_nfe += 1
         else:
@@ -278,8 +377,13 @@ class ODEBlock(nn.Module):
         cache_kernels: build each t-independent SRF kernel once per solve instead of at every evaluation.
 
     ``nfe`` holds the NFEStats of the last pass (reset when a pass starts; the adjoint backward solve of that
-    pass adds to it); ``reset_nfe()`` clears it. An ODEBlock meets the virtual cortex's continuous-block
-    protocol (T, trajectory, step_times, interpolant; neurodcn.cortex.readout).
+    pass adds to it); ``reset_nfe()`` clears it; ``image_solves`` holds per-image NFE, solver states and
+    status (ImageSolves). With ``limits`` set (a SolveLimits; the virtual cortex sets it while it sweeps a
+    model), solves without gradient give every image its own adaptive steps (SOLVERS[method].per_image), so an
+    image's h(t) does not depend on the other images of its batch, and a failure (too many steps, step-size
+    underflow, a non-finite state, the deadline) is a per-image status with NaN states instead of an error;
+    ``nfe`` then counts the batched field calls. An ODEBlock meets the virtual cortex's continuous-block
+    protocol (T, trajectory, step_times or image_solves, interpolant; neurodcn.cortex.readout).
 
     Examples:
         dh/dt = -h from h(0) = 1 gives h(T) = exp(-T):
@@ -306,6 +410,9 @@ class ODEBlock(nn.Module):
         self.regulariser: Regulariser | None = None  # set by neurodcn.nn.regularisation.regularised()
         self.regularisation: dict[str, torch.Tensor] = {}  # per-sample integrals [B] of the last regularised solve
         self.step_times: torch.Tensor | None = None  # the solver's own states of the last forward solve (model time)
+        self.limits: SolveLimits | None = None  # bounds and per-image steps of solves without gradient
+        self._image_solves: ImageSolves | None = None
+        self._batch = 0
 
     @property
     def T(self) -> float:
@@ -318,8 +425,10 @@ class ODEBlock(nn.Module):
         return self.solver.interpolant
 
     def reset_nfe(self) -> None:
-        """Start a fresh NFEStats (a pending adjoint backward of an earlier pass keeps counting into the old one)."""
+        """Start a fresh NFEStats and forget the last solve's states and per-image stats (a pending adjoint
+        backward of an earlier pass keeps counting into the old NFEStats)."""
         self.nfe = NFEStats()
+        self.step_times, self._image_solves = None, None
 
     def forward(self, h0: torch.Tensor, T: float | None = None) -> torch.Tensor:
         """h(T) [B, C, H, W] from h0 [B, C, H, W]; T defaults to solver.T (model time units)."""
@@ -343,13 +452,23 @@ class ODEBlock(nn.Module):
         if self._field is not None:  # a previous pass whose adjoint backward never finished
             self._field.close_backward()
         self.reset_nfe()
-        cfg = self.solver
+        self._batch = len(h0)
+        if self.limits is not None and not torch.is_grad_enabled():
+            return self._solve_limited(h0, t)
+        out, self.step_times = self._odeint(h0, t, self.solver, self.nfe)
+        return out
+
+    def _cached_layers(self) -> list[SRFConv2d]:
+        return self.func.srf_layers() if self.cache_kernels and isinstance(self.func, ODEFunc) else []
+
+    def _odeint(self, h0: torch.Tensor, t: torch.Tensor, cfg: SolverConfig, stats: NFEStats,
+                deadline: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """torchdiffeq's solve of the batch: (states [len(t), *h0.shape], model times of the solver's states)."""
         reg = self.regulariser if torch.is_grad_enabled() else None
         func, y0, options = self.func, h0, cfg.options()
         if reg is not None:
             func, y0, options = reg.field(self.func, h0), reg.initial_state(h0), dict(options, norm=reg.norm)
-        cached = self.func.srf_layers() if self.cache_kernels and isinstance(self.func, ODEFunc) else []
-        field = _CountedField(func, self.nfe, cfg.adaptive, cached)
+        field = _CountedField(func, stats, cfg.adaptive, self._cached_layers(), deadline)
         self._field = field
         kw = dict(rtol=cfg.rtol, atol=cfg.atol, method=cfg.method, options=options)
         with solver_errors(), field.kernel_scope():
@@ -364,11 +483,54 @@ class ODEBlock(nn.Module):
             else:
                 out = odeint(field, y0, t, **kw)
         field.backward = True
-        self.step_times = torch.stack([t[0].detach(), *field.step_ends])
         if reg is not None:
             self.regularisation = {name: integral[-1] for name, integral in zip(reg.names, out[1:], strict=True)}
             out = out[0]
-        return out
+        return out, torch.stack([t[0].detach(), *field.step_ends])
+
+    def _solve_limited(self, h0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Under SolveLimits: every image its own steps and status (SOLVERS[method].per_image)."""
+        cfg, limits = self.solver, self.limits
+        caps = [c for c in (cfg.max_num_steps, limits.max_num_steps) if c is not None]
+        cfg = cfg.replace(max_num_steps=min(caps)) if caps and cfg.adaptive else cfg
+        how = cfg.facts.per_image
+        if how == "torchode":
+            field = _CountedField(self.func, self.nfe, True, self._cached_layers())
+            with field.kernel_scope():
+                sol = solve_per_image(field, h0, t, rtol=cfg.rtol, atol=cfg.atol, method=cfg.method,
+                                      max_num_steps=cfg.max_num_steps, deadline=limits.deadline,
+                                      per_sample_time=getattr(self.func, "per_sample_time", False))
+            self._image_solves = ImageSolves(sol.nfe.cpu().numpy(), sol.accepted.cpu().numpy(),
+                                             sol.rejected.cpu().numpy(), sol.step_times, sol.status)
+            self.step_times = None
+            return sol.h.transpose(0, 1)
+        groups = [slice(i, i + 1) for i in range(len(h0))] if how == "image by image" else [slice(None)]
+        outs, parts = [], []
+        for rows in groups:
+            stats, part = NFEStats(), h0[rows]
+            try:
+                out, steps = self._odeint(part, t, cfg, stats, limits.deadline)
+                bad = ~torch.isfinite(out).flatten(2).all(dim=2).all(dim=0)  # a fixed grid never checks
+                done = ImageSolves.shared(len(part), stats, steps.cpu().numpy())
+                done = dataclasses.replace(done, status=tuple("non_finite" if b else s
+                                                              for b, s in zip(bad.tolist(), done.status, strict=True)))
+            except SolverError as err:
+                out = part.new_full((len(t), *part.shape), torch.nan)
+                done = ImageSolves.shared(len(part), stats, np.array([float(t[0])]), err.reason)
+            outs.append(out)
+            parts.append(done)
+            self.nfe.forward_nfe += stats.forward_nfe
+        self._image_solves = ImageSolves.concat(parts)
+        self.step_times = None
+        return torch.cat(outs, dim=1)
+
+    @property
+    def image_solves(self) -> ImageSolves | None:
+        """Per-image NFE, steps, solver states and status of the last forward solve (ImageSolves; without
+        SolveLimits every image is credited with the batch's one solve), or None before any solve."""
+        if self._image_solves is None and self.step_times is not None:
+            return ImageSolves.shared(self._batch, self.nfe, self.step_times.detach().cpu().double().numpy())
+        return self._image_solves
 
     def extra_repr(self) -> str:
         return f"solver={self.solver}, cache_kernels={self.cache_kernels}"
