@@ -224,3 +224,83 @@ def test_bad_paths_and_attrs(tmp_path):
 
 def test_package_exports_save_and_load():
     assert neurodcn.save_dataset is save_dataset and neurodcn.load_dataset is load_dataset
+
+
+# ------------------------------------------------------------- a stream killed in the middle of an append
+class Killed(BaseException):
+    """The writing process dies here: nothing after it runs, nothing is cleaned up."""
+
+
+def _die_at(monkeypatch, key, nth=1):
+    """Kill the writer at the ``nth`` write of zarr key ``key`` (before it is written)."""
+    from zarr.storage import LocalStore
+
+    real, seen = LocalStore.set, []
+
+    async def dying_set(self, k, value):
+        seen.extend([k] if k == key else [])
+        if len(seen) == nth:
+            raise Killed(key)
+        return await real(self, k, value)
+
+    monkeypatch.setattr(LocalStore, "set", dying_set)
+
+
+def _tree(start, n=3, scale=1.0):
+    """A recording of stimuli start, ..., start + n - 1 (two blocks; block2 has a static variable)."""
+    stim = np.arange(start, start + n)
+    return xr.DataTree.from_dict({
+        "/": xr.Dataset(coords={"stimulus": stim}, attrs={"title": "r"}),
+        "/block1": xr.Dataset({"h": (("stimulus", "unit"), np.outer(stim, [1.0, 2.0]))}),
+        "/block2": xr.Dataset({"h": ("stimulus", stim * 1.0), "g": ("stimulus", -stim * 1.0), "scale": scale}),
+    })
+
+
+@pytest.mark.parametrize("key, nth, dropped", [
+    ("stimulus/.zarray", 1, ""),  # the root's attrs were rewritten, no array extended yet
+    ("block1/h/.zarray", 1, r" and the rest \(3 rows of an unfinished batch\) is dropped"),  # root longer than blocks
+    ("block2/g/.zarray", 1, r" and the rest \(3 rows"),  # block2's h and stimulus extended, its g not
+    (".zattrs", 2, r" and the rest \(3 rows"),  # every array extended, the finished-rows mark not updated
+], ids=["before-any-array", "between-groups", "between-variables", "before-the-mark"])
+def test_a_stream_killed_in_the_middle_of_an_append_loads_its_finished_rows(tmp_path, monkeypatch, key, nth, dropped):
+    w = ZarrStreamWriter(tmp_path / "r.zarr")
+    w.append(_tree(0))
+    _die_at(monkeypatch, key, nth)
+    with pytest.raises(Killed):
+        w.append(_tree(3))
+    monkeypatch.undo()
+    said = rf"incomplete zarr store \(its writer did not finish; its 3 finished stimulus rows are read{dropped}"
+    for lazy in (False, True):
+        with pytest.warns(UserWarning, match=said):
+            xr.testing.assert_equal(load_dataset(w.partial, lazy=lazy), _tree(0))
+    with pytest.raises(RuntimeError, match="failed part way.*its 3 finished stimulus rows: call keep"):
+        w.append(_tree(6))
+    w.keep()  # consolidates the metadata of the longer arrays: still read up to the mark
+    with pytest.warns(UserWarning, match=said):
+        xr.testing.assert_equal(load_dataset(w.partial), _tree(0))
+
+
+def test_a_stream_killed_in_its_first_batch_leaves_a_store_the_next_run_replaces(tmp_path, monkeypatch):
+    from neurodcn.io.atomic import lock_path
+
+    w = ZarrStreamWriter(tmp_path / "r.zarr")
+    _die_at(monkeypatch, "block2/g/.zarray")
+    with pytest.raises(Killed):
+        w.append(_tree(0))
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="its 0 finished stimulus rows are read"):
+        assert load_dataset(w.partial).sizes["stimulus"] == 0
+    lock_path(w.path).unlink()  # its process is gone
+    with ZarrStreamWriter(w.path, overwrite=True) as again:
+        again.append(_tree(0))
+    xr.testing.assert_equal(load_dataset(w.path), _tree(0))
+
+
+def test_a_refused_batch_writes_nothing(tmp_path):
+    w = ZarrStreamWriter(tmp_path / "r.zarr")
+    w.append(_tree(0))
+    with pytest.raises(ValueError, match="identical in every batch"):
+        w.append(_tree(3, scale=2.0))  # block2 differs; block1 comes first and must not have been appended
+    w.append(_tree(3))
+    w.close()
+    xr.testing.assert_equal(load_dataset(w.path), _tree(0, n=6))

@@ -14,12 +14,13 @@ IsADirectoryError and is left untouched.
 
 Concurrency. :func:`lock` holds a lock file (created exclusively, holding the owner's pid and host) for as long
 as a long write or run goes on; a second writer fails at once with an error naming the owner. A lock whose
-process is gone (same host) is taken over.
+process is gone (same host) is taken over, atomically: of several processes that find it, exactly one wins.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -263,29 +264,65 @@ def _owner(lock_file: Path) -> tuple[int, str] | None:
         return None
 
 
+def _stale(owner: tuple[int, str] | None) -> bool:
+    """Whether a lock's owner is a process of this machine that is gone."""
+    return owner is not None and owner[1] == socket.gethostname() and not _alive(owner[0])
+
+
+def _take_over(lock_file: Path, me: str) -> bool:
+    """Replace the stale ``lock_file`` by one holding ``me``, unless another process took it over first; whether
+    this one did."""
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    with os.fdopen(fd) as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # takers of this stale file, one at a time; released with the file
+        try:
+            still = os.path.samestat(os.fstat(f.fileno()), os.stat(lock_file))
+        except FileNotFoundError:
+            return False
+        if not (still and _stale(_owner(lock_file))):
+            return False  # an earlier taker replaced it
+        clean_stale_temporaries(lock_file)  # a taker killed before its rename
+        mine = temporary_sibling(lock_file)
+        mine.write_text(me)
+        os.replace(mine, lock_file)
+        return True
+
+
 @contextlib.contextmanager
 def lock(lock_file, what: str) -> Iterator[Path]:
     """Hold ``lock_file`` (created exclusively, holding "<pid> <host>") for the block; ``what`` names the
     destination in the error. A lock of a process that is gone (same host) is taken over; any other raises
-    LockedError at once."""
+    LockedError at once, naming its owner.
+
+    Taking over is atomic, so of several processes that find the same stale lock exactly one wins and the others
+    get LockedError naming the winner: a taker holds ``fcntl.flock`` on the stale file, checks that it is still
+    the file at ``lock_file`` and still stale, and renames a complete lock file of its own over it (the path is
+    never missing, so no exclusive create slips in between). flock was chosen over a second lock file because the
+    kernel drops it when its holder dies (nothing stale to take over in turn), and, held on an open file, it
+    cannot be confused by a reused inode; it is reliable on local file systems of Linux and other POSIX systems.
+    """
     lock_file = Path(lock_file)
     me = f"{os.getpid()} {socket.gethostname()}"
-    for _ in range(2):
+    for _ in range(3):
         try:
             fd = os.open(lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
         except FileExistsError:
             owner = _owner(lock_file)
-            if owner is not None and owner[1] == socket.gethostname() and not _alive(owner[0]):
-                remove(lock_file)
-                continue
-            who = f"process {owner[0]} on {owner[1]}" if owner else "another process"
-            raise LockedError(f"{what} is in use by {who} (lock file {str(lock_file)!r}); wait for it to finish, "
-                              "or delete the lock file if that process is gone") from None
+            if not _stale(owner):
+                who = f"process {owner[0]} on {owner[1]}" if owner else "another process"
+                raise LockedError(f"{what} is in use by {who} (lock file {str(lock_file)!r}); wait for it to "
+                                  "finish, or delete the lock file if that process is gone") from None
+            if _take_over(lock_file, me):
+                break
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(me)
+            break
     else:
         raise LockedError(f"{what}: could not take the lock file {str(lock_file)!r}")
-    with os.fdopen(fd, "w") as f:
-        f.write(me)
     try:
         yield lock_file
     finally:

@@ -11,7 +11,9 @@ existing one is replaced only if neurodcn wrote it (its global attrs carry ``neu
 of "neurodcn ..."): it is renamed aside, the new one renamed in, and the old one deleted (the destination is
 missing only between those two renames). Any other existing directory raises IsADirectoryError, untouched.
 A zarr store is marked ``neurodcn_store = "incomplete"`` while it is being written and "complete" when it
-is closed; :func:`load_dataset` warns about an incomplete store and hides the mark of a complete one.
+is closed; :func:`load_dataset` warns about an incomplete store and hides the mark of a complete one. A
+streamed incomplete store is read up to the rows its writer finished (``neurodcn_finished``): every group and
+variable is cut there, so a writer killed part way through a batch leaves a readable store.
 
 Attributes. netCDF and zarr only store strings, numbers and numeric arrays. Before writing, every dict, list,
 tuple, bool and None attribute (global, data variable or coordinate) is JSON-encoded into a string and its
@@ -238,20 +240,32 @@ def save_dataset(ds, path, overwrite: bool = False, validate: bool = False) -> P
     return p
 
 
-def _store_mark(ds, p: Path):
-    """Hide the mark of a complete store; warn about an incomplete one (its mark stays) and keep only the rows
-    its writer finished."""
+def _finished_rows(p: Path) -> tuple[str, int] | None:
+    """(dim, rows) of the finished batches of an incomplete streamed zarr store ``p`` (its ``neurodcn_finished``
+    mark), else None."""
+    try:
+        attrs = json.loads((p / ".zattrs").read_text())
+    except (OSError, ValueError):
+        return None
+    done = attrs.get(FINISHED_ATTR) if isinstance(attrs, dict) and attrs.get(STORE_ATTR) == "incomplete" else None
+    if isinstance(done, dict) and isinstance(done.get("dim"), str) and type(done.get("size")) is int:
+        return done["dim"], max(done["size"], 0)
+    return None
+
+
+def _store_mark(ds, p: Path, rows: tuple[str, int] | None, dropped: int):
+    """Hide the mark of a complete store; warn about an incomplete one (its mark stays), saying how many rows
+    were read (``rows``) and how many were dropped after them."""
     mark = ds.attrs.get(STORE_ATTR)
     if mark == "complete":
         ds.attrs.pop(STORE_ATTR)
     elif mark is not None:
-        done = ds.attrs.get(FINISHED_ATTR)
-        rows = ""
-        if isinstance(done, dict) and isinstance(done.get("size"), int):
-            dim, size = done.get("dim"), done["size"]
-            ds = _map(ds, lambda node: node.isel({dim: slice(0, size)}) if dim in node.dims else node)
-            rows = f"; its {size} finished {dim} rows are read"
-        warnings.warn(f"{str(p)!r} is an incomplete zarr store (its writer did not finish{rows})", stacklevel=3)
+        said = ""
+        if rows is not None:
+            said = f"; its {rows[1]} finished {rows[0]} rows are read"
+            if dropped:
+                said += f" and the rest ({dropped} rows of an unfinished batch) is dropped"
+        warnings.warn(f"{str(p)!r} is an incomplete zarr store (its writer did not finish{said})", stacklevel=3)
     return ds
 
 
@@ -280,29 +294,48 @@ def _check_readable(p: Path, lazy: bool, max_bytes) -> None:
                      hint="load it with lazy=True (read on demand) or raise the budget")
 
 
-def _pinned_store(p: Path):
-    """A read-only zarr store of directory ``p`` that refuses to read once ``p`` has been replaced (a lazily
-    opened store must not silently return another recording's data)."""
+def _zarr_store(p: Path, pinned: bool, rows: tuple[str, int] | None):
+    """A read-only zarr store of directory ``p``.
+
+    ``pinned``: it refuses to read once ``p`` has been replaced (a lazily opened store must not silently return
+    another recording's data). ``rows`` = (dim, n): every array with dimension ``dim`` shows only its first n
+    rows along it, so a streamed store whose writer was killed in the middle of a batch (some groups or variables
+    already longer than others) reads as its finished batches; ``dropped`` is then the most rows an array had
+    beyond them.
+    """
+    from zarr.core.buffer import default_buffer_prototype
     from zarr.storage import LocalStore
 
-    class PinnedStore(LocalStore):
+    class Store(LocalStore):
         def __init__(self, root):
             super().__init__(root, read_only=True)
             st = os.stat(root)
             self.identity = (st.st_dev, st.st_ino)
+            self.dropped = 0
 
         async def get(self, key, prototype=None, byte_range=None):
-            try:
-                st = os.stat(self.root)
-                same = (st.st_dev, st.st_ino) == self.identity
-            except OSError:
-                same = False
-            if not same:
-                raise RuntimeError(f"zarr store {str(self.root)!r} was replaced or removed after it was opened "
-                                   "lazily; load it again to read what is there now")
-            return await super().get(key, prototype, byte_range)
+            if pinned:
+                try:
+                    st = os.stat(self.root)
+                    same = (st.st_dev, st.st_ino) == self.identity
+                except OSError:
+                    same = False
+                if not same:
+                    raise RuntimeError(f"zarr store {str(self.root)!r} was replaced or removed after it was opened "
+                                       "lazily; load it again to read what is there now")
+            found = await super().get(key, prototype, byte_range)
+            if rows is None or found is None or not key.endswith(".zarray"):
+                return found
+            attrs = await super().get(key.removesuffix(".zarray") + ".zattrs", prototype)
+            dims = json.loads(attrs.to_bytes()).get("_ARRAY_DIMENSIONS", []) if attrs is not None else []
+            if rows[0] not in dims:
+                return found
+            meta, axis = json.loads(found.to_bytes()), dims.index(rows[0])
+            self.dropped = max(self.dropped, meta["shape"][axis] - rows[1])
+            meta["shape"][axis] = min(meta["shape"][axis], rows[1])
+            return (prototype or default_buffer_prototype()).buffer.from_bytes(json.dumps(meta).encode())
 
-    return PinnedStore(p)
+    return Store(p)
 
 
 def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int | None = None):
@@ -320,7 +353,9 @@ def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int |
             allocated (default: $NEURODCN_MAX_BYTES, else 1 GiB; ``neurodcn.io.limits``).
 
     Returns:
-        A DataTree when the file has groups (a recording), else a Dataset.
+        A DataTree when the file has groups (a recording), else a Dataset. An incomplete streamed zarr store
+        (see :class:`ZarrStreamWriter`) gives its finished rows only, with a warning saying how many were read
+        and how many dropped.
 
     Examples:
         >>> import tempfile, pathlib, numpy as np, xarray as xr, neurodcn as nd
@@ -342,8 +377,12 @@ def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int |
         raise FileNotFoundError(f"path {str(p)!r} does not exist")
     try:
         _check_readable(p, lazy, max_bytes)
-        source = _pinned_store(p) if lazy and p.suffix == ".zarr" else p
-        ds = xr.open_datatree(source, engine="h5netcdf" if p.suffix == ".nc" else "zarr", chunks={} if lazy else None)
+        rows = _finished_rows(p) if p.suffix == ".zarr" else None
+        source = _zarr_store(p, lazy, rows) if p.suffix == ".zarr" and (lazy or rows) else p
+        # a partial store is read without its consolidated metadata, which may predate its last batches
+        opened = {"consolidated": False} if rows else {}
+        ds = xr.open_datatree(source, engine="h5netcdf" if p.suffix == ".nc" else "zarr", chunks={} if lazy else None,
+                              **opened)
         if not ds.children:
             ds = ds.to_dataset()
         if not lazy:
@@ -358,7 +397,7 @@ def load_dataset(path, decode: bool = True, lazy: bool = False, max_bytes: int |
             f"path {str(p)!r} is not a readable {kind} dataset (foreign, truncated or corrupt): "
             f"{type(exc).__name__}: {first}"
         ) from exc
-    ds = upgrade_names(_store_mark(ds, p))
+    ds = upgrade_names(_store_mark(ds, p, rows, source.dropped if rows else 0))
     return decode_attrs(ds) if decode else ds
 
 
@@ -375,11 +414,13 @@ class ZarrStreamWriter:
 
     Memory is bounded by one batch: each :meth:`append` writes straight to the store :func:`partial_path`
     beside ``path`` (a DataTree's groups to zarr groups), marked incomplete with the number of rows finished
-    (global attr ``neurodcn_finished``), so a killed writer leaves a store that :func:`load_dataset` reads up
-    to its last finished batch, with a warning. Variables without ``dim`` (e.g. a ``channel`` coordinate) are
-    written with the first batch and must be identical in every later batch. :meth:`close` (optionally
-    updating global attrs) renames the store to ``path``; :meth:`abort`, or leaving a ``with`` block by an
-    exception, deletes it; :meth:`keep`, or leaving a ``with`` block by KeyboardInterrupt, keeps it.
+    (global attr ``neurodcn_finished``, rewritten with every write of the root's attrs and updated once a batch
+    is wholly written), so a writer killed at any point, even part way through a batch, leaves a store that
+    :func:`load_dataset` reads up to its last finished batch, with a warning. Variables without ``dim`` (e.g. a
+    ``channel`` coordinate) are written with the first batch and must be identical in every later batch.
+    :meth:`close` (optionally updating global attrs) renames the store to ``path``; :meth:`abort`, or leaving a
+    ``with`` block by an exception, deletes it; :meth:`keep`, or leaving a ``with`` block by KeyboardInterrupt,
+    keeps it.
     A lock file (neurodcn.io.atomic.lock) keeps a second writer to the same ``path`` out until then. An
     existing ``path`` or partial store is replaced only with ``overwrite=True``.
     """
@@ -407,13 +448,22 @@ class ZarrStreamWriter:
             raise
         self.dim = dim
         self.size = 0
+        self._torn = False
         self._static: dict[str, xr.Dataset] | None = None
         self._open = True
 
-    def append(self, batch) -> None:
-        """Write one batch (a Dataset or DataTree with dimension ``dim``) at the end of the store."""
+    def _check_usable(self) -> None:
         if not self._open:
             raise RuntimeError("this ZarrStreamWriter is closed")
+        if self._torn:
+            raise RuntimeError(f"an append failed part way (its arrays now differ in length); the store keeps its "
+                               f"{self.size} finished {self.dim} rows: call keep() or abort()")
+
+    def append(self, batch) -> None:
+        """Write one batch (a Dataset or DataTree with dimension ``dim``) at the end of the store. A batch that
+        is refused (other groups, changed static variables) writes nothing; one whose writing fails part way
+        leaves the writer usable only for :meth:`keep` and :meth:`abort`."""
+        self._check_usable()
         groups = nodes(batch)
         sizes = [node.sizes[self.dim] for node in groups.values() if self.dim in node.dims]
         if not sizes:
@@ -423,38 +473,44 @@ class ZarrStreamWriter:
                 full = batch[path].to_dataset()
                 extra = [n for n in full.coords if n not in groups[path] and n not in full.xindexes]
                 groups[path] = full.drop_vars(extra)
-        if self._static is None:
+        first = self._static is None
+        if first:
             self._static, self._coords = {}, {}
         elif set(groups) != set(self._static):
             raise ValueError(f"batch groups {sorted(groups)} differ from the first batch's {sorted(self._static)}")
+        static = {p: [n for n, v in node.variables.items() if self.dim not in v.dims] for p, node in groups.items()}
+        if not first and any(static[p] and not groups[p][static[p]].identical(self._static[p]) for p in groups):
+            raise ValueError(f"variables without dimension {self.dim!r} ({sorted(set().union(*static.values()))}) "
+                             "must be identical in every batch; this batch differs from the first")
+        self._torn = True  # until every group is written and the mark updated
         for path, node in groups.items():
-            static = [n for n, v in node.variables.items() if self.dim not in v.dims]
             prepared = _prepare_dataset(node, for_zarr=True)
             group = None if path == "/" else path.lstrip("/")
-            if path not in self._static:
+            if group is None:  # a write replaces the root's attrs: they keep the mark of the rows finished so far
+                prepared.attrs.update(self._mark(self.size))
+            if first:
                 prepared.to_zarr(self.partial, mode="w-" if group is None else "a", group=group, zarr_format=2,
                                  consolidated=False)
-                self._static[path] = node[static].copy(deep=True) if static else xr.Dataset()
+                self._static[path] = node[static[path]].copy(deep=True) if static[path] else xr.Dataset()
                 self._coords[path] = sorted(str(n) for n in node.coords if n not in node.xindexes)
-                continue
-            if static and not node[static].identical(self._static[path]):
-                raise ValueError(
-                    f"variables without dimension {self.dim!r} ({static}) must be identical in every "
-                    "batch; this batch differs from the first"
-                )
-            prepared.drop_vars(static).to_zarr(self.partial, append_dim=self.dim, group=group, consolidated=False)
-        self.size += sizes[0]
+            else:
+                prepared.drop_vars(static[path]).to_zarr(self.partial, append_dim=self.dim, group=group,
+                                                         consolidated=False)
         import zarr
 
-        finished = {STORE_ATTR: "incomplete", FINISHED_ATTR: {"dim": self.dim, "size": self.size}}
-        zarr.open_group(self.partial, mode="r+", zarr_format=2).attrs.update(finished)  # after every append
+        finished = self.size + sizes[0]
+        zarr.open_group(self.partial, mode="r+", zarr_format=2).attrs.update(self._mark(finished))
+        self.size, self._torn = finished, False
+
+    def _mark(self, rows: int) -> dict:
+        """The root attrs marking the store incomplete, with ``rows`` finished."""
+        return {STORE_ATTR: "incomplete", FINISHED_ATTR: {"dim": self.dim, "size": rows}}
 
     def close(self, attrs: dict | None = None, extra=None) -> Path:
         """Finish: optionally add ``extra`` variables (a Dataset or DataTree) known only at the end (they may
         have ``dim`` but must not need appending) and replace the global attrs by ``attrs``, then rename the
         store to ``path``."""
-        if not self._open:
-            raise RuntimeError("this ZarrStreamWriter is closed")
+        self._check_usable()
         if self._static is None:
             raise ValueError("nothing was appended: a store needs at least one batch")
         import zarr
@@ -464,20 +520,20 @@ class ZarrStreamWriter:
         try:
             if extra is not None:
                 check_type("extra", extra, (xr.Dataset, xr.DataTree), "an xarray.Dataset, DataTree or None")
-            for path, node in (nodes(extra) if extra is not None else {}).items():
+            for path, node in (nodes(extra) if extra is not None else {}).items():  # the group's attrs stay
                 group = None if path == "/" else path.lstrip("/")
                 kept = dict(zarr.open_group(self.partial, mode="r", zarr_format=2, path=group or "").attrs)
-                _prepare_dataset(node, for_zarr=True).to_zarr(self.partial, mode="a", group=group, consolidated=False)
-                zarr.open_group(self.partial, mode="r+", zarr_format=2, path=group or "").attrs.update(kept)
+                prepared = _prepare_dataset(node, for_zarr=True)
+                prepared.attrs.update(kept)
+                prepared.to_zarr(self.partial, mode="a", group=group, consolidated=False)
             root = zarr.open_group(self.partial, mode="r+", zarr_format=2)
-            if attrs is not None:
-                root.attrs.clear()
-                root.attrs.update(_encode_dict(attrs, "global"))
+            final = _encode_dict(attrs, "global") if attrs is not None else dict(root.attrs)
             for path, names in self._coords.items():  # CF: the non-index coords, as the first batch had them
-                zarr.open_group(self.partial, mode="r+", zarr_format=2, path=path.lstrip("/")).attrs["coordinates"] = (
-                    " ".join(names))
-            root.attrs[STORE_ATTR] = "complete"
-            root.attrs.pop(FINISHED_ATTR, None)
+                group_attrs = final if path == "/" else zarr.open_group(
+                    self.partial, mode="r+", zarr_format=2, path=path.lstrip("/")).attrs
+                group_attrs["coordinates"] = " ".join(names)
+            final.pop(FINISHED_ATTR, None)
+            root.attrs.put({**final, STORE_ATTR: "complete"})  # one write: the store is never left unmarked
             zarr.consolidate_metadata(self.partial)
             move_into_place(self.partial, self.path, replace_dir=is_neurodcn_store)
         except BaseException as err:
