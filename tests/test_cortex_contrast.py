@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import neurodcn as nd
+from neurodcn.cortex.sweep import Sweep
 from neurodcn.schema import validate_dataset
 
 
@@ -19,28 +20,35 @@ def data():
     return x
 
 
+def _alone(model, x, fn):
+    """fn(one image) run for each image in a batch of its own inside a sweep: (outputs [N, ...], forward NFE
+    [N, blocks] counted by the blocks as field calls)."""
+    outs, nfe = [], []
+    for i in range(len(x)):
+        with Sweep(model) as sweep:
+            outs.append(sweep.run(lambda: fn(x[i:i + 1]), 1).result[0])  # noqa: B023
+        nfe.append([r["forward_nfe"] for r in model.nfe_report()])
+    return torch.stack(outs), np.array(nfe, np.float64)
+
+
 def _labels_half_right(model, x):
     """Labels equal to the model's prediction on even images and different on odd ones: accuracy 0.5."""
-    with torch.no_grad():
-        pred = model(x).argmax(1)
+    pred = _alone(model, x, lambda xi: model(xi))[0].argmax(1)
     return torch.where(torch.arange(len(x)) % 2 == 0, pred, (pred + 1) % 10)
 
 
-def test_naive_at_contrast_one_is_plain_evaluation(model, data):
+def test_naive_at_contrast_one_is_plain_evaluation_of_each_image_alone(model, data):
     labels = _labels_half_right(model, data)
     vc = nd.VirtualCortex(model, image_size=16, batch_size=8, progress=False)
     ds = vc.contrast_sweep(data, labels, contrasts=[0.5, 1.0], regime="naive")
     validate_dataset(ds)
     assert ds.attrs["regime"] == "naive" and ds.attrs["neurodcn_experiment"] == "contrast_sweep"
     assert float(ds.accuracy.sel(contrast=1.0)) == 0.5
-    with torch.no_grad():
-        model(data)  # the same batch as the sweep: the blocks' own counters of that pass
-    own = [r["forward_nfe"] for r in model.nfe_report()]
-    np.testing.assert_array_equal(ds.nfe.sel(contrast=1.0).values, own)
-    assert float(ds.nfe_total.sel(contrast=1.0)) == sum(own)
-    with torch.no_grad():
-        acc = (model(0.5 * data).argmax(1) == labels).double().mean().item()
-    assert float(ds.accuracy.sel(contrast=0.5)) == acc
+    _, own = _alone(model, data, lambda xi: model(xi))
+    np.testing.assert_allclose(ds.nfe.sel(contrast=1.0).values, own.mean(axis=0))
+    assert float(ds.nfe_total.sel(contrast=1.0)) == pytest.approx(own.sum(axis=1).mean())
+    logits, _ = _alone(model, data, lambda xi: model(0.5 * xi))
+    assert float(ds.accuracy.sel(contrast=0.5)) == (logits.argmax(1) == labels).double().mean().item()
     assert list(ds.block.values) == [1, 2, 3] and ds.solver_failed.values.tolist() == [0, 0]
 
 
@@ -49,47 +57,37 @@ def test_scale_all_and_scale_t_block1_follow_their_definitions(model, data):
     vc = nd.VirtualCortex(model, image_size=16, batch_size=8, progress=False)
     c, T = 0.5, model.blocks[0].solver.T
     ds = vc.contrast_sweep(data, labels, contrasts=[c], regime="scale_all")
-    nfe = []
-    with torch.no_grad():  # by hand: image scaled, every later block input scaled by c, every T scaled by c
-        h = model.blocks[0](model.stem(c * data), T=c * T)
-        nfe.append(model.blocks[0].nfe.forward_nfe)
+
+    def scale_all(x):  # by hand: image scaled, every later block input scaled by c, every T scaled by c
+        h = model.blocks[0](model.stem(c * x), T=c * T)
         for k in (1, 2):
             h = model.blocks[k](c * model.transitions[k - 1](h), T=c * T)
-            nfe.append(model.blocks[k].nfe.forward_nfe)
-        acc = (model.head(h).argmax(1) == labels).double().mean().item()
-    assert float(ds.accuracy[0]) == acc
-    np.testing.assert_array_equal(ds.nfe.values[0], nfe)
+        return model.head(h)
+
+    logits, nfe = _alone(model, data, scale_all)
+    assert float(ds.accuracy[0]) == (logits.argmax(1) == labels).double().mean().item()
+    np.testing.assert_allclose(ds.nfe.values[0], nfe.mean(axis=0))
     ds = vc.contrast_sweep(data, labels, contrasts=[c], regime="scale_T_block1")
-    with torch.no_grad():  # only block 1 integrates to c T
-        h = model.blocks[0](model.stem(c * data), T=c * T)
-        n1 = model.blocks[0].nfe.forward_nfe
-        acc = (
-            (
-                model.head(
-                    model.blocks[2](model.transitions[1](model.blocks[1](model.transitions[0](h))))
-                ).argmax(1)
-                == labels
-            )
-            .double()
-            .mean()
-            .item()
-        )
-    assert float(ds.accuracy[0]) == acc and ds.nfe.values[0, 0] == n1
+
+    def scale_t_block1(x):  # only block 1 integrates to c T
+        h = model.blocks[0](model.stem(c * x), T=c * T)
+        return model.head(model.blocks[2](model.transitions[1](model.blocks[1](model.transitions[0](h)))))
+
+    logits, nfe = _alone(model, data, scale_t_block1)
+    assert float(ds.accuracy[0]) == (logits.argmax(1) == labels).double().mean().item()
+    np.testing.assert_allclose(ds.nfe.values[0], nfe.mean(axis=0))
 
 
-def test_per_image_uses_batches_of_one(model, data):
+def test_per_image_results_are_each_images_own_solve(model, data):
     labels = _labels_half_right(model, data)
     vc = nd.VirtualCortex(model, image_size=16, batch_size=8, progress=False)
     ds = vc.contrast_sweep(data[:3], labels[:3], contrasts=[1.0, 2.0], regime="naive", per_image=True)
     validate_dataset(ds)
     assert ds.correct.dims == ("stimulus", "contrast") and ds.correct.dtype == np.int8
-    for i in range(3):
-        with torch.no_grad():
-            right = int(model(2.0 * data[i : i + 1]).argmax(1).item() == labels[i].item())
-        assert int(ds.correct.sel(contrast=2.0)[i]) == right
-        assert ds.nfe_per_image.sel(contrast=2.0)[i].values.tolist() == [
-            r["forward_nfe"] for r in model.nfe_report()
-        ]
+    logits, nfe = _alone(model, data[:3], lambda xi: model(2.0 * xi))
+    np.testing.assert_array_equal(ds.correct.sel(contrast=2.0).values, (logits.argmax(1) == labels[:3]).numpy())
+    np.testing.assert_array_equal(ds.nfe_per_image.sel(contrast=2.0).values, nfe)
+    assert len(np.unique(ds.nfe_per_image.values[:, :, 0])) > 1  # the images took different steps
     np.testing.assert_allclose(ds.accuracy.values, ds.correct.mean("stimulus").values)
     np.testing.assert_allclose(ds.nfe.values, ds.nfe_per_image.mean("stimulus").values)
 

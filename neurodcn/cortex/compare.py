@@ -11,6 +11,8 @@ The comparisons themselves are neurodcn.analysis.compare's.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from neurodcn.analysis.compare.brain import as_regions, brain_rdms
 from neurodcn.analysis.compare.predictivity import DEFAULT_ALPHAS, predictivity_over_time
 from neurodcn.analysis.compare.rsa import rsa_over_time
-from neurodcn.progress import tqdm
+from neurodcn.cortex.sweep import failure_summary, sweep_readout
 from neurodcn.schema import time_coords
 from neurodcn.validate import check_int
 
@@ -40,24 +42,30 @@ def prepare_stimuli(vc, stimuli) -> torch.Tensor:
     return vc.check_images(x)
 
 
-def block_features(vc, stimuli, times=None, pool: int | None = 4, progress=None) -> tuple[dict, np.ndarray]:
+def block_features(vc, stimuli, times=None, pool: int | None = 4, progress=None,
+                   time_budget_s: float | None = None) -> tuple[dict, np.ndarray]:
     """({"block{k}": features [n_times, N, F]} for every recorded block, model times). pool: output positions
-    per side of the spatial average pool (None: the full map, F = C H W)."""
+    per side of the spatial average pool (None: the full map, F = C H W). A stimulus whose solve fails has NaN
+    features (with a warning); time_budget_s bounds the whole pass (s)."""
     if pool is not None:
         pool = check_int("pool", pool, 1)
     times = vc.readout.times(times, DEFAULT_TIMES)
     x = prepare_stimuli(vc, stimuli)
     parts: dict[str, list] = {f"block{i + 1}": [] for i in range(len(vc.readout.layers))}
-    vc.model.eval()
-    show = vc.progress if progress is None else progress
-    starts = range(0, x.shape[0], vc.batch_size)
-    for s in tqdm(starts, desc="model features", disable=not show, leave=False):
-        with torch.no_grad():
-            _, trajs = vc.readout(x[s : s + vc.batch_size], times)
-        for i, h in enumerate(trajs):  # [T, b, C, H, W]
-            if pool is not None:
+
+    def keep(sl: slice, done) -> None:
+        for i, h in enumerate(done.result[1] if done.result is not None else [None] * len(parts)):
+            if h is None:  # the batch did not run: NaN features of the right size
+                c, hh, ww = vc.map_shape(i)
+                side = (min(pool, hh), min(pool, ww)) if pool is not None else (hh, ww)
+                h = torch.full((len(times), sl.stop - sl.start, c, *side), torch.nan)
+            elif pool is not None:  # [T, b, C, H, W]
                 h = F.adaptive_avg_pool2d(h.flatten(0, 1), min(pool, h.shape[-1])).unflatten(0, h.shape[:2])
             parts[f"block{i + 1}"].append(h.flatten(2).to(torch.float64).cpu().numpy())
+
+    codes = sweep_readout(vc, x, times, "model features", keep, progress=progress, time_budget_s=time_budget_s)
+    if codes.any():
+        warnings.warn(f"model features: {failure_summary(codes, 'stimuli')}; their features are NaN", stacklevel=2)
     return {k: np.concatenate(v, axis=1) for k, v in parts.items()}, times
 
 

@@ -9,10 +9,11 @@ D(t) of ODE block k, per image and time (DCN paper Eq. 4):
     D(t) = sum |h_im(t) - h_masked(t)| / A(t),   A(t) = sum |h_im(t)|,
 both sums over the block's whole feature map (channels x rows x columns) at the same model time t, h_im the
 state for the intact image and h_masked for the masked one. D is 0 at mask size 0 and NaN/inf if h_im(t) is 0.
-Intact and masked images are solved in separate passes of the same batch of images. Solver effort is bounded
-(neurodcn.cortex.budget); a pass that fails or runs out of its budget is flagged, never raised: its images get
-correct = -1, D = NaN and solver_failure = why (per mask size and stimulus; a failed intact pass fails every
-mask size of its batch), the accuracy of an affected mask size is NaN, and everything else is kept.
+Intact and masked images are solved in separate passes of the same batch of images, every image with its own
+adaptive steps (neurodcn.cortex.sweep), so D(t) of an image does not depend on its batch. Solver effort is
+bounded; an image whose solve fails or runs out of its budget is flagged, never raised: it gets correct = -1,
+D = NaN and solver_failure = why (per mask size and stimulus; a failed intact solve fails every mask size of its
+image), the accuracy of an affected mask size is NaN, and everything else is kept.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
 from neurodcn.cortex.inputs import batch_slices, check_labels, check_times
 from neurodcn.cortex.record import propagate
 from neurodcn.cortex.solver_states import padded_steps
-from neurodcn.progress import tqdm
+from neurodcn.cortex.sweep import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, Sweep, failure_attrs, ode_end_time
 from neurodcn.schema import PIXELS, stimulus_coords, time_coords
 from neurodcn.validate import check_int
 
@@ -100,8 +100,8 @@ def pattern_completion(
         times: model times in [0, T] for D(t) (None: ``DEFAULT_NUM_TIMES`` points over [0, T]). For models without
             ODE blocks (ResNets) only accuracy and correct are computed and times must be None.
         stimulus_table: optional stimulus table, as in ``record``.
-        max_num_steps: solver-effort bound of ``neurodcn.cortex.budget.SolveBudget``: adaptive steps per interval.
-        solve_budget_s: seconds per solve (s).
+        max_num_steps: step attempts per image and block solve (``neurodcn.cortex.sweep``).
+        solve_budget_s: seconds per batch and mask size (s).
         time_budget_s: seconds for the whole experiment (s), or None.
 
     Returns:
@@ -118,7 +118,6 @@ def pattern_completion(
         >>> float(pc.D_block1.sel(mask_size=0).max())  # an intact image differs from itself by 0
         0.0
     """
-    budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     model = vc.model
     ode = [i for i, _ in model.ode_blocks()]
     x = vc.check_images(images)
@@ -127,7 +126,7 @@ def pattern_completion(
     sizes = _mask_sizes(mask_sizes, vc.image_size)
     stim = stimulus_coords(n, stimulus_table, images=x.cpu().numpy())
     if ode:
-        end = min(model.blocks[i].solver.T for i in ode)
+        end = ode_end_time(model)
         times = np.linspace(0.0, end, DEFAULT_NUM_TIMES) if times is None else check_times(times, end)
     elif times is not None:
         raise ValueError(
@@ -139,38 +138,30 @@ def pattern_completion(
     D = {i: np.full((sizes.size, n, len(times)), np.nan) for i in ode}
     steps = {i: [[] for _ in sizes] for i in ode}  # per block and mask: one step-time row per stimulus
     t = times if ode else None
-    model.eval()
     batches = [sl for _, sl in batch_slices(n, vc.batch_size, False, "")]
-    bar = tqdm(total=len(batches) * sizes.size, desc="pattern completion", unit="mask", disable=not vc.progress,
-               leave=False)  # one step per batch and mask size
-    with bar, budget.limits(model), torch.no_grad():
+    passes = (1 + int((sizes > 0).sum())) * len(batches)  # the intact pass, then one per mask size > 0
+    with Sweep(model, max_num_steps=max_num_steps, solve_budget_s=solve_budget_s, time_budget_s=time_budget_s,
+               progress=vc.progress, desc="pattern completion", total=passes, unit="pass") as sweep:
         for sl in batches:
             m = sl.stop - sl.start
-            code0, first = budget.run(lambda: propagate(model, x[sl], t))  # noqa: B023
-            if code0:
-                failure[:, sl], correct[:, sl] = code0, -1
-                for i in ode:
-                    for rows in steps[i]:
-                        rows += [np.empty(0)] * m
-                bar.update(sizes.size)
-                continue
-            intact_steps = {i: model.blocks[i].step_times.cpu().numpy() for i in ode}
-            amplitude = {i: _abs_sum(first[1][i]) for i in ode}
+            first = sweep.run(lambda: propagate(model, x[sl], t), m)  # noqa: B023
             for mi, size in enumerate(sizes):
-                code, out = (0, first) if size == 0 else budget.run(
-                    lambda s=int(size): propagate(model, center_mask(x[sl], s), t)  # noqa: B023
+                done = first if size == 0 else sweep.run(
+                    lambda s=int(size): propagate(model, center_mask(x[sl], s), t), m  # noqa: B023
                 )
-                bar.update()
-                if code:
-                    failure[mi, sl], correct[mi, sl] = code, -1
-                    for i in ode:
-                        steps[i][mi] += [np.empty(0)] * m
-                    continue
-                correct[mi, sl] = (out[0].argmax(1).cpu() == y[sl]).numpy()
+                codes = np.where(first.codes > 0, first.codes, done.codes)
+                failure[mi, sl], correct[mi, sl] = codes, -1
                 for i in ode:
-                    D[i][mi, sl] = (_abs_sum(first[1][i] - out[1][i]) / amplitude[i]).T.cpu().numpy()
-                    row = intact_steps[i] if size == 0 else model.blocks[i].step_times.cpu().numpy()
-                    steps[i][mi] += [row] * m
+                    solves = done.solves.get(model.blocks[i])
+                    steps[i][mi] += [np.empty(0)] * m if solves is None else list(solves.step_times)
+                if done.result is None or first.result is None:
+                    continue
+                ok = codes == 0
+                correct[mi, sl] = np.where(ok, (done.result[0].argmax(1).cpu() == y[sl]).numpy(), -1)
+                for i in ode:
+                    intact = first.result[1][i]
+                    d = (_abs_sum(intact - done.result[1][i]) / _abs_sum(intact)).T.cpu().numpy()
+                    D[i][mi, sl] = np.where(ok[:, None], d, np.nan)
     failed = (failure > 0).any(axis=1)
     coords = {
         "mask_size": (

@@ -8,23 +8,22 @@ The network input is c * image for every regime; the regimes differ in what else
   (Fig. 5 bottom). Why it can work: GroupNorm makes f nearly scale invariant, f(t, c h) ~ f(t, h), so
   c h(s / c) solves the same ODE from c h0 and is reached at s = c T; the time input and GN's eps break this
   slightly.
-NFE is the forward NFE of each ODE block's solve. One step size serves a whole batch, so NFE is a property of
-the batch: every image is credited its batch's NFE, and the reported NFE is their mean (per_image=True
-runs batches of one). Solver effort is bounded (neurodcn.cortex.budget: steps per solve, seconds per solve and
-in total). A batch whose solve fails (too many steps, step-size underflow, non-finite state or logits, out of
-time) marks its contrast solver_failed = 1 and solver_failure = why (the first failure's code), and that
-contrast's accuracy and NFE are NaN; it never raises. Contrasts computed before a failure keep their results.
+NFE is the forward NFE of each ODE block's solve of each image: every image has its own adaptive steps
+(neurodcn.cortex.sweep), so its NFE and class do not depend on the other images of its batch; the reported NFE
+is the mean over images. Solver effort is bounded (steps per image, seconds per batch and in total). An image
+whose solve fails (too many steps, step-size underflow, non-finite state or logits, out of time) marks its
+contrast solver_failed = 1 and solver_failure = why (the first failure's code), and that contrast's accuracy
+and NFE are NaN; it never raises. Contrasts computed before a failure keep their results.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 import xarray as xr
 
-from neurodcn.cortex.budget import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, SolveBudget, failure_attrs
 from neurodcn.cortex.inputs import batch_slices, check_labels
 from neurodcn.cortex.record import propagate
+from neurodcn.cortex.sweep import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, Sweep, failure_attrs, per_image_nfe
 from neurodcn.schema import stimulus_coords
 from neurodcn.validate import check_bool, check_choice
 
@@ -88,11 +87,11 @@ def contrast_sweep(
         contrasts: factors c > 0 (input = c * image, may exceed 1).
         regime: one of ``REGIMES``: "naive" (every block integrates to T), "scale_T_block1" (block 1 to c T) or
             "scale_all" (every block to c T, maps scaled by c), as in the DCN paper's Fig. 5.
-        per_image: run batches of one and add ``correct`` and ``nfe_per_image`` on dim stimulus (coords from
-            ``stimulus_table``, optional, as in ``record``).
+        per_image: add ``correct`` and ``nfe_per_image`` on dim stimulus (coords from ``stimulus_table``,
+            optional, as in ``record``), and run every batch even after a failure at its contrast.
         stimulus_table: optional stimulus table for the per-image coordinates.
-        max_num_steps: solver-effort bound of ``neurodcn.cortex.budget.SolveBudget``: adaptive steps per interval.
-        solve_budget_s: seconds per solve (s).
+        max_num_steps: step attempts per image and block solve (``neurodcn.cortex.sweep``).
+        solve_budget_s: seconds per batch (s).
         time_budget_s: seconds for the whole sweep (s), or None.
 
     Returns:
@@ -108,7 +107,6 @@ def contrast_sweep(
         ({'contrast': 2, 'block': 3}, 'scale_all')
     """
     check_bool("per_image", per_image)
-    budget = SolveBudget(max_num_steps, solve_budget_s, time_budget_s)
     model = vc.model
     regime_settings(model, regime, 1.0)  # validates regime against the model
     x = vc.check_images(images)
@@ -116,25 +114,28 @@ def contrast_sweep(
     y = check_labels(labels, n, vc.num_classes)
     cs = _contrasts(contrasts)
     stim = stimulus_coords(n, stimulus_table, images=x.cpu().numpy()) if per_image else {}
-    ode = [i for i, _ in model.ode_blocks()]
+    ode = [b for _, b in model.ode_blocks()]
     correct = np.zeros((n, cs.size), np.int8)
     nfe = np.full((n, cs.size, len(ode)), np.nan)
     failure = np.zeros(cs.size, np.int8)
-    model.eval()
-    with budget.limits(model), torch.no_grad():
-        for ci, sl in batch_slices(
-            n, 1 if per_image else vc.batch_size, vc.progress, f"contrast ({regime})", repeat=cs.size
-        ):
+    batches = list(batch_slices(n, vc.batch_size, False, "", repeat=cs.size))
+    with Sweep(model, max_num_steps=max_num_steps, solve_budget_s=solve_budget_s, time_budget_s=time_budget_s,
+               progress=vc.progress, desc=f"contrast ({regime})", total=len(batches)) as sweep:
+        for ci, sl in batches:
             if failure[ci] and not per_image:  # the contrast is already flagged: skip its remaining batches
                 correct[sl, ci] = -1
                 continue
             T, scale = regime_settings(model, regime, float(cs[ci]))
-            code, out = budget.run(lambda: propagate(model, x[sl] * float(cs[ci]), T=T, input_scale=scale))  # noqa: B023
-            if code:
-                failure[ci], correct[sl, ci] = failure[ci] or code, -1
+            done = sweep.run(lambda: propagate(model, x[sl] * float(cs[ci]), T=T, input_scale=scale),  # noqa: B023
+                             sl.stop - sl.start)
+            bad = done.codes > 0
+            if bad.any():
+                failure[ci] = failure[ci] or done.codes[bad][0]
+            if done.result is None:
+                correct[sl, ci] = -1
                 continue
-            correct[sl, ci] = (out[0].argmax(1).cpu() == y[sl]).numpy()
-            nfe[sl, ci] = [model.blocks[i].nfe.forward_nfe for i in ode]
+            correct[sl, ci] = np.where(bad, -1, (done.result[0].argmax(1).cpu() == y[sl]).numpy())
+            nfe[sl, ci] = np.where(bad[:, None], np.nan, per_image_nfe(done.solves, ode, sl.stop - sl.start))
     failed = failure > 0
     accuracy = np.where(failed, np.nan, correct.mean(axis=0, dtype=np.float64))
     mean_nfe = np.where(failed[:, None], np.nan, nfe.mean(axis=0))
@@ -142,7 +143,7 @@ def contrast_sweep(
         "contrast": ("contrast", cs, {"long_name": "contrast factor c (input = c * image)", "units": "1"}),
         "block": (
             "block",
-            np.array([i + 1 for i in ode], dtype=np.int64),
+            np.array([i + 1 for i, _ in model.ode_blocks()], dtype=np.int64),
             {"long_name": "ODE block", "units": "1"},
         ),
         **stim,
@@ -157,8 +158,8 @@ def contrast_sweep(
             ("contrast", "block"),
             mean_nfe,
             {
-                "long_name": "forward function evaluations of the block, mean "
-                "over images of their batch's solve (NaN: solver failed)",
+                "long_name": "forward function evaluations of the block, mean over images of their own "
+                "solves (NaN: solver failed)",
                 "units": "count",
             },
         ),
@@ -194,7 +195,7 @@ def contrast_sweep(
             ("stimulus", "contrast", "block"),
             nfe,
             {
-                "long_name": "forward function evaluations (batch of one; NaN: solver failed)",
+                "long_name": "forward function evaluations of the image's own solve (NaN: solver failed)",
                 "units": "count",
             },
         )

@@ -17,7 +17,8 @@ import xarray as xr
 
 from neurodcn.cortex.inputs import batch_slices
 from neurodcn.cortex.record import propagate
-from neurodcn.nn.dynamics import SolverConfig
+from neurodcn.cortex.sweep import Sweep, failure_summary, per_image_nfe, solved_with
+from neurodcn.nn.dynamics import SolverConfig, SolverError
 from neurodcn.schema import stamp_provenance
 from neurodcn.validate import check_bool, check_choice, check_int
 
@@ -33,26 +34,33 @@ the training solver; h(T) under dopri5 within 1 % (relative L2, median over imag
 
 
 def _outputs(model, x: torch.Tensor, solver: SolverConfig, batch_size: int, progress: bool, desc: str):
-    """(logits [N, classes], [h(T) of each ODE block [N, ...]], mean forward NFE per ODE block) under ``solver``."""
-    model.set_solver(solver)
+    """(logits [N, classes], [h(T) of each ODE block [N, ...]], forward NFE [N, block] of each image's own
+    solve) under ``solver`` (every image with its own steps: neurodcn.cortex.sweep)."""
+    blocks = [b for _, b in model.ode_blocks()]
+    batches = [sl for _, sl in batch_slices(len(x), batch_size, False, "")]
     logits, outs, nfe = [], [], []
-    with torch.no_grad():
-        for _, sl in batch_slices(len(x), batch_size, progress, desc):
-            out, trajectories = propagate(model, x[sl], times=[solver.T])
+    with solved_with(model, solver), Sweep(model, progress=progress, desc=desc, total=len(batches)) as sweep:
+        for sl in batches:
+            done = sweep.run(lambda: propagate(model, x[sl], times=[solver.T]), sl.stop - sl.start)  # noqa: B023
+            if done.codes.any():
+                raise SolverError(f"solver {desc!r} failed: {failure_summary(done.codes, 'images')}")
+            out, trajectories = done.result
             logits.append(out.float().cpu())
             outs.append([h[-1].float().cpu() for h in trajectories if h is not None])
-            nfe.append([r["forward_nfe"] for r in model.nfe_report()])
-    return torch.cat(logits), [torch.cat(block) for block in zip(*outs, strict=True)], np.mean(nfe, axis=0)
+            nfe.append(per_image_nfe(done.solves, blocks, sl.stop - sl.start))
+    return torch.cat(logits), [torch.cat(block) for block in zip(*outs, strict=True)], np.concatenate(nfe)
 
 
 def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers: dict | None = None,
                      reference: str = "dopri5", batch_size: int = 100, progress: bool = True) -> xr.Dataset:
     """Accuracy, NFE and block outputs of ``model`` under each solver, against ``reference``.
 
-    model: a staged classifier with ODE blocks (its own solver is restored afterwards). images [N, C, H, W] in
+    model: a staged classifier with ODE blocks (run under each solver by neurodcn.cortex.sweep.solved_with: its
+    own solver and config are untouched; every image gets its own adaptive steps). images [N, C, H, W] in
     [0, 1], labels [N]. solvers: name -> SolverConfig or dict (default FAITHFUL_SOLVERS plus the model's own
-    solver as "training"). Returns a Dataset: accuracy [solver], forward_nfe [solver, block] and
-    relative_l2 [solver, image, block] = ||h(T) - h_ref(T)|| / ||h_ref(T)||.
+    solver as "training"). Returns a Dataset: accuracy [solver], forward_nfe [solver, block] (mean over images),
+    forward_nfe_per_image [solver, image, block] and relative_l2 [solver, image, block] =
+    ||h(T) - h_ref(T)|| / ||h_ref(T)||. A solver that fails on any image raises SolverError.
     """
     if not hasattr(model, "ode_blocks") or not model.ode_blocks():
         raise ValueError("model must be a classifier with ODE blocks (see nd.list_models())")
@@ -66,15 +74,8 @@ def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers:
     solvers = dict(FAITHFUL_SOLVERS, training=own) if solvers is None else dict(solvers)
     check_choice("reference", reference, solvers)
     solvers = {name: SolverConfig.coerce(s) for name, s in solvers.items()}
-    was_training = model.training
-    model.eval()
-    results = {}
-    try:
-        for name, solver in solvers.items():
-            results[name] = _outputs(model, images, solver, batch_size, progress, f"solver {name}")
-    finally:
-        model.set_solver(own)
-        model.train(was_training)
+    results = {name: _outputs(model, images, solver, batch_size, progress, f"solver {name}")
+               for name, solver in solvers.items()}
     _, ref_outs, _ = results[reference]
     names = list(solvers)
     acc = [float((results[n][0].argmax(1) == labels).float().mean()) for n in names]
@@ -83,8 +84,12 @@ def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers:
     ds = xr.Dataset(
         {
             "accuracy": (("solver",), np.asarray(acc), {"long_name": "test accuracy", "units": "1"}),
-            "forward_nfe": (("solver", "block"), np.stack([results[n][2] for n in names]),
-                            {"long_name": "forward function evaluations per batch", "units": "1"}),
+            "forward_nfe": (("solver", "block"), np.stack([results[n][2].mean(axis=0) for n in names]),
+                            {"long_name": "forward function evaluations, mean over images of their own solves",
+                             "units": "count"}),
+            "forward_nfe_per_image": (("solver", "image", "block"), np.stack([results[n][2] for n in names]),
+                                      {"long_name": "forward function evaluations of the image's own solve",
+                                       "units": "count"}),
             "relative_l2": (("solver", "image", "block"), rel,
                             {"long_name": f"relative L2 distance of h(T) from the {reference} solution",
                              "units": "1"}),

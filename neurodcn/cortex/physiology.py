@@ -18,19 +18,25 @@ Protocol (all gratings centred on ``center``, at the highest of ``contrasts`` un
 2. for each distinct preferred pair, gratings in circular apertures of every diameter at each of
    ``size_contrasts`` (size tuning) and full-field gratings at every one of ``contrasts`` (contrast
    response; with the recorded times also the response time course used for latency).
-Responses are recorded at every model time in ``times`` (a solver output grid, as in record()); an adaptive
-solver takes one step size per batch, so responses depend on the batch within the solver tolerance.
+Responses are recorded at every model time in ``times`` (a solver output grid, as in record()); every image
+has its own adaptive steps (neurodcn.cortex.sweep), so a response does not depend on the batch. The protocol's
+size is checked against the memory budget up front (neurodcn.io.limits), the progress bars show the time left,
+and ``time_budget_s`` bounds the whole run.
 """
 
 from __future__ import annotations
+
+import time
+import warnings
 
 import numpy as np
 import torch
 import xarray as xr
 
 from neurodcn.analysis.physiology_fits import fit_physiology
-from neurodcn.cortex.inputs import batch_slices
+from neurodcn.cortex.sweep import FAILURE_MEANINGS, failure_summary, sweep_readout
 from neurodcn.data.stimuli import circular_aperture, grating_grid, grating_image, nyquist_frequency
+from neurodcn.io.limits import check_budget, memory_budget
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, time_coords
 from neurodcn.validate import check_choice, check_increasing, check_real, is_int, is_real
 
@@ -92,17 +98,40 @@ def center_units(vc, blocks=None, center=(0.0, 0.0)) -> list[dict]:
     return out
 
 
-def _responses(vc, images: torch.Tensor, times: np.ndarray, units: list[dict], desc: str) -> np.ndarray:
-    """h at the units' positions: [N, time, U] (units: all channels of each entry of ``units``, in order)."""
+def _responses(vc, images: torch.Tensor, times: np.ndarray, units: list[dict], desc: str,
+               deadline: float | None) -> np.ndarray:
+    """h at the units' positions: [N, time, U] (units: all channels of each entry of ``units``, in order), NaN
+    for a stimulus whose solve failed (with a warning). deadline: time.monotonic() (s) of the time budget."""
     x = vc.check_images(images)
-    out = np.empty((x.shape[0], times.size, sum(u["channels"] for u in units)), np.float64)
-    vc.model.eval()
-    for _, sl in batch_slices(x.shape[0], vc.batch_size, vc.progress, desc):
-        with torch.no_grad():
-            _, trajs = vc.readout(x[sl], times)
-        parts = [trajs[u["block"] - 1][:, :, :, u["row"], u["col"]] for u in units]  # [time, b, C]
-        out[sl] = torch.cat(parts, dim=-1).transpose(0, 1).to(torch.float64).cpu().numpy()
+    out = np.full((x.shape[0], times.size, sum(u["channels"] for u in units)), np.nan)
+
+    def keep(sl: slice, done) -> None:
+        if done.result is not None:
+            parts = [done.result[1][u["block"] - 1][:, :, :, u["row"], u["col"]] for u in units]  # [time, b, C]
+            out[sl] = torch.cat(parts, dim=-1).transpose(0, 1).to(torch.float64).cpu().numpy()
+
+    left = None if deadline is None else deadline - time.monotonic()
+    if left is not None and left <= 0:
+        raise TimeoutError(f"physiology ran out of its time budget before {desc!r}; raise time_budget_s or show "
+                           "fewer gratings")
+    codes = sweep_readout(vc, x, times, desc, keep, time_budget_s=left)
+    if (codes == FAILURE_MEANINGS.index("time_budget")).any():
+        raise TimeoutError(f"physiology ran out of its time budget during {desc!r}: "
+                           f"{failure_summary(codes, 'stimuli')}; raise time_budget_s or show fewer gratings")
+    if codes.any():
+        warnings.warn(f"physiology {desc!r}: {failure_summary(codes, 'stimuli')}; their responses are NaN",
+                      stacklevel=3)
     return out
+
+
+def _estimate(vc, n_grid: int, n_second: int, times: np.ndarray, n_units: int) -> None:
+    """Refuse up front a protocol whose stimuli and responses exceed the memory budget (stage 1 images [N, C, H,
+    W] float32 and responses [N, time, U] float64; stage 2 alike)."""
+    h, w = vc.image_size
+    per = 4 * vc.in_channels * h * w + 8 * times.size * n_units
+    for n, what in ((n_grid, "orientation x SF x phase gratings"), (n_second, "size and contrast gratings")):
+        check_budget(f"physiology's {n} {what}", n * per, memory_budget(),
+                     hint="show fewer orientations, spatial frequencies, phases, apertures or contrasts")
 
 
 def _rectify(h: np.ndarray, blank: np.ndarray, response: str) -> np.ndarray:
@@ -124,6 +153,7 @@ def physiology(
     center=(0.0, 0.0),
     response: str = "abs",
     min_response: float = 1e-4,
+    time_budget_s: float | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """In-silico V1 physiology: tuning curves and fitted properties of the centre units of the recorded blocks.
 
@@ -146,6 +176,7 @@ def physiology(
         response: one of ``RESPONSES``: "abs" (|h - h_blank|) or "rectified".
         min_response: units whose largest grating response is not above it are marked unresponsive (NaN
             properties).
+        time_budget_s: seconds for the whole protocol (s), or None; past it a TimeoutError says how far it got.
 
     Returns:
         (curves, fits): Datasets of experiments "physiology" (tuning curves per unit) and "physiology_fits"
@@ -187,13 +218,17 @@ def physiology(
     fit_time = float(check_choice("fit_time", times[-1] if fit_time is None else fit_time, times.tolist()))
     fi = int(np.searchsorted(times, fit_time))
     min_response = check_real("min_response", min_response, 0)
+    deadline = None if time_budget_s is None else time.monotonic() + check_real(
+        "time_budget_s", time_budget_s, lo=0.0, lo_open=True)
     n_ph = ph.size
+    _estimate(vc, ori.size * sf.size * n_ph, min(ori.size * sf.size, sum(u["channels"] for u in units))
+              * n_ph * (sc.size * ap.size + cs.size), times, sum(u["channels"] for u in units))
 
     blank = grating_image((h, w), vd, float(sf[0]), contrast=0.0).to(torch.float32).expand(1, 3, h, w)
-    r_blank = _responses(vc, blank, times, units, "physiology blank")[0]  # [time, U]
+    r_blank = _responses(vc, blank, times, units, "physiology blank", deadline)[0]  # [time, U]
     top = float(cs[-1])
     imgs, _ = grating_grid((h, w), vd, sf, ori, ph, [top], [None], center)
-    r1 = _rectify(_responses(vc, imgs, times, units, "physiology orientation x SF"), r_blank, response)
+    r1 = _rectify(_responses(vc, imgs, times, units, "physiology orientation x SF", deadline), r_blank, response)
     n_u = r1.shape[-1]
     grid = (
         r1.reshape(ori.size, sf.size, n_ph, times.size, n_u).max(axis=2).transpose(3, 2, 0, 1)
@@ -209,7 +244,7 @@ def physiology(
         stack.append(grating_grid((h, w), vd, [sf[f]], [ori[o]], ph, sc, ap, center)[0])
         stack.append(grating_grid((h, w), vd, [sf[f]], [ori[o]], ph, cs, [None], center)[0])
     r2 = _rectify(
-        _responses(vc, torch.cat(stack), times, units, "physiology size, contrast"), r_blank, response
+        _responses(vc, torch.cat(stack), times, units, "physiology size, contrast", deadline), r_blank, response
     )
     r2 = r2.reshape(len(pairs), per_size + per_con, times.size, n_u)
     size_r = r2[:, :per_size].reshape(len(pairs), n_ph, sc.size, ap.size, times.size, n_u).max(axis=1)

@@ -25,10 +25,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodcn.cortex.inputs import batch_slices
 from neurodcn.cortex.readout import trajectory_at
 from neurodcn.cortex.solver_states import flag_variable, step_variable
-from neurodcn.cortex.sweep import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, Sweep, failure_attrs
+from neurodcn.cortex.sweep import DEFAULT_MAX_NUM_STEPS, DEFAULT_SOLVE_BUDGET_S, failure_attrs, sweep_readout
 from neurodcn.io.files import ZarrStreamWriter, load_dataset
 from neurodcn.io.limits import check_budget, memory_budget
 from neurodcn.nn.dynamics import ODEBlock
@@ -185,7 +184,7 @@ def record(
         >>> rec["block1"].solver_state.sel(time=0).values.tolist()  # t = 0 is the initial state
         [1, 1]
     """
-    model, readout = vc.model, vc.readout
+    readout = vc.readout
     layers = range(len(readout.layers))
     cont = [i for i in layers if readout.layers[i].T is not None]
     x = vc.check_images(images)
@@ -207,33 +206,31 @@ def record(
     writer = ZarrStreamWriter(out, dim=STIMULUS, overwrite=overwrite) if out is not None else None
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in layers}
     steps = {i + 1: [] for i in cont}
-    failure = np.zeros(n, np.int8)
-    batches = [sl for _, sl in batch_slices(n, vc.batch_size, False, "")]
+
+    def keep(sl: slice, done) -> None:
+        m = sl.stop - sl.start
+        hs, batch_steps = {}, {}
+        for i in layers:
+            if done.result is None:
+                hs[i + 1] = np.full((m, len(times), *vc.map_shape(i)), np.nan, np.float32)
+            else:
+                hs[i + 1] = done.result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
+                if hs[i + 1].shape[2:] != vc.map_shape(i):
+                    raise RuntimeError(f"block {i + 1} map is {hs[i + 1].shape[2:]} but the geometry "
+                                       f"predicts {vc.map_shape(i)}")
+        for i in cont:
+            batch_steps[i + 1] = [np.empty(0)] * m if done.result is None else readout.step_rows[i]
+            steps[i + 1] += batch_steps[i + 1]
+        if writer is None:
+            for k, arr in hs.items():
+                full[k][sl] = arr
+        else:
+            writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, batch_steps,
+                                done.codes))
+
     try:
-        with Sweep(model, max_num_steps=max_num_steps, solve_budget_s=solve_budget_s, time_budget_s=time_budget_s,
-                   progress=vc.progress, desc="record", total=len(batches)) as sweep:
-            for sl in batches:
-                m = sl.stop - sl.start
-                done = sweep.run(lambda: readout(x[sl], times), m)  # noqa: B023
-                failure[sl] = done.codes
-                hs, batch_steps = {}, {}
-                for i in layers:
-                    if done.result is None:
-                        hs[i + 1] = np.full((m, len(times), *vc.map_shape(i)), np.nan, np.float32)
-                    else:
-                        hs[i + 1] = done.result[1][i].transpose(0, 1).to(torch.float32).cpu().numpy()
-                        if hs[i + 1].shape[2:] != vc.map_shape(i):
-                            raise RuntimeError(f"block {i + 1} map is {hs[i + 1].shape[2:]} but the geometry "
-                                               f"predicts {vc.map_shape(i)}")
-                for i in cont:
-                    batch_steps[i + 1] = [np.empty(0)] * m if done.result is None else readout.step_rows[i]
-                    steps[i + 1] += batch_steps[i + 1]
-                if writer is None:
-                    for k, arr in hs.items():
-                        full[k][sl] = arr
-                else:
-                    writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, batch_steps,
-                                        failure[sl]))
+        failure = sweep_readout(vc, x, times, "record", keep, max_num_steps=max_num_steps,
+                                solve_budget_s=solve_budget_s, time_budget_s=time_budget_s)
     except BaseException as err:
         if writer is not None:
             if writer.stop_after(err) is not None:

@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurodcn.cortex.inputs import batch_slices
 from neurodcn.nn.dynamics import ImageSolves, ODEBlock, SolveLimits, SolverConfig, SolverError
 from neurodcn.progress import tqdm
 from neurodcn.validate import check_int, check_real
 
 __all__ = ["FAILURE_MEANINGS", "DEFAULT_MAX_NUM_STEPS", "DEFAULT_SOLVE_BUDGET_S", "failure_attrs", "ode_blocks",
-           "ode_end_time", "solved_with", "Pass", "Sweep", "per_image_nfe"]
+           "ode_end_time", "solved_with", "Pass", "Sweep", "per_image_nfe", "sweep_readout", "failure_summary"]
 
 DEFAULT_MAX_NUM_STEPS = 1000
 """Step attempts per image and block solve (solves of the bundled models at rtol 1e-3 take a few dozen)."""
@@ -170,3 +171,29 @@ def per_image_nfe(solves: dict, blocks: list[ODEBlock], size: int) -> np.ndarray
         if s is not None:
             out[:, j] = s.nfe
     return out
+
+
+def sweep_readout(vc, x: torch.Tensor, times: np.ndarray, desc: str, on_batch: Callable[[slice, Pass], None],
+                  progress: bool | None = None, **bounds) -> np.ndarray:
+    """Read the cortex's recorded layers (vc.readout) at model ``times`` for images x [N, C, H, W], batch by batch
+    in one sweep (bounds: Sweep's max_num_steps, solve_budget_s, time_budget_s). ``on_batch(slice, pass)`` gets
+    every batch's Pass: result = (model output, states), states[k] = [len(times), b, C, H, W] of layer k
+    (result None when the batch did not run); vc.readout.step_rows then holds its solver states. progress: show
+    a bar (None: the cortex's setting). Returns the failure codes [N] (FAILURE_MEANINGS)."""
+    n = x.shape[0]
+    codes = np.zeros(n, np.int8)
+    batches = [sl for _, sl in batch_slices(n, vc.batch_size, False, "")]
+    show = vc.progress if progress is None else progress
+    with Sweep(vc.model, progress=show, desc=desc, total=len(batches), **bounds) as sweep:
+        for sl in batches:
+            done = sweep.run(lambda: vc.readout(x[sl], times), sl.stop - sl.start)  # noqa: B023
+            codes[sl] = done.codes
+            on_batch(sl, done)
+    return codes
+
+
+def failure_summary(codes: np.ndarray, what: str) -> str:
+    """One line: how many of ``what`` failed, and why (e.g. "3 of 500 stimuli failed: 2 max_num_steps, ...")."""
+    counts = {FAILURE_MEANINGS[c]: int((codes == c).sum()) for c in np.unique(codes) if c}
+    detail = ", ".join(f"{v} {k}" for k, v in counts.items())
+    return f"{int((codes > 0).sum())} of {codes.size} {what} failed: {detail}"
