@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from neurodcn.analysis.plots import plot_accuracy_vs_mask, plot_completion_dynamics
 from neurodcn.analysis.plots.style import block_numbers
 from neurodcn.cortex.completion import DEFAULT_NUM_TIMES
+from neurodcn.cortex.sweep import ode_end_time
 from neurodcn.paper.inputs import DEFAULT_STIMULI, input_settings, load_cortex, load_inputs, with_overrides
 from neurodcn.paper.results import Outputs, Result
 from neurodcn.validate import check_bool, check_int
@@ -73,8 +74,7 @@ def run(
     check_int("num_times", s["num_times"], 2)
     outputs = Outputs(out, NAME)  # starts the clock
     vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress)
-    ode = [block for _, block in vc.model.ode_blocks()]
-    times = np.linspace(0.0, min(b.solver.T for b in ode), s["num_times"]) if ode else None
+    times = np.linspace(0.0, ode_end_time(vc.model), s["num_times"]) if vc.model.ode_blocks() else None
     ds = vc.pattern_completion(
         stim.images, stim.labels, s["mask_sizes"], times=times, stimulus_table=stim.table
     )
@@ -89,8 +89,7 @@ def run(
     for baseline in baselines or ():
         other = load_cortex(baseline, progress=progress)
         acc = other.pattern_completion(stim.images, stim.labels, s["mask_sizes"], stimulus_table=stim.table,
-                                       times=[0.0, min(b.solver.T for _, b in other.model.ode_blocks())]
-                                       if other.model.ode_blocks() else None)
+                                       times=[0.0, ode_end_time(other.model)] if other.model.ode_blocks() else None)
         compared[f"{other.name} ({baseline})" if other.name in compared else other.name] = acc
         ds[f"accuracy_{other.name}"] = acc["accuracy"].assign_attrs(long_name=f"fraction correct of {baseline}")
     fig = plot_accuracy_vs_mask(compared)
@@ -105,7 +104,7 @@ def run(
         )
         for name, d in compared.items()
     ]
-    if ode:
+    if vc.model.ode_blocks():
         sizes = ds["mask_size"].values
         below = sizes[(sizes > 0) & (sizes <= REFERENCE_MASK)]
         shown = int(below.max() if below.size else sizes.max())
