@@ -16,7 +16,7 @@ from neurodcn.analysis.compare import (
     ridge_predictivity,
     rsa_over_time,
 )
-from neurodcn.analysis.compare.predictivity import _pearson, split_half_ceiling
+from neurodcn.analysis.compare.predictivity import _pearson
 from neurodcn.analysis.compare.rdm import rdms_object
 
 
@@ -123,20 +123,6 @@ def test_ridge_recovers_a_planted_linear_map_and_not_shuffled_images():
     assert np.all(ridge_predictivity(x, y, pca=40) > 0.99)
     with pytest.raises(ValueError, match="n_splits"):
         ridge_predictivity(x, y, n_splits=1)
-
-
-def test_split_half_ceiling_matches_the_reliability_of_planted_noise():
-    rng = np.random.default_rng(6)
-    n, reps = 400, 4
-    signal = rng.normal(size=(n, 3))
-    noise_sd = np.array([0.5, 1.0, 2.0])
-    trials = np.concatenate([signal + noise_sd * rng.normal(size=(n, 3)) for _ in range(reps)])
-    da = xr.DataArray(trials, dims=("presentation", "neuroid"),
-                      coords={"stimulus_id": ("presentation", np.tile(np.arange(n), reps))})
-    # reliability of the mean of all trials: var(signal) / (var(signal) + noise_var / reps)
-    want = 1 / (1 + noise_sd**2 / reps)
-    np.testing.assert_allclose(split_half_ceiling(da, np.arange(n)), want, atol=0.06)
-    assert split_half_ceiling(da.isel(presentation=slice(0, n)), np.arange(n)) is None
 
 
 def _planted(onset=40.0, scale=30.0, n=40, seed=0):

@@ -8,6 +8,7 @@ from scipy.stats import spearmanr
 from neurodcn.data.recordings import (
     SHARED_RECORDINGS,
     V4_SESSIONS,
+    V4_TRIAL_SESSIONS,
     load_92_images,
     load_algonauts2019_rdms,
     load_cowley2023_v4,
@@ -81,6 +82,27 @@ def test_v4_sessions_shapes(session):
     assert resp["stimulus_id"].values.tolist() == list(range(1, images + 1))
     assert "no single trials" in resp.attrs["ceiling"] or "repeat-averaged" in resp.attrs["ceiling"]
     np.testing.assert_array_equal(resp.values.T, np.load(V4_DIR / f"resp_{session}.npy"))
+
+
+def test_v4_single_trials_of_210325():
+    _need(V4_DIR)
+    x, trials = load_cowley2023_v4("210325", trials=True)
+    raw = np.load(V4_DIR / "resp_raw_210325.npy")  # [50, 640, 10], missing repeats NaN
+    assert x.shape == (640, 3, 112, 112) and trials.dims == ("presentation", "neuroid")
+    assert trials.shape == (int(np.sum(~np.isnan(raw[0]))), 50)  # one row per recorded trial
+    counts = np.bincount(trials["stimulus_id"].values)[1:]
+    assert (counts.min(), np.median(counts), counts.max()) == (6, 8, 10)  # README: 6 to 10, median 8
+    # the trial mean of each image is the repeat-averaged file
+    mean = trials.groupby("stimulus_id").mean("presentation")
+    np.testing.assert_allclose(mean.values.T, np.load(V4_DIR / "resp_210325.npy"), rtol=1e-12)
+    first = trials.isel(presentation=np.flatnonzero(trials["stimulus_id"].values == 5))
+    assert first["repetition"].values.tolist() == list(range(first.sizes["presentation"]))
+    np.testing.assert_array_equal(first.values.T, raw[:, 4, : first.sizes["presentation"]])
+    assert "split_half_reliability" in trials.attrs["ceiling"]
+    assert "trials=True" in load_cowley2023_v4("210325")[1].attrs["ceiling"]
+    for session in sorted(set(V4_SESSIONS) - set(V4_TRIAL_SESSIONS)):
+        with pytest.raises(ValueError, match="no single trials"):
+            load_cowley2023_v4(session, trials=True)
 
 
 def test_v4_unknown_session():

@@ -30,11 +30,12 @@ import xarray as xr
 from scipy.spatial.distance import squareform
 
 from neurodcn.io.limits import check_archive, check_regular, read_bounded
-from neurodcn.validate import check_choice, check_int
+from neurodcn.validate import check_bool, check_choice, check_int
 
 __all__ = [
     "SHARED_RECORDINGS",
     "V4_SESSIONS",
+    "V4_TRIAL_SESSIONS",
     "recordings_dir",
     "load_92_images",
     "load_kriegeskorte2008_rdms",
@@ -49,6 +50,10 @@ SHARED_RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "r
 
 V4_SESSIONS = {"190923": (33, 1200), "201025": (89, 1200), "210225": (55, 1200), "210325": (50, 640)}
 """Cowley et al. 2023 test sessions: (neurons, images)."""
+
+V4_TRIAL_SESSIONS = ("210325",)
+"""The V4 sessions with single trials (resp_raw_<session>.npy); the others hold repeat averages only, so they
+have no noise ceiling."""
 
 _MAT = "Kriegeskorte_Neuron2008_supplementalData.mat"
 _SUBJECT_MAT = "92_brainRDMs.mat"
@@ -209,45 +214,69 @@ def load_algonauts2019_rdms(path=None) -> dict[str, xr.DataArray]:
     return out
 
 
-def load_cowley2023_v4(session: str, path=None) -> tuple[torch.Tensor, xr.DataArray]:
+def load_cowley2023_v4(session: str, path=None, trials: bool = False) -> tuple[torch.Tensor, xr.DataArray]:
     """One V4 session of Cowley et al. 2023: (images float32 [n, 3, 112, 112] in [0, 1], responses).
 
-    responses: presentation x neuroid (repeat-averaged spike counts in one 100 ms window after onset, units
-    "spikes"), coord stimulus_id = image number (1-based, as in imageNNNN.jpg), neuroid_id; no single
-    trials, so no noise ceiling can be computed (attrs say so). session: one of V4_SESSIONS. path: a folder
-    with resp_<session>.npy and images_<session>.zip; None: SHARED_RECORDINGS/cowley2023_v4. GPL-3.0: never
+    responses: presentation x neuroid, spike counts in one 100 ms window after onset (units "spikes"), coord
+    stimulus_id = image number (1-based, as in imageNNNN.jpg; image ``stimulus_id - 1`` of the tensor),
+    neuroid_id. trials=False: one presentation per image, the repeat average (resp_<session>.npy).
+    trials=True: one presentation per recorded trial, Brain-Score style (stimulus_id repeats; coord
+    ``repetition`` counts from 0), from resp_raw_<session>.npy with the NaN-padded missing repeats dropped (6 to
+    10 trials per image in 210325); its mean per stimulus_id is the repeat average. Only V4_TRIAL_SESSIONS have
+    single trials: for the others trials=True is an error and no noise ceiling can be computed (attr
+    ``ceiling`` says so). session: one of V4_SESSIONS. path: a folder with resp_<session>.npy (and
+    resp_raw_<session>.npy) and images_<session>.zip; None: SHARED_RECORDINGS/cowley2023_v4. GPL-3.0: never
     copy these files into a package.
     """
     from PIL import Image
 
     check_choice("session", session, V4_SESSIONS)
+    trials = check_bool("trials", trials)
+    if trials and session not in V4_TRIAL_SESSIONS:
+        raise ValueError(f"session {session} holds repeat-averaged responses only (no single trials); sessions "
+                         f"with single trials: {', '.join(V4_TRIAL_SESSIONS)}")
     root = recordings_dir(SHARED_RECORDINGS / "cowley2023_v4" if path is None else path, "Cowley 2023 V4")
-    check_regular(root / f"resp_{session}.npy")
-    resp = np.load(root / f"resp_{session}.npy", allow_pickle=False)
+    name = f"resp_raw_{session}.npy" if trials else f"resp_{session}.npy"
+    check_regular(root / name)
+    resp = np.load(root / name, allow_pickle=False)  # [neurons, images (, repeats)]
+    n_neurons, n_images = resp.shape[:2]
     images = {}
     check_archive(root / f"images_{session}.zip")
     with zipfile.ZipFile(root / f"images_{session}.zip") as z:
-        for name in z.namelist():
-            m = re.search(r"image(\d+)\.jpg$", name)
+        for zname in z.namelist():
+            m = re.search(r"image(\d+)\.jpg$", zname)
             if m:
-                with Image.open(io.BytesIO(z.read(name))) as im:
+                with Image.open(io.BytesIO(z.read(zname))) as im:
                     images[int(m.group(1))] = np.asarray(im.convert("RGB"))
-    ids = np.arange(1, resp.shape[1] + 1)
+    ids = np.arange(1, n_images + 1)
     missing = sorted(set(ids) - set(images))
     if missing:
         raise ValueError(f"images_{session}.zip lacks images {missing[:5]}... for the response columns")
     x = torch.from_numpy(np.stack([images[i] for i in ids])).permute(0, 3, 1, 2).to(torch.float32) / 255.0
+    if trials:
+        image, repetition = np.nonzero(~np.isnan(resp[0]))  # missing repeats are NaN for every neuron
+        values = resp[:, image, repetition].T
+        if np.isnan(values).any():
+            raise ValueError(f"{name}: the missing (NaN) repeats differ between neurons")
+        coords = {"stimulus_id": ("presentation", ids[image]), "repetition": ("presentation", repetition)}
+        what = "single-trial spike count"
+        ceiling = "single trials: neurodcn.analysis.compare.split_half_reliability gives the noise ceiling"
+    else:
+        values, coords = resp.T, {"stimulus_id": ("presentation", ids)}
+        what = "repeat-averaged spike count"
+        ceiling = ("repeat-averaged responses; single trials for a noise ceiling: trials=True" if session in
+                   V4_TRIAL_SESSIONS else "none: the data hold repeat-averaged responses only (no single trials)")
     da = xr.DataArray(
-        resp.T,
+        values,
         dims=("presentation", "neuroid"),
-        coords={"stimulus_id": ("presentation", ids), "neuroid_id": ("neuroid", np.arange(resp.shape[0]))},
+        coords={**coords, "neuroid_id": ("neuroid", np.arange(n_neurons))},
         name="responses",
         attrs={
-            "long_name": "repeat-averaged spike count, 100 ms window after onset",
+            "long_name": f"{what}, 100 ms window after onset",
             "units": "spikes",
             "region": "V4",
             "session": session,
-            "ceiling": "none: the data hold repeat-averaged responses only (no single trials)",
+            "ceiling": ceiling,
             "citation": "Cowley, Stan, Pillow & Smith 2023, bioRxiv 2023.11.22.568315",
             "licence": "GPL-3.0",
         },

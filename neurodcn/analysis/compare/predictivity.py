@@ -3,8 +3,9 @@
 scikit-learn does the fitting: a Pipeline of StandardScaler, an optional PCA and RidgeCV (one
 regularisation per neuron, chosen by efficient leave-one-out within the training folds), evaluated with
 cross_val_predict over shuffled KFold splits of the stimuli. A neuron's score is the Pearson r between its
-held-out predictions and its responses. Ceilings need repeated presentations (trials):
-split-half reliability of the trial means, Spearman-Brown corrected; without repeats none is possible.
+held-out predictions and its responses. Ceilings need repeated presentations (trials): the split-half
+reliability of ceiling.split_half_reliability (mean over random splits, Spearman-Brown corrected); without repeats
+none is possible. ceiling.noise_corrected_predictivity divides r by its square root.
 """
 
 from __future__ import annotations
@@ -15,27 +16,19 @@ import numpy as np
 import xarray as xr
 
 from neurodcn.analysis.compare.brain import brain_responses, time_bins
+from neurodcn.analysis.compare.ceiling import MIN_STIMULI, N_SPLITS, _pearson, split_half_reliability
 from neurodcn.analysis.compare.rsa import check_bootstrap, shared_bins, time_fit_variables
 from neurodcn.io.extras import require
 from neurodcn.progress import tqdm
 from neurodcn.validate import check_bool, check_int
 
-__all__ = ["DEFAULT_ALPHAS", "ridge_predictivity", "split_half_ceiling", "predictivity_over_time"]
+__all__ = ["DEFAULT_ALPHAS", "ridge_predictivity", "predictivity_over_time"]
 
 DEFAULT_ALPHAS = tuple(10.0 ** np.arange(-2, 7))
 """Ridge penalties RidgeCV chooses from (on standardised features)."""
 
 _WHAT = "ridge predictivity"
 """The feature the optional scikit-learn serves, as named in a missing-package error."""
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r per column; nan where a column is constant."""
-    ok = (np.ptp(a, axis=0) > 0) & (np.ptp(b, axis=0) > 0)
-    a, b = a[:, ok] - a[:, ok].mean(axis=0), b[:, ok] - b[:, ok].mean(axis=0)
-    r = np.full(ok.size, np.nan)
-    r[ok] = np.clip((a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0)), -1.0, 1.0)
-    return r
 
 
 def ridge_predictivity(features, responses, n_splits: int = 5, alphas=DEFAULT_ALPHAS, pca=None, seed: int = 0):
@@ -61,26 +54,6 @@ def ridge_predictivity(features, responses, n_splits: int = 5, alphas=DEFAULT_AL
     folds = selection.KFold(n_splits=n_splits, shuffle=True, random_state=seed)
     pred = selection.cross_val_predict(make_pipeline(*steps), x, y, cv=folds)
     return _pearson(pred, y)
-
-
-def split_half_ceiling(da: xr.DataArray, stimulus_id, seed: int = 0) -> np.ndarray | None:
-    """Per-neuron reliability [n_neurons (, n_bins)] of trial responses (presentation x neuroid [x time_bin]
-    with repeated stimulus_ids): Pearson r between the means of two random halves of each stimulus's
-    trials, Spearman-Brown corrected (2 r / (1 + r)). None when some stimulus has fewer than two trials."""
-    da = da.transpose("presentation", "neuroid", *(["time_bin"] if "time_bin" in da.dims else []))
-    ids = da["stimulus_id"].values
-    rng = np.random.default_rng(seed)
-    halves = [[], []]
-    for s in np.asarray(stimulus_id).tolist():
-        rows = np.flatnonzero(ids == s)
-        if rows.size < 2:
-            return None
-        rows = rng.permutation(rows)
-        for h, part in enumerate((rows[: rows.size // 2], rows[rows.size // 2 :])):
-            halves[h].append(da.values[part].mean(axis=0))
-    a, b = np.stack(halves[0]), np.stack(halves[1])
-    r = _pearson(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)).reshape(a.shape[1:])
-    return 2 * r / (1 + r)
 
 
 def predictivity_over_time(
@@ -140,8 +113,9 @@ def predictivity_over_time(
                 bar.update()
     ceilings = []
     for reg in regions:
-        c = split_half_ceiling(recordings[reg], stimulus_id, seed) if _has_repeats(recordings[reg]) else None
-        ceilings.append(np.full((resp[reg].shape[1], n_bins), np.nan) if c is None else c.reshape(-1, n_bins))
+        c = (split_half_reliability(recordings[reg], stimulus_id, seed=seed)["ceiling"].values
+             if _has_repeats(recordings[reg], stimulus_id) else np.full(resp[reg].shape[1:], np.nan))
+        ceilings.append(c.reshape(-1, n_bins))
     ceiling = np.concatenate(ceilings, axis=0)
     rng = np.random.default_rng(seed)
     med = np.empty((B, T, R, n_bins))
@@ -165,7 +139,8 @@ def predictivity_over_time(
         "median_r_ci_high": (("block", "time", "region", *tb), sq(hi),
                              {"long_name": f"median {what}, {ci:.0%} CI high (neurons resampled)", "units": "1"}),
         "ceiling": (("neuroid", *tb), sq(ceiling),
-                    {"long_name": "split-half reliability of trial means, Spearman-Brown corrected", "units": "1"}),
+                    {"long_name": "split-half reliability of trial means, Spearman-Brown corrected, mean over "
+                                  f"{N_SPLITS} random splits", "units": "1"}),
     }
     coords = {
         "block": ("block", blocks),
@@ -201,12 +176,13 @@ def predictivity_over_time(
             "no noise ceiling possible for " + ", ".join(
                 f"{reg} ({note or 'no repeated presentations'})" for reg, note in zip(none, notes, strict=True)
             )
-            if none else "ceilings from split-half reliability of repeated presentations"
+            if none else "ceilings: split-half reliability of repeated presentations (split_half_reliability)"
         ),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def _has_repeats(da: xr.DataArray) -> bool:
-    ids = da["stimulus_id"].values
-    return np.unique(ids).size < ids.size
+def _has_repeats(da: xr.DataArray, stimulus_id) -> bool:
+    """Whether enough of the stimuli have two or more trials for split_half_reliability."""
+    ids, counts = np.unique(da["stimulus_id"].values, return_counts=True)
+    return int(np.isin(ids[counts >= 2], stimulus_id).sum()) >= MIN_STIMULI
