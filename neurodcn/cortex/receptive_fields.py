@@ -85,9 +85,11 @@ def _fit_vars(k: int, values: np.ndarray, dims: tuple) -> dict:
         "lognorm_shape": ("shape (SD of ln sigma) of the log-normal fit", "1"),
         "lognorm_scale": ("scale (exp of the mean of ln sigma) of the log-normal fit, in pixels", PIXELS),
         "lognorm_ks_statistic": ("Kolmogorov-Smirnov distance to the fitted log-normal", "1"),
-        "lognorm_ks_pvalue": ("KS p-value (optimistic: parameters fitted to the same samples)", "1"),
+        "lognorm_ks_pvalue": ("goodness-of-fit p-value of the log-normal (KS, parametric bootstrap: "
+                              "scipy.stats.goodness_of_fit)", "1"),
         "normal_ks_statistic": ("Kolmogorov-Smirnov distance to the fitted normal", "1"),
-        "normal_ks_pvalue": ("KS p-value against the fitted normal (optimistic)", "1"),
+        "normal_ks_pvalue": ("goodness-of-fit p-value of the normal (KS with fitted parameters, Lilliefors)",
+                             "1"),
         "skewness": ("sample skewness of sigma_ji", "1"),
     }
     out = {}
