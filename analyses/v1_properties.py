@@ -3,14 +3,16 @@
 Runs VirtualCortex.physiology on the centre unit of every channel of every ODE block (orientation x SF grid,
 size tuning at low and high contrast, contrast response, latency; see neurodcn.cortex.physiology), compares
 the distributions of preferred SF (De Valois et al. 1982), SF bandwidth (Schiller et al. 1976), grating
-summation field and surround suppression (Cavanaugh et al. 2002) with the published histograms (KS distance
-and similarity = 1 - KS), and sets the theoretical RF size against depth (neurodcn.cortex.rf_size) beside
-the measured summation fields and human pRF sizes (Wandell & Winawer 2015, at 2 deg eccentricity).
+summation field and surround suppression (Cavanaugh et al. 2002) with the published histograms (the Marques
+et al. 2021 score of Brain-Score's V1 property benchmarks: ceiled KS similarity divided by the biology's own
+ceiling, bootstrapped over samples of the published cell count; neurodcn.analysis.property_score), and sets
+the theoretical RF size against depth (neurodcn.cortex.rf_size) beside the measured summation fields and
+human pRF sizes (Wandell & Winawer 2015, at 2 deg eccentricity).
 
 Writes v1_physiology.nc (tuning curves), v1_physiology_fits.nc (fitted properties), v1_biology.nc
 (comparison), v1_rf_size.nc (theoretical RF size per layer) and figures v1_<property>.png,
 v1_rf_size_vs_depth.png, v1_size_tuning_contrast.png and v1_example_unit.png. The stimuli are gratings
-(nothing is drawn at random).
+(nothing is drawn at random); the score's bootstraps use compare_with_biology's default seed 0.
 
     python analyses/v1_properties.py [--checkpoint CKPT] [--out results/v1_properties] [--quick]
 """
@@ -75,7 +77,9 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True) ->
         fits, "v1_physiology_fits.nc", "fitted V1 properties per unit (SF, size, contrast, latency)"
     )
     outputs.dataset(
-        comparison, "v1_biology.nc", "model vs published V1 histograms: KS distance and similarity"
+        comparison,
+        "v1_biology.nc",
+        "model vs published V1 histograms: Marques et al. 2021 score, ceiling, neuron-matched bootstrap",
     )
     outputs.dataset(rf, "v1_rf_size.nc", "theoretical receptive-field size (support, effective SD) per layer")
     for prop in comparison["property"].values:
@@ -101,8 +105,9 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True) ->
     for row in range(comparison.sizes["property"]):
         c = comparison.isel(property=row)
         summary.append(
-            f"  {str(c['property'].values)}: n={int(c['n_model'])}, KS {float(c['ks_distance']):.3f}, "
-            f"similarity {float(c['similarity']):.3f}"
+            f"  {str(c['property'].values)}: n={int(c['n_model'])}, score {float(c['score_mean']):.3f} "
+            f"[{float(c['score_ci_low']):.3f}, {float(c['score_ci_high']):.3f}] (similarity "
+            f"{float(c['similarity_mean']):.3f} / ceiling {float(c['ceiling']):.3f})"
         )
     ratio = fits["gsf_ratio_low_high"]
     summary.append(

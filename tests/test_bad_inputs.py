@@ -19,10 +19,11 @@ import torch
 import xarray as xr
 
 import neurodcn as nd
-from neurodcn.analysis.biology import ks_distance, prf_size, reference_histogram
+from neurodcn.analysis.biology import prf_size, reference_histogram
 from neurodcn.analysis.compare.predictivity import ridge_predictivity
 from neurodcn.analysis.compare.rsa import check_bootstrap
 from neurodcn.analysis.physiology_fits import bandwidth, peak_location
+from neurodcn.analysis.property_score import score_property
 from neurodcn.cli import register_command
 from neurodcn.cortex.compare import block_features
 from neurodcn.cortex.completion import mask_slices
@@ -535,9 +536,8 @@ case("bundled_dir-kind", lambda: bundled_dir("weights"), "kind", "weights", "one
 case("prf_size-source", lambda: prf_size(1.0, source="dumoulin"), "source", "dumoulin", "one of")
 case("reference_histogram-property_name", lambda: reference_histogram("orientation"), "property_name",
      "orientation", "one of")
-case("ks_distance-scale",
-     lambda: ks_distance([1.0, 2.0], reference_histogram("peak_spatial_frequency")[0], scale="ln"), "scale", "ln",
-     "one of ['linear', 'log']")
+case("score_property-ci", lambda: score_property([1.0, 2.0], "peak_spatial_frequency", ci=1.5), "ci", "1.5",
+     "in (0, 1)")
 case("to_nwb-session_description", lambda: nd.to_nwb(_record_ds(), "x.nwb", session_description=""),
      "session_description", "''", "non-empty string")
 case("to_nwb-nwbfile_fields", lambda: nd.to_nwb(_record_ds(), "x.nwb", nwbfile_fields=[1]), "nwbfile_fields", "list",

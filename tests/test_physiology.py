@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 import neurodcn as nd
-from neurodcn.analysis.biology import compare_property
 from neurodcn.analysis.fits import naka_rushton
 from neurodcn.analysis.physiology_fits import (
     BANDWIDTH_FLAGS,
@@ -22,6 +21,7 @@ from neurodcn.analysis.physiology_fits import (
     peak_location,
     summation_field,
 )
+from neurodcn.analysis.property_score import score_property
 from neurodcn.cortex.physiology import default_parameters
 from neurodcn.data.stimuli import nyquist_frequency
 from neurodcn.io.files import load_dataset, save_dataset
@@ -219,19 +219,19 @@ def test_compare_with_biology_filters_units_as_documented(linear_run):
     fits["gsf_diameter"][:, 1] = [0.5, 1.0, 2.0, 4.0]
     fits["surround_suppression_index"][:, 1] = [0.05, 0.5, 0.3, 0.2]
     fits["responsive"][:] = [1, 1, 1, 0]
-    comp = compare_with_biology(fits)
+    comp = compare_with_biology(fits, n_boot=50, seed=3)
     validate_dataset(comp)
-    ks = dict(zip(comp["property"].values, comp["ks_distance"].values, strict=True))
-    assert ks["peak_spatial_frequency"] == pytest.approx(
-        float(compare_property([0.5, 1.0, 2.0], "peak_spatial_frequency")["ks_distance"])
-    )
-    # GSF: responsive units with SSI > 0.1 only (Cavanaugh's n = 148 criterion)
-    assert ks["grating_summation_field"] == pytest.approx(
-        float(compare_property([1.0, 2.0], "grating_summation_field")["ks_distance"])
-    )
+    assert comp["score"].dims == ("property", "bootstrap") and comp.sizes["bootstrap"] == 50
+    for prop, units in [("peak_spatial_frequency", [0.5, 1.0, 2.0]), ("grating_summation_field", [1.0, 2.0])]:
+        # SF: responsive units only; GSF: responsive units with SSI > 0.1 (Cavanaugh's n = 148 criterion)
+        one = score_property(units, prop, n_boot=50, seed=3)
+        np.testing.assert_array_equal(comp["score"].sel(property=prop), one["score"].isel(property=0))
+        assert int(comp["n_model"].sel(property=prop)) == len(units)
+        assert int(comp["n_reference"].sel(property=prop)) == one.attrs["n_neurons_biology"]
     n = dict(zip(comp["property"].values, comp["n_dropped"].values, strict=True))
     assert n["spatial_frequency_bandwidth"] == 1
-    np.testing.assert_allclose(comp["similarity"], 1 - comp["ks_distance"])
+    np.testing.assert_allclose(comp["score_mean"], comp["score"].mean("bootstrap"))
+    assert (comp.attrs["n_boot"], comp.attrs["seed"]) == (50, 3)
 
 
 def test_bad_parameters_raise_clear_errors(linear_run):

@@ -12,13 +12,14 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import neurodcn as nd  # noqa: E402
-from neurodcn.analysis.biology import compare_property, prf_size  # noqa: E402
+from neurodcn.analysis.biology import prf_size  # noqa: E402
 from neurodcn.analysis.plots import (  # noqa: E402
     plot_property_vs_biology,
     plot_rf_size_vs_depth,
     plot_size_tuning_contrast,
     plot_unit_tuning,
 )
+from neurodcn.analysis.property_score import score_property  # noqa: E402
 from neurodcn.io.files import load_dataset  # noqa: E402
 
 v1_properties = importlib.import_module("analyses.v1_properties")
@@ -62,8 +63,8 @@ def test_comparison_numbers_follow_from_the_fits_file(quick_run):
     comp = load_dataset(out / "v1_biology.nc")
     ok = fits["responsive"].values == 1
     sf = fits["preferred_sf"].values[ok]
-    expected = float(compare_property(sf, "peak_spatial_frequency")["ks_distance"])
-    assert float(comp["ks_distance"].sel(property="peak_spatial_frequency")) == pytest.approx(expected)
+    expected = score_property(sf, "peak_spatial_frequency")["score"].isel(property=0)
+    np.testing.assert_allclose(comp["score"].sel(property="peak_spatial_frequency"), expected)
     ratio = fits["gsf_ratio_low_high"]
     gsf = fits["gsf_diameter"].values
     np.testing.assert_allclose(ratio.values, gsf[:, 0] / gsf[:, 1])

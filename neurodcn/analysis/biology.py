@@ -1,29 +1,20 @@
-"""Published V1 measurements and distribution comparisons between a model and the biology.
+"""Published V1 measurements: histograms of single-cell properties (macaque V1) and pRF sizes (human).
 
 The tables ship with the package (``neurodcn/_data/bio``; its README.md gives sources and units); set the
 environment variable ``NEURODCN_BIO_DATA`` to a folder holding the same CSVs to use another copy.
 
-Distances. :func:`ks_distance` is the Kolmogorov-Smirnov distance sup_x |F_model(x) - F_ref(x)| between the
-empirical CDF of the model's values and the reference, which is either samples (an empirical CDF; computed
-exactly as the fraction h / lcm(n1, n2), so it equals ``scipy.stats.ks_2samp(...).statistic``, which rounds
-to that fraction too when its exact mode is used) or a published histogram. A histogram's CDF is taken as
-**piecewise linear within each bin** (counts spread uniformly over the bin), in x for ``scale="linear"`` or
-in log x for ``scale="log"`` (uniform within octave-spaced bins); it is 0 below the first edge and 1 above the
-last. :func:`ks_similarity` is 1 - ks_distance, in [0, 1]. Unlike the similarity of Marques et al. (2021),
-it is not divided by the largest distance attainable against the reference ("ceiled"), the model values are
-not re-binned onto the reference bins first, and there is no bootstrap over model subsamples.
+Model and biology are compared by :mod:`neurodcn.analysis.property_score` (the Marques et al. 2021
+score: binned KS similarity, ceiling, neuron-matched bootstrap) on the histograms loaded here.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from neurodcn.data.bundled import bundled_dir
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE
@@ -39,10 +30,7 @@ __all__ = [
     "load_prf_size_vs_eccentricity",
     "prf_size",
     "reference_histogram",
-    "histogram_cdf",
-    "ks_distance",
-    "ks_similarity",
-    "compare_property",
+    "as_histogram",
 ]
 
 _DEVALOIS = "De Valois, Albrecht & Thorell 1982, Vision Res 22:545"
@@ -201,7 +189,8 @@ PROPERTIES = {
         loader=load_cavanaugh2002_size, units="1", scale="linear", long_name="surround suppression index"
     ),
 }
-"""Properties :func:`compare_property` knows: loader, units, CDF interpolation scale, long name."""
+"""Published V1 properties: loader, units, scale of the bins (log: octave-spaced, geometric bin centres),
+long name."""
 
 
 def _check_property(name) -> dict:
@@ -214,10 +203,12 @@ def reference_histogram(property_name: str) -> tuple[Histogram, pd.DataFrame]:
     table = meta["loader"]()
     rows = table[table["property"] == property_name]
     per_bin = rows.groupby(["bin_lo", "bin_hi"], sort=True)["count"].sum().reset_index()
-    return _histogram(per_bin), table
+    return as_histogram(per_bin), table
 
 
-def _histogram(ref) -> Histogram:
+def as_histogram(ref) -> Histogram:
+    """A validated Histogram from a Histogram, an (edges, counts) pair or a DataFrame with bin_lo, bin_hi and
+    count columns (contiguous bins)."""
     if isinstance(ref, pd.DataFrame):
         if not {"bin_lo", "bin_hi", "count"} <= set(ref.columns):
             raise ValueError(f"a histogram DataFrame needs bin_lo, bin_hi and count columns, got {list(ref.columns)}")
@@ -234,124 +225,3 @@ def _histogram(ref) -> Histogram:
     if not np.all(np.isfinite(counts)) or np.any(counts < 0) or counts.sum() <= 0:
         raise ValueError(f"histogram counts must be finite, >= 0, with a positive sum, got {counts.tolist()}")
     return Histogram(edges, counts)
-
-
-def histogram_cdf(hist, x, scale: str = "linear") -> np.ndarray:
-    """CDF of a histogram at ``x``: piecewise linear within bins in x (``"linear"``) or log x (``"log"``)."""
-    edges, counts = _histogram(hist)
-    check_choice("scale", scale, ("linear", "log"))
-    if scale == "log" and edges[0] <= 0:
-        raise ValueError(f"scale='log' needs positive histogram edges, got first edge {edges[0]!r}")
-    x = np.asarray(x, dtype=np.float64)
-    cum = np.concatenate([[0.0], np.cumsum(counts)]) / counts.sum()
-    inside = (x > edges[0]) & (x < edges[-1])
-    out = np.where(x >= edges[-1], 1.0, 0.0)
-    if scale == "log":
-        t_edges, t_x = np.log(edges), np.log(np.where(inside, x, edges[0]))
-    else:
-        t_edges, t_x = edges, x
-    return np.where(inside, np.interp(t_x, t_edges, cum), out)
-
-
-def _samples(name: str, values) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (drop NaN first), got {int(np.sum(~np.isfinite(arr)))} non-finite")
-    return np.sort(arr)
-
-
-def ks_distance(model_samples, reference, scale: str = "linear") -> float:
-    """KS distance between model samples and a reference: samples (1-D array or list), a histogram given as
-    Histogram / (edges, counts) tuple, or a DataFrame with bin_lo, bin_hi and count columns.
-
-    For a histogram the reference CDF is piecewise linear within bins (``scale`` "linear" or "log"), see the
-    module docstring; the supremum is taken at the union of sample points (both one-sided limits of the
-    empirical CDF) and bin edges, which is exact because the reference CDF is continuous and monotone.
-    """
-    model = _samples("model_samples", model_samples)
-    is_pair = isinstance(reference, tuple) and len(reference) == 2 and all(np.ndim(v) == 1 for v in reference)
-    if isinstance(reference, pd.DataFrame) or is_pair:
-        hist = _histogram(reference)
-        points = np.union1d(model, hist.edges)
-        ref_cdf = histogram_cdf(hist, points, scale)
-        right = np.searchsorted(model, points, side="right") / model.size
-        left = np.searchsorted(model, points, side="left") / model.size
-        return float(max(np.max(np.abs(right - ref_cdf)), np.max(np.abs(left - ref_cdf))))
-    ref = _samples("reference", reference)
-    n1, n2 = model.size, ref.size
-    points = np.concatenate([model, ref])
-    # exact rational arithmetic: D = max |c1 / n1 - c2 / n2| = h / lcm(n1, n2), rounded once
-    c1 = np.searchsorted(model, points, side="right").astype(np.int64)
-    c2 = np.searchsorted(ref, points, side="right").astype(np.int64)
-    g = math.gcd(n1, n2)
-    h = int(np.max(np.abs(c1 * (n2 // g) - c2 * (n1 // g))))
-    return h / (n1 // g * n2)
-
-
-def ks_similarity(model_samples, reference, scale: str = "linear") -> float:
-    """1 - :func:`ks_distance` (1: same distribution; no ceiling normalisation, see module docstring)."""
-    return 1.0 - ks_distance(model_samples, reference, scale)
-
-
-def compare_property(model_values, property_name: str) -> xr.Dataset:
-    """Compare a model's values of one V1 property with the published histogram (see PROPERTIES).
-
-    ``model_values``: 1-D values in the property's units; non-finite values (cells where the property could
-    not be measured) are dropped and counted in attrs. Returns a Dataset on dim ``bin`` (coords bin_lo,
-    bin_hi, bin_center: geometric centre for log-scale properties) with reference_count/fraction and
-    model_count/fraction (model values binned on the reference edges; fractions of all finite model values,
-    so values outside the range make them sum to < 1), plus scalars ks_distance and similarity.
-    """
-    meta = _check_property(property_name)
-    values = np.asarray(model_values, dtype=np.float64)
-    if values.ndim != 1:
-        raise ValueError(f"model_values must be 1-D, got shape {values.shape}")
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        raise ValueError(f"model_values must contain at least one finite value, got {values.size} values")
-    hist, table = reference_histogram(property_name)
-    edges, counts = hist
-    scale = meta["scale"]
-    distance = ks_distance(finite, hist, scale)
-    model_counts = np.histogram(finite, bins=edges)[0]
-    centers = np.sqrt(edges[:-1] * edges[1:]) if scale == "log" else 0.5 * (edges[:-1] + edges[1:])
-    units = meta["units"]
-    ds = xr.Dataset(
-        {
-            "reference_count": ("bin", counts.astype(np.int64), dict(long_name="cells per bin (published)", units="1")),
-            "reference_fraction": (
-                "bin",
-                counts / counts.sum(),
-                dict(long_name="fraction of cells (published)", units="1"),
-            ),
-            "model_count": ("bin", model_counts, dict(long_name="model units per bin", units="1")),
-            "model_fraction": (
-                "bin",
-                model_counts / finite.size,
-                dict(long_name="fraction of model units (of all finite values)", units="1"),
-            ),
-            "ks_distance": ((), distance, dict(long_name="Kolmogorov-Smirnov distance, model vs published", units="1")),
-            "similarity": ((), 1.0 - distance, dict(long_name="1 - KS distance (not ceiled)", units="1")),
-        },
-        coords={
-            "bin_lo": ("bin", edges[:-1], dict(long_name="lower bin edge", units=units)),
-            "bin_hi": ("bin", edges[1:], dict(long_name="upper bin edge", units=units)),
-            "bin_center": ("bin", centers, dict(long_name=f"{scale} bin centre", units=units)),
-        },
-        attrs=dict(
-            property=property_name,
-            property_long_name=meta["long_name"],
-            units=units,
-            reference_citation=table.attrs["citation"],
-            reference_source=table.attrs["source"],
-            cdf_interpolation=f"reference CDF piecewise linear within bins in {scale} x",
-            n_model=int(finite.size),
-            n_model_nonfinite_dropped=int(values.size - finite.size),
-            n_model_below_range=int(np.sum(finite < edges[0])),
-            n_model_above_range=int(np.sum(finite > edges[-1])),
-            n_reference=int(counts.sum()),
-        ),
-    )
-    return ds

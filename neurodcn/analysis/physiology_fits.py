@@ -32,8 +32,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from neurodcn.analysis.biology import compare_property
 from neurodcn.analysis.fits import fit_naka_rushton
+from neurodcn.analysis.property_score import score_property
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, require_experiment, stamp_provenance
 from neurodcn.validate import check_bool, check_choice, check_increasing, check_real
 
@@ -323,16 +323,20 @@ compared). Cavanaugh et al. (2002) histogram the GSF of cells with more than 10 
 190), so the GSF comparison keeps units with SSI > 0.1; size properties are read at the highest contrast."""
 
 
-def compare_with_biology(fits: xr.Dataset, blocks=None) -> xr.Dataset:
-    """KS distance and similarity (1 - KS) of the responsive units' properties against the published V1
-    histograms (neurodcn.analysis.biology.compare_property): De Valois 1982 peak SF, Schiller 1976 SF
-    bandwidth (percent), Cavanaugh 2002 GSF diameter and suppression index. Non-finite values (e.g. an
-    unbounded bandwidth: not SF selective over the range tested, like Schiller's 14 excluded cells) are dropped
-    and counted. blocks: ODE blocks to include (default all).
+def compare_with_biology(
+    fits: xr.Dataset, blocks=None, n_boot: int = 1000, seed: int = 0, ci: float = 0.95
+) -> xr.Dataset:
+    """Marques et al. (2021) scores (neurodcn.analysis.property_score: ceiled KS similarity, biological ceiling,
+    bootstrap matched to the number of published cells) of the responsive units' properties against the published
+    V1 histograms: De Valois 1982 peak SF, Schiller 1976 SF bandwidth (percent), Cavanaugh 2002 GSF diameter and
+    suppression index. Non-finite values (e.g. an unbounded bandwidth: not SF selective over the range tested,
+    like Schiller's 14 excluded cells) are dropped and counted. blocks: ODE blocks to include (default all);
+    n_boot, seed, ci: as score_property (one seed for every property).
 
-    Returns an xr.Dataset with ks_distance, similarity, n_model, n_dropped and n_reference on dim property, and
-    per property P the histograms reference_fraction_P / model_fraction_P on dim bin_P (coords bin_lo_P,
-    bin_hi_P).
+    Returns an xr.Dataset on dims property and bootstrap: score, similarity and ceiling_similarity (property,
+    bootstrap); ceiling, score_mean, score_ci_low, score_ci_high, similarity_mean, similarity_all_units,
+    n_model, n_dropped, n_reference (property); and per property P the histograms reference_fraction_P /
+    model_fraction_P on dim bin_P (coords bin_lo_P, bin_hi_P, bin_center_P).
     """
     require_experiment(fits, "physiology_fits", "fits")
     sel = fits["responsive"].values == 1
@@ -343,8 +347,7 @@ def compare_with_biology(fits: xr.Dataset, blocks=None) -> xr.Dataset:
             raise ValueError(f"blocks must be among the blocks of fits {present.tolist()}, got {blocks!r}")
         sel &= np.isin(fits["block"].values, wanted)
     hi = int(np.argmax(fits["size_contrast"].values))
-    summary = {k: [] for k in ("ks_distance", "similarity", "n_model", "n_dropped", "n_reference")}
-    data, coords, cites = {}, {}, []
+    scores, bins, counts, cites = [], [], {"n_model": [], "n_dropped": [], "n_reference": []}, []
     for prop, (var, min_ssi) in BIOLOGY.items():
         v = fits[var].isel(size_contrast=hi) if "size_contrast" in fits[var].dims else fits[var]
         keep = sel.copy()
@@ -355,39 +358,35 @@ def compare_with_biology(fits: xr.Dataset, blocks=None) -> xr.Dataset:
             raise ValueError(
                 f"no unit has a finite {var} to compare with {prop} (responsive units: {sel.sum()})"
             )
-        c = compare_property(values, prop)
-        for key in ("ks_distance", "similarity"):
-            summary[key].append(float(c[key]))
-        summary["n_model"].append(c.attrs["n_model"])
-        summary["n_dropped"].append(c.attrs["n_model_nonfinite_dropped"])
-        summary["n_reference"].append(c.attrs["n_reference"])
+        c = score_property(values, prop, n_boot=n_boot, seed=seed, ci=ci)
+        scores.append(c.drop_dims("bin"))
+        names = ["reference_fraction", "model_fraction", "bin_lo", "bin_hi", "bin_center"]
+        bins.append(c[names[:2]].rename({"bin": f"bin_{prop}", **{n: f"{n}_{prop}" for n in names}}))
+        counts["n_model"].append(c.attrs["n_neurons_model"])
+        counts["n_dropped"].append(c.attrs["n_model_nonfinite_dropped"])
+        counts["n_reference"].append(c.attrs["n_neurons_biology"])
         cites.append(f"{prop}: {c.attrs['reference_citation']}")
-        dim = f"bin_{prop}"
-        for name in ("bin_lo", "bin_hi", "bin_center"):
-            coords[f"{name}_{prop}"] = (dim, c[name].values, dict(c[name].attrs))
-        for name in ("reference_fraction", "model_fraction"):
-            data[f"{name}_{prop}"] = (dim, c[name].values, dict(c[name].attrs, property=prop))
     long = {
-        "ks_distance": "Kolmogorov-Smirnov distance, model vs published",
-        "similarity": "1 - KS distance (not ceiled)",
         "n_model": "model units compared (finite values)",
         "n_dropped": "model units dropped (non-finite value)",
-        "n_reference": "cells in the published histogram",
+        "n_reference": "cells in the published histogram (bootstrap sample size)",
     }
-    for key, vals in summary.items():
-        data[key] = (
-            "property",
-            np.asarray(vals),
-            dict(long_name=long[key], units="count" if key[0] == "n" else "1"),
-        )
-    coords["property"] = ("property", list(BIOLOGY), dict(long_name="published V1 property"))
-    coords["model_variable"] = ("property", [v for v, _ in BIOLOGY.values()], dict(long_name="fits variable"))
-    ds = xr.Dataset(data, coords=coords)
+    ds = xr.merge([xr.concat(scores, "property"), *bins], combine_attrs="override")
+    ds.attrs = {}  # the first property's attrs; the dataset's own follow
+    for key, vals in counts.items():
+        ds[key] = ("property", np.asarray(vals), dict(long_name=long[key], units="count"))
+    ds = ds.assign_coords(
+        model_variable=("property", [v for v, _ in BIOLOGY.values()], dict(long_name="fits variable"))
+    )
     ds.attrs.update(
         citations="; ".join(cites),
         blocks=[int(b) for b in np.unique(fits["block"].values[sel])],
         gsf_min_ssi=0.1,
         size_contrast=float(fits["size_contrast"].values[hi]),
+        n_boot=int(n_boot),
+        seed=int(seed),
+        ci=float(ci),
+        method=scores[0].attrs["method"],
     )
     return stamp_provenance(
         ds,

@@ -1,6 +1,6 @@
 """Figures of in-silico electrophysiology (neurodcn.cortex.physiology) and its comparison with V1 data.
 
-* :func:`plot_property_vs_biology`: model vs published histogram of one V1 property, with the KS similarity.
+* :func:`plot_property_vs_biology`: model vs published histogram of one V1 property, with its Marques et al. score.
 * :func:`plot_rf_size_vs_depth`: theoretical and measured RF size against depth, beside human pRF sizes.
 * :func:`plot_size_tuning_contrast`: population size tuning at low vs high contrast and the GSF ratio.
 * :func:`plot_unit_tuning`: one unit's orientation, SF, size and contrast tuning.
@@ -27,8 +27,10 @@ __all__ = [
 
 def plot_property_vs_biology(comparison: xr.Dataset, property_name: str, ax=None) -> Figure:
     """Fractions per published bin, model beside data, for one property of a "physiology_biology" dataset
-    (neurodcn.analysis.physiology_fits.compare_with_biology); the title gives n, KS distance and similarity."""
-    check_dataset(comparison, "physiology_biology", ["ks_distance", "similarity"], ["property"], what="comparison")
+    (neurodcn.analysis.physiology_fits.compare_with_biology); the title gives the ceiled score's bootstrap mean,
+    its percentile interval and the ceiling."""
+    need = ["score_mean", "score_ci_low", "score_ci_high", "ceiling"]
+    check_dataset(comparison, "physiology_biology", need, ["property"], what="comparison")
     names = [str(p) for p in comparison["property"].values]
     if property_name not in names:
         raise ValueError(f"property_name must be one of {names}, got {property_name!r}")
@@ -52,8 +54,10 @@ def plot_property_vs_biology(comparison: xr.Dataset, property_name: str, ax=None
     meta = PROPERTIES[property_name]
     ax.set_xlabel(f"{meta['long_name']} ({meta['units']})")
     ax.set_ylabel("fraction of cells or units")
+    low, high = float(row["score_ci_low"]), float(row["score_ci_high"])
     ax.set_title(
-        f"KS {float(row['ks_distance']):.2f}, similarity {float(row['similarity']):.2f}", fontsize="medium"
+        f"score {float(row['score_mean']):.2f} [{low:.2f}, {high:.2f}], ceiling {float(row['ceiling']):.2f}",
+        fontsize="medium",
     )
     ax.legend(frameon=False, fontsize="small")
     return fig
