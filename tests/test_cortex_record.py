@@ -223,3 +223,61 @@ def test_a_recording_names_the_data_its_checkpoint_was_trained_on():
     tree = vc.record(torch.rand(2, 3, 32, 32), times=[0.0])
     card = json.loads((bundled.bundled_dir("checkpoints") / "resnet-blocks.card.json").read_text())
     assert tree.attrs["training_data"] == card["dataset"] and "subset" in card["dataset"]
+
+
+def _interrupt_after_first_batch(monkeypatch):
+    """record's sweep stops with Ctrl-C once its first batch is kept."""
+    from neurodcn.cortex import record as record_module
+
+    real = record_module.sweep_readout
+
+    def sweep_readout(vc, x, times, desc, on_batch, **bounds):
+        def first_then_ctrl_c(sl, done):
+            on_batch(sl, done)
+            raise KeyboardInterrupt
+
+        return real(vc, x, times, desc, first_then_ctrl_c, **bounds)
+
+    monkeypatch.setattr(record_module, "sweep_readout", sweep_readout)
+
+
+def test_an_interrupted_streamed_record_resumes_to_the_uninterrupted_recording(model, tmp_path, monkeypatch):
+    vc = nd.VirtualCortex(model, image_size=16, batch_size=2, progress=False)
+    images, times = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(2)), [0.0, 0.7, 2.0]
+    clean = vc.record(images, times, out=tmp_path / "clean.zarr")
+    with monkeypatch.context() as m:
+        _interrupt_after_first_batch(m)
+        with pytest.raises(KeyboardInterrupt):
+            vc.record(images, times, out=tmp_path / "rec.zarr")
+    assert (tmp_path / "rec.partial.zarr").is_dir()
+    resumed = vc.record(images, times, out=tmp_path / "rec.zarr", resume=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.zarr", "rec.zarr"]
+    assert resumed.attrs["model"] == clean.attrs["model"] and "neurodcn_finished" not in resumed.attrs
+    xr.testing.assert_identical(resumed.to_dataset().load().drop_attrs(deep=False),
+                                clean.to_dataset().load().drop_attrs(deep=False))  # solver_failure; not `created`
+    for k in (1, 2, 3):  # h, solver_state and solver_step_time (NaN-padded to the longest of all batches)
+        xr.testing.assert_identical(resumed[f"block{k}"].to_dataset().load(), clean[f"block{k}"].to_dataset().load())
+
+
+def test_resume_refuses_another_request_and_keeps_the_partial_store(model, images, tmp_path, monkeypatch):
+    vc = nd.VirtualCortex(model, image_size=16, batch_size=2, progress=False)
+    out, times = tmp_path / "rec.zarr", [0.0, 1.0]
+    with pytest.raises(FileNotFoundError, match="no partial store"):
+        vc.record(images, times, out=out, resume=True)
+    with pytest.raises(ValueError, match="needs out and cannot be combined with overwrite=True"):
+        vc.record(images, times, out=out, resume=True, overwrite=True)
+    with pytest.raises(ValueError, match="needs out"):
+        vc.record(images, times, resume=True)
+    with monkeypatch.context() as m:
+        _interrupt_after_first_batch(m)
+        with pytest.raises(KeyboardInterrupt):
+            vc.record(images, times, out=out)
+    other = nd.VirtualCortex(nd.build_model("dcn-ode", width=4, seed=0, solver={"rtol": 1e-4}), image_size=16,
+                             batch_size=2, progress=False)
+    for cortex, imgs, t, what in ((vc, images, [0.0, 2.0], "its times differ"),
+                                  (vc, images.flip(0), times, "its stimulus ids differ"),
+                                  (other, images, times, r"provenance attrs \(model_config, solver_config\) differ")):
+        with pytest.raises(ValueError, match=f"cannot resume the interrupted recording in .*rec.partial.zarr.*{what}"):
+            cortex.record(imgs, t, out=out, resume=True)
+    resumed = vc.record(images, times, out=out, resume=True)  # still there, and the lock was released
+    xr.testing.assert_identical(resumed["block2"].to_dataset().load(), vc.record(images, times)["block2"].to_dataset())

@@ -304,3 +304,39 @@ def test_a_refused_batch_writes_nothing(tmp_path):
     w.append(_tree(3))
     w.close()
     xr.testing.assert_equal(load_dataset(w.path), _tree(0, n=6))
+
+
+def test_a_stream_pads_its_ragged_dims(tmp_path):
+    def batch(start, width):
+        rows = np.arange(start, start + 2)
+        return xr.Dataset({"t": (("stimulus", "step"), np.add.outer(rows * 10.0, np.arange(width)))},
+                          coords={"stimulus": rows})
+
+    batches = [batch(0, 2), batch(2, 4), batch(4, 1)]  # the store widens, then pads the shorter batch
+    with ZarrStreamWriter(tmp_path / "r.zarr", pad=("step",)) as w:
+        for b in batches:
+            w.append(b)
+    want = xr.concat([b.pad(step=(0, 4 - b.sizes["step"])) for b in batches], "stimulus")  # NaN to the longest
+    xr.testing.assert_identical(load_dataset(w.path), want)
+
+
+def test_a_killed_stream_resumes_after_its_finished_rows(tmp_path, monkeypatch):
+    from neurodcn.io.atomic import lock_path
+
+    with pytest.raises(FileNotFoundError, match="no partial store.*to resume"):
+        ZarrStreamWriter(tmp_path / "r.zarr", resume=True)
+    w = ZarrStreamWriter(tmp_path / "r.zarr")
+    w.append(_tree(0))
+    _die_at(monkeypatch, "block2/g/.zarray")  # a batch torn part way: block2's h and stimulus already longer
+    with pytest.raises(Killed):
+        w.append(_tree(3))
+    monkeypatch.undo()
+    lock_path(w.path).unlink()  # its process is gone
+    again = ZarrStreamWriter(w.path, overwrite=False, resume=True)
+    assert again.size == 3
+    xr.testing.assert_equal(again.finished, _tree(0))
+    with pytest.raises(ValueError, match="identical in every batch"):
+        again.append(_tree(3, scale=2.0))  # the kept rows' static variables hold
+    again.append(_tree(3))
+    again.close()
+    xr.testing.assert_equal(load_dataset(w.path), _tree(0, n=6))

@@ -272,7 +272,7 @@ def test_ctrl_c_during_a_streamed_record_keeps_the_finished_batches_and_says_so(
     lines = capsys.readouterr().err.strip().splitlines()
     partial = str(tmp_path / "rec.partial.zarr")
     assert lines == [f"record interrupted: the 2 of 6 stimuli finished are kept in {partial!r} "
-                     "(load_dataset reads them)"]
+                     "(load_dataset reads them; the same record call with resume=True continues it)"]
     with pytest.warns(UserWarning, match="incomplete"):
         kept = load_dataset(tmp_path / "rec.partial.zarr")
     np.testing.assert_array_equal(kept["block1/h"].values, vc.record(_images(6)[:2], [0.5, 1.0])["block1/h"].values)

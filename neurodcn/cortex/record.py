@@ -18,6 +18,7 @@ stimulus: why); the other images are kept (streamed to zarr batch by batch).
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
@@ -39,9 +40,11 @@ from neurodcn.schema import (
     TIME,
     block_coords,
     block_name,
+    json_default,
     stimulus_coords,
     time_coords,
 )
+from neurodcn.validate import check_bool
 
 __all__ = ["propagate", "record"]
 
@@ -86,19 +89,12 @@ def _in_group(variables: dict, k: int) -> dict:
     }
 
 
-def _steps(steps: dict) -> xr.DataTree:
-    """solver_step_time (stimulus, step) of every block's group: written once, after the batches (ragged)."""
-    return xr.DataTree.from_dict(
-        {f"/{block_name(k)}": xr.Dataset(_in_group(step_variable(k, rows), k)) for k, rows in steps.items()}
-    )
-
-
-def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, failure: np.ndarray, attrs=None,
-          step_times=False) -> xr.DataTree:
+def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, failure: np.ndarray, attrs) -> xr.DataTree:
     """The recording of hs = {k: array [n, time, C, H, W]} for the ODE blocks k (1-based): stimulus and time
     coords, solver_failure (failure: [n] codes of neurodcn.cortex.sweep) and ``attrs`` at the root, one group
-    block{k} per block holding h with its map coords, solver_state and, with step_times, solver_step_time
-    (neurodcn.cortex.solver_states; steps: {k: list of n step-time rows})."""
+    block{k} per block holding h with its map coords, solver_state and solver_step_time
+    (neurodcn.cortex.solver_states; steps: {k: list of n step-time rows}; streamed batches pad it along
+    ``step``)."""
     root = xr.Dataset({"solver_failure": (STIMULUS, failure, failure_attrs("the stimulus's batch"))},
                       coords=dict(stim, **time_coords(times, vc.ms_per_unit_time, vc.onset_ms)), attrs=attrs)
     groups = {"/": root}
@@ -115,7 +111,6 @@ def _tree(vc, hs: dict, times: np.ndarray, stim: dict, steps: dict, failure: np.
         data = {"h": ((STIMULUS, TIME, *BLOCK_DIMS), arr, h)}
         if T is not None:
             data.update(_in_group(flag_variable(k, times, steps[k], vc.readout.interpolant(k - 1)), k))
-        if T is not None and step_times:
             data.update(_in_group(step_variable(k, steps[k]), k))
         groups[f"/{block_name(k)}"] = xr.Dataset(
             data,
@@ -137,6 +132,7 @@ def record(
     solve_budget_s: float = DEFAULT_SOLVE_BUDGET_S,
     time_budget_s: float | None = None,
     overwrite: bool = False,
+    resume: bool = False,
 ) -> xr.DataTree:
     """Record h(t) of every recorded layer for every image at the given model times (experiment "record").
 
@@ -151,9 +147,10 @@ def record(
         times: model times in [0, T] (None: 5 evenly spaced; discrete layers: None or [0.0], their one state).
         out: None (in memory) or a ".zarr" path: batches are streamed there (memory bounded by one batch) and the
             lazily opened store is returned. Interrupted (Ctrl-C), a streamed recording keeps its finished
-            batches in ``<out stem>.partial.zarr`` (``load_dataset`` reads them) and says so in one line. A
-            recording in memory that would need more than ``neurodcn.io.limits.memory_budget()`` is refused up
-            front, with the size it needs; so is one batch that would.
+            batches in ``<out stem>.partial.zarr`` (``load_dataset`` reads them) and says so in one line; the same
+            call with ``resume=True`` continues it. A recording in memory that would need more than
+            ``neurodcn.io.limits.memory_budget()`` is refused up front, with the size it needs; so is one batch that
+            would.
         stimulus_table: optional pandas DataFrame (N rows, a ``stimulus_id`` column, e.g. ``load_stimuli(...).table``;
             see ``neurodcn.data.stimuli``) whose columns become stimulus coords.
         stimulus_set: the name that makes integer ids unique (default: a content hash of the images; see
@@ -162,6 +159,12 @@ def record(
         solve_budget_s: seconds per batch (s).
         time_budget_s: seconds for the whole recording (s), or None.
         overwrite: replace an existing ``out`` (otherwise an existing store is an error).
+        resume: continue the interrupted recording kept in ``<out stem>.partial.zarr``: only the stimuli after its
+            finished rows are recorded, appended to it, and the whole moved to ``out`` as usual; the result equals
+            an uninterrupted recording. The kept rows must be of the same request (their stimulus ids the first of
+            this call's; the same times, recorded layers, map shapes and provenance attrs but ``created``), else
+            ValueError naming what differs. Needs ``out``; no partial store there is a FileNotFoundError; not with
+            ``overwrite=True``. ``time_budget_s`` counts this call only.
 
     Returns:
         An ``xarray.DataTree`` (see ``neurodcn.schema``): the root holds the stimulus coords (index ``stimulus`` =
@@ -184,6 +187,9 @@ def record(
         >>> rec["block1"].solver_state.sel(time=0).values.tolist()  # t = 0 is the initial state
         [1, 1]
     """
+    if check_bool("resume", resume) and (out is None or overwrite):
+        raise ValueError("resume=True continues the partial store of an interrupted record(..., out=...): it needs "
+                         "out and cannot be combined with overwrite=True")
     readout = vc.readout
     layers = range(len(readout.layers))
     cont = [i for i in layers if readout.layers[i].T is not None]
@@ -203,13 +209,21 @@ def record(
     batch = min(n, vc.batch_size)  # a batch's trajectories and their copy
     check_budget(f"{what} of one batch of {batch} stimuli", 2 * batch * per_stimulus, memory_budget(),
                  hint="lower the cortex's batch_size or record fewer times")
-    writer = ZarrStreamWriter(out, dim=STIMULUS, overwrite=overwrite) if out is not None else None
+    writer = None if out is None else ZarrStreamWriter(out, dim=STIMULUS, overwrite=overwrite, pad=("step",),
+                                                       resume=resume)  # solver_step_time is ragged along step
+    start = writer.size if writer else 0
+    if resume:
+        try:
+            _check_resumable(vc, writer, stim, times, attrs)
+        except BaseException:
+            writer.keep()
+            raise
     full = None if writer else {i + 1: np.empty((n, len(times), *vc.map_shape(i)), np.float32) for i in layers}
     steps = {i + 1: [] for i in cont}
 
     def keep(sl: slice, done) -> None:
-        m = sl.stop - sl.start
-        hs, batch_steps = {}, {}
+        sl, m = slice(start + sl.start, start + sl.stop), sl.stop - sl.start
+        hs = {}
         for i in layers:
             if done.result is None:
                 hs[i + 1] = np.full((m, len(times), *vc.map_shape(i)), np.nan, np.float32)
@@ -218,25 +232,46 @@ def record(
                 if hs[i + 1].shape[2:] != vc.map_shape(i):
                     raise RuntimeError(f"block {i + 1} map is {hs[i + 1].shape[2:]} but the geometry "
                                        f"predicts {vc.map_shape(i)}")
-        for i in cont:
-            batch_steps[i + 1] = [np.empty(0)] * m if done.result is None else readout.step_rows[i]
-            steps[i + 1] += batch_steps[i + 1]
+        rows = {i + 1: [np.empty(0)] * m if done.result is None else readout.step_rows[i] for i in cont}
         if writer is None:
             for k, arr in hs.items():
                 full[k][sl] = arr
+            for k, r in rows.items():
+                steps[k] += r
         else:
-            writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, batch_steps,
-                                done.codes))
+            writer.append(_tree(vc, hs, times, {c: (d, v[sl], a) for c, (d, v, a) in stim.items()}, rows,
+                                done.codes, attrs))
 
     try:
-        failure = sweep_readout(vc, x, times, "record", keep, max_num_steps=max_num_steps,
+        failure = sweep_readout(vc, x[start:], times, "record", keep, max_num_steps=max_num_steps,
                                 solve_budget_s=solve_budget_s, time_budget_s=time_budget_s)
     except BaseException as err:
         if writer is not None:
             if writer.stop_after(err) is not None:
                 print(f"record interrupted: the {writer.size} of {n} stimuli finished are kept in "
-                      f"{str(writer.partial)!r} (load_dataset reads them)", file=sys.stderr)
+                      f"{str(writer.partial)!r} (load_dataset reads them; the same record call with resume=True "
+                      "continues it)", file=sys.stderr)
         raise
     if writer is None:
-        return _tree(vc, full, times, stim, steps, failure, attrs, step_times=True)
-    return load_dataset(writer.close(attrs=attrs, extra=_steps(steps)), lazy=True)
+        return _tree(vc, full, times, stim, steps, failure, attrs)
+    return load_dataset(writer.close(attrs=attrs), lazy=True)
+
+
+def _check_resumable(vc, writer: ZarrStreamWriter, stim: dict, times: np.ndarray, attrs: dict) -> None:
+    """Refuse to continue the finished rows of an interrupted recording (``writer.finished``) unless they are of
+    the same request: their stimulus ids the first of this one's, the same times, recorded layers and map shapes,
+    and every provenance attr but ``created``."""
+    kept, ids = writer.finished, list(stim[STIMULUS][1])
+    shapes = {block_name(i + 1): vc.map_shape(i) for i in range(len(vc.readout.layers))}
+    differ = [what for what, same in (
+        ("stimulus ids", list(kept[STIMULUS].values) == ids[:writer.size]),
+        ("times", np.array_equal(kept[TIME].values, times)),
+        ("recorded layers or map shapes", {k: kept[k]["h"].shape[2:] for k in kept.children} == shapes),
+    ) if not same]
+    provenance = [k for k, v in attrs.items() if k != "created" and
+                  json.dumps(kept.attrs.get(k), default=json_default) != json.dumps(v, default=json_default)]
+    differ += [f"provenance attrs ({', '.join(provenance)})"] if provenance else []
+    if differ:
+        raise ValueError(f"cannot resume the interrupted recording in {str(writer.partial)!r}: its {', '.join(differ)} "
+                         "differ from this call's; pass the same images, stimulus ids, times and cortex, or "
+                         "overwrite=True (without resume) to record again")

@@ -408,6 +408,28 @@ def partial_path(path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+def _own_groups(batch) -> dict[str, xr.Dataset]:
+    """{group path: Dataset} of a Dataset or DataTree, each group with the index coords it inherits (as a streamed
+    store holds them) but not the other inherited coords."""
+    groups = nodes(batch)
+    if isinstance(batch, xr.DataTree):
+        for path in groups:
+            full = batch[path].to_dataset()
+            extra = [n for n in full.coords if n not in groups[path] and n not in full.xindexes]
+            groups[path] = full.drop_vars(extra)
+    return groups
+
+
+def _resize(group, dim: str, size: int) -> None:
+    """Every array of zarr ``group`` and its subgroups with dimension ``dim`` resized to ``size`` along it."""
+    import zarr
+
+    for _, arr in group.members(max_depth=None):
+        dims = arr.attrs.get("_ARRAY_DIMENSIONS", []) if isinstance(arr, zarr.Array) else []
+        if dim in dims:
+            arr.resize(tuple(size if d == dim else n for d, n in zip(dims, arr.shape, strict=True)))
+
+
 class ZarrStreamWriter:
     """Append datasets (or DataTrees) batch by batch along ``dim`` to a zarr store, then move it into place
     atomically.
@@ -417,28 +439,43 @@ class ZarrStreamWriter:
     (global attr ``neurodcn_finished``, rewritten with every write of the root's attrs and updated once a batch
     is wholly written), so a writer killed at any point, even part way through a batch, leaves a store that
     :func:`load_dataset` reads up to its last finished batch, with a warning. Variables without ``dim`` (e.g. a
-    ``channel`` coordinate) are written with the first batch and must be identical in every later batch.
-    :meth:`close` (optionally updating global attrs) renames the store to ``path``; :meth:`abort`, or leaving a
-    ``with`` block by an exception, deletes it; :meth:`keep`, or leaving a ``with`` block by KeyboardInterrupt,
+    ``channel`` coordinate) are written with the first batch and must be identical in every later batch; along
+    the dims named in ``pad`` (float variables only, e.g. ragged step times) batches may differ in length: the
+    store takes the longest, the shorter rows are NaN-padded.
+    :meth:`close` (optionally replacing the global attrs) renames the store to ``path``; :meth:`abort`, or leaving
+    a ``with`` block by an exception, deletes it; :meth:`keep`, or leaving a ``with`` block by KeyboardInterrupt,
     keeps it.
     A lock file (neurodcn.io.atomic.lock) keeps a second writer to the same ``path`` out until then. An
-    existing ``path`` or partial store is replaced only with ``overwrite=True``.
+    existing ``path`` or partial store is replaced only with ``overwrite=True``. With ``resume=True`` the partial
+    store of an interrupted writer is continued instead (FileNotFoundError if there is none): cut back to its
+    finished rows (:attr:`size`; :attr:`finished` is them, lazily opened), its variables without ``dim`` fixed as if
+    this writer had written them.
     """
 
-    def __init__(self, path, dim: str = "stimulus", overwrite: bool = True):
+    def __init__(self, path, dim: str = "stimulus", overwrite: bool = True, pad: tuple[str, ...] = (),
+                 resume: bool = False):
         path = check_path("path", path, (".zarr",))
         require("zarr", "ZarrStreamWriter")
         check_str("dim", dim)
+        check_bool("resume", resume)
         self.path = check_destination(path, check_bool("overwrite", overwrite), is_neurodcn_store)
         self.partial = partial_path(self.path)
+        self.dim, self.pad, self.size = dim, tuple(pad), 0
+        self._torn = False
+        self._static: dict[str, xr.Dataset] | None = None
+        self.finished = None  # resume: the rows kept, lazily opened
         self._lock = lock(lock_path(self.path), f"path {str(path)!r}")
         self._lock.__enter__()
         try:
-            if self.partial.exists() or self.partial.is_symlink():
+            found = self.partial.exists() or self.partial.is_symlink()
+            if resume:
+                self._reopen(found)
+            elif found:
                 if not overwrite:
                     raise FileExistsError(
                         f"a partial store of an interrupted write to path {str(path)!r} is kept at "
-                        f"{str(self.partial)!r}; load it with load_dataset, move it away, or pass overwrite=True"
+                        f"{str(self.partial)!r}; load it with load_dataset, continue it (record: resume=True), move "
+                        "it away, or pass overwrite=True"
                     )
                 check_destination(self.partial, True, is_neurodcn_store)
                 remove(self.partial)
@@ -446,11 +483,36 @@ class ZarrStreamWriter:
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
-        self.dim = dim
-        self.size = 0
-        self._torn = False
-        self._static: dict[str, xr.Dataset] | None = None
         self._open = True
+
+    def _reopen(self, found: bool) -> None:
+        """Continue the partial store: the static variables, coords and padded widths of its groups remembered, its
+        arrays cut back to the finished rows, its consolidated metadata (stale once appended to) removed."""
+        import zarr
+
+        rows = _finished_rows(self.partial) if found else None
+        if rows is None or rows[0] != self.dim:
+            raise FileNotFoundError(f"no partial store of an interrupted write along {self.dim!r} to resume at "
+                                    f"{str(self.partial)!r}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # that it is incomplete
+            self.finished = load_dataset(self.partial, lazy=True)  # also refuses a hostile store
+        self._remember(_own_groups(self.finished))
+        self.size = rows[1]
+        (self.partial / ".zmetadata").unlink(missing_ok=True)
+        _resize(zarr.open_group(self.partial, mode="r+", zarr_format=2), self.dim, self.size)  # drops a torn batch
+
+    def _static_of(self, node: xr.Dataset) -> xr.Dataset:
+        """The variables of ``node`` without ``dim`` (not the group's attrs: every batch rewrites them)."""
+        return node[[n for n, v in node.variables.items() if self.dim not in v.dims]].drop_attrs(deep=False)
+
+    def _remember(self, groups: dict[str, xr.Dataset]) -> None:
+        """Fix the groups, their static variables, non-index coords and padded widths (those of the first batch)."""
+        self._static, self._coords, self._widths = {}, {}, {}
+        for path, node in groups.items():
+            self._static[path] = self._static_of(node).copy(deep=True).load()
+            self._coords[path] = sorted(str(n) for n in node.coords if n not in node.xindexes)
+            self._widths[path] = {d: node.sizes[d] for d in self.pad if d in node.dims}
 
     def _check_usable(self) -> None:
         if not self._open:
@@ -459,40 +521,47 @@ class ZarrStreamWriter:
             raise RuntimeError(f"an append failed part way (its arrays now differ in length); the store keeps its "
                                f"{self.size} finished {self.dim} rows: call keep() or abort()")
 
+    def _widen(self, path: str, node: xr.Dataset) -> xr.Dataset:
+        """``node`` NaN-padded to the store's width along each ``pad`` dim; the store widened first to a longer
+        ``node``."""
+        import zarr
+
+        widths = self._widths[path]
+        for d, have in widths.items():
+            need = node.sizes.get(d, have)
+            if need > have:
+                _resize(zarr.open_group(self.partial, mode="r+", zarr_format=2, path=path.lstrip("/")), d, need)
+                widths[d] = need
+            node = node.pad({d: (0, widths[d] - need)}) if need < widths[d] else node
+        return node
+
     def append(self, batch) -> None:
         """Write one batch (a Dataset or DataTree with dimension ``dim``) at the end of the store. A batch that
         is refused (other groups, changed static variables) writes nothing; one whose writing fails part way
         leaves the writer usable only for :meth:`keep` and :meth:`abort`."""
         self._check_usable()
-        groups = nodes(batch)
+        groups = _own_groups(batch)
         sizes = [node.sizes[self.dim] for node in groups.values() if self.dim in node.dims]
         if not sizes:
             raise ValueError(f"batch must have dimension {self.dim!r}, got dims {tuple(batch.dims)}")
-        if isinstance(batch, xr.DataTree):  # each group also holds the index coords it inherits
-            for path in groups:
-                full = batch[path].to_dataset()
-                extra = [n for n in full.coords if n not in groups[path] and n not in full.xindexes]
-                groups[path] = full.drop_vars(extra)
         first = self._static is None
-        if first:
-            self._static, self._coords = {}, {}
-        elif set(groups) != set(self._static):
+        if not first and set(groups) != set(self._static):
             raise ValueError(f"batch groups {sorted(groups)} differ from the first batch's {sorted(self._static)}")
-        static = {p: [n for n, v in node.variables.items() if self.dim not in v.dims] for p, node in groups.items()}
-        if not first and any(static[p] and not groups[p][static[p]].identical(self._static[p]) for p in groups):
+        static = {p: list(self._static_of(node).variables) for p, node in groups.items()}
+        if not first and any(not self._static_of(groups[p]).identical(self._static[p]) for p in groups):
             raise ValueError(f"variables without dimension {self.dim!r} ({sorted(set().union(*static.values()))}) "
                              "must be identical in every batch; this batch differs from the first")
+        if first:
+            self._remember(groups)
         self._torn = True  # until every group is written and the mark updated
         for path, node in groups.items():
-            prepared = _prepare_dataset(node, for_zarr=True)
+            prepared = _prepare_dataset(node if first else self._widen(path, node), for_zarr=True)
             group = None if path == "/" else path.lstrip("/")
             if group is None:  # a write replaces the root's attrs: they keep the mark of the rows finished so far
                 prepared.attrs.update(self._mark(self.size))
             if first:
                 prepared.to_zarr(self.partial, mode="w-" if group is None else "a", group=group, zarr_format=2,
                                  consolidated=False)
-                self._static[path] = node[static[path]].copy(deep=True) if static[path] else xr.Dataset()
-                self._coords[path] = sorted(str(n) for n in node.coords if n not in node.xindexes)
             else:
                 prepared.drop_vars(static[path]).to_zarr(self.partial, append_dim=self.dim, group=group,
                                                          consolidated=False)
@@ -506,10 +575,9 @@ class ZarrStreamWriter:
         """The root attrs marking the store incomplete, with ``rows`` finished."""
         return {STORE_ATTR: "incomplete", FINISHED_ATTR: {"dim": self.dim, "size": rows}}
 
-    def close(self, attrs: dict | None = None, extra=None) -> Path:
-        """Finish: optionally add ``extra`` variables (a Dataset or DataTree) known only at the end (they may
-        have ``dim`` but must not need appending) and replace the global attrs by ``attrs``, then rename the
-        store to ``path``."""
+    def close(self, attrs: dict | None = None) -> Path:
+        """Finish: replace the global attrs by ``attrs`` (None: keep those of the batches), then rename the store to
+        ``path``."""
         self._check_usable()
         if self._static is None:
             raise ValueError("nothing was appended: a store needs at least one batch")
@@ -518,14 +586,6 @@ class ZarrStreamWriter:
         if attrs is not None:
             check_type("attrs", attrs, dict, "a dict or None")
         try:
-            if extra is not None:
-                check_type("extra", extra, (xr.Dataset, xr.DataTree), "an xarray.Dataset, DataTree or None")
-            for path, node in (nodes(extra) if extra is not None else {}).items():  # the group's attrs stay
-                group = None if path == "/" else path.lstrip("/")
-                kept = dict(zarr.open_group(self.partial, mode="r", zarr_format=2, path=group or "").attrs)
-                prepared = _prepare_dataset(node, for_zarr=True)
-                prepared.attrs.update(kept)
-                prepared.to_zarr(self.partial, mode="a", group=group, consolidated=False)
             root = zarr.open_group(self.partial, mode="r+", zarr_format=2)
             final = _encode_dict(attrs, "global") if attrs is not None else dict(root.attrs)
             for path, names in self._coords.items():  # CF: the non-index coords, as the first batch had them
