@@ -64,6 +64,6 @@ def test_step_order_logits_runs_each_order_on_the_model():
     orders = step_orders(model)[:2]
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     logits = step_order_logits(model, x, orders, batch_size=2, progress=False)
-    assert logits.shape == (2, 3, 10) and not model.training
+    assert logits.shape == (2, 3, 10) and model.training  # run in eval mode, the caller's mode restored
     with torch.no_grad(), scale_sequence(model, list(orders[1])):
         torch.testing.assert_close(logits[1], model(x))

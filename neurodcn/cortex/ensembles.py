@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import torch
 
-from neurodcn.data.cifar10 import batches
+from neurodcn.cortex.inputs import batch_slices
+from neurodcn.cortex.sweep import Sweep, failure_summary
 from neurodcn.nn.dcn_cc import scale_sequence
-from neurodcn.progress import tqdm
+from neurodcn.nn.dynamics import SolverError
 
 __all__ = ["step_order_logits"]
 
 
 def step_order_logits(model, images: torch.Tensor, orders, batch_size: int = 250, progress: bool = True):
-    """Logits [len(orders), N, classes] of a dcn-cc ``model`` (eval mode, its own solver) on images [N, C, H, W]
-    at every step order (scales per step, e.g. from neurodcn.nn.dcn_cc.step_orders): members for
-    ensemble_accuracy."""
-    model.eval()
+    """Logits [len(orders), N, classes] of a dcn-cc ``model`` (its own solver, every image its own steps:
+    neurodcn.cortex.sweep) on images [N, C, H, W] at every step order (scales per step, e.g. from
+    neurodcn.nn.dcn_cc.step_orders): members for ensemble_accuracy. A solve that fails raises SolverError."""
+    batches = [sl for _, sl in batch_slices(len(images), batch_size, False, "")]
     each = []
-    with torch.no_grad():
-        for order in tqdm(orders, desc="step orders", disable=not progress):
+    with Sweep(model, progress=progress, desc="step orders", total=len(orders) * len(batches)) as sweep:
+        for order in orders:
             with scale_sequence(model, list(order)):
-                each.append(torch.cat([model(x) for (x,) in batches(images, batch_size=batch_size, shuffle=False)]))
+                logits = []
+                for sl in batches:
+                    done = sweep.run(lambda: model(images[sl]), sl.stop - sl.start)  # noqa: B023
+                    if done.codes.any():
+                        raise SolverError(f"step order {list(order)}: {failure_summary(done.codes, 'images')}")
+                    logits.append(done.result)
+                each.append(torch.cat(logits))
     return torch.stack(each)
