@@ -3,8 +3,8 @@
 The network input is c * image. Three regimes (neurodcn.cortex.contrast): "naive" (only the input scaled;
 Fig. 5 top, solid), "scale_T_block1" (block 1 integrates to c T; Fig. 5 top, dashed) and "scale_all"
 (every block integrates to c T and the map entering every later block is scaled by c; Fig. 5 bottom).
-Models without ODE blocks get only "naive". Images run one at a time (``per_image``), so every accuracy and
-NFE has its spread over stimuli. Writes fig5_contrast_<regime>.nc per regime and fig5_contrast.png (one
+Models without ODE blocks get only "naive". Every image has its own adaptive steps (neurodcn.cortex.sweep) and
+the sweep keeps the per-image results (``per_image``), so every accuracy and NFE has its spread over stimuli. Writes fig5_contrast_<regime>.nc per regime and fig5_contrast.png (one
 column per regime: accuracy with its bootstrap CI on top, NFE per block and in total below).
 """
 
