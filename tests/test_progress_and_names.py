@@ -13,7 +13,7 @@ import xarray as xr
 
 import neurodcn as nd
 import neurodcn.progress
-from neurodcn.cortex import completion
+from neurodcn.cortex import sweep
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ class Bar:
 
 
 def test_pattern_completion_bar_advances_per_mask(monkeypatch):
-    monkeypatch.setattr(completion, "tqdm", Bar, raising=False)
+    monkeypatch.setattr(sweep, "tqdm", Bar)  # the one runner owns the bar
     Bar.made = []
     vc = nd.VirtualCortex(nd.build_model("dcn-ode", width=4, seed=0, solver=dict(method="rk4", step_size=1.0,
                                                                                   adjoint=False)),
@@ -46,7 +46,7 @@ def test_pattern_completion_bar_advances_per_mask(monkeypatch):
     x, y = torch.rand(3, 3, 16, 16), torch.tensor([0, 1, 2])
     vc.pattern_completion(x, y, mask_sizes=[0, 4, 8], times=[0.0, 2.0])
     (bar,) = Bar.made
-    assert bar.total == 2 * 3 and bar.n == 6  # 2 batches x 3 masks (was one step per batch: 0/1 for 117 s)
+    assert bar.total == 2 * 3 and bar.n == 6  # 2 batches x (intact + 2 masks) (was one step per batch: 0/1 for 117 s)
 
 
 def test_progress_bars_are_text_without_ipywidgets(monkeypatch):
