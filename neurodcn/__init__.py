@@ -9,7 +9,7 @@ from neurodcn.io.files import load_dataset, save_dataset
 from neurodcn.io.lab_recordings import from_pynapple, load_lab_nwb
 from neurodcn.io.nwb import to_nwb
 from neurodcn.nn.cc import ContinuousConv2d
-from neurodcn.nn.dynamics import ODEBlock, SolverConfig
+from neurodcn.nn.dynamics import SOLVERS, ODEBlock, SolverConfig
 from neurodcn.nn.resize import resize
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.nn.zoo import build_model, list_models, register_model
@@ -21,7 +21,7 @@ _set_threads_from_env()  # torch threads: $NEURODCN_THREADS, else at most the co
 
 __all__ = [
     "__version__",
-    "SRFConv2d", "ContinuousConv2d", "resize", "ODEBlock", "SolverConfig",
+    "SRFConv2d", "ContinuousConv2d", "resize", "ODEBlock", "SolverConfig", "SOLVERS",
     "build_model", "list_models", "register_model",
     "load_cifar10", "load_stimuli", "load_checkpoint", "save_checkpoint",
     "VirtualCortex",
