@@ -1,4 +1,4 @@
-"""DCN paper Fig. 3a/3b: the learned SRF scale sigma against depth, and the distributions of sigma_ji.
+"""DCN paper Fig. 3a/3b: the learned SRF scale sigma against depth, trained vs initial, and sigma_ji.
 
 Command-line front of neurodcn.paper.fig3_sigma (the computation, the files it writes and their settings).
 

@@ -25,7 +25,8 @@ WITH_EXAMPLES = [
     "load_cifar10", "load_stimuli", "load_checkpoint", "save_checkpoint",
     "save_dataset", "load_dataset", "to_nwb", "to_assembly", "load_lab_nwb", "from_pynapple", "set_threads",
     "VirtualCortex", "VirtualCortex.pretrained", "VirtualCortex.from_checkpoint", "VirtualCortex.record",
-    "VirtualCortex.receptive_fields", "VirtualCortex.srf_kernels", "VirtualCortex.contrast_sweep",
+    "VirtualCortex.receptive_fields", "VirtualCortex.learned_scales", "VirtualCortex.srf_kernels",
+    "VirtualCortex.contrast_sweep",
     "VirtualCortex.pattern_completion", "VirtualCortex.physiology", "VirtualCortex.rsa", "VirtualCortex.predictivity",
     "train.train", "train.evaluate",
 ]

@@ -1,8 +1,7 @@
-"""analyses/specimen_report.py: block dynamics against forward hooks on the ODE blocks, sigma drift against a
-hand-made change of the scales."""
+"""analyses/specimen_report.py: block dynamics against forward hooks on the ODE blocks (its scales are
+VirtualCortex.learned_scales: tests/test_learned_scales.py)."""
 
 import numpy as np
-import pytest
 import torch
 
 from analyses import specimen_report
@@ -28,16 +27,3 @@ def test_block_change_is_the_relative_distance_between_each_blocks_input_and_out
         expected = ((hT - h0).flatten(1).norm(dim=1) / h0.flatten(1).norm(dim=1)).numpy()
         rows = got[got.block == f"block{i + 1}"].sort_values("image")
         np.testing.assert_allclose(rows.relative_change, expected, rtol=1e-4)
-
-
-def test_sigma_drift_is_one_untrained_and_two_after_log2_sigma_plus_one():
-    model = build_model("dcn-sigma-ji", width=2, seed=0, solver=EULER)
-    fresh = specimen_report.sigma_drift(_cortex(model))
-    assert fresh["ratio"].to_numpy() == pytest.approx(1.0)
-    assert (fresh["ks_statistic"] == 0).all() and fresh["log_correlation"].to_numpy() == pytest.approx(1.0)
-    layer = fresh["layer"].iloc[0]
-    with torch.no_grad():
-        dict(model.named_modules())[layer].log2_sigma.add_(1.0)  # every sigma_ji doubles (inside sigma_range)
-    moved = specimen_report.sigma_drift(_cortex(model)).set_index("layer")
-    assert moved.loc[layer, "ratio"] == pytest.approx(2.0, rel=1e-6)
-    assert moved.loc[layer, "ks_statistic"] > 0.3

@@ -10,6 +10,9 @@ layers (DCN sigma_ji) also give every sigma_ji of each block and a log-normal fi
 (analysis.fits.fit_lognormal).
 Layers whose sigma depends on time are reported at t = 0 and t = T on a ``time`` dim.
 
+Every SRF layer's sigma trained against its value at initialisation, with the map stride separated from
+learning (experiment "learned_scales"): :func:`learned_scales`.
+
 One layer's sampled filter bank itself (experiment "srf_kernels", for plots of the filters): :func:`srf_kernels`.
 """
 
@@ -22,10 +25,11 @@ import xarray as xr
 from neurodcn.analysis.fits import fit_lognormal
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
+from neurodcn.nn.zoo import build_model
 from neurodcn.schema import CYCLES_PER_DEGREE, DEGREE, PIXELS, time_coords
 from neurodcn.validate import check_choice, check_int
 
-__all__ = ["preferred_frequency", "srf_layers", "receptive_fields", "srf_kernels"]
+__all__ = ["preferred_frequency", "srf_layers", "receptive_fields", "learned_scales", "srf_kernels"]
 
 FFT_SIZE = 64
 """Filters are zero-padded to this size (or to K if larger) before the FFT."""
@@ -64,6 +68,32 @@ def srf_layers(model, recorded=()) -> list[tuple[str, SRFConv2d, int, int]]:
         convs = [(name, m) for name, m in stage.module.named_modules() if isinstance(m, SRFConv2d)]
         out += [(f"{stage.path}.{name}" if name else stage.path, m, k, j + 1) for j, (name, m) in enumerate(convs)]
     return out
+
+
+def _placed_layers(vc, experiment: str) -> list[tuple[str, SRFConv2d, int, int]]:
+    """srf_layers of vc's model, each with its input map's stride in vc.layer_strides; ValueError otherwise."""
+    layers = srf_layers(vc.model, [layer.name for layer in vc.readout.layers])
+    if not layers:
+        raise ValueError(f"{experiment} needs SRF layers (SRFConv2d, whose Gaussian scale sigma is learned); "
+                         f"model {vc.name!r} has none: its filters have no sigma to report")
+    unplaced = [name for name, m, _, _ in layers if id(m) not in vc.layer_strides]
+    if unplaced:
+        raise ValueError(f"{experiment} needs the map stride entering each SRF layer; the map geometry of "
+                         f"{vc.name!r} could not be walked to {unplaced} (neurodcn.cortex.geometry.traced_geometry)")
+    return layers
+
+
+def _layer_coords(layers) -> dict:
+    """The per-layer coords block, conv, depth and layer_name of receptive_fields and learned_scales."""
+    return {
+        "block": ("layer", np.array([k for _, _, k, _ in layers]),
+                  {"long_name": "ODE block (0: outside blocks)", "units": "1"}),
+        "conv": ("layer", np.array([c for _, _, _, c in layers]),
+                 {"long_name": "SRF conv index in its stage", "units": "1"}),
+        "depth": ("layer", np.arange(1, len(layers) + 1),
+                  {"long_name": "order of the SRF layer in the network", "units": "1"}),
+        "layer_name": ("layer", np.array([n for n, _, _, _ in layers]), {"long_name": "module path"}),
+    }
 
 
 def _times(vc, layers) -> list:
@@ -127,14 +157,7 @@ def receptive_fields(vc) -> xr.Dataset:
         [0.53, 1.08, 0.55, 0.33, 1.37, 3.51]
     """
     model = vc.model
-    layers = srf_layers(model, [layer.name for layer in vc.readout.layers])
-    if not layers:
-        raise ValueError(f"receptive_fields needs SRF layers (SRFConv2d, whose Gaussian scale sigma is learned); "
-                         f"model {vc.name!r} has none: its filters have no sigma to report")
-    unplaced = [name for name, m, _, _ in layers if id(m) not in vc.layer_strides]
-    if unplaced:
-        raise ValueError(f"receptive_fields needs the map stride entering each SRF layer; the map geometry of "
-                         f"{vc.name!r} could not be walked to {unplaced} (neurodcn.cortex.geometry.traced_geometry)")
+    layers = _placed_layers(vc, "receptive_fields")
     model.eval()
     times = _times(vc, layers)
     deg_per_px = vc.visual_degrees / vc.image_size[1]
@@ -191,22 +214,7 @@ def receptive_fields(vc) -> xr.Dataset:
         ),
     }
     coords = {
-        "block": (
-            "layer",
-            np.array([k for _, _, k, _ in layers]),
-            {"long_name": "ODE block (0: outside blocks)", "units": "1"},
-        ),
-        "conv": (
-            "layer",
-            np.array([c for _, _, _, c in layers]),
-            {"long_name": "SRF conv index in its stage", "units": "1"},
-        ),
-        "depth": (
-            "layer",
-            np.arange(1, n_l + 1),
-            {"long_name": "order of the SRF layer in the network", "units": "1"},
-        ),
-        "layer_name": ("layer", np.array([n for n, _, _, _ in layers]), {"long_name": "module path"}),
+        **_layer_coords(layers),
         "map_stride_px": (
             "layer",
             strides,
@@ -240,6 +248,95 @@ def receptive_fields(vc) -> xr.Dataset:
         )
         data.update(_fit_vars(k, values, dims[:-1]))
     return vc.stamp(xr.Dataset(data, coords=coords), "receptive_fields")
+
+
+def learned_scales(vc) -> xr.Dataset:
+    """Every SRF layer's sigma trained against its value at initialisation, with the map stride separated from
+    learning (experiment "learned_scales").
+
+    The initial model is rebuilt as its seed initialised it (``build_model(**vc.model.config)``). A layer's sigma
+    is its ``sigma_summary`` (for per-pair layers the median over pairs), in pixels of the layer's own input map.
+    In pixels of the input image it is that times the map stride (input-image pixels per map pixel, from the
+    geometry walk), in degrees that times ``visual_degrees / image width``. So sigma in input pixels or degrees
+    = sigma_initial_px x learning_factor x stride_factor: growth with depth in degrees is learning only where
+    learning_factor moves from 1.
+
+    Returns:
+        A Dataset on dim ``layer`` (and ``time``, at t = 0 and T, for time-dependent sigma) with
+        ``sigma_trained_px``, ``sigma_initial_px`` (pixels of the layer's input map), ``learning_factor``
+        (trained / initial, units "1"), ``stride_factor`` (the map stride: input-image pixels per map pixel,
+        units "1"), ``sigma_trained_input_px``, ``sigma_initial_input_px`` (pixels of the input image),
+        ``sigma_trained_deg``, ``sigma_initial_deg`` (degrees of visual angle), and for per-pair layers
+        (NaN for shared ones) ``log_correlation`` (Pearson r of log sigma_ji, trained vs initial) and
+        ``median_log2_change`` (median |log2 sigma_ji trained - log2 sigma_ji initial|); coords block, conv,
+        depth, layer_name and pairs (sigmas in the layer). Each block k with per-pair layers also has
+        ``sigma_ji_initial_block{k}`` (pixels) on receptive_fields' ``pair_block{k}`` dim, in its order.
+
+    Raises:
+        ValueError: the model has no SRF layers, or its config names no seed (its initialisation is unknown).
+
+    Examples:
+        >>> import neurodcn as nd
+        >>> s = nd.VirtualCortex.pretrained(progress=False).learned_scales()
+        >>> s.stride_factor.values.tolist(), [round(f, 2) for f in s.learning_factor.values.tolist()]
+        ([1.0, 1.0, 2.0, 2.0, 4.0, 4.0], [1.01, 0.84, 0.97, 0.99, 1.04, 2.12])
+    """
+    layers = _placed_layers(vc, "learned_scales")
+    config = getattr(vc.model, "config", None) or {}
+    if config.get("seed") is None:
+        raise ValueError(f"learned_scales rebuilds the model as its seed initialised it, but the config of "
+                         f"{vc.name!r} names no seed: {config}")
+    start = dict(build_model(**config).named_modules())
+    times = _times(vc, layers)
+    n_t, n_l = len(times), len(layers)
+    trained, initial = np.empty((n_t, n_l)), np.empty((n_t, n_l))
+    r, change = np.full((n_t, n_l), np.nan), np.full((n_t, n_l), np.nan)
+    pairs: dict[int, list] = {}
+    with torch.no_grad():
+        for j, (name, m, k, _) in enumerate(layers):
+            per_time = []
+            for ti, t in enumerate(times):
+                trained[ti, j], initial[ti, j] = m.sigma_summary(t), start[name].sigma_summary(t)
+                if m.sigma_mode == "per_pair":
+                    now, then = (x.sigma_at(t).to(torch.float64).cpu().numpy().ravel() for x in (m, start[name]))
+                    r[ti, j] = np.corrcoef(np.log(now), np.log(then))[0, 1]
+                    change[ti, j] = np.median(np.abs(np.log2(now) - np.log2(then)))
+                    per_time.append(then)
+            if per_time:
+                pairs.setdefault(k, []).append(np.stack(per_time))
+    strides = np.array([vc.layer_strides[id(m)] for _, m, _, _ in layers], dtype=np.float64)
+    deg_per_px = vc.visual_degrees / vc.image_size[1]
+    dims = ("time", "layer") if times[0] is not None else ("layer",)
+    pick = (lambda a: a) if times[0] is not None else (lambda a: a[0])
+    states = (("trained", trained, "after training"), ("initial", initial, "at initialisation"))
+    data = {f"sigma_{when}_px": (dims, pick(values), {
+        "long_name": f"SRF scale sigma {state} (median over pairs), pixels of the layer's input map",
+        "units": PIXELS}) for when, values, state in states}
+    data["learning_factor"] = (dims, pick(trained / initial), {
+        "long_name": "learning factor: sigma trained / sigma at initialisation", "units": "1"})
+    data["stride_factor"] = ("layer", strides, {
+        "long_name": "map stride: input-image pixels per pixel of the layer's input map", "units": "1"})
+    for when, values, state in states:
+        data[f"sigma_{when}_input_px"] = (dims, pick(values * strides), {
+            "long_name": f"SRF scale sigma {state} in pixels of the input image (x stride_factor)", "units": PIXELS})
+        data[f"sigma_{when}_deg"] = (dims, pick(values * strides * deg_per_px), {
+            "long_name": f"SRF scale sigma {state} in visual angle", "units": DEGREE})
+    data["log_correlation"] = (dims, pick(r), {
+        "long_name": "Pearson r of log sigma_ji, trained vs initialisation (per-pair layers; NaN: shared sigma)",
+        "units": "1"})
+    data["median_log2_change"] = (dims, pick(change), {
+        "long_name": "median |log2 sigma_ji trained - log2 sigma_ji initial| (per-pair layers; NaN: shared sigma)",
+        "units": "1"})
+    for k, entries in pairs.items():
+        data[f"sigma_ji_initial_block{k}"] = (dims[:-1] + (f"pair_block{k}",), pick(np.concatenate(entries, 1)), {
+            "long_name": f"per-pair SRF scale sigma_ji at initialisation in pixels, block {k}", "units": PIXELS})
+    counts = np.array([m.sigma_at(times[0]).numel() for _, m, _, _ in layers])
+    coords = {**_layer_coords(layers),
+              "pairs": ("layer", counts, {"long_name": "sigmas in the layer (1: shared sigma)", "units": "1"})}
+    if times[0] is not None:
+        coords.update(time_coords(np.array(times), vc.ms_per_unit_time, vc.onset_ms))
+    return vc.stamp(xr.Dataset(data, coords=coords), "learned_scales",
+                    title=f"SRF sigma trained vs initialisation ({vc.name})")
 
 
 def srf_kernels(vc, layer=1, t=None) -> xr.Dataset:

@@ -227,6 +227,9 @@ class VirtualCortex:
     def receptive_fields(self) -> xr.Dataset:
         return _rf.receptive_fields(self)
 
+    def learned_scales(self) -> xr.Dataset:
+        return _rf.learned_scales(self)
+
     def srf_kernels(self, layer=1, t=None) -> xr.Dataset:
         return _rf.srf_kernels(self, layer, t)
 
@@ -274,6 +277,7 @@ class VirtualCortex:
     predictivity.__doc__ = _compare.predictivity.__doc__
     physiology.__doc__ = _physiology.physiology.__doc__
     receptive_fields.__doc__ = _rf.receptive_fields.__doc__
+    learned_scales.__doc__ = _rf.learned_scales.__doc__
     srf_kernels.__doc__ = _rf.srf_kernels.__doc__
     contrast_sweep.__doc__ = _contrast.contrast_sweep.__doc__
     pattern_completion.__doc__ = _completion.pattern_completion.__doc__

@@ -1,6 +1,7 @@
 """Figures of neurodcn datasets, one module per experiment, shared styling in :mod:`.style`.
 
-* :mod:`.sigma`: learned sigma against depth (DCN paper Fig. 3a), sigma_ji histograms (Fig. 3b), SRF kernels.
+* :mod:`.sigma`: learned sigma against depth (DCN paper Fig. 3a), trained vs initial sigma with the map stride apart,
+  sigma_ji histograms (Fig. 3b), SRF kernels.
 * :mod:`.completion`: accuracy against mask size (Fig. 3c), D(t) in the ODE blocks (Fig. 4).
 * :mod:`.contrast`: accuracy and NFE against contrast (Fig. 5).
 * :mod:`.physiology`: in-silico V1 physiology and its comparison with published data.
@@ -20,7 +21,12 @@ from neurodcn.analysis.plots.physiology import (
     plot_size_tuning_contrast,
     plot_unit_tuning,
 )
-from neurodcn.analysis.plots.sigma import plot_sigma_distributions, plot_sigma_vs_depth, plot_srf_filters
+from neurodcn.analysis.plots.sigma import (
+    plot_learned_scales,
+    plot_sigma_distributions,
+    plot_sigma_vs_depth,
+    plot_srf_filters,
+)
 from neurodcn.analysis.plots.similarity import (
     plot_block_region_matrix,
     plot_predictivity_distributions,
@@ -31,6 +37,7 @@ from neurodcn.analysis.plots.style import bootstrap_ci, save_figure
 __all__ = [
     "plot_ensemble_accuracy",
     "plot_sigma_vs_depth",
+    "plot_learned_scales",
     "plot_sigma_distributions",
     "plot_srf_filters",
     "plot_accuracy_vs_mask",

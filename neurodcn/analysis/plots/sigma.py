@@ -1,4 +1,5 @@
-"""Figures of receptive-field datasets: learned sigma against depth (DCN paper Fig. 3a), sigma_ji histograms
+"""Figures of receptive-field datasets: learned sigma against depth (DCN paper Fig. 3a), trained against
+initial sigma with the map stride separated from learning (a "learned_scales" dataset), sigma_ji histograms
 with their log-normal fits (Fig. 3b), and the kernels of one SRF layer (an "srf_kernels" dataset)."""
 
 from __future__ import annotations
@@ -6,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from scipy import stats
 
 from neurodcn.analysis.plots.style import block_numbers, check_dataset, colors, new_figure
 from neurodcn.validate import check_choice, check_int
 
-__all__ = ["plot_sigma_vs_depth", "plot_sigma_distributions", "plot_srf_filters"]
+__all__ = ["plot_sigma_vs_depth", "plot_learned_scales", "plot_sigma_distributions", "plot_srf_filters"]
 
 
 def _at_time(ds: xr.Dataset, time) -> xr.Dataset:
@@ -66,6 +68,58 @@ def plot_sigma_vs_depth(ds: xr.Dataset, unit: str = "px", time=None, ax=None) ->
     return fig
 
 
+def plot_learned_scales(ds: xr.Dataset, time=None, axes=None) -> Figure:
+    """Trained against initial sigma of every SRF layer, with the map stride kept apart from learning; three
+    panels against depth: sigma in pixels of the layer's own input map (no stride in it), sigma in degrees
+    (stride included), and the learning factor trained / initial with a line at 1. Initial sigma: open grey
+    circles; trained: filled, coloured by block, joined to the initial value by a grey segment. The x ticks
+    give depth and map stride (x1, x2, ...). ds: "learned_scales" (VirtualCortex.learned_scales); time: for
+    time-dependent sigma, the model time to show (default the last, t = T); axes: three Axes or None."""
+    names = ["sigma_trained_px", "sigma_initial_px", "sigma_trained_deg", "sigma_initial_deg", "learning_factor",
+             "stride_factor"]
+    ds = _at_time(check_dataset(ds, "learned_scales", names, ["depth", "block"]), time)
+    fig, axs = new_figure(axes, ncols=3, width=3.6, height=3.4)
+    depth, block, factor = (np.asarray(ds[n].values) for n in ("depth", "block", "learning_factor"))
+    kinds = np.unique(block)
+    palette = dict(zip(kinds.tolist(), colors(len(kinds)), strict=True))
+    ticks = [f"{d}\nx{s:g}" for d, s in zip(depth, ds["stride_factor"].values, strict=True)]
+    for ax, unit, what in zip(axs[:2], ("px", "deg"), ("map px: learning only", "degrees: learning x stride"),
+                              strict=True):
+        trained, initial = (np.asarray(ds[f"sigma_{w}_{unit}"].values) for w in ("trained", "initial"))
+        ax.vlines(depth, np.minimum(trained, initial), np.maximum(trained, initial), color="0.7", lw=1, zorder=1)
+        ax.scatter(depth, initial, facecolors="none", edgecolors="0.4", label="at initialisation", zorder=2)
+        ax.set_ylabel(f"sigma ({'px of the layer input map' if unit == 'px' else 'deg'})")
+        ax.set_title(f"sigma in {what}", fontsize="medium")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        for k in kinds:
+            sel = block == k
+            ax.scatter(depth[sel], trained[sel], color=palette[k], zorder=3,
+                       label=f"trained, {'outside blocks' if k == 0 else f'block {k}'}")
+    axs[0].legend(frameon=False, fontsize="small")
+    ax = axs[2]
+    ax.axhline(1.0, color="0.4", ls="--", lw=1, label="no change")
+    ax.vlines(depth, 1.0, factor, color="0.7", lw=1, zorder=1)
+    ax.scatter(depth, factor, color=[palette[k] for k in block.tolist()], zorder=2)
+    for d, f in zip(depth, factor, strict=True):
+        ax.annotate(f"{f:.2f}", (d, f), textcoords="offset points", xytext=(0, 6 if f >= 1 else -12),
+                    ha="center", fontsize="small")
+    span = max(float(np.max(np.abs(np.log2(factor)))), np.log2(1.1)) * 1.4
+    ax.set_yscale("log", base=2)
+    ax.set_ylim(2.0**-span, 2.0**span)
+    ax.set_ylabel("learning factor (trained / initial)")
+    ax.set_title("learning factor", fontsize="medium")
+    ax.legend(frameon=False, fontsize="small")
+    for ax in axs:
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(depth, ticks)
+        ax.set_xlabel("SRF layer (depth, map stride)")
+    if _time_note(ds):
+        fig.suptitle(_time_note(ds)[2:])
+    return fig
+
+
 def _block_fit(ds: xr.Dataset, k: int) -> tuple[float, float]:
     """(shape, scale) of block k: scalar lognorm_*_block{k} vars, or lognorm_* on a dim named block."""
     out = []
@@ -81,13 +135,16 @@ def _block_fit(ds: xr.Dataset, k: int) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=None) -> Figure:
+def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=None, initial=None) -> Figure:
     """One panel per ODE block: density histogram of sigma_ji (px) and the fitted log-normal pdf,
-    scipy.stats.lognorm.pdf(x, shape, scale=scale) on 200 points from 0 to the largest sample; with
-    ``sigma_ji_init_block{k}`` in ds, the histogram at initialisation as a dashed outline on the same bins.
+    scipy.stats.lognorm.pdf(x, shape, scale=scale) on 200 points from 0 to the largest sample; given
+    ``initial``, the histogram at initialisation as a dashed outline on the same bins.
     ds: "receptive_fields" of a per-pair model (sigma_ji_block{k} and the fits lognorm_shape/scale);
-    time: for time-dependent sigma, the model time to show (default the last, t = T)."""
+    time: for time-dependent sigma, the model time to show (default the last, t = T); initial: the same
+    model's "learned_scales" dataset (VirtualCortex.learned_scales: sigma_ji_initial_block{k}) or None."""
     ds = _at_time(check_dataset(ds, "receptive_fields"), time)
+    if initial is not None:
+        initial = _at_time(check_dataset(initial, "learned_scales", what="initial"), time)
     blocks = block_numbers(ds, "sigma_ji_block")
     if not blocks:
         raise ValueError("ds (receptive_fields) lacks sigma_ji_block{k} variables (per-pair models only)")
@@ -99,9 +156,9 @@ def plot_sigma_distributions(ds: xr.Dataset, bins: int = 30, time=None, axes=Non
         shape, scale = fits[k]
         edges = np.histogram_bin_edges(samples, bins=bins)
         ax.hist(samples, bins=edges, density=True, color=color, alpha=0.5, label="sigma_ji")
-        if f"sigma_ji_init_block{k}" in ds:
-            ax.hist(np.asarray(ds[f"sigma_ji_init_block{k}"].values, dtype=np.float64), bins=edges, density=True,
-                    histtype="step", color="0.3", ls="--", label="at initialisation")
+        if initial is not None:
+            ax.hist(np.asarray(initial[f"sigma_ji_initial_block{k}"].values, dtype=np.float64), bins=edges,
+                    density=True, histtype="step", color="0.3", ls="--", label="at initialisation")
         x = np.linspace(0.0, samples.max(), 200)
         ax.plot(
             x,
