@@ -3,6 +3,7 @@
 Command-line front of neurodcn.paper.fig5_contrast (the computation, the files it writes and their settings).
 
     python analyses/fig5_contrast.py [--checkpoint CKPT] [--out results] [--quick] [--num-images N]
+        [--contrasts C [C ...]]
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ __all__ = ["run", "main"]
 
 
 def main(argv=None) -> int:
-    return common.main(run, common.parser("fig5_contrast", __doc__.splitlines()[0]), argv)
+    p = common.parser("fig5_contrast", __doc__.splitlines()[0])
+    p.add_argument("--contrasts", type=float, nargs="+", default=None, metavar="C",
+                   help="contrast factors c > 0 (default: logspace(-3, 0.7, 30); the table compares the two "
+                   "nearest to the paper's 1 and 0.06)")
+    return common.main(run, p, argv)
 
 
 if __name__ == "__main__":

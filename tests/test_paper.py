@@ -152,7 +152,8 @@ def test_fig4_pattern_completion_matches_the_cortex_and_plain_forward(tiny, tmp_
 def test_fig5_contrast_matches_the_cortex_and_plain_forward(tiny, tmp_path):
     res = fig5.run(tiny, tmp_path, quick=True, progress=False)
     regimes = ("naive", "scale_T_block1", "scale_all")
-    assert set(res.files) == {"fig5_contrast.png", *(f"fig5_contrast_{r}.nc" for r in regimes)}
+    assert set(res.files) == {"fig5_contrast.png", *(f"fig5_contrast_{r}.nc" for r in regimes),
+                              "fig5_contrast_pairs.nc", "fig5_contrast_pairs.csv"}
     _assert_png(tmp_path / "fig5_contrast.png")
     s = fig5.settings(quick=True)
     stim = nd.load_stimuli("cifar10-demo", s["num_images"], 0)
@@ -173,6 +174,19 @@ def test_fig5_contrast_matches_the_cortex_and_plain_forward(tiny, tmp_path):
     scaled = load_dataset(tmp_path / "fig5_contrast_scale_all.nc")
     expect = [4 * np.ceil(2.0 * c / 0.5) for c in s["contrasts"]]
     np.testing.assert_array_equal(scaled["nfe"].values, np.repeat(np.array(expect)[:, None], 3, axis=1))
+    # the like-for-like table: the swept contrasts nearest to the paper's 1 and 0.06, one batch of 8 images
+    table = pd.read_csv(tmp_path / "fig5_contrast_pairs.csv").set_index("regime")
+    assert list(table.index) == list(regimes) and (table.c_high == 1.0).all() and (table.c_low == 0.125).all()
+    for regime in regimes:
+        sweep = load_dataset(tmp_path / f"fig5_contrast_{regime}.nc")
+        assert table.loc[regime, "accuracy_high_pct"] == pytest.approx(100 * float(sweep.accuracy.sel(contrast=1.0)))
+        assert table.loc[regime, "accuracy_low_pct"] == pytest.approx(100 * float(sweep.accuracy.sel(contrast=0.125)))
+        # a fixed grid takes the same steps for a batch as for each image alone
+        assert table.loc[regime, "nfe_batch_high"] == table.loc[regime, "nfe_image_high"] == 48
+    assert table.loc["naive", "nfe_batch_low"] == 48 and table.loc["scale_all", "nfe_batch_low"] == 12  # 3 x 4 x 1
+    assert table.loc["scale_all", "nfe_image_change_pct"] == pytest.approx(-75.0)
+    pairs = validate_dataset(load_dataset(tmp_path / "fig5_contrast_pairs.nc"))
+    assert pairs.nfe_per_batch.dims == ("regime", "contrast", "batch", "block") and pairs.batch_images.values == [8]
 
 
 # --------------------------------------------------------------------------------------------- table 1
