@@ -13,6 +13,7 @@ stored as netCDF attributes.
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from dataclasses import asdict, dataclass
@@ -21,6 +22,9 @@ import numpy as np
 from scipy import optimize, stats
 
 from neurodcn.validate import check_bool, check_int
+
+_RNG = "rng" if "rng" in inspect.signature(stats.goodness_of_fit).parameters else "random_state"
+"""goodness_of_fit's generator argument: ``rng`` from scipy 1.15, ``random_state`` before (the floor is 1.10)."""
 
 __all__ = ["N_MC_SAMPLES", "LogNormalFit", "NakaRushtonFit", "fit_lognormal", "naka_rushton", "fit_naka_rushton"]
 
@@ -101,8 +105,8 @@ def fit_lognormal(samples, min_samples: int = 3, n_mc_samples: int = N_MC_SAMPLE
         raise ValueError(f"samples must not all be equal (got {x.size} copies of {x[0]!r}): sigma would be 0")
     rng = np.random.default_rng(seed)
     gof = stats.goodness_of_fit(stats.lognorm, x, known_params={"loc": 0.0}, statistic="ks",
-                                n_mc_samples=n_mc_samples, rng=rng)
-    gof_normal = stats.goodness_of_fit(stats.norm, x, statistic="ks", n_mc_samples=n_mc_samples, rng=rng)
+                                n_mc_samples=n_mc_samples, **{_RNG: rng})
+    gof_normal = stats.goodness_of_fit(stats.norm, x, statistic="ks", n_mc_samples=n_mc_samples, **{_RNG: rng})
     shape, scale = gof.fit_result.params.s, gof.fit_result.params.scale
     logs = np.log(x)
     return LogNormalFit(
