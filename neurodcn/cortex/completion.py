@@ -145,6 +145,7 @@ def pattern_completion(
         for sl in batches:
             m = sl.stop - sl.start
             first = sweep.run(lambda: propagate(model, x[sl], t), m)  # noqa: B023
+            amplitude = {i: _abs_sum(first.result[1][i]) for i in ode} if first.result is not None else {}
             for mi, size in enumerate(sizes):
                 done = first if size == 0 else sweep.run(
                     lambda s=int(size): propagate(model, center_mask(x[sl], s), t), m  # noqa: B023
@@ -159,8 +160,7 @@ def pattern_completion(
                 ok = codes == 0
                 correct[mi, sl] = np.where(ok, (done.result[0].argmax(1).cpu() == y[sl]).numpy(), -1)
                 for i in ode:
-                    intact = first.result[1][i]
-                    d = (_abs_sum(intact - done.result[1][i]) / _abs_sum(intact)).T.cpu().numpy()
+                    d = (_abs_sum(first.result[1][i] - done.result[1][i]) / amplitude[i]).T.cpu().numpy()
                     D[i][mi, sl] = np.where(ok[:, None], d, np.nan)
     failed = (failure > 0).any(axis=1)
     coords = {

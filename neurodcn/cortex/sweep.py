@@ -105,7 +105,7 @@ class Sweep:
             "time_budget_s", time_budget_s, lo=0.0, lo_open=True)
         self._bar = tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False)
         self._blocks = ode_blocks(model)
-        self._start = time.monotonic()
+        self._start = 0.0  # set when the sweep is entered
         self._stack: contextlib.ExitStack | None = None
 
     def __enter__(self) -> Sweep:

@@ -502,7 +502,6 @@ class ODEBlock(nn.Module):
                                       per_sample_time=getattr(self.func, "per_sample_time", False))
             self._image_solves = ImageSolves(sol.nfe.cpu().numpy(), sol.accepted.cpu().numpy(),
                                              sol.rejected.cpu().numpy(), sol.step_times, sol.status)
-            self.step_times = None
             return sol.h.transpose(0, 1)
         groups = [slice(i, i + 1) for i in range(len(h0))] if how == "image by image" else [slice(None)]
         outs, parts = [], []
@@ -511,17 +510,15 @@ class ODEBlock(nn.Module):
             try:
                 out, steps = self._odeint(part, t, cfg, stats, limits.deadline)
                 bad = ~torch.isfinite(out).flatten(2).all(dim=2).all(dim=0)  # a fixed grid never checks
-                done = ImageSolves.shared(len(part), stats, steps.cpu().numpy())
-                done = dataclasses.replace(done, status=tuple("non_finite" if b else s
-                                                              for b, s in zip(bad.tolist(), done.status, strict=True)))
+                done = dataclasses.replace(ImageSolves.shared(len(part), stats, steps.cpu().numpy()),
+                                           status=tuple("non_finite" if b else "ok" for b in bad.tolist()))
             except SolverError as err:
                 out = part.new_full((len(t), *part.shape), torch.nan)
                 done = ImageSolves.shared(len(part), stats, np.array([float(t[0])]), err.reason)
             outs.append(out)
             parts.append(done)
             self.nfe.forward_nfe += stats.forward_nfe
-        self._image_solves = ImageSolves.concat(parts)
-        self.step_times = None
+        self._image_solves = ImageSolves.concat(parts)  # step_times stays None (reset_nfe): the states are per image
         return torch.cat(outs, dim=1)
 
     @property
