@@ -232,14 +232,15 @@ class Killed(BaseException):
 
 
 def _die_at(monkeypatch, key, nth=1):
-    """Kill the writer at the ``nth`` write of zarr key ``key`` (before it is written)."""
+    """Kill the writer at the ``nth`` write of zarr key ``key`` (before it is written): like a killed process,
+    no write starts after it (zarr's concurrent writes already started still finish)."""
     from zarr.storage import LocalStore
 
     real, seen = LocalStore.set, []
 
     async def dying_set(self, k, value):
         seen.extend([k] if k == key else [])
-        if len(seen) == nth:
+        if len(seen) >= nth:
             raise Killed(key)
         return await real(self, k, value)
 

@@ -78,6 +78,23 @@ def test_zarr_chunk_symlink_is_refused(tmp_path):
         load_dataset(store)
 
 
+def test_a_store_whose_writer_renames_a_temporary_file_during_the_check_is_read(tmp_path, monkeypatch):
+    """A file listed by the walk but renamed away before it is examined (a concurrent writer's temporary file) is
+    skipped, not an error; a symlink listed beside it is still refused."""
+    store = save_dataset(_ds(), tmp_path / "s.zarr")
+    real_walk = os.walk
+
+    def walk_listing_a_vanished_file(top, **kw):
+        for folder, dirs, files in real_walk(top, **kw):
+            yield folder, dirs, files + ([".zattrs.0123.partial"] if folder == str(store) else [])
+
+    monkeypatch.setattr(os, "walk", walk_listing_a_vanished_file)
+    xr.testing.assert_equal(load_dataset(store), _ds())
+    (store / "h" / "extra").symlink_to(_secret(tmp_path))
+    with pytest.raises(RefusedFileError, match="symlink 'h/extra'"):
+        load_dataset(store)
+
+
 def test_zarr_metadata_naming_arrays_outside_the_store_is_refused(tmp_path):
     import json
 

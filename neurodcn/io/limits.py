@@ -147,7 +147,10 @@ def check_store_tree(root, what: str = "path") -> None:
     for folder, dirs, files in os.walk(root, followlinks=False):
         for name in dirs + files:
             p = Path(folder) / name
-            mode = p.lstat().st_mode
+            try:
+                mode = p.lstat().st_mode
+            except FileNotFoundError:  # a writer's temporary file renamed away since the listing: nothing to read
+                continue
             if stat.S_ISLNK(mode):
                 raise RefusedFileError(f"{what} {str(root)!r} holds a symlink {str(p.relative_to(root))!r} -> "
                                        f"{os.readlink(p)!r}; a zarr store is read only from inside itself")
