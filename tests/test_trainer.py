@@ -115,8 +115,41 @@ def test_existing_run_needs_resume_and_the_same_settings(splits, tmp_path):
     train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=1, batch_size=20), progress=False)
     with pytest.raises(FileExistsError, match="resume"):
         train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=1, batch_size=20), progress=False)
-    with pytest.raises(ValueError, match="train"):
-        train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=2, batch_size=20), resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"differs in \['train'\]"):
+        train(tiny(), train_part, val, tmp_path, TrainConfig(epochs=2, batch_size=10), resume=True, progress=False)
+
+
+def test_resume_with_a_new_schedule_equals_an_uninterrupted_run_of_it(splits, tmp_path):
+    """Epochs and milestones still to come may change on resume; the run then equals one that had the new schedule
+    from the start (the lr so far is the same), and the best checkpoint's card records the change."""
+    train_part, val = splits
+    planned, shortened = TrainConfig(epochs=4, batch_size=20, milestones=(1,)), TrainConfig(
+        epochs=3, batch_size=20, milestones=(1, 2))
+    straight = tiny()
+    train(straight, train_part, val, tmp_path / "a", shortened, progress=False)
+
+    def kill(epoch, step):
+        if (epoch, step) == (1, 0):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), train_part, val, tmp_path / "b", planned, progress=False, on_step=kill)
+    for bad, said in ((TrainConfig(epochs=1, batch_size=20, milestones=(1,)), "epochs=1"),  # no epoch left
+                      (TrainConfig(epochs=3, batch_size=20, milestones=(2,)), r"milestones=\[2\]")):  # past lr
+        with pytest.raises(ValueError, match=rf"{said}.*reached epoch 1 of 4 under milestones \[1\]"):
+            train(tiny(), train_part, val, tmp_path / "b", bad, resume=True, progress=False)
+    resumed = tiny()
+    train(resumed, train_part, val, tmp_path / "b", shortened, resume=True, progress=False)
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    metrics = _strip_seconds(pd.read_csv(tmp_path / "b" / "metrics.csv"))
+    pd.testing.assert_frame_equal(_strip_seconds(pd.read_csv(tmp_path / "a" / "metrics.csv")), metrics)
+    assert metrics["lr"].tolist() == pytest.approx([0.1 * 20 / 128 * 0.1 ** k for k in range(3)])
+    change = [{"at_epoch": 1, "epochs": [4, 3], "milestones": [[1], [1, 2]]}]
+    state = load_training_state(tmp_path / "b" / "state.pt", model=tiny(), restore_rng=False)
+    assert state["metrics"]["schedule_changes"] == change
+    _, card = load_checkpoint(tmp_path / "b" / "best.pt")
+    assert card.get("schedule_changes") == (change if card["best_epoch"] > 1 else None)
 
 
 def test_nan_stops_and_keeps_the_last_good_checkpoint(splits, tmp_path):

@@ -16,6 +16,7 @@ any checkpoint and resumed ends bit-identical (on CPU) to an uninterrupted one.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import dataclasses
@@ -274,6 +275,33 @@ def _run_card(model: nn.Module, config: TrainConfig, train_data: CIFAR10, val_da
             "data": {"train": train_data.describe(), "validation": val_data.describe()}}
 
 
+_RESCHEDULABLE = ("epochs", "milestones")
+
+
+def _schedule_change(saved: dict, run: dict, epoch: int, state: Path) -> dict | None:
+    """What resuming the run ``saved`` (trained up to ``epoch``, 0-based, in progress or next) as ``run`` changes of
+    its schedule: None, or {"at_epoch", "epochs": [old, new], "milestones": [old, new]}.
+
+    Only epochs and milestones still to come may change, so that the resumed run equals an uninterrupted run of the
+    new schedule; ValueError for any other difference."""
+    def fixed(card):
+        return {**card, "train": {k: v for k, v in card["train"].items() if k not in _RESCHEDULABLE}}
+
+    if fixed(saved) != fixed(run):
+        changed = sorted(k for k in run if fixed(saved).get(k) != fixed(run)[k])
+        raise ValueError(f"cannot resume {state}: its run differs in {changed} from the one asked for")
+    old, new = saved["train"], run["train"]
+    if all(old[k] == new[k] for k in _RESCHEDULABLE):
+        return None
+    past_old, past_new = [m for m in old["milestones"] if m <= epoch], [m for m in new["milestones"] if m <= epoch]
+    if past_old != past_new or new["epochs"] <= epoch:
+        raise ValueError(f"cannot resume {state} with epochs={new['epochs']}, milestones={new['milestones']}: it has "
+                         f"reached epoch {epoch} of {old['epochs']} under milestones {old['milestones']}; only epochs "
+                         f"and milestones after epoch {epoch} may change")
+    return {"at_epoch": epoch, "epochs": [old["epochs"], new["epochs"]],
+            "milestones": [old["milestones"], new["milestones"]]}
+
+
 def _write_csv(path: Path, history: list[dict]) -> None:
     columns = list(dict.fromkeys(k for row in history for k in row))
     buf = io.StringIO()
@@ -357,8 +385,10 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
         val_data: the validation images the best epoch is selected on (never the test set).
         out_dir: the run's folder.
         config: the schedule (``TrainConfig``; default: the DCN reference schedule).
-        resume: continue from ``out_dir/state.pt`` (the run's settings must match); without it an existing state is
-            an error.
+        resume: continue from ``out_dir/state.pt`` (the run's settings must match, except that ``epochs`` and
+            ``milestones`` still to come may change: the run then equals an uninterrupted run of the new schedule,
+            and best.pt's card lists the change under "schedule_changes"); without it an existing state is an
+            error.
         progress: show progress bars.
         card: extra JSON-able entries for best.pt's model card (e.g. the data set's name).
         on_step: ``on_step(epoch, step)`` is called after every optimizer step (0-based), e.g. to stop a run early.
@@ -418,10 +448,11 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
         # fields added to TrainConfig after a run started take their defaults, which that run used
         info["card"]["train"] = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)},
                                  **info["card"]["train"]}
-        if info["card"] != run:
-            changed = sorted(k for k in run if info["card"].get(k) != run[k])
-            raise ValueError(f"cannot resume {paths['state']}: its run differs in {changed} from the one asked for")
         start_epoch, prog = info["epoch"], info["metrics"]
+        change = _schedule_change(info["card"], run, start_epoch, paths["state"])
+        if change:
+            scheduler.milestones = collections.Counter(config.milestones)
+            prog = {**prog, "schedule_changes": prog.get("schedule_changes", []) + [change]}
         if prog.get("grad_scaler"):
             scaler.load_state_dict(prog["grad_scaler"])
     elif config.field_gain != 1.0:
@@ -513,9 +544,12 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
                                  "data": run["data"], "schedule": run["train"], "world_size": run["world_size"],
                                  "selection": "best validation accuracy (validation split of the training images)",
                                  "epochs_trained": epoch + 1, "epochs_planned": config.epochs,
-                                 "best_epoch": epoch + 1, "metrics": row}
+                                 "best_epoch": epoch + 1, "metrics": row,
+                                 **({"schedule_changes": prog["schedule_changes"]}
+                                    if prog.get("schedule_changes") else {})}
                     save_checkpoint(plain, paths["best_path"], best_card)
-            prog = {"history": history, "step": 0, "partial": None, "best": best, "grad_scaler": _scaler_state(scaler)}
+            prog = {"history": history, "step": 0, "partial": None, "best": best, "grad_scaler": _scaler_state(scaler),
+                    **({"schedule_changes": prog["schedule_changes"]} if prog.get("schedule_changes") else {})}
             if dist.is_main():
                 _write_csv(paths["metrics"], history)
                 save_training_state(paths["state"], model=plain, epoch=epoch + 1, optimizer=optimizer,
