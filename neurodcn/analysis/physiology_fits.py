@@ -25,6 +25,10 @@ a "physiology" dataset (neurodcn.cortex.physiology) at one model time:
 * latency: the first time the response r(t) reaches half its maximum over the recorded times (linear
   interpolation between recorded times; 0 when r(0) already does), in ms through the cortex's time map:
   latency_ms = onset_ms + ms_per_unit_time * t_half; NaN with one recorded time (a discrete layer).
+
+:func:`compare_with_biology` scores the fits against published V1 histograms; :func:`at_field_size` reads the
+same fits for another image width in degrees (the field of view is an assumption: it converts cycles/image to
+cycles/deg and pixels to deg), and :func:`compare_across_field_sizes` scores them at several widths.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ __all__ = [
     "fit_physiology",
     "BIOLOGY",
     "compare_with_biology",
+    "FIELD_SCALING",
+    "at_field_size",
+    "compare_across_field_sizes",
 ]
 
 HALF = 0.5
@@ -391,6 +398,75 @@ def compare_with_biology(
     return stamp_provenance(
         ds,
         "physiology_biology",
+        fits.attrs["model"],
+        model_config=fits.attrs["model_config"],
+        solver_config=fits.attrs["solver_config"],
+    )
+
+
+FIELD_SCALING = {
+    "preferred_sf": -1,
+    "sf_low_half": -1,
+    "sf_high_half": -1,
+    "test_sf": -1,
+    "gsf_diameter": 1,
+    "x_deg": 1,
+    "y_deg": 1,
+}
+"""Variables and unit coords of a "physiology_fits" dataset that depend on the image width V (deg), as V ** power:
+spatial frequencies (cycles/deg, -1) and visual-angle lengths and positions (deg, +1). The others are
+orientations, ratios (bandwidths, suppression index, GSF ratio), contrasts or times, which do not depend on V."""
+
+
+def at_field_size(fits: xr.Dataset, visual_degrees: float) -> xr.Dataset:
+    """``fits`` read as if the image spanned ``visual_degrees`` (deg) instead of its attrs' visual_degrees V0:
+    every variable of :data:`FIELD_SCALING` times (visual_degrees / V0) ** power, and the attrs visual_degrees,
+    center_x and center_y (deg) rescaled alike.
+
+    This is the physiology of the same model at the new width whenever its stimulus grid is fixed in cycles/image
+    and in pixels, as ``default_parameters`` is (SFs from Nyquist / 16 to Nyquist, apertures from 2 px to the
+    image height): a grating of f cycles/deg on an image V deg wide has the pixels of f V cycles/image, an
+    aperture of d deg covers d / V of the width, and the model sees pixels only. The images, responses and fits
+    are then the same (up to the floating-point rounding of the grating coordinates if the images are drawn
+    anew); only the conversion from cycles/image and pixels to degrees changes.
+    """
+    require_experiment(fits, "physiology_fits", "fits")
+    v0 = check_real("fits.attrs['visual_degrees']", fits.attrs.get("visual_degrees"), lo=0.0, lo_open=True)
+    ratio = check_real("visual_degrees", visual_degrees, lo=0.0, lo_open=True) / v0
+    scaled = {n: fits[n].copy(data=fits[n].values * ratio**p) for n, p in FIELD_SCALING.items()}
+    out = fits.assign_coords({n: v for n, v in scaled.items() if n in fits.coords})
+    out = out.assign({n: v for n, v in scaled.items() if n in fits.data_vars})
+    out.attrs = dict(fits.attrs, visual_degrees=float(visual_degrees))
+    for key in ("center_x", "center_y"):
+        if key in fits.attrs:
+            out.attrs[key] = float(fits.attrs[key]) * ratio
+    return out
+
+
+def compare_across_field_sizes(
+    fits: xr.Dataset, field_sizes, blocks=None, n_boot: int = 1000, seed: int = 0, ci: float = 0.95
+) -> xr.Dataset:
+    """:func:`compare_with_biology` of the fits read at each image width in ``field_sizes`` (deg, increasing;
+    :func:`at_field_size`). The units, their selection and the bootstrap draws are the same at every width (the
+    ceilings too), so the scores differ only through the conversion to degrees.
+
+    Returns compare_with_biology's variables with a leading dim field_size (coord: the width, deg) on each,
+    experiment "physiology_biology_field_size"; attrs visual_degrees (the width the responses were recorded
+    at) and field_sizes.
+    """
+    require_experiment(fits, "physiology_fits", "fits")
+    sizes = check_increasing("field_sizes", field_sizes, 0.0, lo_open=True, what="(image widths, deg)")
+    per = [compare_with_biology(at_field_size(fits, float(v)), blocks, n_boot, seed, ci) for v in sizes]
+    dim = xr.DataArray(
+        sizes, dims="field_size", name="field_size",
+        attrs=dict(long_name="image width (the model's field of view)", units=DEGREE),
+    )
+    ds = xr.concat(per, dim, data_vars="all", coords="minimal", compat="equals", join="exact",
+                   combine_attrs="override")
+    ds.attrs.update(visual_degrees=float(fits.attrs["visual_degrees"]), field_sizes=sizes.tolist())
+    return stamp_provenance(
+        ds,
+        "physiology_biology_field_size",
         fits.attrs["model"],
         model_config=fits.attrs["model_config"],
         solver_config=fits.attrs["solver_config"],

@@ -18,6 +18,7 @@ from neurodcn.analysis.plots.ensembles import plot_ensemble_accuracy
 from neurodcn.analysis.plots.physiology import (
     plot_property_vs_biology,
     plot_rf_size_vs_depth,
+    plot_score_vs_field_size,
     plot_size_tuning_contrast,
     plot_unit_tuning,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "plot_contrast_sweep",
     "plot_property_vs_biology",
     "plot_rf_size_vs_depth",
+    "plot_score_vs_field_size",
     "plot_size_tuning_contrast",
     "plot_unit_tuning",
     "plot_similarity_over_time",

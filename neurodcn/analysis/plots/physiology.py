@@ -1,6 +1,7 @@
 """Figures of in-silico electrophysiology (neurodcn.cortex.physiology) and its comparison with V1 data.
 
 * :func:`plot_property_vs_biology`: model vs published histogram of one V1 property, with its Marques et al. score.
+* :func:`plot_score_vs_field_size`: each property's Marques et al. score against the image width assumed (deg).
 * :func:`plot_rf_size_vs_depth`: theoretical and measured RF size against depth, beside human pRF sizes.
 * :func:`plot_size_tuning_contrast`: population size tuning at low vs high contrast and the GSF ratio.
 * :func:`plot_unit_tuning`: one unit's orientation, SF, size and contrast tuning.
@@ -19,6 +20,7 @@ from neurodcn.validate import check_int
 
 __all__ = [
     "plot_property_vs_biology",
+    "plot_score_vs_field_size",
     "plot_rf_size_vs_depth",
     "plot_size_tuning_contrast",
     "plot_unit_tuning",
@@ -59,6 +61,30 @@ def plot_property_vs_biology(comparison: xr.Dataset, property_name: str, ax=None
         f"score {float(row['score_mean']):.2f} [{low:.2f}, {high:.2f}], ceiling {float(row['ceiling']):.2f}",
         fontsize="medium",
     )
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def plot_score_vs_field_size(comparison: xr.Dataset, ax=None) -> Figure:
+    """Marques et al. score of each property (bootstrap mean; vertical bars: its percentile interval) against the
+    image width (deg, log axis) of a "physiology_biology_field_size" dataset
+    (neurodcn.analysis.physiology_fits.compare_across_field_sizes). The properties are set a few percent apart
+    along x so that equal scores stay visible; the biology's own level, 1, is dashed."""
+    need = ["score_mean", "score_ci_low", "score_ci_high"]
+    check_dataset(comparison, "physiology_biology_field_size", need, ["property", "field_size"], what="comparison")
+    fig, (ax,) = new_figure(ax, width=5.5)
+    widths = comparison["field_size"].values
+    names = [str(p) for p in comparison["property"].values]
+    for i, (name, color) in enumerate(zip(names, colors(len(names)), strict=True)):
+        row = comparison.sel(property=name).transpose("field_size", ...)
+        mean, low, high = (row[v].values for v in need)
+        x = widths * 2.0 ** (0.04 * (i - (len(names) - 1) / 2))
+        ax.plot(x, mean, marker="o", color=color, label=PROPERTIES[name]["long_name"])
+        ax.vlines(x, low, high, color=color)  # the mean can lie outside a skewed bootstrap's interval
+    ax.axhline(1.0, color="0.5", ls="--", lw=1)
+    log_ticks(ax, widths)
+    ax.set_xlabel("image width assumed (deg of visual angle)")
+    ax.set_ylabel("score (similarity / ceiling)")
     ax.legend(frameon=False, fontsize="small")
     return fig
 
