@@ -10,10 +10,19 @@ et al. 2023 (repeat-averaged responses: no ceiling possible). The Algonauts and 
 ``--recordings`` (default ../shared/data/recordings; never bundled); parts whose files are absent are
 skipped with a message.
 
+Baselines (on unless ``--no-baselines``): the pixels (VirtualCortex.pixels), an untrained copy of the model (its
+checkpoint's config rebuilt by the zoo: the initialisation its seed gives) and a discrete network
+(``--discrete``, default the bundled resnet-blocks) run through the same RSA and predictivity with the same
+bootstrap seed, so every sample resamples the same images (RSA) or neurons (predictivity) for all of them. Each
+model's best score over blocks and model times is compared with each baseline's (neurodcn.analysis.compare.paired:
+difference, percentile CI of the paired bootstrap with the best chosen again in every sample, p-value).
+
 Writes rsa_92images_<model>.nc, predictivity_v4_<session>_<model>.nc, tables rsa_92images_<model>.csv and
-predictivity_v4_<model>.csv (best block and model time per region) and figures.
+predictivity_v4_<model>.csv (best block and model time per region), baselines_<model>.csv (model minus baseline
+per measure and region) and figures.
 
     python analyses/brain_similarity.py [--checkpoint CKPT] [--out results/brain_similarity] [--quick]
+        [--no-baselines] [--discrete CKPT]
 """
 
 from __future__ import annotations
@@ -30,12 +39,15 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
+from neurodcn.analysis.compare.paired import paired_predictivity, paired_rsa, paired_table
 from neurodcn.analysis.plots import (
     plot_block_region_matrix,
     plot_predictivity_distributions,
     plot_similarity_over_time,
 )
+from neurodcn.analysis.plots.similarity import plot_paired_differences
 from neurodcn.analysis.plots.style import new_figure
+from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.data.recordings import (
     SHARED_RECORDINGS,
     V4_SESSIONS,
@@ -44,11 +56,15 @@ from neurodcn.data.recordings import (
     load_cowley2023_v4,
     load_kriegeskorte2008_rdms,
 )
+from neurodcn.nn.zoo import build_model
+from neurodcn.validate import check_bool
 
-__all__ = ["run", "main", "settings", "best_table"]
+__all__ = ["run", "main", "settings", "best_table", "baseline_cortices", "baseline_table"]
 
 NAME = "brain_similarity"
 OUT = "results/brain_similarity"
+DISCRETE = "resnet-blocks"
+"""The discrete baseline: a bundled checkpoint (or a checkpoint path given with --discrete)."""
 
 
 def settings(quick: bool) -> dict:
@@ -85,6 +101,32 @@ def best_table(ds: xr.Dataset, var: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def baseline_cortices(vc: VirtualCortex, checkpoint=None, discrete=DISCRETE, progress: bool = True) -> dict:
+    """The baselines of ``vc`` (the cortex on ``checkpoint``) by name: "pixels", "untrained <model>" (the
+    checkpoint's config rebuilt by the zoo, initialised by its seed) with vc's visual field, time map and image
+    size, and the discrete network ``discrete`` (a bundled name or a path; left out when it is the checkpoint)."""
+    like = dict(visual_degrees=vc.visual_degrees, ms_per_unit_time=vc.ms_per_unit_time, onset_ms=vc.onset_ms,
+                image_size=vc.image_size, progress=progress)
+    out = {"pixels": VirtualCortex.pixels(vc.in_channels, **like),
+           f"untrained {vc.name}": VirtualCortex(build_model(**vc.model_config), **like)}
+    if common.checkpoint_label(discrete) != common.checkpoint_label(checkpoint):
+        d = common.load_cortex(discrete, progress=progress)
+        out[d.name if d.name != vc.name else f"{d.name} ({common.checkpoint_label(discrete)})"] = d
+    return out
+
+
+def baseline_table(paired: dict) -> pd.DataFrame:
+    """The rows of paired_table of each paired dataset in ``paired`` (measure -> dataset), with a measure column
+    first."""
+    table = pd.concat([paired_table(ds).assign(measure=m) for m, ds in paired.items()], ignore_index=True)
+    return table[["measure", *table.columns.drop("measure")]]
+
+
+def _times(vc: VirtualCortex, s: dict):
+    """The model times of the settings for a cortex on continuous blocks; None (time 0) for discrete layers."""
+    return s["times"] if vc.readout.continuous else None
+
+
 def _summary(table: pd.DataFrame, what: str) -> list[str]:
     out = []
     for region, rows in table.groupby("region", sort=False):
@@ -96,11 +138,16 @@ def _summary(table: pd.DataFrame, what: str) -> list[str]:
     return out
 
 
-def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, recordings=None) -> common.Result:
-    """RSA on the 92 images and V4 predictivity of one checkpoint's model, saved, tabled and plotted."""
+def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, recordings=None,
+        baselines: bool = True, discrete=DISCRETE) -> common.Result:
+    """RSA on the 92 images and V4 predictivity of one checkpoint's model, saved, tabled and plotted; with
+    ``baselines`` also of its baselines (:func:`baseline_cortices`), compared with them in pairs."""
+    baselines = check_bool("baselines", baselines)
     root = Path(SHARED_RECORDINGS if recordings is None else recordings)
     s = settings(quick)
     vc = common.load_cortex(checkpoint, progress=progress)
+    cortices = {**(baseline_cortices(vc, checkpoint, discrete, progress) if baselines else {}), vc.name: vc}
+    others = list(cortices)[:-1]
     outputs = common.Outputs(out, NAME)
     tag = vc.name
     summary = [f"{NAME}: {vc.name}, model times {s['times']}, time_ms = {vc.onset_ms:g} + "
@@ -114,8 +161,10 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
     except FileNotFoundError as err:
         summary.append(f"  skipped the Algonauts EVC/IT RDMs: {err}")
     brain.update({"monkey IT": k["monkey IT"], "human IT": k["human IT"]})
-    rsa = vc.rsa(images, brain, times=s["times"], method=s["method"], rdm_method=s["rdm_method"],
-                 pool=s["rsa_pool"], n_boot=s["n_boot"], seed=s["seed"])
+    rsas = {name: c.rsa(images, brain, times=_times(c, s), method=s["method"], rdm_method=s["rdm_method"],
+                        pool=s["rsa_pool"], n_boot=s["n_boot"], seed=s["seed"], keep_samples=baselines)
+            for name, c in cortices.items()}
+    rsa = rsas[vc.name].drop_vars("similarity_samples", errors="ignore")
     outputs.dataset(rsa, f"rsa_92images_{tag}.nc", f"RSA of {tag} over model time, 92 images")
     table = best_table(rsa, "similarity")
     outputs.table(table, f"rsa_92images_{tag}.csv", "best block and model time per region (RSA)")
@@ -123,7 +172,7 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
     outputs.figure(plot_block_region_matrix(rsa), f"rsa_92images_matrix_{tag}.png", "block x region (best)")
     summary += _summary(table, "RSA")
 
-    parts = []
+    parts, paired_v4 = [], []
     for session in V4_SESSIONS:
         try:
             x, resp = load_cowley2023_v4(session, root / "cowley2023_v4")
@@ -132,9 +181,14 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
             continue
         if s["v4_images"]:
             x, resp = x[: s["v4_images"]], resp.isel(presentation=slice(0, s["v4_images"]))
-        ds = vc.predictivity(x, {f"V4 {session}": resp}, times=s["times"], stimulus_id=resp["stimulus_id"].values,
-                             pool=s["v4_pool"], pca=s["v4_pca"], n_splits=s["n_splits"], n_boot=s["n_boot"],
-                             seed=s["seed"])
+        runs = {name: c.predictivity(x, {f"V4 {session}": resp}, times=_times(c, s),
+                                     stimulus_id=resp["stimulus_id"].values, pool=s["v4_pool"], pca=s["v4_pca"],
+                                     n_splits=s["n_splits"], n_boot=s["n_boot"], seed=s["seed"],
+                                     keep_samples=baselines)
+                for name, c in cortices.items()}
+        if baselines:
+            paired_v4.append(paired_predictivity(runs, others))
+        ds = runs[vc.name].drop_vars("median_r_samples", errors="ignore")
         outputs.dataset(ds, f"predictivity_v4_{session}_{tag}.nc", f"V4 predictivity of {tag}, session {session}")
         parts.append(ds)
     if parts:
@@ -149,8 +203,25 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
         outputs.figure(fig, f"predictivity_v4_distributions_{tag}.png", "per-neuron r per block, best time")
         summary += _summary(table, "predictivity")
         summary.append("  V4: " + parts[0].attrs["ceiling_note"])
+    if baselines:
+        paired = {"RSA": paired_rsa(rsas, others)}
+        if paired_v4:
+            paired["V4 predictivity"] = xr.concat(paired_v4, dim="region", combine_attrs="drop_conflicts")
+        table = baseline_table(paired)
+        outputs.table(table, f"baselines_{tag}.csv", "best score of each model minus each baseline's, per measure "
+                      "and region, with paired bootstrap CIs and p-values")
+        n = table["model"].nunique()
+        fig, axes = new_figure(nrows=len(paired), ncols=n, width=max(ds.sizes["region"] for ds in paired.values())
+                               + 2.5, height=3.2)
+        for i, ds in enumerate(paired.values()):
+            plot_paired_differences(ds, ax=axes[i * n: (i + 1) * n])
+        outputs.figure(fig, f"baselines_{tag}.png", "model minus baseline per region (paired bootstrap CIs)")
+        summary += [f"  {r.measure} {r.region}: {r.model} minus {r.baseline} {r.difference:+.3f} "
+                    f"[{r.difference_ci_low:+.3f}, {r.difference_ci_high:+.3f}], p = {r.p_value:.2g}"
+                    for r in table[table["model"] == vc.name].itertuples()]
     run_settings = {"checkpoint": common.checkpoint_label(checkpoint), "model": vc.name,
-                    "recordings": str(root), "quick": quick, **s}
+                    "recordings": str(root), "quick": quick, "baselines": others,
+                    "discrete": common.checkpoint_label(discrete) if baselines else None, **s}
     return outputs.finish(run_settings, summary)
 
 
@@ -158,6 +229,10 @@ def main(argv=None) -> int:
     p = common.parser(NAME, __doc__.splitlines()[0], images=False, out=OUT)
     p.add_argument("--recordings", default=None,
                    help="folder with algonauts2019_92images/ and cowley2023_v4/ (default ../shared/data/recordings)")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="compare the model alone (default: also pixels, its untrained copy and --discrete, in pairs)")
+    p.add_argument("--discrete", default=DISCRETE, metavar="CKPT",
+                   help=f"the discrete baseline: a bundled checkpoint name or a path (default: bundled {DISCRETE})")
     return common.main(run, p, argv)
 
 

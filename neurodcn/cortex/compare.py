@@ -91,7 +91,8 @@ def _finish(ds, vc, stimuli, times, pool, experiment: str):
 
 
 def rsa(vc, stimuli, brain, times=None, stimulus_id=None, method: str = "rho-a", rdm_method: str = "correlation",
-        pool: int | None = 4, n_boot: int = 1000, ci: float = 0.95, seed: int = 0, progress=None):
+        pool: int | None = 4, n_boot: int = 1000, ci: float = 0.95, seed: int = 0, progress=None,
+        keep_samples: bool = False):
     """RSA over model time: each recorded block's RDM at each model time against brain RDMs (experiment "rsa").
 
     Needs ``pip install "neurodcn[compare]"`` (rsatoolbox). With time-resolved brain data every model time meets
@@ -112,6 +113,9 @@ def rsa(vc, stimuli, brain, times=None, stimulus_id=None, method: str = "rho-a",
         ci: confidence level of the intervals.
         seed: seed of the bootstrap.
         progress: show progress bars (default: the cortex's setting).
+        keep_samples: keep the bootstrap samples as ``similarity_samples`` (sample x block x time x region
+            [x time_bin]); models run with the same seed on the same stimuli share them, for
+            ``neurodcn.analysis.compare.paired.paired_rsa``.
 
     Returns:
         A Dataset block x time x region [x time_bin]: ``similarity``, ``similarity_ci_low``/``_high``,
@@ -131,13 +135,13 @@ def rsa(vc, stimuli, brain, times=None, stimulus_id=None, method: str = "rho-a",
     ids = _ids(stimuli, stimulus_id)
     regions = brain_rdms(brain, ids, rdm_method)
     feats, times = block_features(vc, stimuli, times, pool, show)
-    ds = rsa_over_time(feats, times, regions, method, rdm_method, n_boot, ci, seed, show)
+    ds = rsa_over_time(feats, times, regions, method, rdm_method, n_boot, ci, seed, show, keep_samples)
     return _finish(ds, vc, stimuli, times, pool, "rsa")
 
 
 def predictivity(vc, stimuli, recordings, times=None, stimulus_id=None, pool: int | None = 4, pca=None,
                  n_splits: int = 5, alphas=DEFAULT_ALPHAS, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
-                 progress=None):
+                 progress=None, keep_samples: bool = False):
     """Neural predictivity over model time: cross-validated ridge regression from each recorded block's features at
     each model time to every recorded neuron (experiment "predictivity").
 
@@ -157,6 +161,9 @@ def predictivity(vc, stimuli, recordings, times=None, stimulus_id=None, pool: in
         ci: confidence level of the intervals.
         seed: seed of the folds and the bootstrap.
         progress: show progress bars (default: the cortex's setting).
+        keep_samples: keep the bootstrap samples of the medians as ``median_r_samples`` (sample x block x time x
+            region [x time_bin]); models run with the same seed on the same recordings share them, for
+            ``neurodcn.analysis.compare.paired.paired_predictivity``.
 
     Returns:
         A Dataset with ``r`` per neuron and ``median_r`` per block, time and region with CIs over neurons;
@@ -177,5 +184,6 @@ def predictivity(vc, stimuli, recordings, times=None, stimulus_id=None, pool: in
     ids = _ids(stimuli, stimulus_id)
     regions = as_regions(recordings)
     feats, times = block_features(vc, stimuli, times, pool, show)
-    ds = predictivity_over_time(feats, times, regions, ids, n_splits, alphas, pca, n_boot, ci, seed, show)
+    ds = predictivity_over_time(feats, times, regions, ids, n_splits, alphas, pca, n_boot, ci, seed, show,
+                                keep_samples)
     return _finish(ds, vc, stimuli, times, pool, "predictivity")

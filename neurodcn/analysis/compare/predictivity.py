@@ -68,19 +68,24 @@ def predictivity_over_time(
     ci: float = 0.95,
     seed: int = 0,
     progress: bool = True,
+    keep_samples: bool = False,
 ) -> xr.Dataset:
     """Ridge predictivity of every neuron from each block at each model time (and time bin).
 
     features: block -> [n_times, n_stimuli, n_features]; recordings: region -> response DataArray
     (presentation x neuroid [x time_bin], coord stimulus_id; see brain.brain_responses); stimulus_id: the
     ids of the feature rows. Medians over a region's neurons get ci-level intervals from n_boot bootstrap
-    samples of the neurons (seeded). Returns a dataset on block x time x neuroid [x time_bin] (r, ceiling)
+    samples of the neurons (seeded; a sample's neurons depend only on seed and the neurons of each region, so
+    runs of different models with the same seed and recordings draw the same ones; keep_samples adds the medians
+    of the samples as ``median_r_samples`` [sample, block, time, region [, time_bin]], for paired comparisons of
+    models: neurodcn.analysis.compare.paired). Returns a dataset on block x time x neuroid [x time_bin] (r, ceiling)
     and block x time x region [x time_bin] (median_r and CIs), with the time-mapping fit when time-resolved.
     r is NaN where a neuron's responses or a block's features are constant across stimuli: attr ``nan_note``
     (and a warning) says where; a region whose neurons are all constant is an error.
     """
     check_bootstrap(n_boot, ci)
     progress = check_bool("progress", progress)
+    keep_samples = check_bool("keep_samples", keep_samples)
     if not isinstance(recordings, dict) or not recordings:
         raise TypeError("recordings must be a non-empty dict region -> response DataArray")
     stimulus_id = np.asarray(stimulus_id)
@@ -151,6 +156,11 @@ def predictivity_over_time(
             [da["neuroid_id"].values if "neuroid_id" in da.coords else np.arange(da.shape[1]) for da in resp.values()]
         )),
     }
+    if keep_samples:
+        data_vars["median_r_samples"] = (
+            ("sample", "block", "time", "region", *tb), sq(boot),
+            {"long_name": f"median {what}, bootstrap samples (neurons resampled; the same for every model run with "
+                          "this seed on the same recordings)", "units": "1"})
     if bins is not None:
         coords["time_bin_start"] = ("time_bin", bins[:, 0], {"long_name": "time bin start", "units": "ms"})
         coords["time_bin_end"] = ("time_bin", bins[:, 1], {"long_name": "time bin end", "units": "ms"})

@@ -90,13 +90,17 @@ def rsa_over_time(
     ci: float = 0.95,
     seed: int = 0,
     progress: bool = True,
+    keep_samples: bool = False,
 ) -> xr.Dataset:
     """Similarity of each block's RDM at each model time with each brain region (and time bin).
 
     features: block name -> [n_times, n_stimuli, n_features]; times: model times [n_times]; brain: region ->
     BrainRDMs over the same stimuli (neurodcn.analysis.compare.brain.brain_rdms). method: RDM comparison
     (rdm.COMPARE_METHODS), rdm_method: model dissimilarity (rdm.RDM_METHODS). n_boot bootstrap samples over
-    stimuli (seeded by ``seed``) give ci-level percentile intervals; 0 skips them.
+    stimuli (seeded by ``seed``) give ci-level percentile intervals; 0 skips them. A sample's stimuli depend only
+    on (seed, n_stimuli), so runs of different models with the same seed on the same stimuli draw the same ones;
+    keep_samples adds them as ``similarity_samples`` [sample, block, time, region [, time_bin]] (for paired
+    comparisons of models: neurodcn.analysis.compare.paired).
     Returns a dataset on block x time x region [x time_bin] (time: model time coord only; the caller adds
     time_ms): similarity with CIs, noise ceilings (nan where a region has one subject: attrs ceiling_note),
     and with time bins the fitted time mapping per block and region.
@@ -104,6 +108,7 @@ def rsa_over_time(
     check_choice("method", method, COMPARE_METHODS)
     check_bootstrap(n_boot, ci)
     progress = check_bool("progress", progress)
+    keep_samples = check_bool("keep_samples", keep_samples)
     if not isinstance(features, dict) or not features:
         raise ValueError("features must be a non-empty dict block name -> array [n_times, n_stimuli, n_features]")
     times = np.asarray(times, dtype=np.float64)
@@ -168,6 +173,11 @@ def rsa_over_time(
         coords["time_bin_end"] = ("time_bin", bins[:, 1], {"long_name": "time bin end", "units": "ms"})
         if T >= 3:
             data_vars.update(time_fit_variables(sim, boot, times, bins, ci, "RDM similarity"))
+    if keep_samples:
+        data_vars["similarity_samples"] = (
+            ("sample", "block", "time", "region", *tb), squeeze(boot),
+            {**v, "long_name": f"{what}, bootstrap samples (stimuli resampled; the same for every model run with "
+                               "this seed on the same stimuli)"})
     single = [r for r in regions if len(set(brain[r].subject.tolist())) < 2]
     attrs = {
         "method": method,

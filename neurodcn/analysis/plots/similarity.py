@@ -6,6 +6,8 @@ Datasets with a time_bin dim are plotted one bin at a time (``ds.isel(time_bin=j
   block with its bootstrap CI, the noise ceiling as a grey band, one panel per region.
 * :func:`plot_block_region_matrix`: block x region matrix of the best similarity over model time.
 * :func:`plot_predictivity_distributions`: per-neuron r per block at the block's best model time.
+* :func:`plot_paired_differences`: a model's best score minus each baseline's, per region, with paired bootstrap
+  CIs (a dataset of neurodcn.analysis.compare.paired).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from neurodcn.analysis.compare.paired import paired_table
 from neurodcn.analysis.plots.style import band, check_dataset, colors, new_figure
 from neurodcn.validate import check_bool
 
-__all__ = ["plot_similarity_over_time", "plot_block_region_matrix", "plot_predictivity_distributions"]
+__all__ = ["plot_similarity_over_time", "plot_block_region_matrix", "plot_predictivity_distributions",
+           "plot_paired_differences"]
 
 _SCORE = {"rsa": "similarity", "predictivity": "median_r"}
 """The score variable of each experiment."""
@@ -123,4 +127,35 @@ def plot_predictivity_distributions(ds: xr.Dataset, region=None, ax=None) -> Fig
     a.set_xticks(range(1, len(labels) + 1), labels)
     a.set_ylabel("held-out Pearson r per neuron")
     a.set_title(f"{region}: {int(neurons.sum())} neurons")
+    return fig
+
+
+def plot_paired_differences(ds: xr.Dataset, ax=None) -> Figure:
+    """Point ranges of each model's best score minus each baseline's (the comparisons of paired_table): one panel
+    per model, regions along x, one colour per baseline, the point the difference and the bar its paired
+    bootstrap CI (``ax``: one Axes per model with comparisons)."""
+    table = paired_table(ds)
+    if "time_bin" in table:
+        raise ValueError("ds has a time_bin dim: plot one bin at a time, e.g. ds.isel(time_bin=0)")
+    compared = set(table["model"])
+    models = [m for m in ds["model"].values.tolist() if m in compared]
+    baselines = ds["baseline"].values.tolist()
+    regions = ds["region"].values.tolist()
+    fig, axes = new_figure(ax, ncols=len(models), width=1.0 * len(regions) + 2.5, height=3.2)
+    width = 0.6 / len(baselines)
+    for a, model in zip(axes, models, strict=True):
+        rows = table[table["model"] == model]
+        for k, (base, color) in enumerate(zip(baselines, colors(len(baselines)), strict=True)):
+            r = rows[rows["baseline"] == base]
+            if r.empty:
+                continue
+            x = np.array([regions.index(g) for g in r["region"]]) + (k - (len(baselines) - 1) / 2) * width
+            a.vlines(x, r["difference_ci_low"], r["difference_ci_high"], color=color, lw=1.5)
+            a.plot(x, r["difference"], "o", ms=4, color=color, label=f"minus {base}")
+        a.axhline(0, color="0.5", lw=0.5)
+        a.set_xticks(range(len(regions)), [str(g) for g in regions], rotation=30, ha="right")
+        a.set_xlim(-0.5, len(regions) - 0.5)
+        a.set_title(str(model))
+        a.legend(fontsize="small", frameon=False)
+    axes[0].set_ylabel(ds["difference"].attrs.get("long_name", "model minus baseline").replace(", ", "\n", 1))
     return fig
