@@ -128,9 +128,9 @@ def run(
     outputs.table(
         field_size_table(by_size), "v1_field_size.csv", "Marques et al. score per property at each image width"
     )
-    outputs.figure(
-        plot_score_vs_field_size(by_size), "v1_score_vs_field_size.png", "score per property vs image width"
-    )
+    fig = plot_score_vs_field_size(by_size)
+    fig.suptitle(f"{vc.name} vs published V1, by the image width assumed (recorded at {vc.visual_degrees:g} deg)")
+    outputs.figure(fig, "v1_score_vs_field_size.png", "score per property vs image width")
     outputs.dataset(rf, "v1_rf_size.nc", "theoretical receptive-field size (support, effective SD) per layer")
     for prop in comparison["property"].values:
         fig = plot_property_vs_biology(comparison, str(prop))

@@ -72,7 +72,7 @@ def plot_score_vs_field_size(comparison: xr.Dataset, ax=None) -> Figure:
     along x so that equal scores stay visible; the biology's own level, 1, is dashed."""
     need = ["score_mean", "score_ci_low", "score_ci_high"]
     check_dataset(comparison, "physiology_biology_field_size", need, ["property", "field_size"], what="comparison")
-    fig, (ax,) = new_figure(ax, width=5.5)
+    fig, (ax,) = new_figure(ax, width=8.0)
     widths = comparison["field_size"].values
     names = [str(p) for p in comparison["property"].values]
     for i, (name, color) in enumerate(zip(names, colors(len(names)), strict=True)):
@@ -85,7 +85,7 @@ def plot_score_vs_field_size(comparison: xr.Dataset, ax=None) -> Figure:
     log_ticks(ax, widths)
     ax.set_xlabel("image width assumed (deg of visual angle)")
     ax.set_ylabel("score (similarity / ceiling)")
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
