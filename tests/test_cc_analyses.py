@@ -2,10 +2,12 @@
 checked against PyTorch's own operators, scipy and hand-worked cases."""
 
 import importlib
+import json
 import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -143,6 +145,67 @@ def test_shift_equivariance_quick_run_on_a_synthetic_folder(tmp_path, synthetic_
     assert (np.abs(ds["cosine"].values) <= 1 + 1e-6).all()
     assert (np.abs(ds["shift_y"].sel(max_shift=6).values) <= 6).all()
     assert ds["paper_cosine"].sel(model="ccnet", input="cifar10").values[1:].tolist() == [0.92, 0.85, 0.77]
+    # an untrained model is its own untrained copy: no change, the same misalignment, no accuracy measured
+    np.testing.assert_array_equal(ds["untrained_cosine"].values, ds["cosine"].values)
+    assert (ds["cosine_change"].values == 0).all()
+    assert (ds["misalignment_ratio"].sel(max_shift=[2, 4, 6]).values == 1).all()
+    assert np.isnan(ds["misalignment_ratio"].sel(max_shift=0).values).all()
+    assert np.isnan(ds["untrained_test_accuracy"].values).all()
+
+
+@pytest.mark.slow
+def test_briefly_trained_models_are_set_beside_their_initialisation(tmp_path, synthetic_cifar):
+    untrained = cc_shift_equivariance.run(tmp_path / "u", data=synthetic_cifar.root, images=2, seed=1,
+                                          progress=False)
+    trained = cc_shift_equivariance.run(tmp_path / "t", data=synthetic_cifar.root, images=2, seed=1,
+                                        train_epochs=1, progress=False, bootstrap=50)
+    # the copies are the models as initialised with --seed before training, on the same inputs and shifts
+    np.testing.assert_allclose(trained["untrained_cosine"].values, untrained["cosine"].values, rtol=1e-6)
+    assert (trained["cosine"].sel(max_shift=6) != untrained["cosine"].sel(max_shift=6)).all()
+    assert np.isfinite(trained["untrained_test_accuracy"].values).all()
+    configs = json.loads(trained.attrs["model_config"])
+    assert configs["ccnet"]["seed"] == configs["convnet"]["seed"] == 1
+
+
+def test_untrained_copy_is_the_seeded_initialisation_of_a_config():
+    from neurodcn.cortex.baselines import untrained_copy
+    small = {"name": "convnet", "channels": [4] * 8, "fc": [8, 8]}
+    model = untrained_copy(small, seed=3)
+    assert model.config["seed"] == 3 and not model.training
+    for a, b in zip(model.state_dict().values(), untrained_copy(model.config).state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the config's seed: the same initialisation
+    zero = nd.build_model("convnet", channels=[4] * 8, fc=[8, 8], seed=0)
+    torch.testing.assert_close(untrained_copy(small).convs[0].weight, zero.convs[0].weight, rtol=0, atol=0)
+    assert not torch.equal(model.convs[0].weight, zero.convs[0].weight)
+    with pytest.raises(TypeError, match="config"):
+        untrained_copy("convnet")
+    with pytest.raises(ValueError, match="name"):
+        untrained_copy({"channels": [4] * 8})
+
+
+def test_relative_to_untrained_is_paired_over_the_inputs():
+    rng = np.random.default_rng(0)
+    untrained = rng.uniform(0.5, 1.0, size=(2, 50))  # a wide spread over inputs
+    trained = untrained - 0.01  # ... and the same change for every input
+    change, low, high, ratio = cc_shift_equivariance.relative_to_untrained(trained, untrained, n_boot=300)
+    np.testing.assert_allclose(change, -0.01)
+    np.testing.assert_allclose(low, -0.01)  # paired: the differences have no spread, so neither has the interval
+    np.testing.assert_allclose(high, -0.01)
+    np.testing.assert_allclose(ratio, (1 - trained.mean(1)) / (1 - untrained.mean(1)))
+    noisy = untrained + rng.normal(0.02, 0.05, size=untrained.shape)
+    change, low, high, _ = cc_shift_equivariance.relative_to_untrained(noisy, untrained, n_boot=300, seed=1)
+    d = noisy - untrained
+    np.testing.assert_allclose(change, d.mean(1))
+    assert (low < change).all() and (change < high).all()
+    # close to the normal interval of a mean, mean +- 1.96 SE
+    se = d.std(1, ddof=1) / np.sqrt(d.shape[1])
+    np.testing.assert_allclose(high - low, 2 * 1.96 * se, rtol=0.25)
+    aligned = np.ones((1, 3))  # no shift: nothing to divide by
+    assert np.isnan(cc_shift_equivariance.relative_to_untrained(aligned, aligned)[3]).all()
+    with pytest.raises(ValueError, match="one shape"):
+        cc_shift_equivariance.relative_to_untrained(np.ones((2, 3)), np.ones((2, 4)))
+    with pytest.raises(ValueError, match="n_boot"):
+        cc_shift_equivariance.relative_to_untrained(trained, untrained, n_boot=0)
 
 
 def test_train_briefly_runs_the_recipe_and_leaves_eval_mode():
@@ -168,12 +231,45 @@ def _small_trained(tmp_path, name):
 
 
 def test_shift_equivariance_on_checkpoints(tmp_path, synthetic_cifar):
-    paths = [_small_trained(tmp_path, "convnet"), _small_trained(tmp_path, "ccnet")]
+    from neurodcn.train.checkpoint import save_checkpoint
+
+    convnet, _ = nd.load_checkpoint(_small_trained(tmp_path, "convnet"))
+    with torch.no_grad():  # "trained": moved away from its initialisation
+        convnet.convs[0].weight.mul_(-2.0)
+    paths = [save_checkpoint(convnet, tmp_path / "moved.pt"), _small_trained(tmp_path, "ccnet")]
     ds = cc_shift_equivariance.run(tmp_path / "out", data=synthetic_cifar.root, images=3, progress=False,
-                                   checkpoints=paths)
+                                   checkpoints=paths, bootstrap=100)
     assert list(ds["model"].values) == ["convnet", "ccnet"] and "trained by neurodcn train" in ds.attrs["models"]
     np.testing.assert_allclose(ds["cosine"].sel(max_shift=0).values, 1.0, atol=1e-6)  # no shift: identical maps
     assert np.all(np.isfinite(ds["test_accuracy"].values))
+    # the ccnet checkpoint is its own initialisation (seed 0 in its config): its copy measures the same
+    cc = ds.sel(model="ccnet")
+    np.testing.assert_array_equal(cc["untrained_cosine"].values, cc["cosine"].values)
+    assert (cc["cosine_change"].values == 0).all() and cc["untrained_test_accuracy"] == cc["test_accuracy"]
+    # the convnet's copy, rebuilt by hand (its config has no seed: seed 0), on the same images and shifts
+    test = nd.load_cifar10(synthetic_cifar.root, "test")
+    copy = nd.build_model("convnet", channels=[4] * 8, fc=[8, 8], seed=0).eval()
+    x = test.images[ds["test_index"].values]
+    for r in (2, 6):
+        shifts = np.stack([ds["shift_y"].sel(max_shift=r).values, ds["shift_x"].sel(max_shift=r).values], 1)
+        expected = cc_shift_equivariance.shift_cosine(copy.features, x, shifts)
+        got = ds["untrained_cosine"].sel(model="convnet", input="cifar10", max_shift=r).values
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    with torch.no_grad():
+        expected = (copy(test.images).argmax(1) == test.labels).double().mean().item()
+    assert ds["untrained_test_accuracy"].sel(model="convnet").item() == pytest.approx(expected)
+    conv = ds.sel(model="convnet")
+    np.testing.assert_allclose(conv["cosine_change"], (conv["cosine"] - conv["untrained_cosine"]).mean("sample"))
+    assert (conv["cosine_change"].sel(max_shift=[2, 4, 6]) != 0).all()
+    # the table: one row per model, input and shift, the accuracies beside every row; written as .csv
+    table = cc_shift_equivariance.table(ds)
+    assert table.shape == (2 * 2 * 4, 3 + len(cc_shift_equivariance.TABLE))
+    assert table.columns.tolist()[:3] == ["model", "input", "max_shift"]
+    rows = table.set_index(["model", "input", "max_shift"])
+    assert rows.loc[("convnet", "noise", 4), "test_accuracy"] == ds["test_accuracy"].sel(model="convnet").item()
+    assert rows.loc[("ccnet", "cifar10", 6), "misalignment_ratio"] == 1.0
+    written = pd.read_csv(tmp_path / "out" / "cc_shift_equivariance.csv")
+    pd.testing.assert_frame_equal(written, table, check_dtype=False)
 
 
 def test_scale_ensemble_accuracy_and_intervals(tmp_path, synthetic_cifar):

@@ -11,9 +11,9 @@ from torch import nn
 from neurodcn.data.bundled import bundled_checkpoint, bundled_checkpoints
 from neurodcn.nn.zoo import build_model, list_models
 from neurodcn.train.checkpoint import load_checkpoint
-from neurodcn.validate import check_choice, check_int
+from neurodcn.validate import check_choice, check_int, check_type
 
-__all__ = ["Pixels", "untrained_model"]
+__all__ = ["Pixels", "untrained_model", "untrained_copy"]
 
 
 class Pixels(nn.Module):
@@ -37,5 +37,16 @@ def untrained_model(name: str, seed: int | None = None) -> nn.Module:
     check_choice("name", name, sorted(set(bundled_checkpoints()) | set(list_models())))
     config = (load_checkpoint(bundled_checkpoint(name))[1]["model"]["config"] if name in bundled_checkpoints()
               else {"name": name})
+    return untrained_copy(config, seed)
+
+
+def untrained_copy(config: dict, seed: int | None = None) -> nn.Module:
+    """An untrained model (eval mode) of the architecture ``config`` (a model's config dict, "name" included),
+    built by the zoo's builder with its seed rule: a forked RNG seeded with ``seed`` (None: the seed the config
+    records, else 0), so a trained model's copy from its own config is its own initialisation when that was
+    seeded."""
+    config = check_type("config", config, dict, "a model config dict")
+    if "name" not in config:
+        raise ValueError(f"config must name its zoo model (a 'name' entry), got keys {sorted(config)}")
     seed = (config.get("seed") or 0) if seed is None else check_int("seed", seed, minimum=0)
     return build_model(**dict(config, seed=seed)).eval()
