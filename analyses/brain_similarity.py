@@ -6,7 +6,9 @@ RSA (vc.rsa): the RDM (correlation distance, full feature maps) of every ODE blo
 subjects x 2 sessions); Spearman's rho-a (rsatoolbox), rsatoolbox noise ceilings over subjects, bootstrap
 CIs over images. Predictivity (vc.predictivity): 5-fold ridge (RidgeCV) from each block's features
 (average-pooled to 4 x 4 positions) at each model time to every V4 neuron of the four sessions of Cowley
-et al. 2023 (repeat-averaged responses: no ceiling possible). The Algonauts and V4 sets are read from
+et al. 2023: repeat averages for 190923, 201025 and 210225 (no ceiling possible); single trials for 210325, which
+give each neuron a split-half noise ceiling and the noise-corrected r / sqrt(ceiling) (table
+predictivity_v4_210325_ceiled_<model>.csv, every model at its best block and time). The Algonauts and V4 sets are read from
 ``--recordings`` (default ../shared/data/recordings; never bundled); parts whose files are absent are
 skipped with a message.
 
@@ -39,7 +41,8 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
 
-from neurodcn.analysis.compare.paired import paired_predictivity, paired_rsa, paired_table
+from neurodcn.analysis.compare.ceiling import noise_corrected_predictivity
+from neurodcn.analysis.compare.paired import best_score, paired_predictivity, paired_rsa, paired_table
 from neurodcn.analysis.plots import (
     plot_block_region_matrix,
     plot_predictivity_distributions,
@@ -51,6 +54,7 @@ from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.data.recordings import (
     SHARED_RECORDINGS,
     V4_SESSIONS,
+    V4_TRIAL_SESSIONS,
     load_92_images,
     load_algonauts2019_rdms,
     load_cowley2023_v4,
@@ -59,7 +63,7 @@ from neurodcn.data.recordings import (
 from neurodcn.nn.zoo import build_model
 from neurodcn.validate import check_bool
 
-__all__ = ["run", "main", "settings", "best_table", "baseline_cortices", "baseline_table"]
+__all__ = ["run", "main", "settings", "best_table", "baseline_cortices", "baseline_table", "ceiled_table"]
 
 NAME = "brain_similarity"
 OUT = "results/brain_similarity"
@@ -122,6 +126,24 @@ def baseline_table(paired: dict) -> pd.DataFrame:
     return table[["measure", *table.columns.drop("measure")]]
 
 
+def ceiled_table(runs: dict[str, xr.Dataset]) -> pd.DataFrame:
+    """Noise-corrected V4 predictivity of every model of ``runs`` (model name -> predictivity of one session run
+    on single trials, so that it holds per-neuron ``ceiling``): at each model's best block and model time (by
+    median r), the median over neurons of r, of the ceiling and of r / sqrt(ceiling)
+    (noise_corrected_predictivity; neurons with a ceiling below its minimum are left out and counted)."""
+    rows = []
+    for name, ds in runs.items():
+        best = best_score(ds["median_r"].squeeze("region", drop=True))
+        r = ds["r"].sel(block=best["block"].item(), time=best["time"].item())
+        nc = noise_corrected_predictivity(r, ds["ceiling"])
+        kept = nc["nan_reason"] == ""
+        rows.append({"model": name, "block": str(best["block"].item()), "time": float(best["time"]),
+                     "median_r": float(r.median()), "median_ceiling": float(nc["ceiling"].median()),
+                     "median_r_corrected": float(nc["r_corrected"].where(kept).median()),
+                     "neurons": int(r.sizes["neuroid"]), "neurons_corrected": int(kept.sum())})
+    return pd.DataFrame(rows)
+
+
 def _times(vc: VirtualCortex, s: dict):
     """The model times of the settings for a cortex on continuous blocks; None (time 0) for discrete layers."""
     return s["times"] if vc.readout.continuous else None
@@ -174,20 +196,30 @@ def run(checkpoint=None, out=OUT, quick: bool = False, progress: bool = True, re
 
     parts, paired_v4 = [], []
     for session in V4_SESSIONS:
+        trials = session in V4_TRIAL_SESSIONS  # single trials: the run gets a per-neuron noise ceiling
         try:
-            x, resp = load_cowley2023_v4(session, root / "cowley2023_v4")
+            x, resp = load_cowley2023_v4(session, root / "cowley2023_v4", trials=trials)
         except FileNotFoundError as err:
             summary.append(f"  skipped V4 session {session}: {err}")
             continue
         if s["v4_images"]:
-            x, resp = x[: s["v4_images"]], resp.isel(presentation=slice(0, s["v4_images"]))
+            x, resp = x[: s["v4_images"]], resp.where(resp["stimulus_id"] <= s["v4_images"], drop=True)
+        ids = np.arange(1, len(x) + 1)  # image i of x is stimulus_id i + 1
         runs = {name: c.predictivity(x, {f"V4 {session}": resp}, times=_times(c, s),
-                                     stimulus_id=resp["stimulus_id"].values, pool=s["v4_pool"], pca=s["v4_pca"],
+                                     stimulus_id=ids, pool=s["v4_pool"], pca=s["v4_pca"],
                                      n_splits=s["n_splits"], n_boot=s["n_boot"], seed=s["seed"],
                                      keep_samples=baselines)
                 for name, c in cortices.items()}
         if baselines:
             paired_v4.append(paired_predictivity(runs, others))
+        if trials:
+            ceiled = ceiled_table(runs)
+            outputs.table(ceiled, f"predictivity_v4_{session}_ceiled_{tag}.csv", f"V4 session {session}: median "
+                          "r, split-half noise ceiling and noise-corrected r / sqrt(ceiling) at each model's best "
+                          "block and time")
+            summary += [f"  V4 {session} noise-corrected: {r.model} median r {r.median_r:.3f}, ceiling "
+                        f"{r.median_ceiling:.3f}, r / sqrt(ceiling) {r.median_r_corrected:.3f} ({r.block}, t = "
+                        f"{r.time:g}; {r.neurons_corrected} of {r.neurons} neurons)" for r in ceiled.itertuples()]
         ds = runs[vc.name].drop_vars("median_r_samples", errors="ignore")
         outputs.dataset(ds, f"predictivity_v4_{session}_{tag}.nc", f"V4 predictivity of {tag}, session {session}")
         parts.append(ds)

@@ -74,3 +74,18 @@ def test_baselines_run_through_the_same_rsa(tiny, tmp_path):
     assert set(table["measure"]) == {"RSA"} and (table["difference_ci_low"] <= table["difference_ci_high"]).all()
     assert table["p_value"].between(0, 1, inclusive="right").all()
     assert any("RSA human IT: dcn-ode minus pixels" in line for line in result.summary)
+
+
+def test_ceiled_table_corrects_each_model_at_its_best_block_and_time():
+    """r / sqrt(ceiling) per neuron at the block and time of the best median r, by hand; a neuron with a ceiling
+    below the minimum (0.1) is left out of the corrected median and counted."""
+    r = np.array([[[0.2, 0.4, 0.6], [0.3, 0.5, 0.1]], [[0.6, 0.6, 0.9], [0.0, 0.0, 0.0]]])  # block x time x neuroid
+    ds = xr.Dataset({"r": (("block", "time", "neuroid"), r),
+                     "median_r": (("block", "time", "region"), np.median(r, axis=-1)[..., None]),
+                     "ceiling": ("neuroid", [0.64, 0.25, 0.05])},
+                    coords={"block": ["block1", "block2"], "time": [0.0, 2.0], "region": ["V4 210325"]})
+    row = brain_similarity.ceiled_table({"m": ds}).iloc[0]
+    assert (row["block"], row["time"]) == ("block2", 0.0)  # median 0.6, the best
+    assert row["median_r"] == pytest.approx(0.6) and row["median_ceiling"] == pytest.approx(0.25)
+    assert row["median_r_corrected"] == pytest.approx(np.median([0.6 / 0.8, 0.6 / 0.5]))
+    assert (row["neurons"], row["neurons_corrected"]) == (3, 2)
