@@ -60,11 +60,11 @@ def _figure(table: pd.DataFrame) -> Figure:
 
 
 def run(out="results", quick: bool = False, progress: bool = True, checkpoint=None, data=None, seeds=None,
-        epochs=None, width=None, models=None) -> common.Result:
+        epochs=None, width=None, models=None, solver=None) -> common.Result:
     """Train and test every (model, seed); write the table, dataset and figure to ``out``."""
     training.reject_checkpoint(checkpoint)
     models = training.check_models((QUICK_MODELS if quick else MODELS) if models is None else models, MODELS)
-    settings, seeds = training.settings_from_args(quick, epochs, width, seeds)
+    settings, seeds = training.settings_from_args(quick, epochs, width, seeds, solver)
     train_split, test = training.load_splits(data)
     rows = []
     for model in models:

@@ -72,11 +72,11 @@ def _figure(table: pd.DataFrame) -> Figure:
 
 
 def run(out="results", quick: bool = False, progress: bool = True, checkpoint=None, data=None, seeds=None,
-        epochs=None, width=None, models=None, per_class=None) -> common.Result:
+        epochs=None, width=None, models=None, per_class=None, solver=None) -> common.Result:
     """Train and test every (model, per_class, seed); write the table, dataset and figure to ``out``."""
     training.reject_checkpoint(checkpoint)
     models = training.check_models(MODELS if models is None else models, MODELS)
-    settings, seeds = training.settings_from_args(quick, epochs, width, seeds)
+    settings, seeds = training.settings_from_args(quick, epochs, width, seeds, solver)
     train_split, test = training.load_splits(data)
     available = int(train_split.class_counts().min()) - settings.val_per_class
     wanted = list(per_class) if per_class is not None else list(QUICK_PER_CLASS if quick else PAPER_PER_CLASS)

@@ -121,12 +121,12 @@ def _figure(images: torch.Tensor, recon: dict) -> Figure:
 
 
 def run(out="results", quick: bool = False, progress: bool = True, checkpoint=None, encoder_checkpoints=None,
-        data=None, seeds=None, epochs=None, width=None, models=None) -> common.Result:
+        data=None, seeds=None, epochs=None, width=None, models=None, solver=None) -> common.Result:
     """Reconstruct with every (encoder, seed); write the table, dataset and figure to ``out``."""
     models = training.check_models(MODELS if models is None else models, MODELS)
     paths = list(encoder_checkpoints or []) + ([checkpoint] if checkpoint is not None else [])
     given = _encoders(models, paths)
-    settings, seeds = training.settings_from_args(quick, epochs, width, seeds)
+    settings, seeds = training.settings_from_args(quick, epochs, width, seeds, solver)
     train_split, test = training.load_splits(data)
     shown = test.images[:SHOWN]
     rows, recon = [], {}

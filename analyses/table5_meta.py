@@ -81,11 +81,11 @@ def _figure(sigma: pd.DataFrame) -> Figure:
 
 
 def run(out="results", quick: bool = False, progress: bool = True, checkpoint=None, data=None, seeds=None,
-        epochs=None, width=None, models=None) -> common.Result:
+        epochs=None, width=None, models=None, solver=None) -> common.Result:
     """Train and test every (model, seed), read the sigma(t) curves; write tables, dataset and figure."""
     training.reject_checkpoint(checkpoint)
     models = training.check_models(MODELS if models is None else models, MODELS)
-    settings, seeds = training.settings_from_args(quick, epochs, width, seeds)
+    settings, seeds = training.settings_from_args(quick, epochs, width, seeds, solver)
     train_split, test = training.load_splits(data)
     rows, curves = [], []
     for model in models:

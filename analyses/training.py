@@ -30,7 +30,7 @@ from neurodcn.schema import stamp_provenance
 from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.train.trainer import TrainConfig, evaluate, train
 
-__all__ = ["Settings", "QUICK", "FULL", "load_splits", "train_and_test", "add_arguments",
+__all__ = ["Settings", "QUICK", "FULL", "load_splits", "train_and_test", "add_arguments", "parse_solver",
            "settings_from_args", "check_models", "results_dataset", "reject_checkpoint", "mean_sd",
            "accuracy_summary", "run_dir", "finish_common"]
 
@@ -128,15 +128,34 @@ def add_arguments(p: argparse.ArgumentParser, models: list[str] | None = None) -
                    "(default 0 1 2; quick: 0)")
     p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {FULL.epochs}; quick {QUICK.epochs})")
     p.add_argument("--width", type=int, default=None, help=f"width (default {FULL.width}; quick {QUICK.width})")
+    p.add_argument("--solver", default=None, metavar="METHOD[:STEP]",
+                   help="solver of the ODE models: an adaptive method (e.g. dopri5) or a fixed-grid one with its "
+                   "step, e.g. rk4:0.5 (default: dopri5; quick: euler:1); never the adjoint")
     if models is not None:
         p.add_argument("--models", nargs="+", default=None, help=f"models among {models} (default: all)")
     return p
 
 
-def settings_from_args(quick: bool, epochs=None, width=None, seeds=None) -> tuple[Settings, list[int]]:
-    """(Settings, seeds) from QUICK or FULL with the command line's epochs, width and seeds applied."""
+def parse_solver(spec: str) -> SolverConfig:
+    """The SolverConfig of ``spec``: "METHOD" (adaptive, e.g. "dopri5") or "METHOD:STEP" (fixed grid, e.g.
+    "rk4:0.5"), backpropagated through the solver (no adjoint); ValueError naming the spec otherwise."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"solver must be METHOD or METHOD:STEP (e.g. dopri5, rk4:0.5), got {spec!r}")
+    method, _, step = spec.partition(":")
+    try:
+        return SolverConfig(method=method, step_size=float(step) if step else None, adjoint=False)
+    except ValueError as err:
+        raise ValueError(f"solver {spec!r}: {err}") from err
+
+
+def settings_from_args(quick: bool, epochs=None, width=None, seeds=None,
+                       solver: str | None = None) -> tuple[Settings, list[int]]:
+    """(Settings, seeds) from QUICK or FULL with the command line's epochs, width, seeds and solver
+    (:func:`parse_solver`) applied."""
     base = QUICK if quick else FULL
     changes = {k: v for k, v in (("epochs", epochs), ("width", width)) if v is not None}
+    if solver is not None:
+        changes["solver"] = parse_solver(solver)
     seeds = ([0] if quick else [0, 1, 2]) if seeds is None else list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")

@@ -48,6 +48,13 @@ def test_settings_and_arguments_are_validated(synthetic_cifar):
         training.settings_from_args(True, seeds=[-1])
     with pytest.raises(ValueError, match="models"):
         training.check_models(["dcn-ode", "vgg"], table2.MODELS)
+    settings, _ = training.settings_from_args(True, solver="rk4:0.5")  # a faithful fixed grid for the quick runs
+    assert settings.solver == nd.SolverConfig(method="rk4", step_size=0.5, adjoint=False)
+    assert training.parse_solver("dopri5") == nd.SolverConfig(method="dopri5", adjoint=False)
+    for bad, said in (("rk4", "step_size is required"), ("dopri5:0.5", "step_size"), ("", "METHOD or"),
+                      ("rk4:x", "could not convert")):
+        with pytest.raises(ValueError, match=said):
+            training.parse_solver(bad)
     with pytest.raises(ValueError, match="checkpoint"):
         table1.run(checkpoint="x.pt", data=synthetic_cifar.root, **TINY)
     with pytest.raises(ValueError, match="per_class"):  # 20 per class, 10 of them held out for validation
