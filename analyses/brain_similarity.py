@@ -8,8 +8,8 @@ CIs over images. Predictivity (vc.predictivity): 5-fold ridge (RidgeCV) from eac
 (average-pooled to 4 x 4 positions) at each model time to every V4 neuron of the four sessions of Cowley
 et al. 2023: repeat averages for 190923, 201025 and 210225 (no ceiling possible); single trials for 210325, which
 give each neuron a split-half noise ceiling and the noise-corrected r / sqrt(ceiling) (table
-predictivity_v4_210325_ceiled_<model>.csv, every model at its best block and time). The Algonauts and V4 sets are read from
-``--recordings`` (default ../shared/data/recordings; never bundled); parts whose files are absent are
+predictivity_v4_210325_ceiled_<model>.csv, every model at its best block and time). The Algonauts and V4 sets
+are read from ``--recordings`` (default ../shared/data/recordings; never bundled); parts whose files are absent are
 skipped with a message.
 
 Baselines (on unless ``--no-baselines``): the pixels (VirtualCortex.pixels), an untrained copy of the model (its

@@ -80,6 +80,15 @@ def parser(prog: str, description: str, images: bool = True, out: str = "results
     return p
 
 
+def solver_option(p: argparse.ArgumentParser) -> None:
+    """Add ``--solver METHOD``: solve the checkpoint's ODE blocks with an adaptive method instead of its own."""
+    from neurodcn.nn.dynamics import ADAPTIVE_METHODS
+
+    p.add_argument("--solver", choices=ADAPTIVE_METHODS, default=None, metavar="METHOD",
+                   help="solve the model's ODE blocks with this adaptive method at their own tolerances, e.g. "
+                   "dopri5 for a model trained with fixed rk4 steps (default: the checkpoint's solver)")
+
+
 def main(run: Callable[..., Result], p: argparse.ArgumentParser, argv=None) -> int:
     """Parse ``argv`` with ``p``, call ``run(**options)``, print the summary and the files; exit code."""
     args = vars(p.parse_args(argv))

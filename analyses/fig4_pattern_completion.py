@@ -2,8 +2,8 @@
 
 Command-line front of neurodcn.paper.fig4_pattern_completion (the computation, the files it writes and their settings).
 
-    python analyses/fig4_pattern_completion.py [--checkpoint CKPT] [--out results] [--quick] [--num-images N]
-        [--baselines [CKPT ...]]
+    python analyses/fig4_pattern_completion.py [--checkpoint CKPT] [--solver dopri5] [--out results] [--quick]
+        [--num-images N] [--baselines [CKPT ...]]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--baselines", nargs="*", default=list(BASELINES), metavar="CKPT",
                    help=f"bundled names or checkpoint paths beside the model in Fig. 3c (default: "
                    f"{' '.join(BASELINES)}; none: no baselines)")
+    common.solver_option(p)
     return common.main(run, p, argv)
 
 

@@ -2,8 +2,8 @@
 
 Command-line front of neurodcn.paper.fig5_contrast (the computation, the files it writes and their settings).
 
-    python analyses/fig5_contrast.py [--checkpoint CKPT] [--out results] [--quick] [--num-images N]
-        [--contrasts C [C ...]]
+    python analyses/fig5_contrast.py [--checkpoint CKPT] [--solver dopri5] [--out results] [--quick]
+        [--num-images N] [--contrasts C [C ...]]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--contrasts", type=float, nargs="+", default=None, metavar="C",
                    help="contrast factors c > 0 (default: logspace(-3, 0.7, 30); the table compares the two "
                    "nearest to the paper's 1 and 0.06)")
+    common.solver_option(p)
     return common.main(run, p, argv)
 
 

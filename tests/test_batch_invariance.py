@@ -1,5 +1,6 @@
 """Same stimulus, same answer: for every experiment that runs the model, an image's result alone equals its
-result inside a batch of 64 others (the bundled dcn-ode, adaptive dopri5 at rtol = atol = 1e-3).
+result inside a batch of 64 others (the bundled dcn-ode-subset, trained and solved with adaptive dopri5 at
+rtol = atol = 1e-3).
 
 The criterion (per image, relative L2 over everything the experiment reports for it): within 1e-4 for at least
 99 % of images, and never beyond the solver's tolerance (1e-3): float noise of batched convolutions may flip a
@@ -13,7 +14,7 @@ import torch
 import neurodcn as nd
 from neurodcn.cortex.faithfulness import solver_agreement
 
-TOLERANCE = 1e-3  # the bundled dcn-ode's rtol = atol
+TOLERANCE = 1e-3  # the bundled dcn-ode-subset's rtol = atol
 N = 65  # one image and 64 others: the batch size
 MANY = 195  # images recorded alone and in batches: enough to measure a 99 % fraction (at most 1 image beyond)
 ALONE = 8  # images also solved alone in the slower experiments
@@ -21,12 +22,12 @@ ALONE = 8  # images also solved alone in the slower experiments
 
 @pytest.fixture(scope="module")
 def vc():
-    return nd.VirtualCortex.pretrained("dcn-ode", progress=False, batch_size=N)
+    return nd.VirtualCortex.pretrained("dcn-ode-subset", progress=False, batch_size=N)
 
 
 @pytest.fixture(scope="module")
 def alone(vc):
-    return nd.VirtualCortex.pretrained("dcn-ode", progress=False, batch_size=1)
+    return nd.VirtualCortex.pretrained("dcn-ode-subset", progress=False, batch_size=1)
 
 
 @pytest.fixture(scope="module")

@@ -219,9 +219,9 @@ def test_adaptive_steps_are_reported_and_a_step_time_reads_as_a_state(model, ima
 
 
 def test_a_recording_names_the_data_its_checkpoint_was_trained_on():
-    vc = nd.VirtualCortex.pretrained("resnet-blocks", progress=False)
+    vc = nd.VirtualCortex.pretrained("resnet-blocks-subset", progress=False)
     tree = vc.record(torch.rand(2, 3, 32, 32), times=[0.0])
-    card = json.loads((bundled.bundled_dir("checkpoints") / "resnet-blocks.card.json").read_text())
+    card = json.loads((bundled.bundled_dir("checkpoints") / "resnet-blocks-subset.card.json").read_text())
     assert tree.attrs["training_data"] == card["dataset"] and "subset" in card["dataset"]
 
 

@@ -242,18 +242,18 @@ def test_resaving_a_loaded_card_gets_a_fresh_hash(tmp_path):
     assert again["test"] == {"accuracy": 0.5}
 
 
-@pytest.mark.parametrize("name", ["dcn-ode", "dcn-ode-euler"])  # the bundled files written before format 2
+@pytest.mark.parametrize("name", ["dcn-ode-subset", "dcn-ode-euler-subset"])  # bundled files written before format 2
 def test_old_bundled_checkpoints_still_load_on_their_weights_hash(name):
     path = REPO / "neurodcn" / "_data" / "checkpoints" / f"{name}.pt"
     payload = torch.load(path, weights_only=True)
     assert payload["format_version"] == 1 and "checkpoint_sha256" not in json.loads(payload["card"])
     model, card = load_checkpoint(path)
-    assert card["model"]["name"] == name.removesuffix("-euler") and not model.training
+    assert card["model"]["name"] == "dcn-ode" and not model.training
 
 
 def test_old_checkpoint_with_edited_weights_still_fails(tmp_path):
     path = tmp_path / "old.pt"
-    payload = torch.load(REPO / "neurodcn" / "_data" / "checkpoints" / "dcn-ode-euler.pt", weights_only=True)
+    payload = torch.load(REPO / "neurodcn" / "_data" / "checkpoints" / "dcn-ode-euler-subset.pt", weights_only=True)
     assert payload["format_version"] == 1
     key = next(iter(payload["state_dict"]))
     payload["state_dict"][key] = payload["state_dict"][key] + 1

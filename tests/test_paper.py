@@ -118,8 +118,16 @@ def test_fig4_pattern_completion_matches_the_cortex_and_plain_forward(tiny, tmp_
         "fig4_pattern_completion.nc",
         "fig3c_accuracy_vs_mask.png",
         "fig4_completion_dynamics.png",
+        "fig3c_paired_tests.csv",
     }
     ds = validate_dataset(load_dataset(tmp_path / "fig4_pattern_completion.nc"))
+    s = fig4.settings(quick=True)
+    tests = pd.read_csv(tmp_path / "fig3c_paired_tests.csv")  # 3 models: 3 pairs per mask size
+    assert len(tests) == 3 * len(ds["mask_size"]) and {"odenet-subset", "resnet-blocks"} <= set(
+        tests["model_b"])
+    for n, (_, first) in zip(s["mask_sizes"], tests[tests["model_b"] == "odenet-subset"].iterrows(), strict=True):
+        assert first["accuracy_pct_a"] == pytest.approx(100 * float(ds["accuracy"].sel(mask_size=n)))
+        assert first["difference_pct"] == pytest.approx(first["accuracy_pct_a"] - first["accuracy_pct_b"])
     s = fig4.settings(quick=True)
     stim = nd.load_stimuli("cifar10-demo", s["num_images"], 0)
     vc = _cortex(tiny)
@@ -145,6 +153,43 @@ def test_fig4_pattern_completion_matches_the_cortex_and_plain_forward(tiny, tmp_
         )
     for name in ("fig3c_accuracy_vs_mask.png", "fig4_completion_dynamics.png"):
         _assert_png(tmp_path / name)
+
+
+def test_a_fixed_step_model_is_measured_under_an_adaptive_solver_on_request(tiny, tmp_path):
+    from neurodcn.paper.inputs import input_settings, load_cortex
+
+    vc = load_cortex(tiny, progress=False, solver="dopri5")
+    own = _cortex(tiny)
+    for block, mine in zip(vc.model.ode_blocks(), own.model.ode_blocks(), strict=True):
+        assert block[1].solver == mine[1].solver.replace(method="dopri5", step_size=None)
+    assert own.model.ode_blocks()[0][1].solver.method == "rk4"  # the checkpoint itself is untouched
+    stim = nd.load_stimuli("cifar10-demo", 4, 0)
+    assert input_settings(tiny, vc, stim, 0)["solver"] == "dopri5"
+    with torch.no_grad():  # the same as solving the plain model with dopri5 at rtol = atol = 1e-3
+        model = nd.build_model("dcn-ode", width=4, seed=0, solver=dict(method="dopri5", adjoint=False))
+        model.load_state_dict(own.model.state_dict())
+        torch.testing.assert_close(vc.model.eval()(stim.images), model.eval()(stim.images))
+    with pytest.raises(ValueError, match="solver must be one of.*got 'rk4'"):
+        load_cortex(tiny, progress=False, solver="rk4")
+
+
+def test_fig3c_paired_tests_are_exact_mcnemar_tests_on_the_images_all_models_solved():
+    import xarray as xr
+    from scipy import stats
+
+    def model(correct):  # [mask_size, stimulus]; -1: the solve failed
+        return xr.Dataset({"correct": (("mask_size", "stimulus"), np.array(correct, np.int8))},
+                          coords={"mask_size": [0, 8], "stimulus": np.arange(6)})
+
+    a = model([[1, 1, 1, 1, 0, -1], [1, 1, 0, 0, 0, 1]])
+    b = model([[0, 0, 0, 1, 1, 1], [1, 1, 0, 0, 0, 0]])
+    t = fig4.paired_tests({"a": a, "b": b})
+    assert t["images"].tolist() == [5, 5]  # stimulus 5 failed for a: left out of every test
+    first = t.iloc[0]  # mask 0 on stimuli 0-4: a right only on 0, 1, 2; b right only on 4
+    assert (first["only_a"], first["only_b"]) == (3, 1)
+    assert first["p_value"] == pytest.approx(stats.binomtest(3, 4, 0.5).pvalue)
+    assert first["accuracy_pct_a"] == pytest.approx(80.0) and first["accuracy_pct_b"] == pytest.approx(40.0)
+    assert t.iloc[1]["p_value"] == 1.0 and t.iloc[1]["difference_pct"] == 0.0  # mask 8: they never disagree
 
 
 # --------------------------------------------------------------------------------------------- fig 5

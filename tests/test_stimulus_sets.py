@@ -36,10 +36,21 @@ def test_bundled_set_is_the_raw_npz_and_matches_cifar10():
 
 
 def test_bundled_checkpoints_are_found_by_name():
+    import json
+
+    from neurodcn.data.bundled import bundled_checkpoint, bundled_name
+
     names = bundled_checkpoints()
-    assert {"dcn-ode", "odenet"} <= set(names)
+    assert {"dcn-ode-subset", "odenet-subset"} <= set(names)
     for name, path in names.items():
         assert (path.parent / f"{name}.card.json").is_file() and (path.parent / f"{name}.metrics.csv").is_file()
+        subset = "subset" in json.loads((path.parent / f"{name}.card.json").read_text())["dataset"]
+        assert name.endswith("-subset") == subset  # the name says what the model learned from
+    # a plain name without a model of its own stands for its subset model; a full-data model keeps its name
+    assert "odenet" not in names and bundled_name("odenet") == "odenet-subset"
+    assert bundled_checkpoint("odenet") == names["odenet-subset"]
+    assert nd.VirtualCortex.pretrained("odenet", progress=False).name == "odenet-subset"
+    assert bundled_name("dcn-ode-subset") == "dcn-ode-subset" and bundled_name(3) is None
     with pytest.raises(ValueError, match="bundled checkpoint"):
         nd.VirtualCortex.pretrained("no-such-model")
 

@@ -154,7 +154,7 @@ def receptive_fields(vc) -> xr.Dataset:
         >>> rf.sizes["layer"], rf.block.values.tolist()
         (6, [1, 1, 2, 2, 3, 3])
         >>> [round(s, 2) for s in rf.sigma_px.values.tolist()]
-        [0.53, 1.08, 0.55, 0.33, 1.37, 3.51]
+        [0.55, 0.66, 0.78, 0.49, 0.75, 2.26]
     """
     model = vc.model
     layers = _placed_layers(vc, "receptive_fields")
@@ -279,7 +279,7 @@ def learned_scales(vc) -> xr.Dataset:
         >>> import neurodcn as nd
         >>> s = nd.VirtualCortex.pretrained(progress=False).learned_scales()
         >>> s.stride_factor.values.tolist(), [round(f, 2) for f in s.learning_factor.values.tolist()]
-        ([1.0, 1.0, 2.0, 2.0, 4.0, 4.0], [1.01, 0.84, 0.97, 0.99, 1.04, 2.12])
+        ([1.0, 1.0, 2.0, 2.0, 4.0, 4.0], [1.04, 0.52, 1.37, 1.47, 0.57, 1.36])
     """
     layers = _placed_layers(vc, "learned_scales")
     config = getattr(vc.model, "config", None) or {}
@@ -361,7 +361,7 @@ def srf_kernels(vc, layer=1, t=None) -> xr.Dataset:
         >>> import neurodcn as nd
         >>> k = nd.VirtualCortex.pretrained(progress=False).srf_kernels("blocks.0.func.conv1")
         >>> k.kernel.dims, k.kernel.shape, round(float(k.sigma_px), 2)
-        (('out_channel', 'in_channel', 'y_offset', 'x_offset'), (16, 17, 5, 5), 0.53)
+        (('out_channel', 'in_channel', 'y_offset', 'x_offset'), (16, 17, 5, 5), 0.55)
     """
     layers = srf_layers(vc.model, [r.name for r in vc.readout.layers])
     names = [name for name, _, _, _ in layers]

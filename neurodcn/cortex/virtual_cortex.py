@@ -25,7 +25,7 @@ from neurodcn.cortex import rf_size as _rf_size
 from neurodcn.cortex.baselines import Pixels, untrained_model
 from neurodcn.cortex.inputs import check_images, resize_attrs
 from neurodcn.cortex.readout import Readout, layer_geometry
-from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint
+from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_name
 from neurodcn.nn.classifier import Classifier
 from neurodcn.nn.srf import SRFConv2d
 from neurodcn.schema import stamp_provenance
@@ -142,12 +142,14 @@ class VirtualCortex:
 
         Args:
             name: a bundled checkpoint, ``<name>.pt`` of the package's checkpoints folder; default the
-                solver-faithful dcn-ode. ``neurodcn.data.bundled.bundled_checkpoints()`` lists them.
+                solver-faithful dcn-ode. ``neurodcn.data.bundled.bundled_checkpoints()`` lists them; models
+                trained on the CIFAR-10 subset are ``<name>-subset``, which a plain name without a model of its
+                own also loads.
             **kwargs: the other arguments of ``VirtualCortex`` (visual_degrees, ms_per_unit_time, ...).
 
         Returns:
-            The cortex, named ``name`` (dcn-ode-euler is a dcn-ode trained with Euler), with the checkpoint's
-            model card in ``.card``.
+            The cortex, named after the checkpoint it loaded (dcn-ode-euler-subset is a dcn-ode trained with
+            Euler), with the checkpoint's model card in ``.card``.
 
         Examples:
             >>> import neurodcn as nd
@@ -158,7 +160,7 @@ class VirtualCortex:
             100.0
         """
         vc = cls.from_checkpoint(bundled_checkpoint(name), **kwargs)
-        vc.name = name
+        vc.name = bundled_name(name)
         return vc
 
     @classmethod

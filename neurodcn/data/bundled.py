@@ -4,7 +4,8 @@ Three folders, each with a README.md on its sources:
 
 * ``checkpoints``: pretrained models. A model ``<name>`` is the file ``<name>.pt`` (with its readable card
   ``<name>.card.json`` and training log ``<name>.metrics.csv`` beside it); dropping such files into the folder
-  is all it takes to bundle another model.
+  is all it takes to bundle another model. Models trained on the CIFAR-10 subset are named ``<name>-subset``;
+  a plain name with no full-data model of its own resolves to its subset model.
 * ``stimuli``: the demo stimulus set (the first 128 CIFAR-10 test images, uint8 in a .npz).
 * ``bio``: published V1 tables (CSV) for the physiology comparison.
 
@@ -18,13 +19,17 @@ from pathlib import Path
 
 from neurodcn.validate import check_choice
 
-__all__ = ["KINDS", "DEFAULT_CHECKPOINT", "bundled_dir", "bundled_checkpoints", "bundled_checkpoint"]
+__all__ = ["KINDS", "DEFAULT_CHECKPOINT", "SUBSET_SUFFIX", "bundled_dir", "bundled_checkpoints", "bundled_name",
+           "bundled_checkpoint"]
 
 KINDS = ("checkpoints", "stimuli", "bio")
 """The folders of bundled data."""
 
 DEFAULT_CHECKPOINT = "dcn-ode"
-"""The bundled model used when none is named: the solver-faithful dcn-ode (trained with dopri5)."""
+"""The bundled model used when none is named: the solver-faithful dcn-ode."""
+
+SUBSET_SUFFIX = "-subset"
+"""The suffix of models trained on the CIFAR-10 subset (4,660 train / 932 test images)."""
 
 
 def bundled_dir(kind: str) -> Path:
@@ -46,12 +51,22 @@ def bundled_checkpoints() -> dict[str, Path]:
     return {p.stem: p for p in sorted(bundled_dir("checkpoints").glob("*.pt"))}
 
 
-def bundled_checkpoint(name: str) -> Path:
-    """The path of the bundled checkpoint ``<name>.pt``; ValueError listing the names for an unknown one."""
+def bundled_name(name) -> str | None:
+    """The bundled checkpoint ``name`` stands for: itself, else its subset model ``<name>-subset`` when there is no
+    ``<name>.pt``; None when neither is bundled (or ``name`` is not a str)."""
     available = bundled_checkpoints()
-    if not isinstance(name, str) or name not in available:
+    if not isinstance(name, str):
+        return None
+    return next((n for n in (name, name + SUBSET_SUFFIX) if n in available), None)
+
+
+def bundled_checkpoint(name: str) -> Path:
+    """The path of the bundled checkpoint ``name`` stands for (``bundled_name``); ValueError listing the names for
+    an unknown one."""
+    resolved = bundled_name(name)
+    if resolved is None:
         raise ValueError(
-            f"name must be a bundled checkpoint (one of {sorted(available) or 'none'}; folder "
+            f"name must be a bundled checkpoint (one of {sorted(bundled_checkpoints()) or 'none'}; folder "
             f"{bundled_dir('checkpoints')}), got {name!r}"
         )
-    return available[name]
+    return bundled_checkpoints()[resolved]

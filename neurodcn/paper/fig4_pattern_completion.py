@@ -4,15 +4,18 @@ A centred n x n square of every image is set to 0 (neurodcn.cortex.completion); 
 accuracy per mask size and, per ODE block, D(t) = sum|h_im(t) - h_masked(t)| / sum|h_im(t)| at model times
 over [0, T]. Writes fig4_pattern_completion.nc, fig3c_accuracy_vs_mask.png and (models with ODE blocks)
 fig4_completion_dynamics.png (D(t) mean +- SD over images for the reference's 14 x 14 mask, or the largest
-mask below it in quick runs).
+mask below it in quick runs). With baselines, fig3c_paired_tests.csv holds, per mask size, every model's accuracy
+with its Wilson interval and an exact McNemar test for every pair of models on the same images.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from neurodcn.analysis.accuracy import accuracy_table, mcnemar_table
 from neurodcn.analysis.plots import plot_accuracy_vs_mask, plot_completion_dynamics
 from neurodcn.analysis.plots.style import block_numbers
 from neurodcn.cortex.completion import DEFAULT_NUM_TIMES
@@ -45,6 +48,23 @@ def d_change(ds: xr.Dataset, mask_size) -> dict[int, float]:
             for d in [ds[f"D_block{k}"].sel(mask_size=mask_size).mean("stimulus").values]}
 
 
+def paired_tests(compared: dict[str, xr.Dataset]) -> pd.DataFrame:
+    """Per mask size: each model's accuracy (%, Wilson 95 % interval) and the exact McNemar test of every pair of
+    models, on the images every model solved (``correct`` >= 0 in all). One row per mask size and pair."""
+    correct = xr.concat([d["correct"] for d in compared.values()], pd.Index(list(compared), name="model"))
+    solved = (correct >= 0).all(["model", "mask_size"])
+    rows = []
+    for size in correct["mask_size"].values:
+        c = correct.sel(mask_size=size).isel(stimulus=solved.values).to_pandas().astype(bool)
+        acc = accuracy_table(c)
+        pairs = mcnemar_table(c)
+        for col in ("a", "b"):
+            for what in ("accuracy_pct", "ci_low_pct", "ci_high_pct"):
+                pairs[f"{what}_{col}"] = acc.loc[pairs[f"model_{col}"], what].to_numpy()
+        rows.append(pairs.assign(mask_size_px=int(size), images=int(solved.sum())))
+    return pd.concat(rows, ignore_index=True)
+
+
 def dynamics_figure(ds: xr.Dataset, mask_size, name: str) -> Figure:
     """Fig. 4 (plot_completion_dynamics) titled with whether D(t) falls, as in the paper, or rises."""
     fig = plot_completion_dynamics(ds, mask_size=mask_size)
@@ -66,14 +86,16 @@ def run(
     num_times: int | None = None,
     baselines=BASELINES,
     progress: bool = True,
+    solver: str | None = None,
 ) -> Result:
     """Pattern completion of the checkpoint's model on ``num_images`` images (None: the settings' default)
     with the given mask sizes (px) and number of model times; None takes :func:`settings`. ``baselines``:
-    checkpoints (bundled names or paths) whose accuracy against mask size joins Fig. 3c, on the same images."""
+    checkpoints (bundled names or paths) whose accuracy against mask size joins Fig. 3c, on the same images, each
+    under its own solver. ``solver``: an adaptive method to solve the checkpoint's model with (``load_cortex``)."""
     s = with_overrides(settings(quick), num_images=num_images, mask_sizes=mask_sizes, num_times=num_times)
     check_int("num_times", s["num_times"], 2)
     outputs = Outputs(out, NAME)  # starts the clock
-    vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress)
+    vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress, solver)
     times = np.linspace(0.0, ode_end_time(vc.model), s["num_times"]) if vc.model.ode_blocks() else None
     ds = vc.pattern_completion(
         stim.images, stim.labels, s["mask_sizes"], times=times, stimulus_table=stim.table
@@ -92,6 +114,10 @@ def run(
                                        times=[0.0, ode_end_time(other.model)] if other.model.ode_blocks() else None)
         compared[f"{other.name} ({baseline})" if other.name in compared else other.name] = acc
         ds[f"accuracy_{other.name}"] = acc["accuracy"].assign_attrs(long_name=f"fraction correct of {baseline}")
+    if len(compared) > 1:
+        tests = paired_tests(compared)
+        outputs.table(tests, "fig3c_paired_tests.csv", "Fig. 3c: accuracy per mask size with Wilson 95 % intervals "
+                      "and exact McNemar tests between every pair of models on the same images")
     fig = plot_accuracy_vs_mask(compared)
     fig.suptitle("Fig. 3c: accuracy with a centred zero mask")
     outputs.figure(
@@ -104,6 +130,9 @@ def run(
         )
         for name, d in compared.items()
     ]
+    if len(compared) > 1:
+        summary += [f"  McNemar mask {r.mask_size_px}: {r.model_a} - {r.model_b} {r.difference_pct:+.1f} points "
+                    f"(p = {r.p_value:.3g}, {r.images} images)" for r in tests.itertuples()]
     if vc.model.ode_blocks():
         sizes = ds["mask_size"].values
         below = sizes[(sizes > 0) & (sizes <= REFERENCE_MASK)]

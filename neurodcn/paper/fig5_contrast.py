@@ -115,14 +115,16 @@ def run(
     num_images: int | None = None,
     contrasts=None,
     progress: bool = True,
+    solver: str | None = None,
 ) -> Result:
     """Contrast sweeps of the checkpoint's model in every regime on ``num_images`` images at ``contrasts``
     (factors c > 0); None takes :func:`settings`. With ODE blocks, also the like-for-like table of the swept
-    contrasts nearest to the paper's pair (settings ``pair``, ``batch_size``; skipped when both are one)."""
+    contrasts nearest to the paper's pair (settings ``pair``, ``batch_size``; skipped when both are one).
+    ``solver``: an adaptive method to solve with instead of the checkpoint's (``load_cortex``)."""
     s = with_overrides(settings(quick), num_images=num_images, contrasts=contrasts)
     s["contrasts"] = np.atleast_1d(np.asarray(s["contrasts"], dtype=np.float64)).tolist()
     outputs = Outputs(out, NAME)  # starts the clock
-    vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress)
+    vc, stim = load_inputs(checkpoint, images_from, s["num_images"], seed, progress, solver)
     sweeps = {
         regime: vc.contrast_sweep(
             stim.images, stim.labels, s["contrasts"], regime=regime, per_image=True, stimulus_table=stim.table

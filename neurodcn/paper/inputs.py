@@ -8,10 +8,12 @@ from pathlib import Path
 
 import torch
 
+from neurodcn.cortex.sweep import ode_blocks
 from neurodcn.cortex.virtual_cortex import VirtualCortex
-from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_checkpoints
+from neurodcn.data.bundled import DEFAULT_CHECKPOINT, bundled_checkpoint, bundled_checkpoints, bundled_name
 from neurodcn.data.stimulus_sets import Stimuli, load_stimuli
-from neurodcn.validate import check_type
+from neurodcn.nn.dynamics import ADAPTIVE_METHODS
+from neurodcn.validate import check_choice, check_type
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -33,35 +35,49 @@ DEFAULT_STIMULI = "cifar10-demo"
 
 def _is_bundled_name(checkpoint) -> bool:
     """Whether ``checkpoint`` names a bundled checkpoint (and is not also a file, which would take precedence)."""
-    return isinstance(checkpoint, str) and checkpoint in bundled_checkpoints() and not Path(checkpoint).is_file()
+    return bundled_name(checkpoint) is not None and not Path(checkpoint).is_file()
 
 
-def load_cortex(checkpoint=None, progress: bool = True) -> VirtualCortex:
+def load_cortex(checkpoint=None, progress: bool = True, solver: str | None = None) -> VirtualCortex:
     """A VirtualCortex on ``checkpoint`` (a path, or the name of a bundled checkpoint that is not also a file;
-    None: the bundled DEFAULT_MODEL), default visual field and time map."""
+    None: the bundled DEFAULT_MODEL), default visual field and time map. ``solver``: an adaptive method
+    (``ADAPTIVE_METHODS``, e.g. "dopri5") that replaces the method of every ODE block at the block's own
+    tolerances (e.g. to measure solver effort on a model trained with fixed rk4 steps); None keeps the
+    checkpoint's solver."""
+    if solver is not None:
+        check_choice("solver", solver, ADAPTIVE_METHODS)
     if checkpoint is None:
-        return VirtualCortex.pretrained(DEFAULT_MODEL, progress=progress)
-    check_type("checkpoint", checkpoint, str | os.PathLike, "None, a str or os.PathLike")
-    if _is_bundled_name(checkpoint):
-        return VirtualCortex.pretrained(checkpoint, progress=progress)
-    if not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} is neither a file nor a bundled checkpoint "
-                                f"({sorted(bundled_checkpoints())})")
-    return VirtualCortex.from_checkpoint(checkpoint, progress=progress)
+        vc = VirtualCortex.pretrained(DEFAULT_MODEL, progress=progress)
+    else:
+        check_type("checkpoint", checkpoint, str | os.PathLike, "None, a str or os.PathLike")
+        if _is_bundled_name(checkpoint):
+            vc = VirtualCortex.pretrained(checkpoint, progress=progress)
+        elif not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} is neither a file nor a bundled checkpoint "
+                                    f"({sorted(bundled_checkpoints())})")
+        else:
+            vc = VirtualCortex.from_checkpoint(checkpoint, progress=progress)
+    if solver is not None:
+        for block in ode_blocks(vc.model):
+            block.solver = block.solver.replace(method=solver, step_size=None)
+    return vc
 
 
-def load_inputs(checkpoint, images_from, num_images: int | None, seed: int, progress: bool = True):
-    """(VirtualCortex, Stimuli): the cortex on ``checkpoint`` (:func:`load_cortex`) and ``num_images`` images
-    (None: all) drawn with ``seed`` from the neurodcn.load_stimuli source ``images_from``."""
-    return load_cortex(checkpoint, progress=progress), load_stimuli(images_from, num_images, seed)
+def load_inputs(checkpoint, images_from, num_images: int | None, seed: int, progress: bool = True,
+                solver: str | None = None):
+    """(VirtualCortex, Stimuli): the cortex on ``checkpoint`` (:func:`load_cortex`, with ``solver``) and
+    ``num_images`` images (None: all) drawn with ``seed`` from the neurodcn.load_stimuli source ``images_from``."""
+    return load_cortex(checkpoint, progress=progress, solver=solver), load_stimuli(images_from, num_images, seed)
 
 
 def input_settings(checkpoint, vc: VirtualCortex, stim: Stimuli, seed: int) -> dict:
     """What a result records of the inputs of :func:`load_inputs`: checkpoint label, model name, stimulus
     source, seed and number of images."""
+    solvers = {b.solver.method for b in ode_blocks(vc.model)}
     return {
         "checkpoint": checkpoint_label(checkpoint),
         "model": vc.name,
+        **({"solver": ", ".join(sorted(solvers))} if solvers else {}),
         "stimuli": stim.source,
         "seed": seed,
         "num_images": int(stim.images.shape[0]),
