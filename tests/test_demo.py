@@ -8,7 +8,7 @@ import pytest
 import neurodcn as nd
 from neurodcn.demo import run_demo
 from neurodcn.paper import DEMO_ORDER
-from neurodcn.paper.results import write_readme
+from neurodcn.paper.results import read_index, write_readme
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,10 @@ def test_demo_writes_every_analysis_and_a_readme_of_exactly_the_files(tiny, tmp_
     assert all(desc and "not written" not in desc and "earlier run" not in desc for desc in listed.values())
     n_params = sum(p.numel() for p in nd.load_checkpoint(tiny)[0].parameters())
     assert f"{n_params:,} parameters" in lines[0]
+    # the rk4 model's contrast sweep is solved with dopri5, so NFE can follow the contrast; the others keep rk4
+    runs = read_index(out)["runs"]
+    assert runs["fig5_contrast"]["settings"]["solver"] == "dopri5"
+    assert runs["fig4_pattern_completion"]["settings"]["solver"] == "rk4"
     # a file the demo did not write is listed as such; an older result is marked as older
     (out / "notes.txt").write_text("mine")
     write_readme(out, this_run={"fig3_sigma.nc"})

@@ -67,9 +67,9 @@ def test_progress_bars_are_text_without_ipywidgets(monkeypatch):
 
 
 def test_a_bundled_model_is_named_as_bundled():
-    vc = nd.VirtualCortex.pretrained("dcn-ode-euler", progress=False)
-    assert vc.name == "dcn-ode-euler" and str(vc).startswith("VirtualCortex(model: dcn-ode-euler,")
-    assert vc.stamp(xr.Dataset(), "record").attrs["model"] == "dcn-ode-euler"
+    vc = nd.VirtualCortex.pretrained("dcn-ode-euler", progress=False)  # the plain name loads its subset model
+    assert vc.name == "dcn-ode-euler-subset" and str(vc).startswith("VirtualCortex(model: dcn-ode-euler-subset,")
+    assert vc.stamp(xr.Dataset(), "record").attrs["model"] == "dcn-ode-euler-subset"
     assert nd.VirtualCortex.pretrained("dcn-ode", progress=False).name == "dcn-ode"
 
 

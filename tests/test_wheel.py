@@ -65,7 +65,7 @@ def test_wheel_in_a_fresh_venv_runs_the_demo_and_the_readme_from_elsewhere(tmp_p
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     demo = _run([str(venv / "bin" / "neurodcn"), "demo", "--quick", "--out", "res", "--no-progress"], elsewhere, env)
-    assert "wrote 17 files" in demo.stdout and (elsewhere / "res" / "fig5_contrast.png").is_file()
+    assert "wrote 18 files" in demo.stdout and (elsewhere / "res" / "fig5_contrast.png").is_file()
     (elsewhere / "check.py").write_text(CHECK)
     assert "wheel ok dcn-ode 4" in _run([python, "check.py"], elsewhere, env).stdout
     readme = run_readme(python, elsewhere, env)

@@ -130,9 +130,10 @@ def run(
         )
         for name, d in compared.items()
     ]
-    if len(compared) > 1:
-        summary += [f"  McNemar mask {r.mask_size_px}: {r.model_a} - {r.model_b} {r.difference_pct:+.1f} points "
-                    f"(p = {r.p_value:.3g}, {r.images} images)" for r in tests.itertuples()]
+    if len(compared) > 1:  # the model against each baseline, every mask on one line (all pairs: the table)
+        for other, rows in tests[tests["model_a"] == vc.name].groupby("model_b", sort=False):
+            summary.append(f"  McNemar {vc.name} - {other} by mask (points, p): " + ", ".join(
+                f"{r.mask_size_px} px {r.difference_pct:+.1f} ({r.p_value:.2g})" for r in rows.itertuples()))
     if vc.model.ode_blocks():
         sizes = ds["mask_size"].values
         below = sizes[(sizes > 0) & (sizes <= REFERENCE_MASK)]
