@@ -50,6 +50,7 @@ from neurodcn.analysis.plots import (
 )
 from neurodcn.analysis.plots.similarity import plot_paired_differences
 from neurodcn.analysis.plots.style import new_figure
+from neurodcn.cortex.baselines import untrained_copy
 from neurodcn.cortex.virtual_cortex import VirtualCortex
 from neurodcn.data.recordings import (
     SHARED_RECORDINGS,
@@ -60,7 +61,6 @@ from neurodcn.data.recordings import (
     load_cowley2023_v4,
     load_kriegeskorte2008_rdms,
 )
-from neurodcn.nn.zoo import build_model
 from neurodcn.validate import check_bool
 
 __all__ = ["run", "main", "settings", "best_table", "baseline_cortices", "baseline_table", "ceiled_table"]
@@ -112,7 +112,7 @@ def baseline_cortices(vc: VirtualCortex, checkpoint=None, discrete=DISCRETE, pro
     like = dict(visual_degrees=vc.visual_degrees, ms_per_unit_time=vc.ms_per_unit_time, onset_ms=vc.onset_ms,
                 image_size=vc.image_size, progress=progress)
     out = {"pixels": VirtualCortex.pixels(vc.in_channels, **like),
-           f"untrained {vc.name}": VirtualCortex(build_model(**vc.model_config), **like)}
+           f"untrained {vc.name}": VirtualCortex(untrained_copy(vc.model_config), **like)}
     if common.checkpoint_label(discrete) != common.checkpoint_label(checkpoint):
         d = common.load_cortex(discrete, progress=progress)
         out[d.name if d.name != vc.name else f"{d.name} ({common.checkpoint_label(discrete)})"] = d

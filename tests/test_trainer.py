@@ -64,18 +64,24 @@ def _strip_seconds(df):
     return df.drop(columns="seconds")
 
 
+def _interrupt_at_epoch_1(train_part, val, out, config):
+    """Train a fresh tiny model into ``out`` and stop it by Ctrl-C at the first step of epoch 1 (0-based): the
+    state on disk is the one after epoch 0."""
+    def kill(epoch, step):
+        if (epoch, step) == (1, 0):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), train_part, val, out, config, progress=False, on_step=kill)
+
+
 def test_resume_after_an_epoch_is_bit_identical(splits, tmp_path):
     train_part, val = splits
     config = TrainConfig(epochs=2, batch_size=20, milestones=(1,))
     straight = tiny()
     train(straight, train_part, val, tmp_path / "a", config, progress=False)
 
-    def kill(epoch, step):
-        if (epoch, step) == (1, 0):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny(), train_part, val, tmp_path / "b", config, progress=False, on_step=kill)
+    _interrupt_at_epoch_1(train_part, val, tmp_path / "b", config)
     assert load_training_state(tmp_path / "b" / "state.pt", model=tiny(), restore_rng=False)["epoch"] == 1
     resumed = tiny()  # a fresh process would rebuild the model the same way
     train(resumed, train_part, val, tmp_path / "b", config, resume=True, progress=False)
@@ -128,12 +134,7 @@ def test_resume_with_a_new_schedule_equals_an_uninterrupted_run_of_it(splits, tm
     straight = tiny()
     train(straight, train_part, val, tmp_path / "a", shortened, progress=False)
 
-    def kill(epoch, step):
-        if (epoch, step) == (1, 0):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny(), train_part, val, tmp_path / "b", planned, progress=False, on_step=kill)
+    _interrupt_at_epoch_1(train_part, val, tmp_path / "b", planned)
     for bad, said in ((TrainConfig(epochs=1, batch_size=20, milestones=(1,)), "epochs=1"),  # no epoch left
                       (TrainConfig(epochs=3, batch_size=20, milestones=(2,)), r"milestones=\[2\]")):  # past lr
         with pytest.raises(ValueError, match=rf"{said}.*reached epoch 1 of 4 under milestones \[1\]"):

@@ -68,6 +68,13 @@ NR_STATUS = ("ok", "c50_not_identified", "failed", "not_responsive")
 """Meanings of the Naka-Rushton status flags 0..3."""
 
 
+def _stamped(ds: xr.Dataset, experiment: str, source: xr.Dataset) -> xr.Dataset:
+    """``ds`` stamped as ``experiment`` with the model, model config and solver config of the dataset it was
+    computed from."""
+    return stamp_provenance(ds, experiment, source.attrs["model"], model_config=source.attrs["model_config"],
+                            solver_config=source.attrs["solver_config"])
+
+
 def _curve(name: str, x, r) -> tuple[np.ndarray, np.ndarray]:
     x, r = check_increasing(f"{name}: x", x, min_size=2), np.asarray(r, dtype=np.float64)
     if r.shape != x.shape or not np.all(np.isfinite(r)):
@@ -310,13 +317,7 @@ def fit_physiology(
     )
     ds = xr.Dataset(data, coords=coords, attrs={k: curves.attrs[k] for k in keep if k in curves.attrs})
     ds.attrs.update(fit_time=time, min_response=floor)
-    return stamp_provenance(
-        ds,
-        "physiology_fits",
-        curves.attrs["model"],
-        model_config=curves.attrs["model_config"],
-        solver_config=curves.attrs["solver_config"],
-    )
+    return _stamped(ds, "physiology_fits", curves)
 
 
 BIOLOGY = {
@@ -395,13 +396,7 @@ def compare_with_biology(
         ci=float(ci),
         method=scores[0].attrs["method"],
     )
-    return stamp_provenance(
-        ds,
-        "physiology_biology",
-        fits.attrs["model"],
-        model_config=fits.attrs["model_config"],
-        solver_config=fits.attrs["solver_config"],
-    )
+    return _stamped(ds, "physiology_biology", fits)
 
 
 FIELD_SCALING = {
@@ -464,10 +459,4 @@ def compare_across_field_sizes(
     ds = xr.concat(per, dim, data_vars="all", coords="minimal", compat="equals", join="exact",
                    combine_attrs="override")
     ds.attrs.update(visual_degrees=float(fits.attrs["visual_degrees"]), field_sizes=sizes.tolist())
-    return stamp_provenance(
-        ds,
-        "physiology_biology_field_size",
-        fits.attrs["model"],
-        model_config=fits.attrs["model_config"],
-        solver_config=fits.attrs["solver_config"],
-    )
+    return _stamped(ds, "physiology_biology_field_size", fits)

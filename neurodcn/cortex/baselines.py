@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from neurodcn.data.bundled import bundled_checkpoint, bundled_checkpoints, bundled_name
+from neurodcn.data.bundled import bundled_checkpoints, bundled_name
 from neurodcn.nn.zoo import build_model, list_models
 from neurodcn.train.checkpoint import load_checkpoint
 from neurodcn.validate import check_choice, check_int, check_type
@@ -34,10 +34,10 @@ def untrained_model(name: str, seed: int | None = None) -> nn.Module:
     """An untrained copy of model ``name``: a bundled checkpoint's architecture (its card's config) or a zoo
     model's defaults, initialised by the zoo's builder with its seed rule (a forked RNG seeded with ``seed``;
     None: the seed the config records, so a bundled model's copy is its own initialisation, else 0)."""
-    if bundled_name(name) is None:
+    bundled = bundled_name(name)
+    if bundled is None:
         check_choice("name", name, sorted(set(bundled_checkpoints()) | set(list_models())))
-    config = (load_checkpoint(bundled_checkpoint(name))[1]["model"]["config"] if bundled_name(name) is not None
-              else {"name": name})
+    config = load_checkpoint(bundled_checkpoints()[bundled])[1]["model"]["config"] if bundled else {"name": name}
     return untrained_copy(config, seed)
 
 

@@ -51,22 +51,26 @@ def bundled_checkpoints() -> dict[str, Path]:
     return {p.stem: p for p in sorted(bundled_dir("checkpoints").glob("*.pt"))}
 
 
-def bundled_name(name) -> str | None:
-    """The bundled checkpoint ``name`` stands for: itself, else its subset model ``<name>-subset`` when there is no
-    ``<name>.pt``; None when neither is bundled (or ``name`` is not a str)."""
-    available = bundled_checkpoints()
+def _resolve(name, available) -> str | None:
     if not isinstance(name, str):
         return None
     return next((n for n in (name, name + SUBSET_SUFFIX) if n in available), None)
 
 
+def bundled_name(name) -> str | None:
+    """The bundled checkpoint ``name`` stands for: itself, else its subset model ``<name>-subset`` when there is no
+    ``<name>.pt``; None when neither is bundled (or ``name`` is not a str)."""
+    return _resolve(name, bundled_checkpoints())
+
+
 def bundled_checkpoint(name: str) -> Path:
     """The path of the bundled checkpoint ``name`` stands for (``bundled_name``); ValueError listing the names for
     an unknown one."""
-    resolved = bundled_name(name)
+    available = bundled_checkpoints()
+    resolved = _resolve(name, available)
     if resolved is None:
         raise ValueError(
-            f"name must be a bundled checkpoint (one of {sorted(bundled_checkpoints()) or 'none'}; folder "
+            f"name must be a bundled checkpoint (one of {sorted(available) or 'none'}; folder "
             f"{bundled_dir('checkpoints')}), got {name!r}"
         )
-    return bundled_checkpoints()[resolved]
+    return available[resolved]

@@ -20,7 +20,6 @@ __all__ = [
     "DEFAULT_STIMULI",
     "load_cortex",
     "load_inputs",
-    "solve_with",
     "input_settings",
     "with_overrides",
     "checkpoint_label",
@@ -59,16 +58,9 @@ def load_cortex(checkpoint=None, progress: bool = True, solver: str | None = Non
         else:
             vc = VirtualCortex.from_checkpoint(checkpoint, progress=progress)
     if solver is not None:
-        solve_with(vc, solver)
+        for block in ode_blocks(vc.model):
+            block.solver = block.solver.replace(method=solver, step_size=None)
     return vc
-
-
-def solve_with(vc: VirtualCortex, method: str) -> None:
-    """Solve every ODE block of the cortex's model with adaptive ``method`` (``ADAPTIVE_METHODS``) at the block's
-    own tolerances from now on."""
-    check_choice("method", method, ADAPTIVE_METHODS)
-    for block in ode_blocks(vc.model):
-        block.solver = block.solver.replace(method=method, step_size=None)
 
 
 def load_inputs(checkpoint, images_from, num_images: int | None, seed: int, progress: bool = True,

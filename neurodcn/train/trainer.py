@@ -287,8 +287,9 @@ def _schedule_change(saved: dict, run: dict, epoch: int, state: Path) -> dict | 
     def fixed(card):
         return {**card, "train": {k: v for k, v in card["train"].items() if k not in _RESCHEDULABLE}}
 
-    if fixed(saved) != fixed(run):
-        changed = sorted(k for k in run if fixed(saved).get(k) != fixed(run)[k])
+    kept, asked = fixed(saved), fixed(run)
+    if kept != asked:
+        changed = sorted(k for k in asked if kept.get(k) != asked[k])
         raise ValueError(f"cannot resume {state}: its run differs in {changed} from the one asked for")
     old, new = saved["train"], run["train"]
     if all(old[k] == new[k] for k in _RESCHEDULABLE):
@@ -457,6 +458,7 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
             scaler.load_state_dict(prog["grad_scaler"])
     elif config.field_gain != 1.0:
         scale_field_output(plain, config.field_gain)
+    rescheduled = {"schedule_changes": prog["schedule_changes"]} if prog.get("schedule_changes") else {}
     net = dist.wrap(plain)
     params = [p for p in plain.parameters() if p.requires_grad]
     best = prog["best"]
@@ -544,12 +546,10 @@ def train(model: nn.Module, train_data: CIFAR10, val_data: CIFAR10, out_dir, con
                                  "data": run["data"], "schedule": run["train"], "world_size": run["world_size"],
                                  "selection": "best validation accuracy (validation split of the training images)",
                                  "epochs_trained": epoch + 1, "epochs_planned": config.epochs,
-                                 "best_epoch": epoch + 1, "metrics": row,
-                                 **({"schedule_changes": prog["schedule_changes"]}
-                                    if prog.get("schedule_changes") else {})}
+                                 "best_epoch": epoch + 1, "metrics": row, **rescheduled}
                     save_checkpoint(plain, paths["best_path"], best_card)
             prog = {"history": history, "step": 0, "partial": None, "best": best, "grad_scaler": _scaler_state(scaler),
-                    **({"schedule_changes": prog["schedule_changes"]} if prog.get("schedule_changes") else {})}
+                    **rescheduled}
             if dist.is_main():
                 _write_csv(paths["metrics"], history)
                 save_training_state(paths["state"], model=plain, epoch=epoch + 1, optimizer=optimizer,
