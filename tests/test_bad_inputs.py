@@ -519,6 +519,8 @@ case("fig3-run-quick", lambda: fig3_sigma.run(quick="no"), "quick", "'no'", "Tru
 case("table1-run-quick", lambda: table1_parameters.run(quick=None), "quick", "None", "True or False")
 case("solver_faithfulness-num_images", lambda: solver_faithfulness.run(data="cifar", num_images=0), "num_images",
      "0", ">= 1")
+case("solver_faithfulness-converged_images", lambda: solver_faithfulness.run(data="cifar", converged_images=-1),
+     "converged_images", "-1", ">= 0")
 case("load_cortex-checkpoint", lambda: load_cortex(3), "checkpoint", "int", "os.PathLike")
 case("Outputs-out", lambda: Outputs(3, "x"), "out", "3", "os.PathLike")
 case("run_demo-progress", lambda: run_demo(progress="no"), "progress", "'no'", "True or False")

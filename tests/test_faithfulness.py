@@ -87,3 +87,32 @@ def test_the_bundled_default_gives_the_same_answers_under_every_solver():
                           batch_size=128, progress=False)
     acc = 100 * ds.accuracy.sel(solver=["dopri5", "rk4_0.25", "training"]).values
     assert acc.max() - acc.min() <= 1.0
+
+
+def test_convergence_run_measures_each_solvers_own_error(synthetic_cifar, tmp_path):
+    """solver_convergence.nc: the distance of block 1's h(T) under the training solver (rk4 step 0.5) from the
+    converged dopri5 equals torchdiffeq's rk4 against torchdiffeq's dopri5 at 1e-9."""
+    from torchdiffeq import odeint
+
+    from neurodcn.data.cifar10 import load_cifar10
+    from neurodcn.io.files import load_dataset
+    from neurodcn.paper import solver_faithfulness
+
+    train = dict(method="rk4", step_size=0.5, adjoint=False)
+    model = nd.build_model("dcn-ode", width=4, seed=0, solver=train)
+    ckpt = nd.save_checkpoint(model, tmp_path / "tiny.pt")
+    result = solver_faithfulness.run(str(ckpt), out=tmp_path / "out", data=synthetic_cifar.root, num_images=6,
+                                     converged_images=4, progress=False)
+    ds = load_dataset(tmp_path / "out" / "solver_convergence.nc")
+    assert list(ds.solver.values) == ["converged", "dopri5", "rk4_0.25", "rk4_0.05", "training"]
+    assert ds.sizes["image"] == 4 and not ds.relative_l2.sel(solver="converged").any()
+    assert any(line.startswith("solver_convergence:") for line in result.summary)
+    x = load_cifar10(synthetic_cifar.root, "test").images[:4]
+    with torch.no_grad():
+        model.eval()
+        h0, t = model.stem(x), torch.tensor([0.0, model.blocks[0].solver.T])
+        ref = odeint(model.blocks[0].func, h0, t, method="dopri5", rtol=1e-9, atol=1e-9)[-1]
+        rk4 = odeint(model.blocks[0].func, h0, t, method="rk4", options=dict(step_size=0.5))[-1]
+    expected = ((rk4 - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1)).numpy()
+    assert expected.min() > 1e-5  # the solver's error is far above the reference's
+    np.testing.assert_allclose(ds.relative_l2.sel(solver="training", block=1).values, expected, rtol=0.01)

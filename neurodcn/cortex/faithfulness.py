@@ -22,7 +22,7 @@ from neurodcn.nn.dynamics import SolverConfig, SolverError
 from neurodcn.schema import stamp_provenance
 from neurodcn.validate import check_bool, check_choice, check_int
 
-__all__ = ["FAITHFUL_SOLVERS", "solver_agreement", "faithfulness_summary"]
+__all__ = ["FAITHFUL_SOLVERS", "CONVERGED", "solver_agreement", "faithfulness_summary"]
 
 FAITHFUL_SOLVERS = {
     "dopri5": SolverConfig(method="dopri5", rtol=1e-3, atol=1e-3, adjoint=False),
@@ -31,6 +31,10 @@ FAITHFUL_SOLVERS = {
 }
 """The solvers of the faithfulness criteria: accuracy under dopri5 (1e-3) and rk4 (step 0.25) within one point of
 the training solver; h(T) under dopri5 within 1 % (relative L2, median over images) of rk4 with step 0.05."""
+
+CONVERGED = SolverConfig(method="dopri5", rtol=1e-6, atol=1e-6, adjoint=False)
+"""A converged reference, against which each solver's own error in h(T) is measured (``reference`` of
+``solver_agreement``)."""
 
 
 def _outputs(model, x: torch.Tensor, solver: SolverConfig, batch_size: int, progress: bool, desc: str):

@@ -3,7 +3,8 @@
 Writes solver_faithfulness.nc (accuracy per solver, forward NFE per solver and block, relative L2 distance of
 each block's h(T) from dopri5 per test image) and solver_faithfulness.png. The criteria: accuracy under dopri5
 (rtol = atol = 1e-3), rk4 (step 0.25) and the training solver within 1 point; h(T) under dopri5 and rk4
-(step 0.05) within 1 % relative L2, median over the images.
+(step 0.05) within 1 % relative L2, median over the images. On request, solver_convergence.nc: each solver's
+own error, the distance of h(T) from a converged dopri5 (rtol = atol = 1e-6), on the first images.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from neurodcn.cortex.faithfulness import faithfulness_summary, solver_agreement
+from neurodcn.cortex.faithfulness import CONVERGED, FAITHFUL_SOLVERS, faithfulness_summary, solver_agreement
 from neurodcn.data.cifar10 import load_cifar10
 from neurodcn.paper.inputs import checkpoint_label, load_cortex
 from neurodcn.paper.results import Outputs, Result
@@ -22,14 +23,16 @@ __all__ = ["run"]
 NAME = "solver_faithfulness"
 
 
-def run(checkpoint=None, out="results", data=None, num_images: int | None = None, quick: bool = False,
-        progress: bool = True) -> Result:
+def run(checkpoint=None, out="results", data=None, num_images: int | None = None, converged_images: int = 0,
+        quick: bool = False, progress: bool = True) -> Result:
     """Solver agreement of the checkpoint on the first ``num_images`` test images of the CIFAR-10 folder
-    ``data`` (default: all; ``quick``: 100)."""
+    ``data`` (default: all; ``quick``: 100); with ``converged_images`` > 0, also each solver's distance from the
+    converged reference on the first that many of them."""
     if data is None:
         raise ValueError("data must name a cifar-10-batches-py folder (the test split is used)")
     if check_bool("quick", quick) or num_images is not None:
         num_images = check_int("num_images", 100 if num_images is None else num_images, 1)
+    converged_images = check_int("converged_images", converged_images, 0)
     outputs = Outputs(out, NAME)  # starts the clock
     test = load_cifar10(data, "test")
     n = len(test) if num_images is None else min(num_images, len(test))
@@ -46,7 +49,22 @@ def run(checkpoint=None, out="results", data=None, num_images: int | None = None
     lines = [f"{NAME}: {vc.name} on {n} test images: accuracy {acc} (spread "
              f"{summary['accuracy_spread_points']:.2f} points); median relative L2 of h(T), rk4 step 0.05 vs "
              f"dopri5, per block: {l2}; faithful: {summary['faithful']}"]
-    return outputs.finish({"checkpoint": checkpoint_label(checkpoint), "num_images": n}, lines)
+    if converged_images:
+        k = min(converged_images, n)
+        solvers = dict(converged=CONVERGED, **FAITHFUL_SOLVERS, training=vc.model.ode_blocks()[0][1].solver)
+        conv = solver_agreement(vc.model, test.images[:k], test.labels[:k], solvers, reference="converged",
+                                progress=progress)
+        conv.attrs.update(checkpoint=checkpoint_label(checkpoint), images=f"first {k} of the same test images")
+        outputs.dataset(conv, "solver_convergence.nc", f"h(T) of {vc.name} under each solver against dopri5 "
+                        "(rtol = atol = 1e-6)")
+        outputs.figure(_figure(conv, vc.name), "solver_convergence.png",
+                       "relative L2 distance of each block's h(T) from the converged dopri5, per image")
+        errors = conv.relative_l2.median("image")
+        lines.append(f"solver_convergence: median relative L2 of h(T) from dopri5 (1e-6) on {k} images, per block: "
+                     + "; ".join(f"{s} " + " / ".join(f"{100 * v:.3f} %" for v in errors.sel(solver=s).values)
+                                 for s in solvers if s != "converged"))
+    return outputs.finish({"checkpoint": checkpoint_label(checkpoint), "num_images": n,
+                           "converged_images": converged_images}, lines)
 
 
 def _figure(ds, name: str) -> Figure:
