@@ -104,7 +104,8 @@ def test_convergence_run_measures_each_solvers_own_error(synthetic_cifar, tmp_pa
     result = solver_faithfulness.run(str(ckpt), out=tmp_path / "out", data=synthetic_cifar.root, num_images=6,
                                      converged_images=4, progress=False)
     ds = load_dataset(tmp_path / "out" / "solver_convergence.nc")
-    assert list(ds.solver.values) == ["converged", "dopri5", "rk4_0.25", "rk4_0.05", "training"]
+    assert list(ds.solver.values) == ["converged", "dopri5", "rk4_0.25", "rk4_0.05",
+                                     "dopri5_atol_1e-6", "training"]
     assert ds.sizes["image"] == 4 and not ds.relative_l2.sel(solver="converged").any()
     assert any(line.startswith("solver_convergence:") for line in result.summary)
     x = load_cifar10(synthetic_cifar.root, "test").images[:4]
