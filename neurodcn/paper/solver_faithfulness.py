@@ -72,13 +72,15 @@ def run(checkpoint=None, out="results", data=None, num_images: int | None = None
 
 
 def _figure(ds, name: str) -> Figure:
-    fig = Figure(figsize=(10.0, 3.6), layout="constrained")
+    fig = Figure(figsize=(11.0, 3.8), layout="constrained")
     ax_acc, ax_l2 = fig.subplots(1, 2, width_ratios=[1, 2])
     solvers = [str(s) for s in ds.solver.values]
     ax_acc.bar(solvers, 100 * ds.accuracy.values, color="0.6")
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.set_xlabel("solver")
     ax_acc.tick_params(axis="x", rotation=30)
+    for label in ax_acc.get_xticklabels():
+        label.set_horizontalalignment("right")
     same = [s for s in solvers if s != ds.attrs["reference"] and not ds.relative_l2.sel(solver=s).any()]
     others = [s for s in solvers if s != ds.attrs["reference"] and s not in same]
     width = 0.8 / len(others)
@@ -92,8 +94,8 @@ def _figure(ds, name: str) -> Figure:
     ax_l2.axhline(1.0, color="k", ls=":", lw=1, label="1 % criterion")
     ax_l2.set_yscale("log")
     ax_l2.set_xticks(np.arange(len(ds.block)), [f"block {int(b)}" for b in ds.block.values])
-    ax_l2.set_ylabel(f"h(T) distance from {ds.attrs['reference']} (%, rel. L2)")
-    ax_l2.legend(fontsize="small", title="solver", loc="lower right")
+    ax_l2.set_ylabel(f"h(T) distance from\n{ds.attrs['reference']} (%, relative L2)")
+    ax_l2.legend(fontsize="small", title="solver", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     same_note = f" ({', '.join(same)} = {ds.attrs['reference']}: identical)" if same else ""
     fig.suptitle(f"Solver agreement of {name}{same_note}")
     return fig
