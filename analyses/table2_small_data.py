@@ -7,6 +7,9 @@ accuracy on the test split. The paper's Table 2 (mean +- SD over 3 runs on the f
 stored beside ours as paper_accuracy_mean / paper_accuracy_sd, for comparison only. Writes
 table2_small_data.csv (model, per_class, seed, test_accuracy, val_accuracy, epochs, ...), .nc and .png
 (accuracy against images per class, log x, mean +- SD over seeds). n larger than the data holds are dropped.
+With two models or more, table2_small_data_mcnemar.csv: an exact McNemar test of every pair of models trained on
+the same images (same n and seed) on the same test images, and per n over all seeds together (the seeds' test
+images pooled as pairs: discordant counts summed, difference = mean over seeds).
 
     python analyses/table2_small_data.py [--quick] [--per-class 2 4 8] [--seeds 0 1 2] [--data DIR] [--out results]
 """
@@ -24,6 +27,9 @@ try:
 except ImportError:  # run as a script: analyses/ itself is on sys.path
     import common
     import training
+
+from neurodcn.analysis.accuracy import mcnemar_table
+from neurodcn.train.trainer import predict
 
 __all__ = ["run", "main", "MODELS", "PAPER_PER_CLASS", "PAPER_TABLE2"]
 
@@ -71,6 +77,21 @@ def _figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def _paired_tests(correct: dict) -> pd.DataFrame:
+    """McNemar tests from {(per_class, seed): {model: bool [test images]}}: per (per_class, seed), then per
+    per_class with the seeds' images pooled (seed "all")."""
+    tables, pooled = [], {}
+    for (n, seed), by_model in correct.items():
+        frame = pd.DataFrame(by_model).T
+        tables.append(mcnemar_table(frame).assign(per_class=n, seed=str(seed)))
+        pooled.setdefault(n, []).append(frame)
+    for n, frames in pooled.items():
+        stacked = pd.concat(frames, axis=1, ignore_index=True)
+        tables.append(mcnemar_table(stacked).assign(per_class=n, seed="all"))
+    table = pd.concat(tables, ignore_index=True)
+    return table[["per_class", "seed", "model_a", "model_b", "only_a", "only_b", "difference_pct", "p_value"]]
+
+
 def run(out="results", quick: bool = False, progress: bool = True, checkpoint=None, data=None, seeds=None,
         epochs=None, width=None, models=None, per_class=None, solver=None) -> common.Result:
     """Train and test every (model, per_class, seed); write the table, dataset and figure to ``out``."""
@@ -86,12 +107,13 @@ def run(out="results", quick: bool = False, progress: bool = True, checkpoint=No
     if not counts:
         raise ValueError(f"per_class {wanted} all exceed the {available} training images per class left beside "
                          f"the validation split of {train_split.source}")
-    rows = []
+    rows, correct = [], {}
     for model in models:
         for n in counts:
             for seed in seeds:
                 r = training.train_and_test(model, train_split, test, n, seed, settings,
                                             training.run_dir(out, NAME, model, n, seed), progress)
+                correct.setdefault((n, seed), {})[model] = (predict(r["model"], test.images) == test.labels).numpy()
                 mean, sd = _paper(model, n)
                 rows.append({"model": model, "per_class": n, "seed": seed, "test_accuracy": r["test_accuracy"],
                              "val_accuracy": r["val_accuracy"], "epochs": r["epochs"], "best_epoch": r["best_epoch"],
@@ -116,6 +138,12 @@ def run(out="results", quick: bool = False, progress: bool = True, checkpoint=No
     stats = training.mean_sd(table, ["model", "per_class"], "test_accuracy")
     summary = [f"{NAME}: {m} n={n}: {100 * a:.1f} % (sd {100 * s:.1f}, {k} runs)"
                for m, n, a, s, k in stats[["model", "per_class", "mean", "sd", "runs"]].itertuples(index=False)]
+    if len(models) > 1:
+        pairs = _paired_tests(correct)
+        outputs.table(pairs, f"{NAME}_mcnemar.csv", "exact McNemar tests between models trained on the same "
+                      "images, per seed and with the seeds pooled")
+        summary += [f"{NAME}: n={r.per_class}, seeds pooled: {r.model_a} - {r.model_b} {r.difference_pct:+.1f} "
+                    f"points, McNemar p = {r.p_value:.2g}" for r in pairs[pairs["seed"] == "all"].itertuples()]
     return training.finish_common(outputs, settings, seeds, train_split.source,
                                   {"models": models, "per_class": counts}, summary)
 

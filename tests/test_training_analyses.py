@@ -143,3 +143,25 @@ def test_table5_meta_sigma_curves(synthetic_cifar, tmp_path):
     expected = [min(max(2 ** (a * t / 2 + b), lo), hi) for t in rows["t"]]
     assert rows["sigma"].to_numpy() == pytest.approx(expected, rel=1e-5)
     assert ds["sigma"].dims == ("model", "seed", "layer", "t") and ds["sigma"].attrs["units"] == "pixel"
+
+
+def test_table2_paired_tests_per_seed_and_pooled(synthetic_cifar, tmp_path):
+    """table2_small_data_mcnemar.csv: per seed, the difference equals the two models' evaluated accuracies; pooled
+    over seeds, the discordant counts are the seeds' sums and p is scipy's exact binomial test of them."""
+    from scipy import stats
+
+    table2.run(out=tmp_path, data=synthetic_cifar.root, models=["resnet-blocks", "odenet"], per_class=[2],
+               **dict(TINY, seeds=[0, 1]))
+    table = pd.read_csv(tmp_path / f"{table2.NAME}.csv")
+    pairs = pd.read_csv(tmp_path / f"{table2.NAME}_mcnemar.csv", dtype={"seed": str})
+    assert pairs["seed"].tolist() == ["0", "1", "all"]
+    assert (pairs["model_a"] == "resnet-blocks").all() and (pairs["model_b"] == "odenet").all()
+    acc = table.set_index(["model", "seed"])["test_accuracy"]
+    for row in pairs[pairs["seed"] != "all"].itertuples():
+        seed = int(row.seed)
+        assert row.difference_pct == pytest.approx(100 * (acc["resnet-blocks", seed] - acc["odenet", seed]))
+    per_seed, pooled = pairs[pairs["seed"] != "all"], pairs[pairs["seed"] == "all"].iloc[0]
+    a, b = int(per_seed["only_a"].sum()), int(per_seed["only_b"].sum())
+    assert a + b > 0 and (pooled["only_a"], pooled["only_b"]) == (a, b)
+    assert pooled["difference_pct"] == pytest.approx(per_seed["difference_pct"].mean())
+    assert pooled["p_value"] == pytest.approx(stats.binomtest(a, a + b, 0.5).pvalue if a + b else 1.0)
