@@ -9,7 +9,9 @@ table2_small_data.csv (model, per_class, seed, test_accuracy, val_accuracy, epoc
 (accuracy against images per class, log x, mean +- SD over seeds). n larger than the data holds are dropped.
 With two models or more, table2_small_data_mcnemar.csv: an exact McNemar test of every pair of models trained on
 the same images (same n and seed) on the same test images, and per n over all seeds together (the seeds' test
-images pooled as pairs: discordant counts summed, difference = mean over seeds).
+images pooled as pairs: discordant counts summed, difference = mean over seeds). With --eval-solver, every ODE
+model is also tested under that solver (each image its own steps): column test_accuracy_eval_solver, and the
+McNemar tests once per solver (column solver: "training" or the eval solver).
 
     python analyses/table2_small_data.py [--quick] [--per-class 2 4 8] [--seeds 0 1 2] [--data DIR] [--out results]
 """
@@ -29,6 +31,7 @@ except ImportError:  # run as a script: analyses/ itself is on sys.path
     import training
 
 from neurodcn.analysis.accuracy import mcnemar_table
+from neurodcn.cortex.faithfulness import solved_outputs
 from neurodcn.train.trainer import predict
 
 __all__ = ["run", "main", "MODELS", "PAPER_PER_CLASS", "PAPER_TABLE2"]
@@ -92,12 +95,25 @@ def _paired_tests(correct: dict) -> pd.DataFrame:
     return table[["per_class", "seed", "model_a", "model_b", "only_a", "only_b", "difference_pct", "p_value"]]
 
 
+def _correct(model, test, solver) -> np.ndarray:
+    """Per test image, whether ``model`` classifies it correctly: under its own solver (``solver`` None), else
+    under ``solver`` with every image its own steps (a model without ODE blocks is unaffected)."""
+    if solver is None or not getattr(model, "ode_blocks", list)():
+        return (predict(model, test.images) == test.labels).numpy()
+    logits, _, _ = solved_outputs(model, test.images, solver, desc=f"test under {solver.method}")
+    return (logits.argmax(1) == test.labels).numpy()
+
+
 def run(out="results", quick: bool = False, progress: bool = True, checkpoint=None, data=None, seeds=None,
-        epochs=None, width=None, models=None, per_class=None, solver=None) -> common.Result:
-    """Train and test every (model, per_class, seed); write the table, dataset and figure to ``out``."""
+        epochs=None, width=None, models=None, per_class=None, solver=None, eval_solver=None) -> common.Result:
+    """Train and test every (model, per_class, seed); write the table, dataset and figure to ``out``.
+    eval_solver: "METHOD[:STEP]" under which the ODE models are also tested (None: not)."""
     training.reject_checkpoint(checkpoint)
     models = training.check_models(MODELS if models is None else models, MODELS)
     settings, seeds = training.settings_from_args(quick, epochs, width, seeds, solver)
+    evaluation = {"training": None}
+    if eval_solver is not None:
+        evaluation[eval_solver] = training.parse_solver(eval_solver)
     train_split, test = training.load_splits(data)
     available = int(train_split.class_counts().min()) - settings.val_per_class
     wanted = list(per_class) if per_class is not None else list(QUICK_PER_CLASS if quick else PAPER_PER_CLASS)
@@ -107,23 +123,28 @@ def run(out="results", quick: bool = False, progress: bool = True, checkpoint=No
     if not counts:
         raise ValueError(f"per_class {wanted} all exceed the {available} training images per class left beside "
                          f"the validation split of {train_split.source}")
-    rows, correct = [], {}
+    rows, correct = [], {name: {} for name in evaluation}
     for model in models:
         for n in counts:
             for seed in seeds:
                 r = training.train_and_test(model, train_split, test, n, seed, settings,
                                             training.run_dir(out, NAME, model, n, seed), progress)
-                correct.setdefault((n, seed), {})[model] = (predict(r["model"], test.images) == test.labels).numpy()
+                for name, how in evaluation.items():
+                    correct[name].setdefault((n, seed), {})[model] = _correct(r["model"], test, how)
                 mean, sd = _paper(model, n)
                 rows.append({"model": model, "per_class": n, "seed": seed, "test_accuracy": r["test_accuracy"],
                              "val_accuracy": r["val_accuracy"], "epochs": r["epochs"], "best_epoch": r["best_epoch"],
                              "num_train": len(r["train"]), "num_test": len(test),
                              "paper_accuracy_mean": round(mean / 100, 4), "paper_accuracy_sd": round(sd / 100, 4)})
+                if eval_solver is not None:
+                    rows[-1]["test_accuracy_eval_solver"] = float(correct[eval_solver][(n, seed)][model].mean())
     table = pd.DataFrame(rows)
     acc = ("1", "fraction of test images classified correctly")
+    extra = {} if eval_solver is None else {
+        "test_accuracy_eval_solver": ("1", f"fraction of test images classified correctly under {eval_solver}")}
     ds = training.results_dataset(
         table, ["model", "per_class", "seed"],
-        {"test_accuracy": acc, "val_accuracy": ("1", "validation accuracy of the selected epoch"),
+        {"test_accuracy": acc, **extra, "val_accuracy": ("1", "validation accuracy of the selected epoch"),
          "epochs": ("count", "epochs trained"), "best_epoch": ("count", "epoch selected on validation"),
          "num_train": ("count", "training images"), "num_test": ("count", "test images"),
          "paper_accuracy_mean": ("1", "DCN paper Table 2 mean accuracy (full CIFAR-10; NaN: not listed)"),
@@ -139,13 +160,14 @@ def run(out="results", quick: bool = False, progress: bool = True, checkpoint=No
     summary = [f"{NAME}: {m} n={n}: {100 * a:.1f} % (sd {100 * s:.1f}, {k} runs)"
                for m, n, a, s, k in stats[["model", "per_class", "mean", "sd", "runs"]].itertuples(index=False)]
     if len(models) > 1:
-        pairs = _paired_tests(correct)
+        pairs = pd.concat([_paired_tests(c).assign(solver=name) for name, c in correct.items()], ignore_index=True)
         outputs.table(pairs, f"{NAME}_mcnemar.csv", "exact McNemar tests between models trained on the same "
-                      "images, per seed and with the seeds pooled")
-        summary += [f"{NAME}: n={r.per_class}, seeds pooled: {r.model_a} - {r.model_b} {r.difference_pct:+.1f} "
-                    f"points, McNemar p = {r.p_value:.2g}" for r in pairs[pairs["seed"] == "all"].itertuples()]
+                      "images, per seed and with the seeds pooled, under each solver tested")
+        summary += [f"{NAME}: n={r.per_class}, seeds pooled, {r.solver} solver: {r.model_a} - {r.model_b} "
+                    f"{r.difference_pct:+.1f} points, McNemar p = {r.p_value:.2g}"
+                    for r in pairs[pairs["seed"] == "all"].itertuples()]
     return training.finish_common(outputs, settings, seeds, train_split.source,
-                                  {"models": models, "per_class": counts}, summary)
+                                  {"models": models, "per_class": counts, "eval_solver": eval_solver}, summary)
 
 
 def main(argv=None) -> int:
@@ -154,6 +176,8 @@ def main(argv=None) -> int:
     p.add_argument("--per-class", type=int, nargs="+", default=None,
                    help=f"images per class (default: the paper's {list(PAPER_PER_CLASS)}; quick "
                    f"{list(QUICK_PER_CLASS)}), capped by what the data holds")
+    p.add_argument("--eval-solver", default=None, metavar="METHOD[:STEP]",
+                   help="also test the ODE models under this solver, e.g. dopri5 (each image its own steps)")
     return common.main(run, p, argv)
 
 

@@ -146,22 +146,40 @@ def test_table5_meta_sigma_curves(synthetic_cifar, tmp_path):
 
 
 def test_table2_paired_tests_per_seed_and_pooled(synthetic_cifar, tmp_path):
-    """table2_small_data_mcnemar.csv: per seed, the difference equals the two models' evaluated accuracies; pooled
-    over seeds, the discordant counts are the seeds' sums and p is scipy's exact binomial test of them."""
+    """table2_small_data_mcnemar.csv: per seed, the difference equals the two models' accuracies; pooled over
+    seeds, the discordant counts are the seeds' sums and p is scipy's exact binomial test of them. Under
+    --eval-solver, the ODE model's accuracy is that of its checkpoint solved image by image with torchdiffeq's
+    dopri5, and the discrete model's is unchanged."""
     from scipy import stats
 
+    from neurodcn.cortex.sweep import solved_with
+    from neurodcn.train.trainer import predict
+
     table2.run(out=tmp_path, data=synthetic_cifar.root, models=["resnet-blocks", "odenet"], per_class=[2],
-               **dict(TINY, seeds=[0, 1]))
+               eval_solver="dopri5", **dict(TINY, seeds=[0, 1]))
     table = pd.read_csv(tmp_path / f"{table2.NAME}.csv")
     pairs = pd.read_csv(tmp_path / f"{table2.NAME}_mcnemar.csv", dtype={"seed": str})
-    assert pairs["seed"].tolist() == ["0", "1", "all"]
+    assert pairs["solver"].tolist() == ["training"] * 3 + ["dopri5"] * 3
+    assert pairs["seed"].tolist() == ["0", "1", "all"] * 2
     assert (pairs["model_a"] == "resnet-blocks").all() and (pairs["model_b"] == "odenet").all()
-    acc = table.set_index(["model", "seed"])["test_accuracy"]
-    for row in pairs[pairs["seed"] != "all"].itertuples():
-        seed = int(row.seed)
-        assert row.difference_pct == pytest.approx(100 * (acc["resnet-blocks", seed] - acc["odenet", seed]))
-    per_seed, pooled = pairs[pairs["seed"] != "all"], pairs[pairs["seed"] == "all"].iloc[0]
-    a, b = int(per_seed["only_a"].sum()), int(per_seed["only_b"].sum())
-    assert a + b > 0 and (pooled["only_a"], pooled["only_b"]) == (a, b)
-    assert pooled["difference_pct"] == pytest.approx(per_seed["difference_pct"].mean())
-    assert pooled["p_value"] == pytest.approx(stats.binomtest(a, a + b, 0.5).pvalue if a + b else 1.0)
+    test = nd.load_cifar10(synthetic_cifar.root, "test")
+    dopri5 = training.parse_solver("dopri5")
+    for row in table.itertuples():
+        if row.model == "resnet-blocks":
+            assert row.test_accuracy_eval_solver == row.test_accuracy
+            continue
+        model = _best(tmp_path, table2.NAME, row.model, row.per_class, row.seed)
+        with solved_with(model, dopri5):
+            right = [bool(predict(model, test.images[i:i + 1]) == test.labels[i]) for i in range(len(test))]
+        assert row.test_accuracy_eval_solver == pytest.approx(sum(right) / len(right))
+    for solver, column in (("training", "test_accuracy"), ("dopri5", "test_accuracy_eval_solver")):
+        acc = table.set_index(["model", "seed"])[column]
+        these = pairs[pairs["solver"] == solver]
+        per_seed, pooled = these[these["seed"] != "all"], these[these["seed"] == "all"].iloc[0]
+        for row in per_seed.itertuples():
+            seed = int(row.seed)
+            assert row.difference_pct == pytest.approx(100 * (acc["resnet-blocks", seed] - acc["odenet", seed]))
+        a, b = int(per_seed["only_a"].sum()), int(per_seed["only_b"].sum())
+        assert a + b > 0 and (pooled["only_a"], pooled["only_b"]) == (a, b)
+        assert pooled["difference_pct"] == pytest.approx(per_seed["difference_pct"].mean())
+        assert pooled["p_value"] == pytest.approx(stats.binomtest(a, a + b, 0.5).pvalue)

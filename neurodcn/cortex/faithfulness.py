@@ -22,7 +22,7 @@ from neurodcn.nn.dynamics import SolverConfig, SolverError
 from neurodcn.schema import stamp_provenance
 from neurodcn.validate import check_bool, check_choice, check_int
 
-__all__ = ["FAITHFUL_SOLVERS", "CONVERGED", "solver_agreement", "faithfulness_summary"]
+__all__ = ["FAITHFUL_SOLVERS", "CONVERGED", "solved_outputs", "solver_agreement", "faithfulness_summary"]
 
 FAITHFUL_SOLVERS = {
     "dopri5": SolverConfig(method="dopri5", rtol=1e-3, atol=1e-3, adjoint=False),
@@ -37,9 +37,12 @@ CONVERGED = SolverConfig(method="dopri5", rtol=1e-6, atol=1e-6, adjoint=False)
 ``solver_agreement``)."""
 
 
-def _outputs(model, x: torch.Tensor, solver: SolverConfig, batch_size: int, progress: bool, desc: str):
+def solved_outputs(model, x: torch.Tensor, solver, batch_size: int = 100, progress: bool = False,
+                   desc: str = "solve"):
     """(logits [N, classes], [h(T) of each ODE block [N, ...]], forward NFE [N, block] of each image's own
-    solve) under ``solver`` (every image with its own steps: neurodcn.cortex.sweep)."""
+    solve) of a staged classifier on images ``x`` [N, C, H, W] under ``solver`` (a SolverConfig or dict; every
+    image with its own steps: neurodcn.cortex.sweep). A failed image raises SolverError."""
+    solver = SolverConfig.coerce(solver)
     blocks = [b for _, b in model.ode_blocks()]
     batches = [sl for _, sl in batch_slices(len(x), batch_size, False, "")]
     logits, outs, nfe = [], [], []
@@ -78,7 +81,7 @@ def solver_agreement(model, images: torch.Tensor, labels: torch.Tensor, solvers:
     solvers = dict(FAITHFUL_SOLVERS, training=own) if solvers is None else dict(solvers)
     check_choice("reference", reference, solvers)
     solvers = {name: SolverConfig.coerce(s) for name, s in solvers.items()}
-    results = {name: _outputs(model, images, solver, batch_size, progress, f"solver {name}")
+    results = {name: solved_outputs(model, images, solver, batch_size, progress, f"solver {name}")
                for name, solver in solvers.items()}
     _, ref_outs, _ = results[reference]
     names = list(solvers)
