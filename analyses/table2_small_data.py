@@ -32,6 +32,7 @@ except ImportError:  # run as a script: analyses/ itself is on sys.path
 
 from neurodcn.analysis.accuracy import mcnemar_table
 from neurodcn.cortex.faithfulness import solved_outputs
+from neurodcn.cortex.sweep import ode_blocks
 from neurodcn.train.trainer import predict
 
 __all__ = ["run", "main", "MODELS", "PAPER_PER_CLASS", "PAPER_TABLE2"]
@@ -95,10 +96,10 @@ def _paired_tests(correct: dict) -> pd.DataFrame:
     return table[["per_class", "seed", "model_a", "model_b", "only_a", "only_b", "difference_pct", "p_value"]]
 
 
-def _correct(model, test, solver) -> np.ndarray:
+def _correct(model, test, solver=None) -> np.ndarray:
     """Per test image, whether ``model`` classifies it correctly: under its own solver (``solver`` None), else
-    under ``solver`` with every image its own steps (a model without ODE blocks is unaffected)."""
-    if solver is None or not getattr(model, "ode_blocks", list)():
+    under ``solver`` with every image its own steps."""
+    if solver is None:
         return (predict(model, test.images) == test.labels).numpy()
     logits, _, _ = solved_outputs(model, test.images, solver, desc=f"test under {solver.method}")
     return (logits.argmax(1) == test.labels).numpy()
@@ -129,8 +130,10 @@ def run(out="results", quick: bool = False, progress: bool = True, checkpoint=No
             for seed in seeds:
                 r = training.train_and_test(model, train_split, test, n, seed, settings,
                                             training.run_dir(out, NAME, model, n, seed), progress)
+                own = _correct(r["model"], test)  # a model without ODE blocks answers the same under any solver
                 for name, how in evaluation.items():
-                    correct[name].setdefault((n, seed), {})[model] = _correct(r["model"], test, how)
+                    correct[name].setdefault((n, seed), {})[model] = (
+                        own if how is None or not ode_blocks(r["model"]) else _correct(r["model"], test, how))
                 mean, sd = _paper(model, n)
                 rows.append({"model": model, "per_class": n, "seed": seed, "test_accuracy": r["test_accuracy"],
                              "val_accuracy": r["val_accuracy"], "epochs": r["epochs"], "best_epoch": r["best_epoch"],
